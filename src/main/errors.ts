@@ -1,0 +1,114 @@
+/**
+ * The engine's errors: one base class with a stable `code`, and one subclass per failure.
+ * Match on `code` (or `instanceof`): messages are for people and may change.
+ */
+import { ErrorCode, type WireError } from '../protocol/error-codes.js';
+
+export { ErrorCode };
+
+const kSessionEngineError = Symbol.for('session-shards.error');
+
+/** The base class of every error the engine raises. */
+export class SessionEngineError extends Error {
+  /** Set on every instance, also across copies of this module: `SessionEngineError[Symbol.hasInstance]` uses it. */
+  readonly [kSessionEngineError] = true;
+
+  constructor(
+    /** A stable code, one of `ErrorCode`. */
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+
+  static override [Symbol.hasInstance](instance: unknown): boolean {
+    // Two copies of this package in one process (a bundled and an installed one) still recognise each other.
+    if (this !== SessionEngineError) return Function.prototype[Symbol.hasInstance].call(this, instance);
+    return typeof instance === 'object' && instance !== null && (instance as Record<symbol, unknown>)[kSessionEngineError] === true;
+  }
+}
+
+/** `appendMessage` or `update` on an id that is unknown or expired. */
+export class SessionNotFoundError extends SessionEngineError {
+  constructor(message: string) {
+    super(ErrorCode.SESSION_NOT_FOUND, message);
+  }
+}
+
+/** An id that is not a canonical ULID string. */
+export class InvalidSessionIdError extends SessionEngineError {
+  constructor(message: string) {
+    super(ErrorCode.INVALID_SESSION_ID, message);
+  }
+}
+
+/** An argument or option of the wrong type or range; the message names it and the value. */
+export class InvalidArgumentError extends SessionEngineError {
+  constructor(message: string) {
+    super(ErrorCode.INVALID_ARGUMENT, message);
+  }
+}
+
+/** A per-session limit (`maxMessagesPerSession`, `maxMessageBytes`) would be exceeded. Nothing is trimmed. */
+export class LimitExceededError extends SessionEngineError {
+  constructor(message: string) {
+    super(ErrorCode.LIMIT_EXCEEDED, message);
+  }
+}
+
+/** `create()` when the engine already holds `maxSessions`. */
+export class CapacityError extends SessionEngineError {
+  constructor(message: string) {
+    super(ErrorCode.CAPACITY, message);
+  }
+}
+
+/** A shard already holds `maxPendingOpsPerShard` operations: back off and retry. */
+export class QueueFullError extends SessionEngineError {
+  constructor(message: string) {
+    super(ErrorCode.QUEUE_FULL, message);
+  }
+}
+
+/**
+ * The shard's worker died (or hung) while the operation was pending. Whether the operation took effect is
+ * unknown; the sessions the shard held are lost (see the `'shardRestart'` event).
+ */
+export class ShardCrashedError extends SessionEngineError {
+  constructor(message: string) {
+    super(ErrorCode.SHARD_CRASHED, message);
+  }
+}
+
+/** A call after `close()`. */
+export class EngineClosedError extends SessionEngineError {
+  constructor(message = 'the engine is closed') {
+    super(ErrorCode.ENGINE_CLOSED, message);
+  }
+}
+
+/** A batch or reply that could not be decoded: a bug or corrupted bytes, never a user's mistake. */
+export class ProtocolError extends SessionEngineError {
+  constructor(message: string) {
+    super(ErrorCode.PROTOCOL, message);
+  }
+}
+
+const byCode: Record<ErrorCode, new (message: string) => SessionEngineError> = {
+  [ErrorCode.SESSION_NOT_FOUND]: SessionNotFoundError,
+  [ErrorCode.INVALID_SESSION_ID]: InvalidSessionIdError,
+  [ErrorCode.INVALID_ARGUMENT]: InvalidArgumentError,
+  [ErrorCode.LIMIT_EXCEEDED]: LimitExceededError,
+  [ErrorCode.CAPACITY]: CapacityError,
+  [ErrorCode.QUEUE_FULL]: QueueFullError,
+  [ErrorCode.SHARD_CRASHED]: ShardCrashedError,
+  [ErrorCode.ENGINE_CLOSED]: EngineClosedError,
+  [ErrorCode.PROTOCOL]: ProtocolError,
+};
+
+/** Rebuilds the typed error of a `{ code, message }` that crossed the thread boundary. */
+export function fromWire(wire: WireError): SessionEngineError {
+  const ErrorClass = byCode[wire.code] ?? ProtocolError;
+  return new ErrorClass(String(wire.message));
+}

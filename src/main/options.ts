@@ -1,0 +1,140 @@
+/**
+ * The one table of the engine's options: each one's default, its bounds, and its validation.
+ */
+import { availableParallelism } from 'node:os';
+import { InvalidArgumentError } from './errors.js';
+
+/** What `SessionEngine.start()` accepts. Every field is optional. */
+export interface SessionEngineOptions {
+  /**
+   * How many shards (worker threads) hold the sessions.
+   * @default `defaultShardCount()`: one per core but one (at least 1), leaving a core for the host's own thread
+   */
+  shards?: number;
+  /**
+   * How long a session may stay idle (no access) before it expires, in milliseconds.
+   * @default 3_600_000 (1 hour)
+   */
+  maxSessionAgeMs?: number;
+  /**
+   * How often each shard sweeps its expired sessions, in milliseconds. Expiry is also checked on every
+   * access, so an expired session is never returned; the sweep frees the memory of those nobody asks for.
+   * @default 300_000 (5 minutes)
+   */
+  cleanupIntervalMs?: number;
+  /**
+   * The most sessions the engine holds, over all shards; `create()` beyond it rejects `ERR_CAPACITY`.
+   * Expired sessions count until a sweep or an access removes them.
+   * @default 1_000_000
+   */
+  maxSessions?: number;
+  /**
+   * The most messages one session holds; an append beyond it rejects `ERR_LIMIT_EXCEEDED` (never trims).
+   * @default 10_000
+   */
+  maxMessagesPerSession?: number;
+  /**
+   * The largest message content, in UTF-8 bytes; a larger append rejects `ERR_LIMIT_EXCEEDED`.
+   * @default 1_048_576 (1 MiB)
+   */
+  maxMessageBytes?: number;
+  /**
+   * The most operations waiting on one shard (queued and in flight); more reject `ERR_QUEUE_FULL`.
+   * @default 100_000
+   */
+  maxPendingOpsPerShard?: number;
+  /**
+   * The most operations sent to a shard in one batch; the rest wait for the next one.
+   * @default 2_048
+   */
+  maxBatchOps?: number;
+  /**
+   * Each shard worker's heap limit (V8 old generation), in MiB. A worker that exceeds it dies and is
+   * restarted empty, like any crashed shard.
+   * @default 4_096
+   */
+  shardHeapMb?: number;
+  /**
+   * How long a shard may take to answer a batch before the watchdog declares it hung, terminates its
+   * worker and restarts it (its pending calls reject `ERR_SHARD_CRASHED`).
+   * @default 30_000
+   */
+  shardTimeoutMs?: number;
+  /**
+   * Enables `engine.injectFault()`, for tests and failure drills. Never enable it in production.
+   * @default false
+   */
+  faultInjection?: boolean;
+}
+
+/** The options with every default filled in, as `engine.options` shows them. */
+export type ResolvedOptions = Readonly<Required<SessionEngineOptions>>;
+
+/** One shard per core but one, at least one: the host's own thread keeps a core. */
+export function defaultShardCount(): number {
+  return Math.max(1, availableParallelism() - 1);
+}
+
+/** Node's timers overflow above this (2^31 - 1 ms, about 24.8 days). */
+const MAX_TIMER_MS = 2_147_483_647;
+
+interface IntegerRule {
+  default: () => number;
+  min: number;
+  max: number;
+}
+
+const integerRules: Record<Exclude<keyof SessionEngineOptions, 'faultInjection'>, IntegerRule> = {
+  shards: { default: defaultShardCount, min: 1, max: 256 },
+  maxSessionAgeMs: { default: () => 3_600_000, min: 1, max: Number.MAX_SAFE_INTEGER },
+  cleanupIntervalMs: { default: () => 300_000, min: 1, max: MAX_TIMER_MS },
+  maxSessions: { default: () => 1_000_000, min: 1, max: 2 ** 32 },
+  maxMessagesPerSession: { default: () => 10_000, min: 1, max: 2 ** 32 },
+  maxMessageBytes: { default: () => 1_048_576, min: 1, max: 512 * 1_048_576 },
+  maxPendingOpsPerShard: { default: () => 100_000, min: 1, max: 2 ** 32 },
+  maxBatchOps: { default: () => 2_048, min: 1, max: 1_000_000 },
+  shardHeapMb: { default: () => 4_096, min: 16, max: 1_048_576 },
+  shardTimeoutMs: { default: () => 30_000, min: 100, max: MAX_TIMER_MS },
+};
+
+/** The option names, for messages. */
+const KNOWN = [...Object.keys(integerRules), 'faultInjection'];
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'bigint') return `${value}n`;
+  if (typeof value === 'object' && value !== null) return Array.isArray(value) ? 'an array' : 'an object';
+  return String(value);
+}
+
+/**
+ * Fills in defaults and validates every option; throws `InvalidArgumentError` (`ERR_INVALID_ARGUMENT`)
+ * naming the option and the value given. Unknown options are refused too: a typo must not pass silently.
+ */
+export function resolveOptions(options: unknown = {}): ResolvedOptions {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new InvalidArgumentError(`options must be an object, got ${describe(options)}`);
+  }
+  const given = options as Record<string, unknown>;
+  for (const key of Object.keys(given)) {
+    if (!KNOWN.includes(key)) throw new InvalidArgumentError(`options.${key} is not an option (known: ${KNOWN.join(', ')})`);
+  }
+  const resolved: Record<string, unknown> = {};
+  for (const [name, rule] of Object.entries(integerRules)) {
+    const value = given[name];
+    if (value === undefined) {
+      resolved[name] = rule.default();
+      continue;
+    }
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < rule.min || value > rule.max) {
+      throw new InvalidArgumentError(`options.${name} must be an integer from ${rule.min} to ${rule.max}, got ${describe(value)}`);
+    }
+    resolved[name] = value;
+  }
+  const faultInjection = given.faultInjection ?? false;
+  if (typeof faultInjection !== 'boolean') {
+    throw new InvalidArgumentError(`options.faultInjection must be a boolean, got ${describe(faultInjection)}`);
+  }
+  resolved.faultInjection = faultInjection;
+  return Object.freeze(resolved) as ResolvedOptions;
+}

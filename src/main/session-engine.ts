@@ -1,0 +1,344 @@
+/**
+ * SessionEngine: the public face of session-shards, on the host's (main) thread.
+ *
+ * It validates every call, picks the owning shard with `shardFor`, and hands the operation to that
+ * shard's queue; the sessions themselves live in the shard workers.
+ */
+import { EventEmitter } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import type { Message, MessageInput, Session, SessionId, SessionInit, SessionUpdate } from '../protocol/model.js';
+import { FAULT_KINDS, Op, type FaultKind } from '../protocol/messages.js';
+import { CapacityError, EngineClosedError, InvalidArgumentError, QueueFullError } from './errors.js';
+import { resolveOptions, type ResolvedOptions, type SessionEngineOptions } from './options.js';
+import { newSessionId } from './session-ids.js';
+import { Reply, Shard } from './shard.js';
+import { shardFor } from './shard-for.js';
+import { checkCount, checkMessage, checkSessionFields, checkSessionId, describeValue } from './validation.js';
+
+/** One shard's figures in `stats()`. */
+export interface ShardStats {
+  /** Sessions held (including expired ones not yet swept). */
+  sessions: number;
+  /** Messages held over all its sessions. */
+  messages: number;
+  /** Operations queued or in flight on it when `stats()` was called. */
+  pendingOps: number;
+  /** Batches sent to it since start. */
+  batches: number;
+  /** Operations sent to it since start. */
+  ops: number;
+  /** How many times its worker has been replaced after a crash or hang. */
+  restarts: number;
+}
+
+/** What `stats()` resolves. */
+export interface EngineStats {
+  shards: ShardStats[];
+}
+
+/** The `'shardRestart'` event's payload. */
+export interface ShardRestartEvent {
+  shard: number;
+  /** Sessions the shard held when its worker died; they are gone. */
+  lostSessions: number;
+}
+
+/** The engine's events and their listeners' arguments. */
+export interface SessionEngineEvents {
+  /** Sessions removed because they stayed idle longer than `maxSessionAgeMs`; each id exactly once. */
+  expired: [ids: SessionId[]];
+  /** A shard's worker died or hung and a fresh one took over. */
+  shardRestart: [event: ShardRestartEvent];
+}
+
+/** Options of `get()`. */
+export interface GetOptions {
+  /** Return only the newest `lastMessages` messages of the context (the whole context when omitted). */
+  lastMessages?: number;
+}
+
+/** Options of `list()`. */
+export interface ListOptions {
+  /** The most ids to return (every id when omitted). */
+  limit?: number;
+  /** Return only ids greater than this one: pass the last id of a page to get the next page. */
+  after?: SessionId;
+}
+
+const WORKER_FILE = fileURLToPath(new URL('../shard/worker.js', import.meta.url));
+
+/**
+ * Conversation sessions kept in worker-thread shards. Create one with `SessionEngine.start()`.
+ *
+ * Every method returns a promise and never throws synchronously: bad input rejects with a
+ * `SessionEngineError` whose `code` says why.
+ */
+export class SessionEngine extends EventEmitter<SessionEngineEvents> {
+  /** The options in force, every default filled in. */
+  readonly options: ResolvedOptions;
+
+  private readonly shards: Shard[];
+  private sessionsHeld = 0;
+  private createsInFlight = 0;
+  private closed = false;
+  private closing: Promise<void> | null = null;
+  private readonly watchdog: NodeJS.Timeout;
+
+  private constructor(options: ResolvedOptions) {
+    super();
+    this.options = options;
+    const hooks = {
+      sizeChanged: (delta: number) => {
+        this.sessionsHeld += delta;
+      },
+      createSettled: () => {
+        this.createsInFlight--;
+      },
+      expired: (ids: SessionId[]) => {
+        this.emit('expired', ids);
+      },
+      restarted: (shard: number, lostSessions: number) => {
+        this.emit('shardRestart', { shard, lostSessions });
+      },
+    };
+    this.shards = Array.from({ length: options.shards }, (_, index) => new Shard(index, WORKER_FILE, options, hooks));
+    const period = Math.max(25, Math.min(1_000, Math.floor(options.shardTimeoutMs / 4)));
+    this.watchdog = setInterval(() => {
+      const now = performance.now();
+      for (const shard of this.shards) if (shard.isHung(now)) shard.declareHung();
+    }, period).unref();
+  }
+
+  /**
+   * Starts the shard workers; resolves once every shard has answered that it is ready.
+   * Rejects `ERR_INVALID_ARGUMENT` for a bad option (the message names it and the value).
+   */
+  static async start(options?: SessionEngineOptions): Promise<SessionEngine> {
+    const engine = new SessionEngine(resolveOptions(options));
+    try {
+      await Promise.all(engine.shards.map((shard) => shard.start()));
+    } catch (error) {
+      await engine.close();
+      throw error;
+    }
+    return engine;
+  }
+
+  /** Creates a session and resolves its id. Rejects `ERR_CAPACITY` when `maxSessions` are held. */
+  create(init?: SessionInit): Promise<SessionId> {
+    try {
+      this.assertOpen();
+      const fields = checkSessionFields(init, 'init');
+      if (this.sessionsHeld + this.createsInFlight >= this.options.maxSessions) {
+        throw new CapacityError(`maxSessions (${this.options.maxSessions}) sessions are held; remove or let some expire first`);
+      }
+      const id = newSessionId();
+      const shard = this.route(id);
+      this.createsInFlight++;
+      return shard.submit(Op.CREATE, id, [fields.capabilities, fields.servers], Reply.Created);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * The session, or `undefined` if it is unknown or expired; refreshes its idle clock.
+   * With `lastMessages`, only the newest that many messages are read, copied and sent.
+   */
+  get(id: SessionId, options?: GetOptions): Promise<Session | undefined> {
+    try {
+      this.assertOpen();
+      checkSessionId(id);
+      let lastMessages = -1;
+      if (options !== undefined) {
+        if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`options must be an object, got ${describeValue(options)}`);
+        if (options.lastMessages !== undefined) lastMessages = checkCount(options.lastMessages, 'options.lastMessages');
+      }
+      return this.route(id).submit(Op.GET, id, lastMessages, Reply.Optional);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Appends a message to the session's context and resolves the new context length.
+   * Rejects `ERR_SESSION_NOT_FOUND` (unknown or expired id) or `ERR_LIMIT_EXCEEDED`
+   * (`maxMessagesPerSession`, `maxMessageBytes`).
+   */
+  appendMessage(id: SessionId, message: MessageInput): Promise<number> {
+    try {
+      this.assertOpen();
+      checkSessionId(id);
+      const stored: Message = checkMessage(message, this.options.maxMessageBytes);
+      return this.route(id).submit(Op.APPEND, id, stored, Reply.Value);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** Replaces the fields given. Rejects `ERR_SESSION_NOT_FOUND` for an unknown or expired id. */
+  update(id: SessionId, fields: SessionUpdate): Promise<void> {
+    try {
+      this.assertOpen();
+      checkSessionId(id);
+      const checked = checkSessionFields(fields, 'update');
+      const arg = [checked.hasCapabilities, checked.capabilities, checked.hasServers, checked.servers];
+      return this.route(id).submit(Op.UPDATE, id, arg, Reply.Value).then(() => undefined);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** Refreshes the session's idle clock; resolves whether the session exists. */
+  touch(id: SessionId): Promise<boolean> {
+    try {
+      this.assertOpen();
+      checkSessionId(id);
+      return this.route(id).submit(Op.TOUCH, id, null, Reply.Value);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** Removes the session; resolves it as it was, or `undefined` if it was unknown or expired. */
+  remove(id: SessionId): Promise<Session | undefined> {
+    try {
+      this.assertOpen();
+      checkSessionId(id);
+      return this.route(id).submit(Op.REMOVE, id, null, Reply.Optional);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Session ids in ascending order over all shards (ULIDs sort by creation time). Page with `limit`
+   * and `after`. Each shard scans its whole map, so this costs O(sessions): meant for paging and
+   * administration, not for every request.
+   */
+  async list(options?: ListOptions): Promise<SessionId[]> {
+    this.assertOpen();
+    let limit = -1;
+    let after: string | null = null;
+    if (options !== undefined) {
+      if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`options must be an object, got ${describeValue(options)}`);
+      if (options.limit !== undefined) limit = checkCount(options.limit, 'options.limit');
+      if (options.after !== undefined) {
+        checkSessionId(options.after, 'options.after');
+        after = options.after;
+      }
+    }
+    const pages = (await this.everyShard(Op.LIST, after, limit)) as SessionId[][];
+    return mergeSorted(pages, limit);
+  }
+
+  /** The number of sessions held, over all shards (expired ones count until they are removed). */
+  async size(): Promise<number> {
+    this.assertOpen();
+    const sizes = (await this.everyShard(Op.SIZE, null, null)) as number[];
+    return sizes.reduce((sum, n) => sum + n, 0);
+  }
+
+  /** Runs every shard's cleanup now; resolves how many sessions it removed. */
+  async sweep(): Promise<number> {
+    this.assertOpen();
+    const removed = (await this.everyShard(Op.SWEEP, null, null)) as number[];
+    return removed.reduce((sum, n) => sum + n, 0);
+  }
+
+  /** Per-shard figures. */
+  async stats(): Promise<EngineStats> {
+    this.assertOpen();
+    const pendingOps = this.shards.map((shard) => shard.pendingOps);
+    const figures = (await this.everyShard(Op.STATS, null, null)) as [number, number][];
+    return {
+      shards: this.shards.map((shard, i) => ({
+        sessions: figures[i]![0],
+        messages: figures[i]![1],
+        pendingOps: pendingOps[i]!,
+        batches: shard.batches,
+        ops: shard.ops,
+        restarts: shard.restarts,
+      })),
+    };
+  }
+
+  /**
+   * Makes a shard fail on purpose, for tests and drills; needs `faultInjection: true` at start.
+   * Kinds: `'throw'` (an uncaught exception in the worker), `'exit'` (`process.exit` in the worker),
+   * `'oom'` (allocates until the `shardHeapMb` limit kills it), `'hang'` (a busy loop; the watchdog
+   * finds it after `shardTimeoutMs`). Resolves once the shard has accepted the order; the fault strikes
+   * right after, and the shard's restart is announced by `'shardRestart'`.
+   */
+  async injectFault(shard: number, kind: FaultKind): Promise<void> {
+    this.assertOpen();
+    if (!this.options.faultInjection) {
+      throw new InvalidArgumentError('injectFault needs the engine started with faultInjection: true');
+    }
+    if (!Number.isInteger(shard) || shard < 0 || shard >= this.shards.length) {
+      throw new InvalidArgumentError(`shard must be an integer from 0 to ${this.shards.length - 1}, got ${describeValue(shard)}`);
+    }
+    if (!FAULT_KINDS.includes(kind)) {
+      throw new InvalidArgumentError(`kind must be one of ${FAULT_KINDS.join(', ')}, got ${describeValue(kind)}`);
+    }
+    await this.submitTo(this.shards[shard]!, Op.FAULT, null, kind, Reply.Value);
+  }
+
+  /**
+   * Finishes the operations already submitted, then stops every worker. Later calls reject
+   * `ERR_ENGINE_CLOSED`. Safe to call more than once, and after a crash.
+   */
+  close(): Promise<void> {
+    this.closed = true;
+    this.closing ??= (async () => {
+      clearInterval(this.watchdog);
+      await Promise.all(this.shards.map((shard) => shard.close()));
+    })();
+    return this.closing;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new EngineClosedError();
+  }
+
+  private route(id: string): Shard {
+    const shard = this.shards[shardFor(id, this.shards.length)]!;
+    if (shard.pendingOps >= this.options.maxPendingOpsPerShard) {
+      throw new QueueFullError(`shard ${shard.index} already has maxPendingOpsPerShard (${this.options.maxPendingOpsPerShard}) operations pending; retry later`);
+    }
+    return shard;
+  }
+
+  private submitTo(shard: Shard, op: Op, id: string | null, arg: unknown, reply: Reply): Promise<unknown> {
+    if (shard.pendingOps >= this.options.maxPendingOpsPerShard) {
+      return Promise.reject(new QueueFullError(`shard ${shard.index} already has maxPendingOpsPerShard (${this.options.maxPendingOpsPerShard}) operations pending; retry later`));
+    }
+    return shard.submit(op, id, arg, reply);
+  }
+
+  private everyShard(op: Op, id: string | null, arg: unknown): Promise<unknown[]> {
+    return Promise.all(this.shards.map((shard) => this.submitTo(shard, op, id, arg, Reply.Value)));
+  }
+}
+
+/** Merges ascending lists into one ascending list of at most `limit` (all when negative). */
+function mergeSorted(lists: string[][], limit: number): string[] {
+  const nonEmpty = lists.filter((list) => list.length > 0);
+  if (nonEmpty.length <= 1) {
+    const only = nonEmpty[0] ?? [];
+    return limit >= 0 ? only.slice(0, limit) : only;
+  }
+  const total = nonEmpty.reduce((sum, list) => sum + list.length, 0);
+  const want = limit >= 0 ? Math.min(limit, total) : total;
+  const merged = new Array<string>(want);
+  const heads = new Array<number>(nonEmpty.length).fill(0);
+  for (let out = 0; out < want; out++) {
+    let best = -1;
+    for (let k = 0; k < nonEmpty.length; k++) {
+      const list = nonEmpty[k]!;
+      if (heads[k]! < list.length && (best < 0 || list[heads[k]!]! < nonEmpty[best]![heads[best]!]!)) best = k;
+    }
+    merged[out] = nonEmpty[best]![heads[best]!++]!;
+  }
+  return merged;
+}

@@ -1,0 +1,336 @@
+/**
+ * The main thread's side of one shard: its pinned worker (a one-thread piscina pool), the queue of
+ * operations waiting for it, and its restarts.
+ *
+ * Ordering is owned here, not by piscina: at most one batch is in flight, and operations that arrive
+ * meanwhile are sent together as the next batch, in call order. A worker that dies or hangs is never
+ * replaced silently: every operation pending on it rejects `ShardCrashedError`, the old pool is destroyed,
+ * and a fresh one must answer a ping before the shard serves again.
+ */
+import { Piscina } from 'piscina';
+import { decode, encode } from '../protocol/codec.js';
+import type { WireError } from '../protocol/error-codes.js';
+import { Op, OP_STRIDE, type BatchReply, type ShardConfig, type ShardEvent } from '../protocol/messages.js';
+import { EngineClosedError, fromWire, ProtocolError, ShardCrashedError, type SessionEngineError } from './errors.js';
+import type { ResolvedOptions } from './options.js';
+
+/** How an op's result is handed to its caller. */
+export const enum Reply {
+  /** The result as decoded. */
+  Value,
+  /** `null` becomes `undefined`. */
+  Optional,
+  /** A create: resolves the id it was sent with. */
+  Created,
+}
+
+interface Pending {
+  resolve(value: unknown): void;
+  reject(error: Error): void;
+  reply: Reply;
+}
+
+/** What a shard tells its engine. */
+export interface ShardHooks {
+  /** The shard's session count changed by `delta` (creates, removals, expiry, a crash). */
+  sizeChanged(delta: number): void;
+  /** A create op finished (whatever its outcome): its capacity reservation ends. */
+  createSettled(): void;
+  expired(ids: string[]): void;
+  restarted(shard: number, lostSessions: number): void;
+}
+
+type State = 'starting' | 'ready' | 'restarting' | 'closing' | 'closed';
+
+const RESTART_BACKOFF_MS = [0, 50, 200, 1_000, 5_000];
+
+export class Shard {
+  /** Sessions held, as of the worker's latest report. */
+  sessions = 0;
+  batches = 0;
+  ops = 0;
+  restarts = 0;
+
+  private state: State = 'starting';
+  private pool: Piscina | null = null;
+  private lastSeq = 0;
+  private queuedWire: unknown[] = [];
+  private queued: Pending[] = [];
+  private inFlight: Pending[] | null = null;
+  private inFlightWire: unknown[] = [];
+  private inFlightSince = 0;
+  private flushScheduled = false;
+  private drained: (() => void) | null = null;
+  private readonly flushTask = (): void => {
+    this.flushScheduled = false;
+    this.flush();
+  };
+
+  constructor(
+    readonly index: number,
+    private readonly workerFile: string,
+    private readonly options: ResolvedOptions,
+    private readonly hooks: ShardHooks,
+  ) {}
+
+  /** Operations queued or in flight. */
+  get pendingOps(): number {
+    return this.queued.length + (this.inFlight?.length ?? 0);
+  }
+
+  /** Starts the worker; resolves once it has answered the start-up ping. */
+  async start(): Promise<void> {
+    this.pool = await this.launch();
+    this.state = 'ready';
+  }
+
+  /**
+   * Queues one operation. The caller has validated its arguments and checked `pendingOps` against
+   * `maxPendingOpsPerShard`.
+   */
+  submit(op: Op, id: string | null, arg: unknown, reply: Reply): Promise<any> {
+    return new Promise((resolve, reject) => {
+      this.queuedWire.push(op, id, arg);
+      this.queued.push({ resolve, reject, reply });
+      if (this.inFlight === null && !this.flushScheduled && this.state === 'ready') {
+        // A microtask, not now: every op issued in the same tick of the caller goes in one batch.
+        this.flushScheduled = true;
+        queueMicrotask(this.flushTask);
+      }
+    });
+  }
+
+  /** Whether the batch in flight has been waiting longer than `shardTimeoutMs` (called by the watchdog). */
+  isHung(now: number): boolean {
+    return this.inFlight !== null && now - this.inFlightSince > this.options.shardTimeoutMs;
+  }
+
+  /** Declares the worker hung: it is terminated and restarted like a crashed one. */
+  declareHung(): void {
+    if (this.pool !== null) this.crashed(this.pool, new Error(`no reply within shardTimeoutMs (${this.options.shardTimeoutMs} ms)`));
+  }
+
+  /** Finishes the work already submitted, then stops the worker. Idempotent. */
+  async close(): Promise<void> {
+    if (this.state === 'closed') return;
+    if (this.state === 'ready' && this.pendingOps > 0) {
+      this.state = 'closing';
+      await new Promise<void>((resolve) => {
+        this.drained = resolve;
+      });
+    }
+    const stillQueued = this.takeQueued();
+    this.state = 'closed';
+    this.rejectAll(stillQueued, () => new EngineClosedError('the engine closed before this operation was sent'));
+    const pool = this.pool;
+    this.pool = null;
+    await pool?.destroy().catch(() => undefined);
+  }
+
+  private flush(): void {
+    if (this.inFlight !== null || this.queued.length === 0 || (this.state !== 'ready' && this.state !== 'closing')) return;
+    const max = this.options.maxBatchOps;
+    let wire: unknown[];
+    let pending: Pending[];
+    if (this.queued.length <= max) {
+      wire = this.queuedWire;
+      pending = this.queued;
+      this.queuedWire = [];
+      this.queued = [];
+    } else {
+      wire = this.queuedWire.splice(0, max * OP_STRIDE);
+      pending = this.queued.splice(0, max);
+    }
+    let bytes: Uint8Array;
+    try {
+      bytes = encode(wire);
+    } catch (error) {
+      // Arguments are validated before they are queued, so this is a bug; fail this batch, not the shard.
+      this.rejectAll(pending, () => new ProtocolError(`could not encode a batch: ${(error as Error).message}`));
+      this.scheduleFlush();
+      return;
+    }
+    this.inFlight = pending;
+    this.inFlightWire = wire;
+    this.inFlightSince = performance.now();
+    this.batches++;
+    this.ops += pending.length;
+    const pool = this.pool!;
+    pool.run(bytes, { transferList: [bytes.buffer as ArrayBuffer] }).then(
+      (reply: Uint8Array) => this.replied(pool, reply),
+      (error: unknown) => this.crashed(pool, error),
+    );
+  }
+
+  private scheduleFlush(): void {
+    if (!this.flushScheduled && this.queued.length > 0) {
+      this.flushScheduled = true;
+      queueMicrotask(this.flushTask);
+    }
+  }
+
+  private replied(pool: Piscina, bytes: Uint8Array): void {
+    if (pool !== this.pool) return;
+    let reply: BatchReply;
+    try {
+      reply = decode(bytes) as BatchReply;
+    } catch (error) {
+      this.crashed(pool, new Error(`undecodable reply: ${(error as Error).message}`));
+      return;
+    }
+    const [results, errors, expired, seq, size] = reply;
+    const pending = this.inFlight!;
+    const wire = this.inFlightWire;
+    this.inFlight = null;
+    this.inFlightWire = [];
+    this.report(seq, size, expired);
+
+    let nextError = errors === null ? -2 : (errors[0] as number);
+    let errorAt = 0;
+    for (let n = 0; n < pending.length; n++) {
+      const op = pending[n]!;
+      if (op.reply === Reply.Created) this.hooks.createSettled();
+      if (nextError === n || nextError === -1) {
+        op.reject(fromWire({ code: errors![errorAt + 1], message: errors![errorAt + 2] } as WireError));
+        if (nextError !== -1) {
+          errorAt += 3;
+          nextError = errorAt < errors!.length ? (errors![errorAt] as number) : -2;
+        }
+        continue;
+      }
+      const result = results[n];
+      if (op.reply === Reply.Value) op.resolve(result);
+      else if (op.reply === Reply.Optional) op.resolve(result === null ? undefined : result);
+      else op.resolve(wire[n * OP_STRIDE + 1]);
+    }
+
+    if (this.state === 'closing' && this.pendingOps === 0) {
+      this.drained?.();
+      return;
+    }
+    // Sent after the callers' continuations have run, so that what they issue joins this next batch.
+    this.scheduleFlush();
+  }
+
+  /** A worker event: sessions its timer expired. */
+  private event(pool: Piscina, message: unknown): void {
+    if (pool !== this.pool) return;
+    const event = message as ShardEvent;
+    if (event?.type === 'expired') this.report(event.seq, event.size, event.ids);
+  }
+
+  private report(seq: number, size: number, expired: string[] | null): void {
+    // Replies and events travel on different ports; the sequence number says which is newer.
+    if (seq > this.lastSeq) {
+      this.lastSeq = seq;
+      const delta = size - this.sessions;
+      this.sessions = size;
+      if (delta !== 0) this.hooks.sizeChanged(delta);
+    }
+    if (expired !== null && expired.length > 0) this.hooks.expired(expired);
+  }
+
+  /** The worker of `pool` died or hung. Only the current pool of a serving shard can crash. */
+  private crashed(pool: Piscina, cause: unknown): void {
+    if (pool !== this.pool || (this.state !== 'ready' && this.state !== 'closing')) return;
+    this.pool = null;
+    // Terminates the worker even when it is stuck in a busy loop.
+    void pool.destroy().catch(() => undefined);
+    const lostSessions = this.sessions;
+    this.lastSeq = 0;
+    this.sessions = 0;
+    if (lostSessions !== 0) this.hooks.sizeChanged(-lostSessions);
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    const message = `shard ${this.index} crashed (${reason}); the outcome of this operation is unknown and the shard's ${lostSessions} sessions are lost`;
+    const inFlight = this.inFlight ?? [];
+    this.inFlight = null;
+    this.inFlightWire = [];
+    this.rejectAll(inFlight, () => new ShardCrashedError(message));
+    this.rejectAll(this.takeQueued(), () => new ShardCrashedError(message));
+    if (this.state === 'closing') {
+      this.drained?.();
+      return;
+    }
+    this.state = 'restarting';
+    void this.restart(lostSessions);
+  }
+
+  private async restart(lostSessions: number): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      const delay = RESTART_BACKOFF_MS[Math.min(attempt, RESTART_BACKOFF_MS.length - 1)]!;
+      if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay).unref());
+      if (this.state !== 'restarting') return;
+      let pool: Piscina;
+      try {
+        pool = await this.launch();
+      } catch {
+        continue;
+      }
+      if (this.state !== 'restarting') {
+        // closed while the new worker was starting
+        await pool.destroy().catch(() => undefined);
+        return;
+      }
+      this.pool = pool;
+      this.restarts++;
+      this.state = 'ready';
+      this.hooks.restarted(this.index, lostSessions);
+      this.scheduleFlush();
+      return;
+    }
+  }
+
+  /** Starts a fresh pool and waits for its ping. Throws (and leaves nothing running) if it cannot start. */
+  private async launch(): Promise<Piscina> {
+    const config: ShardConfig = {
+      shard: this.index,
+      maxSessionAgeMs: this.options.maxSessionAgeMs,
+      cleanupIntervalMs: this.options.cleanupIntervalMs,
+      maxMessagesPerSession: this.options.maxMessagesPerSession,
+      faultInjection: this.options.faultInjection,
+    };
+    const pool = new Piscina({
+      filename: this.workerFile,
+      // One thread, pinned for the shard's life: its Map lives there.
+      minThreads: 1,
+      maxThreads: 1,
+      concurrentTasksPerWorker: 1,
+      idleTimeout: Infinity,
+      // Atomics waiting would freeze the worker's event loop, and its cleanup timer with it.
+      atomics: 'disabled',
+      recordTiming: false,
+      workerData: config,
+      resourceLimits: { maxOldGenerationSizeMb: this.options.shardHeapMb },
+    });
+    // A dead idle worker is reported as a pool 'error' (unhandled, it would kill the host), and a worker
+    // that exits without one only as 'workerDestroy'. Either is a crash once the pool serves.
+    pool.on('error', (error: unknown) => this.crashed(pool, error));
+    pool.on('workerDestroy', () => this.crashed(pool, new Error('its worker exited')));
+    pool.on('message', (message: unknown) => this.event(pool, message));
+    try {
+      const bytes = encode([Op.PING, null, null]);
+      // A worker that dies while starting leaves the ping queued forever in piscina: bound the wait.
+      const signal = AbortSignal.timeout(this.options.shardTimeoutMs);
+      const reply = decode(await pool.run(bytes, { transferList: [bytes.buffer as ArrayBuffer], signal })) as BatchReply;
+      if (reply[0][0] !== this.index) throw new Error(`the worker answered the ping as shard ${String(reply[0][0])}`);
+    } catch (error) {
+      await pool.destroy().catch(() => undefined);
+      throw error;
+    }
+    return pool;
+  }
+
+  private takeQueued(): Pending[] {
+    const queued = this.queued;
+    this.queued = [];
+    this.queuedWire = [];
+    return queued;
+  }
+
+  private rejectAll(pending: Pending[], makeError: () => SessionEngineError): void {
+    for (const op of pending) {
+      if (op.reply === Reply.Created) this.hooks.createSettled();
+      op.reject(makeError());
+    }
+  }
+}

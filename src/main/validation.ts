@@ -1,0 +1,115 @@
+/**
+ * Validation at the boundary: every argument is checked on the caller's thread, before anything is
+ * encoded, so that a bad call fails alone and never reaches a shard.
+ */
+import type { ClientCapabilities, MessageInput, Role, SessionInit } from '../protocol/model.js';
+import { ROLES } from '../protocol/model.js';
+import { InvalidArgumentError, InvalidSessionIdError, LimitExceededError } from './errors.js';
+import { isCanonicalSessionId } from './session-ids.js';
+
+/** A short, safe rendering of a bad value for an error message. */
+export function describeValue(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value);
+  if (typeof value === 'bigint') return `${value}n`;
+  if (typeof value === 'symbol' || typeof value === 'function') return typeof value;
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'object' && value !== null) return 'an object';
+  return String(value);
+}
+
+export function checkSessionId(id: unknown, field = 'id'): asserts id is string {
+  if (!isCanonicalSessionId(id)) {
+    throw new InvalidSessionIdError(`${field} must be a ULID in canonical form (26 characters of uppercase Crockford base32, first at most 7), got ${describeValue(id)}`);
+  }
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+export function checkCapabilities(value: unknown): ClientCapabilities | null {
+  if (value === null) return null;
+  if (!isPlainObject(value)) {
+    throw new InvalidArgumentError(`clientCapabilities must be a plain object or null, got ${describeValue(value)}`);
+  }
+  const { fs, terminal } = value;
+  if (fs !== undefined) {
+    if (!isPlainObject(fs)) throw new InvalidArgumentError(`clientCapabilities.fs must be an object, got ${describeValue(fs)}`);
+    for (const key of ['readTextFile', 'writeTextFile'] as const) {
+      if (fs[key] !== undefined && typeof fs[key] !== 'boolean') {
+        throw new InvalidArgumentError(`clientCapabilities.fs.${key} must be a boolean, got ${describeValue(fs[key])}`);
+      }
+    }
+  }
+  if (terminal !== undefined && typeof terminal !== 'boolean') {
+    throw new InvalidArgumentError(`clientCapabilities.terminal must be a boolean, got ${describeValue(terminal)}`);
+  }
+  return value as ClientCapabilities;
+}
+
+export function checkServers(value: unknown): string[] {
+  if (!Array.isArray(value)) throw new InvalidArgumentError(`mcpServers must be an array of strings, got ${describeValue(value)}`);
+  for (let i = 0; i < value.length; i++) {
+    if (typeof value[i] !== 'string') {
+      throw new InvalidArgumentError(`mcpServers[${i}] must be a string, got ${describeValue(value[i])}`);
+    }
+  }
+  return value as string[];
+}
+
+/** `init` or `update` fields; returns which were given. */
+export function checkSessionFields(value: unknown, what: 'init' | 'update'): {
+  hasCapabilities: boolean;
+  capabilities: ClientCapabilities | null;
+  hasServers: boolean;
+  servers: string[];
+} {
+  if (value === undefined && what === 'init') return { hasCapabilities: false, capabilities: null, hasServers: false, servers: [] };
+  if (!isPlainObject(value)) throw new InvalidArgumentError(`${what} must be an object, got ${describeValue(value)}`);
+  for (const key of Object.keys(value)) {
+    if (key !== 'clientCapabilities' && key !== 'mcpServers') {
+      throw new InvalidArgumentError(`${what}.${key} is not a session field (clientCapabilities, mcpServers)`);
+    }
+  }
+  const hasCapabilities = value.clientCapabilities !== undefined;
+  const hasServers = value.mcpServers !== undefined;
+  return {
+    hasCapabilities,
+    capabilities: hasCapabilities ? checkCapabilities(value.clientCapabilities) : null,
+    hasServers,
+    servers: hasServers ? checkServers(value.mcpServers) : [],
+  };
+}
+
+/** The message to store, with its timestamp filled in; checks role, content, timestamp and size. */
+export function checkMessage(value: unknown, maxMessageBytes: number): { role: Role; content: string; timestamp: number } {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new InvalidArgumentError(`message must be an object, got ${describeValue(value)}`);
+  }
+  const { role, content, timestamp } = value as Partial<MessageInput>;
+  if (!ROLES.includes(role as Role)) {
+    throw new InvalidArgumentError(`message.role must be one of ${ROLES.join(', ')}, got ${describeValue(role)}`);
+  }
+  if (typeof content !== 'string') throw new InvalidArgumentError(`message.content must be a string, got ${describeValue(content)}`);
+  // UTF-8 is at most 3 bytes per UTF-16 unit: only long strings need counting.
+  if (content.length * 3 > maxMessageBytes) {
+    const bytes = Buffer.byteLength(content, 'utf8');
+    if (bytes > maxMessageBytes) {
+      throw new LimitExceededError(`message.content is ${bytes} UTF-8 bytes, over maxMessageBytes (${maxMessageBytes})`);
+    }
+  }
+  if (timestamp !== undefined && (typeof timestamp !== 'number' || !Number.isFinite(timestamp) || timestamp < 0)) {
+    throw new InvalidArgumentError(`message.timestamp must be a finite number of milliseconds >= 0, got ${describeValue(timestamp)}`);
+  }
+  return { role: role as Role, content, timestamp: timestamp ?? Date.now() };
+}
+
+/** A non-negative integer option of a call, such as `lastMessages` or `limit`. */
+export function checkCount(value: unknown, field: string): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw new InvalidArgumentError(`${field} must be an integer >= 0, got ${describeValue(value)}`);
+  }
+  return value;
+}

@@ -1,0 +1,49 @@
+/**
+ * The one msgpack codec of the wire format. Both sides import it, so their options cannot drift.
+ *
+ * Sessions and messages travel as msgpackr records over a structure table declared here, frozen, and
+ * identical on both sides (records decode 2-3x faster than maps). No side may add to the table at run
+ * time: a table that each side extends on its own diverges and decodes garbage. Any other object shape
+ * (client capabilities, say) travels as a record defined inline in the same buffer.
+ */
+import { Packr } from 'msgpackr';
+
+/** The shared record structures. Append only, never reorder: the position is the record's wire id. */
+export const SHARED_STRUCTURES: readonly (readonly string[])[] = Object.freeze([
+  Object.freeze(['id', 'createdAt', 'lastAccessed', 'context', 'clientCapabilities', 'mcpServers']),
+  Object.freeze(['role', 'content', 'timestamp']),
+]);
+
+/** The version of the encoded format; changes whenever a structure or an op changes meaning. */
+export const FORMAT_VERSION = 1;
+
+function createPackr(): Packr {
+  return new Packr({
+    useRecords: true,
+    // msgpackr writes bookkeeping into the array it is given: each codec gets its own copy.
+    structures: SHARED_STRUCTURES.map((keys) => [...keys]),
+    maxSharedStructures: SHARED_STRUCTURES.length,
+    shouldShareStructure: () => false,
+    mapsAsObjects: true,
+    // Maps from a foreign encoder still decode to plain objects; never to `Map`.
+    moreTypes: false,
+  });
+}
+
+const packr = createPackr();
+
+/**
+ * Encodes a value into a fresh, exactly sized buffer that the caller owns (it may be transferred).
+ * msgpackr's own `pack()` returns a view into a buffer it reuses, which must never be transferred.
+ */
+export function encode(value: unknown): Uint8Array {
+  const view = packr.pack(value);
+  const owned = new Uint8Array(view.length);
+  owned.set(view);
+  return owned;
+}
+
+/** Decodes one value. Throws on malformed input; callers turn that into a typed error. */
+export function decode(bytes: Uint8Array): unknown {
+  return packr.unpack(bytes);
+}

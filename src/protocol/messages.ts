@@ -1,0 +1,76 @@
+/**
+ * The wire protocol between the main thread and a shard worker.
+ *
+ * A batch is one msgpack-encoded flat array of `[op, id, arg]` triples (see `Op`), applied by the worker
+ * in order. The reply is one msgpack-encoded `BatchReply`. Worker-initiated events (the timer's sweep)
+ * arrive as `ShardEvent` messages on the worker's parent port.
+ */
+import type { WireError } from './error-codes.js';
+
+/** Operation codes. The numbers are part of the wire format: never renumber one. */
+export const Op = Object.freeze({
+  /** id, arg: `[clientCapabilities, mcpServers]`; result: `true`. */
+  CREATE: 1,
+  /** id, arg: lastMessages (-1: all); result: a Session or `null`. */
+  GET: 2,
+  /** id, arg: a Message record; result: the new context length. */
+  APPEND: 3,
+  /** id, arg: `[setCapabilities, clientCapabilities, setServers, mcpServers]`; result: `true`. */
+  UPDATE: 4,
+  /** id, arg: `null`; result: whether the session exists. */
+  TOUCH: 5,
+  /** id, arg: `null`; result: the removed Session or `null`. */
+  REMOVE: 6,
+  /** id: `after` or `null`, arg: limit (-1: all); result: ascending ids. */
+  LIST: 7,
+  /** id: `null`, arg: `null`; result: the number of sessions held. */
+  SIZE: 8,
+  /** id: `null`, arg: `null`; result: the number of sessions removed. */
+  SWEEP: 9,
+  /** id: `null`, arg: `null`; result: `[sessions, messages]`. */
+  STATS: 10,
+  /** id: `null`, arg: `null`; result: the shard index. The start-up handshake. */
+  PING: 11,
+  /** id: `null`, arg: a `FaultKind`; result: `true`, then the worker fails as asked. */
+  FAULT: 12,
+} as const);
+
+/** An operation code. */
+export type Op = (typeof Op)[keyof typeof Op];
+
+/** Every slot of a batch triple, in order. */
+export const OP_STRIDE = 3;
+
+/** The faults a shard can be told to commit (only when the engine runs with `faultInjection`). */
+export type FaultKind = 'throw' | 'exit' | 'oom' | 'hang';
+
+/** The fault kinds, for validation. */
+export const FAULT_KINDS: readonly FaultKind[] = Object.freeze(['throw', 'exit', 'oom', 'hang'] as const);
+
+/**
+ * A batch reply: `[results, errors, expired, seq, size]`.
+ * - `results[i]` answers op `i` (`null` where it failed);
+ * - `errors` is `null` or a flat `[opIndex, code, message, ...]` list;
+ * - `expired` is `null` or the ids this batch found expired and removed;
+ * - `seq` orders this reply against the shard's events, `size` is the shard's session count after it.
+ */
+export type BatchReply = [unknown[], (number | string)[] | null, string[] | null, number, number];
+
+/** A message a worker posts on its own, outside any batch. */
+export interface ShardEvent {
+  type: 'expired';
+  ids: string[];
+  seq: number;
+  size: number;
+}
+
+/** What a shard worker is started with (its `workerData`). All values are already validated. */
+export interface ShardConfig {
+  shard: number;
+  maxSessionAgeMs: number;
+  cleanupIntervalMs: number;
+  maxMessagesPerSession: number;
+  faultInjection: boolean;
+}
+
+export type { WireError };

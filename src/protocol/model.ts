@@ -1,0 +1,62 @@
+/**
+ * The session model, shared by the main thread and the shard workers.
+ *
+ * It descends from the Rust design this library replaces: a session is a conversation
+ * (its messages) plus what the Agent Client Protocol told us about the client.
+ */
+
+/** A session id: a ULID in canonical form (26 characters, uppercase Crockford base32). */
+export type SessionId = string;
+
+/** Who wrote a message. */
+export type Role = 'user' | 'assistant' | 'system';
+
+/** The roles, in the order the wire format numbers them. */
+export const ROLES: readonly Role[] = Object.freeze(['user', 'assistant', 'system'] as const);
+
+/** One message of a conversation. */
+export interface Message {
+  role: Role;
+  content: string;
+  /** Milliseconds since the Unix epoch. */
+  timestamp: number;
+}
+
+/**
+ * What the client told the agent it can do, in the Agent Client Protocol's shape.
+ * Unknown extra keys are kept as given.
+ */
+export interface ClientCapabilities {
+  fs?: { readTextFile?: boolean; writeTextFile?: boolean };
+  terminal?: boolean;
+  [key: string]: unknown;
+}
+
+/** A conversation session as the engine returns it. Every returned object is the caller's own copy. */
+export interface Session {
+  id: SessionId;
+  /** Milliseconds since the Unix epoch. */
+  createdAt: number;
+  /** Milliseconds since the Unix epoch; refreshed by every access. */
+  lastAccessed: number;
+  context: Message[];
+  clientCapabilities: ClientCapabilities | null;
+  /** The names of the MCP servers the session uses. */
+  mcpServers: string[];
+}
+
+/** What `create()` accepts. */
+export interface SessionInit {
+  clientCapabilities?: ClientCapabilities | null;
+  mcpServers?: string[];
+}
+
+/** What `update()` accepts: each field given replaces the stored one. */
+export type SessionUpdate = SessionInit;
+
+/** What `appendMessage()` accepts; `timestamp` defaults to the time of the call. */
+export interface MessageInput {
+  role: Role;
+  content: string;
+  timestamp?: number;
+}

@@ -1,0 +1,234 @@
+/**
+ * One shard's sessions: its `Map`, idle expiry, and limits. Pure and synchronous: time comes from an
+ * injected clock, so the rules can be tested without waiting. The worker around it owns the timer.
+ */
+import { ErrorCode } from '../protocol/error-codes.js';
+import type { ClientCapabilities, Message, Role, Session, SessionId } from '../protocol/model.js';
+
+/** A failure of one operation, carried to the caller as `{ code, message }`. */
+export class OperationFailure extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The limits a store enforces itself (the others are enforced before a request is encoded). */
+export interface StoreLimits {
+  /** Idle time after which a session is expired, in milliseconds. */
+  maxSessionAgeMs: number;
+  maxMessagesPerSession: number;
+}
+
+/** A clock returning milliseconds since the epoch. */
+export type Clock = () => number;
+
+/** How many entries a sweep step visits between looks at the clock. */
+const SWEEP_CHECK_EVERY = 1024;
+
+export class SessionStore {
+  private readonly sessions = new Map<SessionId, Session>();
+  private messages = 0;
+  private expired: SessionId[] = [];
+  /** A sweep in progress keeps its place here between steps; a Map iterator survives mutation. */
+  private sweepCursor: Iterator<Session> | null = null;
+  private sweepRemoved = 0;
+
+  constructor(
+    private readonly limits: StoreLimits,
+    private readonly clock: Clock = Date.now,
+  ) {}
+
+  /** Sessions held, including those idle past the TTL that no sweep or access has removed yet. */
+  get size(): number {
+    return this.sessions.size;
+  }
+
+  /** Messages held across all sessions. */
+  get messageCount(): number {
+    return this.messages;
+  }
+
+  create(id: SessionId, clientCapabilities: ClientCapabilities | null, mcpServers: string[]): void {
+    const existing = this.live(id, this.clock());
+    if (existing !== undefined) {
+      throw new OperationFailure(ErrorCode.INVALID_ARGUMENT, `id: session ${id} already exists`);
+    }
+    const now = this.clock();
+    // Key order matches the codec's shared Session structure, so replies encode as compact records.
+    this.sessions.set(id, {
+      id,
+      createdAt: now,
+      lastAccessed: now,
+      context: [],
+      clientCapabilities,
+      mcpServers,
+    });
+  }
+
+  /**
+   * A snapshot of the session, with its `lastAccessed` refreshed; `lastMessages >= 0` keeps only that
+   * many of the newest messages. A snapshot, because a later op of the same batch may change the session
+   * before the reply is encoded. Messages are never mutated once stored, so they are shared, not copied.
+   */
+  get(id: SessionId, lastMessages: number): Session | undefined {
+    const now = this.clock();
+    const session = this.live(id, now);
+    if (session === undefined) return undefined;
+    session.lastAccessed = now;
+    const { context } = session;
+    return {
+      id: session.id,
+      createdAt: session.createdAt,
+      lastAccessed: now,
+      context: lastMessages < 0 || lastMessages >= context.length ? context.slice() : lastMessages === 0 ? [] : context.slice(-lastMessages),
+      clientCapabilities: session.clientCapabilities,
+      mcpServers: session.mcpServers,
+    };
+  }
+
+  /** Appends a message and returns the new context length. */
+  append(id: SessionId, role: Role, content: string, timestamp: number): number {
+    const now = this.clock();
+    const session = this.require(id, now);
+    if (session.context.length >= this.limits.maxMessagesPerSession) {
+      throw new OperationFailure(
+        ErrorCode.LIMIT_EXCEEDED,
+        `maxMessagesPerSession: session ${id} already holds ${session.context.length} messages (the limit is ${this.limits.maxMessagesPerSession})`,
+      );
+    }
+    const message: Message = { role, content, timestamp };
+    session.context.push(message);
+    session.lastAccessed = now;
+    this.messages++;
+    return session.context.length;
+  }
+
+  update(
+    id: SessionId,
+    setCapabilities: boolean,
+    clientCapabilities: ClientCapabilities | null,
+    setServers: boolean,
+    mcpServers: string[],
+  ): void {
+    const now = this.clock();
+    const session = this.require(id, now);
+    if (setCapabilities) session.clientCapabilities = clientCapabilities;
+    if (setServers) session.mcpServers = mcpServers;
+    session.lastAccessed = now;
+  }
+
+  touch(id: SessionId): boolean {
+    const now = this.clock();
+    const session = this.live(id, now);
+    if (session === undefined) return false;
+    session.lastAccessed = now;
+    return true;
+  }
+
+  remove(id: SessionId): Session | undefined {
+    const session = this.live(id, this.clock());
+    if (session === undefined) return undefined;
+    this.delete(session);
+    return session;
+  }
+
+  /** Ids in ascending order, after `after` (exclusive) when given, at most `limit` when `limit >= 0`. */
+  list(after: SessionId | null, limit: number): SessionId[] {
+    const now = this.clock();
+    const ids: SessionId[] = [];
+    for (const session of this.sessions.values()) {
+      if (after !== null && session.id <= after) continue;
+      if (this.isExpired(session, now)) continue;
+      ids.push(session.id);
+    }
+    ids.sort();
+    if (limit >= 0 && ids.length > limit) ids.length = limit;
+    return ids;
+  }
+
+  /** Removes every expired session at once; returns how many. */
+  sweep(): number {
+    this.restartSweep();
+    while (!this.sweepStep(Infinity)) {
+      // a step with an unlimited budget always finishes
+    }
+    return this.takeSweepRemoved();
+  }
+
+  /**
+   * Continues (or starts) a sweep, visiting entries until `budgetMs` of the clock has passed.
+   * Returns true when the pass is complete; `takeSweepRemoved()` then tells how many it removed.
+   */
+  sweepStep(budgetMs: number, timer: Clock = this.clock): boolean {
+    const started = timer();
+    const now = this.clock();
+    this.sweepCursor ??= this.sessions.values();
+    let visited = 0;
+    for (;;) {
+      const next = this.sweepCursor.next();
+      if (next.done === true) {
+        this.sweepCursor = null;
+        return true;
+      }
+      if (this.isExpired(next.value, now)) {
+        this.delete(next.value);
+        this.expired.push(next.value.id);
+        this.sweepRemoved++;
+      }
+      if (++visited % SWEEP_CHECK_EVERY === 0 && timer() - started >= budgetMs) return false;
+    }
+  }
+
+  /** Abandons a pass in progress: the next `sweepStep()` starts a full one. */
+  restartSweep(): void {
+    this.sweepCursor = null;
+    this.sweepRemoved = 0;
+  }
+
+  /** How many sessions the last complete pass removed; resets the count. */
+  takeSweepRemoved(): number {
+    const removed = this.sweepRemoved;
+    this.sweepRemoved = 0;
+    return removed;
+  }
+
+  /** The ids expired since the last call, each reported once. */
+  drainExpired(): SessionId[] | null {
+    if (this.expired.length === 0) return null;
+    const ids = this.expired;
+    this.expired = [];
+    return ids;
+  }
+
+  /** The session if it exists and has not expired; an expired one is removed and reported. */
+  private live(id: SessionId, now: number): Session | undefined {
+    const session = this.sessions.get(id);
+    if (session === undefined) return undefined;
+    if (this.isExpired(session, now)) {
+      this.delete(session);
+      this.expired.push(id);
+      return undefined;
+    }
+    return session;
+  }
+
+  private require(id: SessionId, now: number): Session {
+    const session = this.live(id, now);
+    if (session === undefined) {
+      throw new OperationFailure(ErrorCode.SESSION_NOT_FOUND, `id: no session ${id} (unknown or expired)`);
+    }
+    return session;
+  }
+
+  private isExpired(session: Session, now: number): boolean {
+    return now - session.lastAccessed > this.limits.maxSessionAgeMs;
+  }
+
+  private delete(session: Session): void {
+    this.sessions.delete(session.id);
+    this.messages -= session.context.length;
+  }
+}
