@@ -1,0 +1,292 @@
+import { describe, expect, it } from 'vitest';
+import { OperationFailure, SessionStore } from '../../src/shard/session-store.js';
+
+const TTL = 1_000;
+const A = '01JAAAAAAAAAAAAAAAAAAAAAAA';
+const B = '01JBBBBBBBBBBBBBBBBBBBBBBB';
+const C = '01JCCCCCCCCCCCCCCCCCCCCCCC';
+
+/** A clock the test moves by hand: no real waiting. */
+function manualClock(start = 1_700_000_000_000) {
+  let now = start;
+  const clock = () => now;
+  clock.advance = (ms: number) => {
+    now += ms;
+  };
+  return clock;
+}
+
+function makeStore(limits: Partial<{ maxSessionAgeMs: number; maxMessagesPerSession: number }> = {}) {
+  const clock = manualClock();
+  const store = new SessionStore({ maxSessionAgeMs: TTL, maxMessagesPerSession: 100, ...limits }, clock);
+  return { store, clock };
+}
+
+function failureCode(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (error) {
+    expect(error).toBeInstanceOf(OperationFailure);
+    return (error as OperationFailure).code;
+  }
+  return undefined;
+}
+
+describe('SessionStore (with an injected clock)', () => {
+  describe('create and get', () => {
+    it('creates a session stamped with the clock, empty context, and the given fields', () => {
+      const { store, clock } = makeStore();
+      store.create(A, { terminal: true }, ['git']);
+      expect(store.get(A, -1)).toEqual({
+        id: A,
+        createdAt: clock(),
+        lastAccessed: clock(),
+        context: [],
+        clientCapabilities: { terminal: true },
+        mcpServers: ['git'],
+      });
+      expect(store.size).toBe(1);
+    });
+
+    it('refuses to create an id that already exists with ERR_INVALID_ARGUMENT', () => {
+      const { store } = makeStore();
+      store.create(A, null, []);
+      expect(failureCode(() => store.create(A, null, []))).toBe('ERR_INVALID_ARGUMENT');
+      expect(store.size).toBe(1);
+    });
+
+    it('returns undefined for an unknown id', () => {
+      const { store } = makeStore();
+      expect(store.get(A, -1)).toBeUndefined();
+    });
+
+    it('get refreshes lastAccessed to the current clock', () => {
+      const { store, clock } = makeStore();
+      store.create(A, null, []);
+      clock.advance(500);
+      expect(store.get(A, -1)?.lastAccessed).toBe(clock());
+    });
+
+    it('get returns a snapshot that later appends do not change', () => {
+      const { store } = makeStore();
+      store.create(A, null, []);
+      const snapshot = store.get(A, -1)!;
+      store.append(A, 'user', 'hi', 1);
+      expect(snapshot.context).toEqual([]);
+    });
+
+    it('get with lastMessages returns only the newest that many, in order', () => {
+      const { store } = makeStore();
+      store.create(A, null, []);
+      for (let i = 1; i <= 5; i++) store.append(A, 'user', `m${i}`, i);
+      expect(store.get(A, 2)!.context.map((m) => m.content)).toEqual(['m4', 'm5']);
+      expect(store.get(A, 0)!.context).toEqual([]);
+      expect(store.get(A, 99)!.context).toHaveLength(5);
+      expect(store.get(A, -1)!.context).toHaveLength(5);
+    });
+  });
+
+  describe('append', () => {
+    it('returns the new context length and keeps messages in order', () => {
+      const { store } = makeStore();
+      store.create(A, null, []);
+      expect(store.append(A, 'user', 'one', 10)).toBe(1);
+      expect(store.append(A, 'assistant', 'two', 11)).toBe(2);
+      expect(store.append(A, 'system', 'three', 12)).toBe(3);
+      expect(store.get(A, -1)!.context).toEqual([
+        { role: 'user', content: 'one', timestamp: 10 },
+        { role: 'assistant', content: 'two', timestamp: 11 },
+        { role: 'system', content: 'three', timestamp: 12 },
+      ]);
+      expect(store.messageCount).toBe(3);
+    });
+
+    it('rejects an append to an unknown id with ERR_SESSION_NOT_FOUND', () => {
+      const { store } = makeStore();
+      expect(failureCode(() => store.append(A, 'user', 'x', 1))).toBe('ERR_SESSION_NOT_FOUND');
+    });
+
+    it('rejects the append beyond maxMessagesPerSession with ERR_LIMIT_EXCEEDED and trims nothing', () => {
+      const { store } = makeStore({ maxMessagesPerSession: 3 });
+      store.create(A, null, []);
+      for (let i = 0; i < 3; i++) store.append(A, 'user', `m${i}`, i);
+      expect(failureCode(() => store.append(A, 'user', 'over', 9))).toBe('ERR_LIMIT_EXCEEDED');
+      expect(store.get(A, -1)!.context.map((m) => m.content)).toEqual(['m0', 'm1', 'm2']);
+      expect(store.messageCount).toBe(3);
+    });
+
+    it('refreshes lastAccessed', () => {
+      const { store, clock } = makeStore();
+      store.create(A, null, []);
+      clock.advance(TTL);
+      store.append(A, 'user', 'x', 1);
+      clock.advance(TTL);
+      expect(store.touch(A)).toBe(true);
+    });
+  });
+
+  describe('update, touch, remove, list', () => {
+    it('update replaces only the fields it is told to set', () => {
+      const { store } = makeStore();
+      store.create(A, { terminal: true }, ['a']);
+      store.update(A, false, null, true, ['b', 'c']);
+      expect(store.get(A, -1)).toMatchObject({ clientCapabilities: { terminal: true }, mcpServers: ['b', 'c'] });
+      store.update(A, true, null, false, []);
+      expect(store.get(A, -1)).toMatchObject({ clientCapabilities: null, mcpServers: ['b', 'c'] });
+    });
+
+    it('update of an unknown id fails with ERR_SESSION_NOT_FOUND', () => {
+      const { store } = makeStore();
+      expect(failureCode(() => store.update(A, true, null, false, []))).toBe('ERR_SESSION_NOT_FOUND');
+    });
+
+    it('touch answers whether the session exists', () => {
+      const { store } = makeStore();
+      store.create(A, null, []);
+      expect(store.touch(A)).toBe(true);
+      expect(store.touch(B)).toBe(false);
+    });
+
+    it('remove returns the session as it was and forgets it and its messages', () => {
+      const { store } = makeStore();
+      store.create(A, null, []);
+      store.append(A, 'user', 'x', 1);
+      const removed = store.remove(A);
+      expect(removed?.context).toEqual([{ role: 'user', content: 'x', timestamp: 1 }]);
+      expect(store.remove(A)).toBeUndefined();
+      expect(store.size).toBe(0);
+      expect(store.messageCount).toBe(0);
+    });
+
+    it('list returns ascending ids, after an id (exclusive), at most limit', () => {
+      const { store } = makeStore();
+      for (const id of [C, A, B]) store.create(id, null, []);
+      expect(store.list(null, -1)).toEqual([A, B, C]);
+      expect(store.list(A, -1)).toEqual([B, C]);
+      expect(store.list(null, 2)).toEqual([A, B]);
+      expect(store.list(null, 0)).toEqual([]);
+    });
+  });
+
+  describe('idle expiry', () => {
+    it('keeps a session idle for exactly maxSessionAgeMs', () => {
+      const { store, clock } = makeStore();
+      store.create(A, null, []);
+      clock.advance(TTL);
+      expect(store.get(A, -1)).toBeDefined();
+    });
+
+    it('never returns a session idle longer than maxSessionAgeMs, even before a sweep', () => {
+      const { store, clock } = makeStore();
+      store.create(A, null, []);
+      clock.advance(TTL + 1);
+      expect(store.get(A, -1)).toBeUndefined();
+    });
+
+    it('refuses to change an expired session before a sweep (append and update fail ERR_SESSION_NOT_FOUND)', () => {
+      const { store, clock } = makeStore();
+      store.create(A, null, []);
+      store.create(B, null, []);
+      clock.advance(TTL + 1);
+      expect(failureCode(() => store.append(A, 'user', 'late', 1))).toBe('ERR_SESSION_NOT_FOUND');
+      expect(failureCode(() => store.update(B, true, null, false, []))).toBe('ERR_SESSION_NOT_FOUND');
+    });
+
+    it('touch and remove of an expired session answer false / undefined', () => {
+      const { store, clock } = makeStore();
+      store.create(A, null, []);
+      store.create(B, null, []);
+      clock.advance(TTL + 1);
+      expect(store.touch(A)).toBe(false);
+      expect(store.remove(B)).toBeUndefined();
+    });
+
+    it('list leaves out expired sessions', () => {
+      const { store, clock } = makeStore();
+      store.create(A, null, []);
+      clock.advance(TTL);
+      store.create(B, null, []);
+      clock.advance(1);
+      expect(store.list(null, -1)).toEqual([B]);
+    });
+
+    it('an access resets the idle clock', () => {
+      const { store, clock } = makeStore();
+      store.create(A, null, []);
+      for (let i = 0; i < 5; i++) {
+        clock.advance(TTL - 1);
+        expect(store.touch(A)).toBe(true);
+      }
+      expect(store.get(A, -1)).toBeDefined();
+    });
+
+    it('sweep removes exactly the sessions idle too long and returns how many', () => {
+      const { store, clock } = makeStore();
+      store.create(A, null, []);
+      store.create(B, null, []);
+      store.append(B, 'user', 'x', 1);
+      clock.advance(TTL / 2);
+      store.create(C, null, []);
+      clock.advance(TTL / 2 + 1);
+      expect(store.sweep()).toBe(2);
+      expect(store.size).toBe(1);
+      expect(store.messageCount).toBe(0);
+      expect(store.get(C, -1)).toBeDefined();
+      expect(store.sweep()).toBe(0);
+    });
+
+    it('reports every expired id exactly once, whether found by an access or by a sweep', () => {
+      const { store, clock } = makeStore();
+      for (const id of [A, B, C]) store.create(id, null, []);
+      clock.advance(TTL + 1);
+      expect(store.get(A, -1)).toBeUndefined();
+      expect(store.get(A, -1)).toBeUndefined();
+      expect(store.drainExpired()).toEqual([A]);
+      expect(store.sweep()).toBe(2);
+      expect(store.drainExpired()?.sort()).toEqual([B, C]);
+      expect(store.sweep()).toBe(0);
+      expect(store.drainExpired()).toBeNull();
+    });
+
+    it('a sliced sweep (sweepStep with a zero budget) finishes and removes every expired session', () => {
+      const { store, clock } = makeStore();
+      const ids: string[] = [];
+      for (let i = 0; i < 5_000; i++) {
+        const id = `01J${i.toString(32).toUpperCase().padStart(23, '0')}`;
+        ids.push(id);
+        store.create(id, null, []);
+      }
+      clock.advance(TTL + 1);
+      store.restartSweep();
+      // A timer that advances on every look: each step stops after its first check.
+      let fakeNow = 0;
+      const timer = () => (fakeNow += 10);
+      let steps = 1;
+      while (!store.sweepStep(0, timer)) steps++;
+      expect(steps).toBeGreaterThan(1);
+      expect(store.takeSweepRemoved()).toBe(5_000);
+      expect(store.size).toBe(0);
+      expect(new Set(store.drainExpired()).size).toBe(5_000);
+    });
+
+    it('a sliced sweep tolerates creates and removes between its steps', () => {
+      const { store, clock } = makeStore();
+      for (let i = 0; i < 3_000; i++) store.create(`01J${i.toString(32).toUpperCase().padStart(23, '0')}`, null, []);
+      clock.advance(TTL + 1);
+      store.restartSweep();
+      let fakeNow = 0;
+      const timer = () => (fakeNow += 10);
+      expect(store.sweepStep(0, timer)).toBe(false);
+      store.create(A, null, []); // fresh: must survive
+      expect(store.remove(`01J${(2_999).toString(32).toUpperCase().padStart(23, '0')}`)).toBeUndefined(); // expired on access
+      while (!store.sweepStep(0, timer)) {
+        // continue
+      }
+      expect(store.size).toBe(1);
+      expect(store.get(A, -1)).toBeDefined();
+      const expired = store.drainExpired()!;
+      expect(expired).toHaveLength(3_000);
+      expect(new Set(expired).size).toBe(3_000);
+    });
+  });
+});
