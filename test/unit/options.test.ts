@@ -1,0 +1,136 @@
+import { describe, expect, it } from 'vitest';
+import { defaultShardCount, resolveOptions } from '../../src/main/options.js';
+import { InvalidArgumentError } from '../../src/main/errors.js';
+
+const INTEGER_OPTIONS = {
+  shards: { min: 1, max: 256 },
+  maxSessionAgeMs: { min: 1, max: Number.MAX_SAFE_INTEGER },
+  cleanupIntervalMs: { min: 1, max: 2_147_483_647 },
+  maxSessions: { min: 1, max: 2 ** 32 },
+  maxMessagesPerSession: { min: 1, max: 2 ** 32 },
+  maxMessageBytes: { min: 1, max: 512 * 1_048_576 },
+  maxPendingOpsPerShard: { min: 1, max: 2 ** 32 },
+  maxBatchOps: { min: 1, max: 1_000_000 },
+  shardHeapMb: { min: 16, max: 1_048_576 },
+  shardTimeoutMs: { min: 100, max: 2_147_483_647 },
+} as const;
+
+type IntegerOption = keyof typeof INTEGER_OPTIONS;
+const NAMES = Object.keys(INTEGER_OPTIONS) as IntegerOption[];
+
+function rejection(options: unknown): InvalidArgumentError {
+  try {
+    resolveOptions(options);
+  } catch (error) {
+    expect(error).toBeInstanceOf(InvalidArgumentError);
+    expect((error as InvalidArgumentError).code).toBe('ERR_INVALID_ARGUMENT');
+    return error as InvalidArgumentError;
+  }
+  throw new Error(`resolveOptions accepted ${String(options)}`);
+}
+
+describe('resolveOptions', () => {
+  it('fills in the documented defaults', () => {
+    expect(resolveOptions()).toEqual({
+      shards: defaultShardCount(),
+      maxSessionAgeMs: 3_600_000,
+      cleanupIntervalMs: 300_000,
+      maxSessions: 1_000_000,
+      maxMessagesPerSession: 10_000,
+      maxMessageBytes: 1_048_576,
+      maxPendingOpsPerShard: 100_000,
+      maxBatchOps: 2_048,
+      shardHeapMb: 4_096,
+      shardTimeoutMs: 30_000,
+      faultInjection: false,
+    });
+  });
+
+  it('has production-sized default limits (at least 1 000 000 sessions, 10 000 messages, 1 MiB, 100 000 pending ops)', () => {
+    const options = resolveOptions({});
+    expect(options.maxSessions).toBeGreaterThanOrEqual(1_000_000);
+    expect(options.maxMessagesPerSession).toBeGreaterThanOrEqual(10_000);
+    expect(options.maxMessageBytes).toBeGreaterThanOrEqual(1_048_576);
+    expect(options.maxPendingOpsPerShard).toBeGreaterThanOrEqual(100_000);
+  });
+
+  it('defaults shards to at least one', () => {
+    expect(defaultShardCount()).toBeGreaterThanOrEqual(1);
+  });
+
+  it('returns a frozen object', () => {
+    expect(Object.isFrozen(resolveOptions({ shards: 2 }))).toBe(true);
+  });
+
+  it('accepts the small values tests use (a TTL of a few hundred ms, a sweep every 100 ms)', () => {
+    expect(resolveOptions({ maxSessionAgeMs: 300, cleanupIntervalMs: 100 })).toMatchObject({ maxSessionAgeMs: 300, cleanupIntervalMs: 100 });
+  });
+
+  it.each(NAMES)('accepts %s at its bounds', (name) => {
+    const { min, max } = INTEGER_OPTIONS[name];
+    expect(resolveOptions({ [name]: min })[name]).toBe(min);
+    expect(resolveOptions({ [name]: max })[name]).toBe(max);
+  });
+
+  const badValues: [string, unknown, string][] = [
+    ['a string', '5', '"5"'],
+    ['a fraction', 1.5, '1.5'],
+    ['NaN', Number.NaN, 'NaN'],
+    ['Infinity', Number.POSITIVE_INFINITY, 'Infinity'],
+    ['null', null, 'null'],
+    ['a boolean', true, 'true'],
+    ['a bigint', 5n, '5n'],
+    ['an object', { value: 5 }, 'an object'],
+  ];
+
+  for (const name of NAMES) {
+    describe(`options.${name}`, () => {
+      it.each(badValues)('is refused as %s, naming the option and the value', (_what, value, shown) => {
+        const error = rejection({ [name]: value });
+        expect(error.message).toContain(`options.${name}`);
+        expect(error.message).toContain(shown);
+      });
+
+      it('is refused below its minimum, naming the option and the value', () => {
+        const value = INTEGER_OPTIONS[name].min - 1;
+        const error = rejection({ [name]: value });
+        expect(error.message).toContain(`options.${name}`);
+        expect(error.message).toContain(String(value));
+      });
+
+      it('is refused above its maximum, naming the option and the value', () => {
+        const value = INTEGER_OPTIONS[name].max + 1;
+        const error = rejection({ [name]: value });
+        expect(error.message).toContain(`options.${name}`);
+        expect(error.message).toContain(String(value));
+      });
+    });
+  }
+
+  it('refuses a zero or negative maxSessionAgeMs and cleanupIntervalMs', () => {
+    for (const name of ['maxSessionAgeMs', 'cleanupIntervalMs'] as const) {
+      for (const value of [0, -1, -1000]) expect(rejection({ [name]: value }).message).toContain(`options.${name}`);
+    }
+  });
+
+  it('refuses a non-boolean faultInjection, naming the option and the value', () => {
+    const error = rejection({ faultInjection: 'yes' });
+    expect(error.message).toContain('options.faultInjection');
+    expect(error.message).toContain('"yes"');
+    expect(rejection({ faultInjection: 1 }).message).toContain('1');
+  });
+
+  it('refuses an unknown option (a typo) by name', () => {
+    const error = rejection({ maxSession: 5 });
+    expect(error.message).toContain('options.maxSession');
+  });
+
+  it.each([
+    ['null', null],
+    ['a number', 3],
+    ['a string', 'shards=2'],
+    ['an array', [1]],
+  ])('refuses options given as %s', (_what, value) => {
+    expect(rejection(value).message).toContain('options');
+  });
+});
