@@ -1,1 +1,133 @@
-export {};
+/**
+ * `npm run bench`: runs every variant, each in a child process of its own, on the same workloads, then
+ * prints the table (or JSON with --json) on stdout and writes bench/results/. Progress goes to stderr.
+ *
+ *   --quick     a short run (fewer sessions, shorter runs), under two minutes on 2 cores
+ *   --scale     1 000 000 sessions: host heap, event-loop delay, memory per session, GC pauses
+ *   --only S    only the variants whose id or label contains S
+ *   --json      the results as JSON on stdout instead of the table
+ */
+import { fork } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { cpuSource } from './measure.js';
+import { markdownReport, textTable, throughputSvg, type BenchResults } from './report.js';
+import { runVariant, type VariantResult } from './run-variant.js';
+import { checkScaleTargets, checkTargets } from './targets.js';
+import { allVariants, type Variant } from './variants.js';
+import { planFor, type Plan } from './workloads.js';
+
+const RESULTS_DIR = fileURLToPath(new URL('../../bench/results/', import.meta.url));
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    scale: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    json: { type: 'boolean', default: false },
+    help: { type: 'boolean', default: false },
+    // Internal: this process is the child that runs one variant.
+    child: { type: 'string' },
+  },
+  strict: true,
+});
+
+function say(message: string): void {
+  process.stderr.write(`${message}\n`);
+}
+
+function planFromFlags(): Plan {
+  return planFor(values.scale ? 'scale' : values.quick ? 'quick' : 'full');
+}
+
+/** Scale runs compare the default engine with the hand-copy Map (the fastest safe in-process design). */
+function selectVariants(all: Variant[]): Variant[] {
+  let chosen = values.scale ? all.filter((v) => v.id === 'engine-default' || v.id === 'map-copy') : all;
+  if (values.only !== undefined) {
+    const needle = values.only.toLowerCase();
+    chosen = chosen.filter((v) => v.id.toLowerCase().includes(needle) || v.label.toLowerCase().includes(needle));
+  }
+  return chosen;
+}
+
+function runInChild(variant: Variant): Promise<VariantResult> {
+  const args = ['--child', variant.id, ...(values.quick ? ['--quick'] : []), ...(values.scale ? ['--scale'] : [])];
+  // A million sessions held on the main thread need more than the default old-space limit.
+  const execArgv = [...process.execArgv, ...(values.scale ? ['--max-old-space-size=12288'] : [])];
+  // The child's stdout goes to our stderr: stdout carries only the final table or JSON.
+  const child = fork(fileURLToPath(import.meta.url), args, { execArgv, stdio: ['ignore', 2, 2, 'ipc'] });
+  return new Promise((resolve, reject) => {
+    let result: VariantResult | undefined;
+    child.on('message', (message) => {
+      result = message as VariantResult;
+    });
+    child.on('error', reject);
+    child.on('exit', (code) => (result !== undefined ? resolve(result) : reject(new Error(`${variant.id}: child exited with code ${code}`))));
+  });
+}
+
+async function child(id: string): Promise<void> {
+  const variant = allVariants().find((v) => v.id === id);
+  if (variant === undefined) throw new Error(`unknown variant ${id}`);
+  const result = await runVariant(variant, planFromFlags());
+  process.send!(result, () => process.exit(0));
+}
+
+async function main(): Promise<void> {
+  if (values.help) {
+    process.stdout.write('usage: npm run bench -- [--quick] [--scale] [--only <variant substring>] [--json]\n');
+    return;
+  }
+  const started = performance.now();
+  const startedAt = new Date().toISOString();
+  const plan = planFromFlags();
+  const all = allVariants();
+  const chosen = selectVariants(all);
+  if (chosen.length === 0) throw new Error(`no variant matches --only ${values.only}; variants: ${all.map((v) => v.id).join(', ')}`);
+  const skipped: Record<string, string> = {};
+  const results: VariantResult[] = [];
+  for (const [n, variant] of chosen.entries()) {
+    if (variant.skipped !== undefined) {
+      skipped[variant.id] = variant.skipped;
+      say(`[${n + 1}/${chosen.length}] ${variant.label}: skipped (${variant.skipped})`);
+      continue;
+    }
+    say(`[${n + 1}/${chosen.length}] ${variant.label} (${plan.mode}, ${((performance.now() - started) / 1_000).toFixed(0)} s elapsed)`);
+    try {
+      results.push(await runInChild(variant));
+    } catch (error) {
+      skipped[variant.id] = `failed: ${(error as Error).message}`;
+      say(`[${n + 1}/${chosen.length}] ${variant.label}: FAILED (${(error as Error).message})`);
+    }
+  }
+  const bench: BenchResults = {
+    startedAt,
+    durationSeconds: (performance.now() - started) / 1_000,
+    plan,
+    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model.trim() ?? 'unknown', node: process.version, platform: `${process.platform} ${process.arch}`, totalMemGb: totalmem() / 2 ** 30 },
+    cpuSource,
+    variants: chosen.map((v) => ({ id: v.id, label: v.label, isDefault: v.isDefault === true, shards: v.shards })),
+    skipped,
+    results,
+    targets: plan.mode === 'scale' ? checkScaleTargets(results) : checkTargets(results, skipped),
+  };
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  const json = JSON.stringify(bench, null, 2);
+  writeFileSync(`${RESULTS_DIR}${startedAt.replace(/[:.]/g, '-')}-${plan.mode}.json`, json);
+  writeFileSync(`${RESULTS_DIR}latest.json`, json);
+  // A filtered run is a diagnosis, not the project's figures: it leaves the report and chart alone.
+  if (values.only === undefined) {
+    writeFileSync(`${RESULTS_DIR}${plan.mode === 'scale' ? 'scale-report.md' : 'report.md'}`, markdownReport(bench));
+    if (plan.mode !== 'scale') writeFileSync(`${RESULTS_DIR}throughput.svg`, throughputSvg(bench));
+  }
+  say(`done in ${bench.durationSeconds.toFixed(0)} s; results in bench/results/`);
+  process.stdout.write(values.json ? json + '\n' : textTable(bench) + '\n');
+}
+
+if (values.child !== undefined) {
+  await child(values.child);
+} else {
+  await main();
+}

@@ -1,0 +1,49 @@
+/**
+ * What a user picks instead in-process: lru-cache with a `ttl` refreshed by every read
+ * (`updateAgeOnGet`), bounded by `max`. It returns the live object, as lru-cache users usually do.
+ */
+import { LRUCache } from 'lru-cache';
+import type { MessageInput, Session } from '../../src/index.js';
+import { newSessionId } from '../../src/main/session-ids.js';
+import { checkMessage, checkSessionId } from '../../src/main/validation.js';
+import { SESSION_TTL_MS, type SessionApi } from '../subject.js';
+
+/** An lru-cache session manager with the engine's async API. */
+export class LruSessionManager implements SessionApi {
+  private readonly cache: LRUCache<string, Session>;
+
+  constructor(maxSessions: number) {
+    this.cache = new LRUCache<string, Session>({ max: maxSessions, ttl: SESSION_TTL_MS, updateAgeOnGet: true, ttlAutopurge: false });
+  }
+
+  async create(): Promise<string> {
+    const id = newSessionId();
+    const now = Date.now();
+    this.cache.set(id, { id, createdAt: now, lastAccessed: now, context: [], clientCapabilities: null, mcpServers: [] });
+    return id;
+  }
+
+  async get(id: string, options?: { lastMessages?: number }): Promise<Session | undefined> {
+    checkSessionId(id);
+    const session = this.cache.get(id);
+    if (session === undefined) return undefined;
+    session.lastAccessed = Date.now();
+    const last = options?.lastMessages;
+    if (last === undefined || last >= session.context.length) return session;
+    return { ...session, context: last === 0 ? [] : session.context.slice(-last) };
+  }
+
+  async appendMessage(id: string, message: MessageInput): Promise<number> {
+    checkSessionId(id);
+    const stored = checkMessage(message, 1_048_576);
+    const session = this.cache.get(id);
+    if (session === undefined) throw new Error(`no session ${id}`);
+    session.context.push(stored);
+    session.lastAccessed = Date.now();
+    return session.context.length;
+  }
+
+  async close(): Promise<void> {
+    this.cache.clear();
+  }
+}

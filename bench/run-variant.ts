@@ -1,0 +1,149 @@
+/**
+ * Runs every workload against one variant, in a process of its own (so that one variant's heap, JIT
+ * state and leftover garbage never weigh on the next one's figures), and returns its rows.
+ */
+import { drive, GcPauses, median, percentile, settledMemory, type RunSample } from './measure.js';
+import type { SessionApi } from './subject.js';
+import type { Variant } from './variants.js';
+import { maxOpsFor, operationFor, prefill, THROUGHPUT_IN_FLIGHT, type Plan, type WorkloadName } from './workloads.js';
+
+/** One row of the results: a workload on a variant at one concurrency. */
+export interface Row {
+  variant: string;
+  workload: WorkloadName;
+  inFlight: number;
+  /** The median over runs (1 in flight: the single run). */
+  opsPerSec: number;
+  /** Every run's ops/s. */
+  runsOpsPerSec: number[];
+  p50Us: number;
+  p99Us: number;
+  eventLoopDelayP99Ms: number;
+  mainCpuUsPerOp: number;
+}
+
+/** Memory taken by the prefilled sessions, per session. */
+export interface MemoryFigures {
+  sessions: number;
+  /** Main-thread V8 heap growth per session, after full GCs. */
+  mainHeapPerSession: number;
+  /** Whole-process RSS growth per session (for the engine: mostly its workers' heaps). */
+  rssPerSession: number;
+  /** RSS growth minus main-heap growth: the workers' share for the engine. */
+  outsideMainHeapPerSession: number;
+  /** The Redis server's own `used_memory` growth per session. */
+  redisServerPerSession?: number;
+  /** Main heap with the sessions held, bytes. */
+  mainHeapUsed: number;
+}
+
+/** What one variant's process reports. */
+export interface VariantResult {
+  variant: string;
+  rows: Row[];
+  memory: MemoryFigures;
+  /** Main-thread GC pauses during prefill and load (--scale). */
+  gcPauses?: { count: number; totalMs: number; p99Ms: number; maxMs: number };
+  /** --scale, engine: 1-in-flight get latency while a sweep walks every session. */
+  sweepProbe?: { sweepMs: number; maxGetUs: number; p99GetUs: number };
+  prefillSeconds: number;
+}
+
+function say(message: string): void {
+  process.stderr.write(`${message}\n`);
+}
+
+function rowFrom(variant: string, workload: WorkloadName, inFlight: number, samples: RunSample[]): Row {
+  const rates = samples.map((s) => s.opsPerSec);
+  const all = new Float64Array(samples.reduce((n, s) => n + s.latenciesUs.length, 0));
+  let at = 0;
+  for (const s of samples) {
+    all.set(s.latenciesUs, at);
+    at += s.latenciesUs.length;
+  }
+  const ops = samples.reduce((n, s) => n + s.ops, 0);
+  return {
+    variant,
+    workload,
+    inFlight,
+    opsPerSec: median(rates),
+    runsOpsPerSec: rates,
+    p50Us: percentile(all, 50),
+    p99Us: percentile(all, 99),
+    eventLoopDelayP99Ms: median(samples.map((s) => s.eventLoopDelayP99Ms)),
+    // Summed over runs: the /proc clock ticks every 10 ms, too coarse for one short run.
+    mainCpuUsPerOp: samples.reduce((n, s) => n + s.mainCpuUs, 0) / ops,
+  };
+}
+
+/** Runs `plan` against `variant`. */
+export async function runVariant(variant: Variant, plan: Plan): Promise<VariantResult> {
+  const tag = `[${variant.id}]`;
+  const gc = new GcPauses();
+  if (plan.mode === 'scale') gc.start();
+  const api = (await variant.start(plan.sessions + plan.runs * plan.createMaxOps + 100_000)) as SessionApi & { usedMemory?: () => Promise<number> };
+  try {
+    const before = settledMemory();
+    const redisBefore = await api.usedMemory?.();
+    say(`${tag} prefilling ${plan.sessions} sessions of ${plan.messagesPerSession} messages`);
+    const t0 = performance.now();
+    const ids = await prefill(api, plan.sessions, plan.messagesPerSession);
+    const prefillSeconds = (performance.now() - t0) / 1_000;
+    const after = settledMemory();
+    const redisAfter = await api.usedMemory?.();
+    const heap = (after.heapUsed - before.heapUsed) / plan.sessions;
+    const rss = (after.rss - before.rss) / plan.sessions;
+    const memory: MemoryFigures = {
+      sessions: plan.sessions,
+      mainHeapPerSession: heap,
+      rssPerSession: rss,
+      outsideMainHeapPerSession: rss - heap,
+      redisServerPerSession: redisBefore === undefined ? undefined : (redisAfter! - redisBefore) / plan.sessions,
+      mainHeapUsed: after.heapUsed,
+    };
+    say(`${tag} prefilled in ${prefillSeconds.toFixed(1)} s; main heap ${(heap | 0)} B/session, RSS ${(rss | 0)} B/session`);
+    const longIds = plan.longSessions > 0 ? await prefill(api, plan.longSessions, plan.longMessages, plan.sessions) : [];
+
+    const rows: Row[] = [];
+    for (const workload of plan.workloads) {
+      const op = operationFor(workload, api, ids, longIds);
+      const maxOps = maxOpsFor(plan, workload);
+      await drive(op, THROUGHPUT_IN_FLIGHT, maxOps, plan.warmupMs);
+      const latency = await drive(op, 1, Math.min(maxOps, plan.latencyMaxOps), plan.latencyMaxMs);
+      rows.push(rowFrom(variant.id, workload, 1, [latency]));
+      const runs: RunSample[] = [];
+      for (let r = 0; r < plan.runs; r++) runs.push(await drive(op, THROUGHPUT_IN_FLIGHT, maxOps, plan.runMaxMs));
+      const row = rowFrom(variant.id, workload, THROUGHPUT_IN_FLIGHT, runs);
+      rows.push(row);
+      say(`${tag} ${workload}: ${Math.round(row.opsPerSec)} ops/s at ${THROUGHPUT_IN_FLIGHT} in flight, p50 ${rows.at(-2)!.p50Us.toFixed(0)} µs at 1`);
+    }
+    const result: VariantResult = { variant: variant.id, rows, memory, prefillSeconds };
+    if (plan.mode === 'scale') {
+      result.gcPauses = gc.stop();
+      const engine = api as SessionApi & { sweep?: () => Promise<number> };
+      if (variant.kind === 'engine' && engine.sweep !== undefined) result.sweepProbe = await probeSweep(engine as SessionApi & { sweep: () => Promise<number> }, ids);
+    }
+    return result;
+  } finally {
+    await api.close();
+  }
+}
+
+/** Gets one at a time while a sweep walks every session: the slowest get bounds how long a shard stalls. */
+async function probeSweep(engine: SessionApi & { sweep(): Promise<number> }, ids: string[]): Promise<{ sweepMs: number; maxGetUs: number; p99GetUs: number }> {
+  let sweeping = true;
+  const t0 = performance.now();
+  const sweep = engine.sweep().then(() => {
+    sweeping = false;
+  });
+  const latencies: number[] = [];
+  while (sweeping) {
+    const s = performance.now();
+    await engine.get(ids[Math.floor(Math.random() * ids.length)]!);
+    latencies.push((performance.now() - s) * 1_000);
+  }
+  await sweep;
+  const sweepMs = performance.now() - t0;
+  const all = Float64Array.from(latencies);
+  return { sweepMs, maxGetUs: latencies.reduce((m, v) => Math.max(m, v), 0), p99GetUs: percentile(all, 99) };
+}

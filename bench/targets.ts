@@ -1,0 +1,125 @@
+/**
+ * The issue's targets, each computed from figures of the same run as a ratio or a bound, and marked
+ * pass or fail. A target whose figures are missing (a variant skipped or filtered out) is marked so.
+ */
+import type { Row, VariantResult } from './run-variant.js';
+import type { WorkloadName } from './workloads.js';
+
+/** One target's outcome. */
+export interface TargetCheck {
+  target: string;
+  /** The measured figures, in words. */
+  measured: string;
+  status: 'pass' | 'fail' | 'info' | 'n/a';
+}
+
+type Find = (variant: string, workload: WorkloadName, inFlight: number) => Row | undefined;
+
+function ratioCheck(find: Find, target: string, workload: WorkloadName, base: string, min: number | null): TargetCheck {
+  const engine = find('engine-default', workload, 1_024);
+  const other = find(base, workload, 1_024);
+  if (engine === undefined || other === undefined) return { target, measured: `no figures for ${engine === undefined ? 'engine-default' : base}`, status: 'n/a' };
+  const ratio = engine.opsPerSec / other.opsPerSec;
+  return {
+    target,
+    measured: `${ratio.toFixed(2)}x (${fmt(engine.opsPerSec)} vs ${fmt(other.opsPerSec)} ops/s)`,
+    status: min === null ? 'info' : ratio >= min ? 'pass' : 'fail',
+  };
+}
+
+function fmt(n: number): string {
+  return Math.round(n).toLocaleString('en-US');
+}
+
+/** Every target of the issue that this run has figures for. */
+export function checkTargets(results: VariantResult[], skipped: Record<string, string>): TargetCheck[] {
+  const rows = results.flatMap((r) => r.rows);
+  const find: Find = (variant, workload, inFlight) => rows.find((r) => r.variant === variant && r.workload === workload && r.inFlight === inFlight);
+  const checks: TargetCheck[] = [
+    ratioCheck(find, 'mixed 80/20, 1 024 in flight: >= 1.5x Map (structuredClone)', 'mixed', 'map-clone', 1.5),
+    ratioCheck(find, 'mixed 80/20, 1 024 in flight: >= 5x piscina one task per op', 'mixed', 'naive-piscina', 5),
+    skipped.redis !== undefined
+      ? { target: 'mixed 80/20, 1 024 in flight: >= 5x Redis', measured: `skipped: ${skipped.redis}`, status: 'n/a' }
+      : ratioCheck(find, 'mixed 80/20, 1 024 in flight: >= 5x Redis', 'mixed', 'redis', 5),
+    ratioCheck(find, 'mixed 80/20, 1 024 in flight: ratio to Map (hand copy)', 'mixed', 'map-copy', null),
+    ratioCheck(find, 'mixed 80/20, 1 024 in flight: ratio to Map (live object)', 'mixed', 'map-live', null),
+    ratioCheck(find, 'appendMessage, 1 024 in flight: >= 0.5x Map', 'append', 'map-live', 0.5),
+    ratioCheck(find, 'create, 1 024 in flight: >= 0.5x Map', 'create', 'map-live', 0.5),
+  ];
+
+  const engineMixed = find('engine-default', 'mixed', 1_024);
+  const cloneMixed = find('map-clone', 'mixed', 1_024);
+  checks.push(
+    engineMixed === undefined || cloneMixed === undefined
+      ? { target: 'main-thread CPU per op (mixed, 1 024): engine < Map (structuredClone)', measured: 'no figures', status: 'n/a' }
+      : {
+          target: 'main-thread CPU per op (mixed, 1 024): engine < Map (structuredClone)',
+          measured: `${engineMixed.mainCpuUsPerOp.toFixed(2)} µs vs ${cloneMixed.mainCpuUsPerOp.toFixed(2)} µs`,
+          status: engineMixed.mainCpuUsPerOp < cloneMixed.mainCpuUsPerOp ? 'pass' : 'fail',
+        },
+  );
+
+  const last5 = find('engine-default', 'get-last5-100', 1_024);
+  const whole = find('engine-default', 'get-whole-100', 1_024);
+  checks.push(
+    last5 === undefined || whole === undefined
+      ? { target: 'get lastMessages:5 >= 5x whole get (100-message sessions)', measured: 'no figures', status: 'n/a' }
+      : {
+          target: 'get lastMessages:5 >= 5x whole get (100-message sessions)',
+          measured: `${(last5.opsPerSec / whole.opsPerSec).toFixed(2)}x (${fmt(last5.opsPerSec)} vs ${fmt(whole.opsPerSec)} ops/s)`,
+          status: last5.opsPerSec / whole.opsPerSec >= 5 ? 'pass' : 'fail',
+        },
+  );
+
+  for (const workload of ['get', 'mixed'] as const) {
+    const one = find('engine-default', workload, 1);
+    if (one === undefined) continue;
+    checks.push({
+      target: `1 in flight (${workload}): p50 < 80 µs, p99 < 400 µs`,
+      measured: `p50 ${one.p50Us.toFixed(1)} µs, p99 ${one.p99Us.toFixed(1)} µs`,
+      status: one.p50Us < 80 && one.p99Us < 400 ? 'pass' : 'fail',
+    });
+  }
+  return checks;
+}
+
+/** The --scale targets: host heap, event-loop delay, memory per session, sweep slices. */
+export function checkScaleTargets(results: VariantResult[]): TargetCheck[] {
+  const engine = results.find((r) => r.variant === 'engine-default');
+  const map = results.find((r) => r.variant === 'map-copy');
+  if (engine === undefined) return [];
+  const mixed = engine.rows.find((r) => r.workload === 'mixed' && r.inFlight === 1_024);
+  const mapMixed = map?.rows.find((r) => r.workload === 'mixed' && r.inFlight === 1_024);
+  const checks: TargetCheck[] = [
+    {
+      target: `${engine.memory.sessions.toLocaleString('en-US')} sessions: host main heap < 64 MB`,
+      measured: `${(engine.memory.mainHeapUsed / 2 ** 20).toFixed(1)} MB (Map holding the same: ${map === undefined ? 'n/a' : (map.memory.mainHeapUsed / 2 ** 20).toFixed(0) + ' MB'})`,
+      status: engine.memory.mainHeapUsed < 64 * 2 ** 20 ? 'pass' : 'fail',
+    },
+  ];
+  if (mixed !== undefined) {
+    checks.push({
+      target: 'event-loop delay p99 under load (mixed, 1 024 in flight) < 10 ms',
+      measured: `${mixed.eventLoopDelayP99Ms.toFixed(2)} ms; Map: ${mapMixed?.eventLoopDelayP99Ms.toFixed(2) ?? 'n/a'} ms, its GC pauses: ${
+        map?.gcPauses ? `${map.gcPauses.count} pauses, max ${map.gcPauses.maxMs.toFixed(1)} ms, total ${map.gcPauses.totalMs.toFixed(0)} ms` : 'n/a'
+      }`,
+      status: mixed.eventLoopDelayP99Ms < 10 ? 'pass' : 'fail',
+    });
+  }
+  if (map !== undefined) {
+    const ratio = engine.memory.outsideMainHeapPerSession / map.memory.rssPerSession;
+    checks.push({
+      target: 'memory per session in the shards <= 1.3x the in-process Map',
+      measured: `${ratio.toFixed(2)}x (${engine.memory.outsideMainHeapPerSession.toFixed(0)} B outside the main heap vs Map RSS ${map.memory.rssPerSession.toFixed(0)} B)`,
+      status: ratio <= 1.3 ? 'pass' : 'fail',
+    });
+  }
+  if (engine.sweepProbe !== undefined) {
+    checks.push({
+      target: 'a sweep over every session never blocks a shard > 10 ms',
+      measured: `slowest get during a ${engine.sweepProbe.sweepMs.toFixed(0)} ms sweep: ${(engine.sweepProbe.maxGetUs / 1_000).toFixed(2)} ms (p99 ${(engine.sweepProbe.p99GetUs / 1_000).toFixed(2)} ms)`,
+      status: engine.sweepProbe.maxGetUs < 10_000 ? 'pass' : 'fail',
+    });
+  }
+  return checks;
+}

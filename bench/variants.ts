@@ -1,0 +1,66 @@
+/**
+ * The variants one run compares, and how each is started. Engine shard counts are 1, 2 and the core
+ * count, deduplicated; the count `SessionEngine.start()` picks by itself is started with no `shards`
+ * option at all and marked as the default.
+ */
+import { availableParallelism } from 'node:os';
+import { defaultShardCount, SessionEngine } from '../src/index.js';
+import { LruSessionManager } from './baselines/lru-session-manager.js';
+import { MapSessionManager } from './baselines/map-session-manager.js';
+import { NaivePiscinaSessions } from './baselines/naive-piscina.js';
+import { redisAvailable, RedisSessions } from './baselines/redis-baseline.js';
+import type { SessionApi } from './subject.js';
+
+/** One benchmarked variant. */
+export interface Variant {
+  id: string;
+  label: string;
+  kind: 'engine' | 'map' | 'lru' | 'naive-piscina' | 'redis';
+  /** Worker threads it uses (engine, naive piscina). */
+  shards?: number;
+  /** The engine as `SessionEngine.start()` configures it: the one the targets judge. */
+  isDefault?: boolean;
+  /** Why it does not run here, if it does not. */
+  skipped?: string;
+  start(maxSessions: number): Promise<SessionApi>;
+}
+
+/** Every variant, in report order. */
+export function allVariants(): Variant[] {
+  const defaultShards = defaultShardCount();
+  const counts = [...new Set([1, 2, availableParallelism(), defaultShards])].sort((a, b) => a - b);
+  const engines: Variant[] = counts.map((shards) => {
+    const isDefault = shards === defaultShards;
+    return {
+      id: isDefault ? 'engine-default' : `engine-${shards}`,
+      label: isDefault ? `engine shards=${shards} (default)` : `engine shards=${shards}`,
+      kind: 'engine',
+      shards,
+      isDefault,
+      // The default is started exactly as a user would: without a shards option.
+      start: (maxSessions) => SessionEngine.start(isDefault ? { maxSessions } : { shards, maxSessions }),
+    };
+  });
+  const hasRedis = redisAvailable();
+  return [
+    ...engines,
+    { id: 'map-live', label: 'Map, live object', kind: 'map', start: async () => new MapSessionManager('live') },
+    { id: 'map-clone', label: 'Map, structuredClone', kind: 'map', start: async () => new MapSessionManager('structuredClone') },
+    { id: 'map-copy', label: 'Map, hand copy', kind: 'map', start: async () => new MapSessionManager('hand-copy') },
+    { id: 'lru', label: 'lru-cache ttl+updateAgeOnGet', kind: 'lru', start: async (maxSessions) => new LruSessionManager(maxSessions) },
+    {
+      id: 'naive-piscina',
+      label: `piscina 1 task/op, shards=${defaultShards}`,
+      kind: 'naive-piscina',
+      shards: defaultShards,
+      start: () => NaivePiscinaSessions.start(defaultShards),
+    },
+    {
+      id: 'redis',
+      label: 'Redis, ioredis auto-pipelining',
+      kind: 'redis',
+      skipped: hasRedis ? undefined : 'redis-server is not on PATH',
+      start: () => RedisSessions.start(),
+    },
+  ];
+}

@@ -1,0 +1,140 @@
+/**
+ * The workloads and their sizes: what is prefilled, which operations each workload issues, and how long
+ * each run lasts. Every run is capped by an operation count as well as a time, so that appends and
+ * creates grow the store by a known, bounded amount whatever a variant's speed.
+ */
+import type { MessageInput, Role } from '../src/index.js';
+import type { SessionApi } from './subject.js';
+import { drive } from './measure.js';
+
+/** The sizes of a benchmark run. */
+export interface Plan {
+  mode: 'full' | 'quick' | 'scale';
+  /** Sessions prefilled for the get / append / mixed workloads. */
+  sessions: number;
+  messagesPerSession: number;
+  /** Sessions of `longMessages` messages, for whole get vs `lastMessages: 5`. */
+  longSessions: number;
+  longMessages: number;
+  /** Throughput runs per workload (the median is reported). */
+  runs: number;
+  /** Caps of one throughput run of reads (1 024 in flight). */
+  runMaxOps: number;
+  /** Caps of a run that appends: appends grow sessions, so they get a cap that bounds memory. */
+  appendMaxOps: number;
+  runMaxMs: number;
+  /** Caps of a create run: creates only add sessions, so they get a lower cap. */
+  createMaxOps: number;
+  /** Caps of the latency run (1 in flight). */
+  latencyMaxOps: number;
+  latencyMaxMs: number;
+  /** Untimed warm-up before each workload. */
+  warmupMs: number;
+  /** Which workloads run. */
+  workloads: readonly WorkloadName[];
+}
+
+/** The workloads, in the order they run (reads first: appends grow the sessions). */
+export const WORKLOAD_NAMES = ['get', 'get-whole-100', 'get-last5-100', 'mixed', 'append', 'create'] as const;
+
+/** One workload's name. */
+export type WorkloadName = (typeof WORKLOAD_NAMES)[number];
+
+/** What each workload does, for the report. */
+export const WORKLOAD_DESCRIPTIONS: Record<WorkloadName, string> = {
+  get: 'get(id), whole session (prefilled sessions of 10 messages)',
+  'get-whole-100': 'get(id), whole session of 100 messages',
+  'get-last5-100': 'get(id, { lastMessages: 5 }) on the same 100-message sessions',
+  mixed: '80% get(id) / 20% appendMessage(id), prefilled sessions',
+  append: 'appendMessage(id, ~200-byte message), prefilled sessions',
+  create: 'create()',
+};
+
+/** The number of operations kept in flight for throughput. */
+export const THROUGHPUT_IN_FLIGHT = 1_024;
+
+/** The operation cap of one run of `workload`. */
+export function maxOpsFor(plan: Plan, workload: WorkloadName): number {
+  if (workload === 'create') return plan.createMaxOps;
+  // Mixed appends a fifth of its operations: five times the append cap grows sessions as much.
+  if (workload === 'mixed') return plan.appendMaxOps * 5;
+  return workload === 'append' ? plan.appendMaxOps : plan.runMaxOps;
+}
+
+/** The sizes for a mode. */
+export function planFor(mode: Plan['mode']): Plan {
+  switch (mode) {
+    case 'quick':
+      return {
+        mode, sessions: 20_000, messagesPerSession: 10, longSessions: 500, longMessages: 100,
+        runs: 3, runMaxOps: 1_000_000, runMaxMs: 250, appendMaxOps: 100_000, createMaxOps: 50_000, latencyMaxOps: 500_000, latencyMaxMs: 250,
+        warmupMs: 80, workloads: WORKLOAD_NAMES,
+      };
+    case 'full':
+      return {
+        mode, sessions: 100_000, messagesPerSession: 10, longSessions: 2_000, longMessages: 100,
+        runs: 5, runMaxOps: 3_000_000, runMaxMs: 1_000, appendMaxOps: 300_000, createMaxOps: 100_000, latencyMaxOps: 2_000_000, latencyMaxMs: 1_000,
+        warmupMs: 300, workloads: WORKLOAD_NAMES,
+      };
+    case 'scale':
+      return {
+        mode, sessions: 1_000_000, messagesPerSession: 10, longSessions: 0, longMessages: 0,
+        runs: 3, runMaxOps: 1_000_000, runMaxMs: 2_000, appendMaxOps: 1_000_000, createMaxOps: 0, latencyMaxOps: 2_000_000, latencyMaxMs: 1_000,
+        warmupMs: 300, workloads: ['mixed'],
+      };
+  }
+}
+
+const ROLES: Role[] = ['user', 'assistant'];
+const FILLER = 'The quick brown fox jumps over the lazy dog while the agent reads the repository and plans. '.repeat(3);
+
+/** A ~200-byte message, distinct per `n` (a fresh string, as one read from a socket would be). */
+export function messageFor(n: number): MessageInput {
+  const head = `message ${n}: `;
+  return { role: ROLES[n & 1]!, content: head + FILLER.slice(0, 200 - head.length), timestamp: 1_764_000_000_000 + n };
+}
+
+/** Messages appended during the workloads: a fixed pool, since they are not what memory is measured on. */
+const APPEND_POOL: MessageInput[] = Array.from({ length: 64 }, (_, n) => messageFor(n));
+
+/** A variant that can seed sessions faster than one call per operation (set-up only). */
+export interface Seedable {
+  seed(count: number, messages: (session: number) => MessageInput[]): Promise<string[]>;
+}
+
+/** Creates `count` sessions of `messages` messages each, 1 024 calls in flight; resolves their ids. */
+export async function prefill(api: SessionApi & Partial<Seedable>, count: number, messages: number, first = 0): Promise<string[]> {
+  const build = (i: number) => Array.from({ length: messages }, (_, m) => messageFor((first + i) * messages + m));
+  if (api.seed !== undefined) return api.seed(count, build);
+  const ids = new Array<string>(count);
+  await drive(
+    async (i) => {
+      const id = await api.create();
+      ids[i] = id;
+      for (const message of build(i)) await api.appendMessage(id, message);
+    },
+    THROUGHPUT_IN_FLIGHT,
+    count,
+    Infinity,
+  );
+  return ids;
+}
+
+/** The operation a workload issues for the k-th call. */
+export function operationFor(name: WorkloadName, api: SessionApi, ids: string[], longIds: string[]): (k: number) => Promise<unknown> {
+  const pick = (from: string[]) => from[Math.floor(Math.random() * from.length)]!;
+  switch (name) {
+    case 'get':
+      return () => api.get(pick(ids));
+    case 'get-whole-100':
+      return () => api.get(pick(longIds));
+    case 'get-last5-100':
+      return () => api.get(pick(longIds), { lastMessages: 5 });
+    case 'mixed':
+      return (k) => (Math.random() < 0.8 ? api.get(pick(ids)) : api.appendMessage(pick(ids), APPEND_POOL[k & 63]!));
+    case 'append':
+      return (k) => api.appendMessage(pick(ids), APPEND_POOL[k & 63]!);
+    case 'create':
+      return () => api.create();
+  }
+}
