@@ -14,6 +14,11 @@ export const SHARED_STRUCTURES: readonly (readonly string[])[] = Object.freeze([
   Object.freeze(['role', 'content', 'timestamp']),
 ]);
 
+/** The position of the Session record in `SHARED_STRUCTURES`. */
+export const SESSION_STRUCTURE = 0;
+/** The position of the Message record in `SHARED_STRUCTURES`. */
+export const MESSAGE_STRUCTURE = 1;
+
 /** The version of the encoded format; changes whenever a structure or an op changes meaning. */
 export const FORMAT_VERSION = 1;
 

@@ -3,7 +3,8 @@
  * injected clock, so the rules can be tested without waiting. The worker around it owns the timer.
  */
 import { ErrorCode } from '../protocol/error-codes.js';
-import type { ClientCapabilities, Message, Role, Session, SessionId } from '../protocol/model.js';
+import type { Role, SessionId } from '../protocol/model.js';
+import { appendMessageRecord, newStoredSession, type StoredSession } from './stored-session.js';
 
 /** A failure of one operation, carried to the caller as `{ code, message }`. */
 export class OperationFailure extends Error {
@@ -29,11 +30,11 @@ export type Clock = () => number;
 const SWEEP_CHECK_EVERY = 1024;
 
 export class SessionStore {
-  private readonly sessions = new Map<SessionId, Session>();
+  private readonly sessions = new Map<SessionId, StoredSession>();
   private messages = 0;
   private expired: SessionId[] = [];
   /** A sweep in progress keeps its place here between steps; a Map iterator survives mutation. */
-  private sweepCursor: Iterator<Session> | null = null;
+  private sweepCursor: Iterator<StoredSession> | null = null;
   private sweepRemoved = 0;
 
   constructor(
@@ -51,72 +52,48 @@ export class SessionStore {
     return this.messages;
   }
 
-  create(id: SessionId, clientCapabilities: ClientCapabilities | null, mcpServers: string[]): void {
-    const existing = this.live(id, this.clock());
-    if (existing !== undefined) {
+  /** Creates a session from its encoded capabilities and servers (see `stored-session.ts`). */
+  create(id: SessionId, capabilities: Uint8Array, servers: Uint8Array): void {
+    const now = this.clock();
+    if (this.live(id, now) !== undefined) {
       throw new OperationFailure(ErrorCode.INVALID_ARGUMENT, `id: session ${id} already exists`);
     }
-    const now = this.clock();
-    // Key order matches the codec's shared Session structure, so replies encode as compact records.
-    this.sessions.set(id, {
-      id,
-      createdAt: now,
-      lastAccessed: now,
-      context: [],
-      clientCapabilities,
-      mcpServers,
-    });
+    this.sessions.set(id, newStoredSession(id, now, capabilities, servers));
   }
 
   /**
-   * A snapshot of the session, with its `lastAccessed` refreshed; `lastMessages >= 0` keeps only that
-   * many of the newest messages. A snapshot, because a later op of the same batch may change the session
-   * before the reply is encoded. Messages are never mutated once stored, so they are shared, not copied.
+   * The session with its `lastAccessed` refreshed, or undefined if unknown or expired. The caller must
+   * write it out (`writeSession`) before the next mutation: it is the stored object, not a copy.
    */
-  get(id: SessionId, lastMessages: number): Session | undefined {
+  get(id: SessionId): StoredSession | undefined {
     const now = this.clock();
     const session = this.live(id, now);
-    if (session === undefined) return undefined;
-    session.lastAccessed = now;
-    const { context } = session;
-    return {
-      id: session.id,
-      createdAt: session.createdAt,
-      lastAccessed: now,
-      context: lastMessages < 0 || lastMessages >= context.length ? context.slice() : lastMessages === 0 ? [] : context.slice(-lastMessages),
-      clientCapabilities: session.clientCapabilities,
-      mcpServers: session.mcpServers,
-    };
+    if (session !== undefined) session.lastAccessed = now;
+    return session;
   }
 
   /** Appends a message and returns the new context length. */
   append(id: SessionId, role: Role, content: string, timestamp: number): number {
     const now = this.clock();
     const session = this.require(id, now);
-    if (session.context.length >= this.limits.maxMessagesPerSession) {
+    if (session.messageCount >= this.limits.maxMessagesPerSession) {
       throw new OperationFailure(
         ErrorCode.LIMIT_EXCEEDED,
-        `maxMessagesPerSession: session ${id} already holds ${session.context.length} messages (the limit is ${this.limits.maxMessagesPerSession})`,
+        `maxMessagesPerSession: session ${id} already holds ${session.messageCount} messages (the limit is ${this.limits.maxMessagesPerSession})`,
       );
     }
-    const message: Message = { role, content, timestamp };
-    session.context.push(message);
+    appendMessageRecord(session, role, content, timestamp);
     session.lastAccessed = now;
     this.messages++;
-    return session.context.length;
+    return session.messageCount;
   }
 
-  update(
-    id: SessionId,
-    setCapabilities: boolean,
-    clientCapabilities: ClientCapabilities | null,
-    setServers: boolean,
-    mcpServers: string[],
-  ): void {
+  /** Replaces the encoded fields given (`null`: unchanged). */
+  update(id: SessionId, capabilities: Uint8Array | null, servers: Uint8Array | null): void {
     const now = this.clock();
     const session = this.require(id, now);
-    if (setCapabilities) session.clientCapabilities = clientCapabilities;
-    if (setServers) session.mcpServers = mcpServers;
+    if (capabilities !== null) session.capabilities = capabilities;
+    if (servers !== null) session.servers = servers;
     session.lastAccessed = now;
   }
 
@@ -128,7 +105,8 @@ export class SessionStore {
     return true;
   }
 
-  remove(id: SessionId): Session | undefined {
+  /** Removes the session and returns it as it was (to be written out by the caller). */
+  remove(id: SessionId): StoredSession | undefined {
     const session = this.live(id, this.clock());
     if (session === undefined) return undefined;
     this.delete(session);
@@ -204,7 +182,7 @@ export class SessionStore {
   }
 
   /** The session if it exists and has not expired; an expired one is removed and reported. */
-  private live(id: SessionId, now: number): Session | undefined {
+  private live(id: SessionId, now: number): StoredSession | undefined {
     const session = this.sessions.get(id);
     if (session === undefined) return undefined;
     if (this.isExpired(session, now)) {
@@ -215,7 +193,7 @@ export class SessionStore {
     return session;
   }
 
-  private require(id: SessionId, now: number): Session {
+  private require(id: SessionId, now: number): StoredSession {
     const session = this.live(id, now);
     if (session === undefined) {
       throw new OperationFailure(ErrorCode.SESSION_NOT_FOUND, `id: no session ${id} (unknown or expired)`);
@@ -223,12 +201,12 @@ export class SessionStore {
     return session;
   }
 
-  private isExpired(session: Session, now: number): boolean {
+  private isExpired(session: StoredSession, now: number): boolean {
     return now - session.lastAccessed > this.limits.maxSessionAgeMs;
   }
 
-  private delete(session: Session): void {
+  private delete(session: StoredSession): void {
     this.sessions.delete(session.id);
-    this.messages -= session.context.length;
+    this.messages -= session.messageCount;
   }
 }

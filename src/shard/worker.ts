@@ -8,11 +8,13 @@ import { performance } from 'node:perf_hooks';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { parentPort, workerData } from 'node:worker_threads';
 import { move } from 'piscina';
-import { decode, encode } from '../protocol/codec.js';
+import { decode } from '../protocol/codec.js';
 import { ErrorCode } from '../protocol/error-codes.js';
-import { FAULT_KINDS, Op, OP_STRIDE, type BatchReply, type FaultKind, type ShardConfig, type ShardEvent } from '../protocol/messages.js';
+import { FAULT_KINDS, Op, OP_STRIDE, type FaultKind, type ShardConfig, type ShardEvent } from '../protocol/messages.js';
+import { MsgpackWriter } from '../protocol/msgpack-writer.js';
 import { ROLES, type ClientCapabilities, type Role } from '../protocol/model.js';
 import { OperationFailure, SessionStore } from './session-store.js';
+import { encodeCapabilities, encodeServers, writeSession } from './stored-session.js';
 
 /** The longest a sweep runs before it lets batches in (the target is under 10 ms per slice). */
 const SWEEP_SLICE_MS = 4;
@@ -103,86 +105,132 @@ function injectFault(kind: FaultKind): void {
   }, 1);
 }
 
-/** Applies one synchronous operation (a sweep is handled by the batch loop: it yields between slices). */
-function apply(op: unknown, id: unknown, arg: unknown): unknown {
+/** The reply under construction; one batch runs at a time, so one writer serves them all. */
+const writer = new MsgpackWriter();
+
+function writeStrings(values: readonly string[]): void {
+  writer.arrayHeader(values.length);
+  for (const value of values) writer.string(value);
+}
+
+/**
+ * Applies one synchronous operation and writes its result into the reply (nothing when it throws).
+ * A sweep is handled by the batch loop: it yields between slices.
+ */
+function apply(op: unknown, id: unknown, arg: unknown): void {
   switch (op) {
-    case Op.GET:
-      return store.get(expectId(id), expectInt(arg, 'lastMessages')) ?? null;
+    case Op.GET: {
+      const lastMessages = expectInt(arg, 'lastMessages');
+      const session = store.get(expectId(id));
+      if (session === undefined) writer.nil();
+      else writeSession(writer, session, lastMessages);
+      return;
+    }
     case Op.APPEND: {
       const message = arg as { role?: unknown; content?: unknown; timestamp?: unknown } | null;
       if (message === null || typeof message !== 'object') fail(ErrorCode.INVALID_ARGUMENT, 'message: not an object');
       if (!ROLES.includes(message.role as Role)) fail(ErrorCode.INVALID_ARGUMENT, 'role: unknown');
       if (typeof message.content !== 'string') fail(ErrorCode.INVALID_ARGUMENT, 'content: not a string');
       if (typeof message.timestamp !== 'number') fail(ErrorCode.INVALID_ARGUMENT, 'timestamp: not a number');
-      return store.append(expectId(id), message.role as Role, message.content, message.timestamp);
+      writer.number(store.append(expectId(id), message.role as Role, message.content, message.timestamp));
+      return;
     }
     case Op.CREATE: {
       const [capabilities, servers] = expectArray(arg, 2, 'init');
-      store.create(expectId(id), expectCapabilities(capabilities), expectServers(servers));
-      return true;
+      store.create(expectId(id), encodeCapabilities(expectCapabilities(capabilities)), encodeServers(expectServers(servers)));
+      writer.boolean(true);
+      return;
     }
     case Op.UPDATE: {
       const [setCapabilities, capabilities, setServers, servers] = expectArray(arg, 4, 'update');
       store.update(
         expectId(id),
-        setCapabilities === true,
-        setCapabilities === true ? expectCapabilities(capabilities) : null,
-        setServers === true,
-        setServers === true ? expectServers(servers) : [],
+        setCapabilities === true ? encodeCapabilities(expectCapabilities(capabilities)) : null,
+        setServers === true ? encodeServers(expectServers(servers)) : null,
       );
-      return true;
+      writer.boolean(true);
+      return;
     }
     case Op.TOUCH:
-      return store.touch(expectId(id));
-    case Op.REMOVE:
-      return store.remove(expectId(id)) ?? null;
+      writer.boolean(store.touch(expectId(id)));
+      return;
+    case Op.REMOVE: {
+      const session = store.remove(expectId(id));
+      if (session === undefined) writer.nil();
+      else writeSession(writer, session, -1);
+      return;
+    }
     case Op.LIST:
-      return store.list(id === null ? null : expectId(id), expectInt(arg, 'limit'));
+      writeStrings(store.list(id === null ? null : expectId(id), expectInt(arg, 'limit')));
+      return;
     case Op.SIZE:
-      return store.size;
+      writer.number(store.size);
+      return;
     case Op.STATS:
-      return [store.size, store.messageCount];
+      writer.arrayHeader(2);
+      writer.number(store.size);
+      writer.number(store.messageCount);
+      return;
     case Op.PING:
-      return config.shard;
+      writer.number(config.shard);
+      return;
     case Op.FAULT:
       if (!config.faultInjection) fail(ErrorCode.INVALID_ARGUMENT, 'faultInjection: not enabled for this engine');
       if (!FAULT_KINDS.includes(arg as FaultKind)) fail(ErrorCode.INVALID_ARGUMENT, `kind: unknown fault ${String(arg)}`);
       injectFault(arg as FaultKind);
-      return true;
+      writer.boolean(true);
+      return;
     default:
-      return fail(ErrorCode.PROTOCOL, `op: unknown operation ${String(op)}`);
+      fail(ErrorCode.PROTOCOL, `op: unknown operation ${String(op)}`);
   }
 }
 
-function reply(results: unknown[], errors: (number | string)[] | null): ReturnType<typeof move> {
-  const message: BatchReply = [results, errors, store.drainExpired(), ++seq, store.size];
-  return move(encode(message));
+/** Ends the reply: `[results, errors, expired, seq, size]` (see `BatchReply`); results are already written. */
+function finishReply(errors: (number | string)[] | null): ReturnType<typeof move> {
+  if (errors === null) writer.nil();
+  else {
+    writer.arrayHeader(errors.length);
+    for (const item of errors) {
+      if (typeof item === 'number') writer.number(item);
+      else writer.string(item);
+    }
+  }
+  const expired = store.drainExpired();
+  if (expired === null) writer.nil();
+  else writeStrings(expired);
+  writer.number(++seq);
+  writer.number(store.size);
+  return move(writer.finish());
 }
 
 /** Applies one encoded batch; see `protocol/messages.ts` for its shape. */
 export default async function handleBatch(task: unknown): Promise<ReturnType<typeof move>> {
   let batch: unknown;
+  writer.reset();
+  writer.arrayHeader(5);
   try {
     if (!(task instanceof Uint8Array)) throw new TypeError('a batch must be bytes');
     batch = decode(task);
     if (!Array.isArray(batch) || batch.length % OP_STRIDE !== 0) throw new TypeError('a batch must be a flat array of [op, id, arg] triples');
   } catch (error) {
     // -1: the whole batch is refused; the shard and its sessions are untouched.
-    return reply([], [-1, ErrorCode.PROTOCOL, `batch: undecodable (${(error as Error).message})`]);
+    writer.arrayHeader(0);
+    return finishReply([-1, ErrorCode.PROTOCOL, `batch: undecodable (${(error as Error).message})`]);
   }
   const count = batch.length / OP_STRIDE;
-  const results = new Array<unknown>(count);
+  writer.arrayHeader(count);
   let errors: (number | string)[] | null = null;
   for (let n = 0, i = 0; n < count; n++, i += OP_STRIDE) {
     try {
       // Only a sweep is asynchronous; awaiting every op would cost a microtask turn each.
-      results[n] = batch[i] === Op.SWEEP ? await sweepInSlices() : apply(batch[i], batch[i + 1], batch[i + 2]);
+      if (batch[i] === Op.SWEEP) writer.number(await sweepInSlices());
+      else apply(batch[i], batch[i + 1], batch[i + 2]);
     } catch (error) {
-      results[n] = null;
+      writer.nil();
       errors ??= [];
       if (error instanceof OperationFailure) errors.push(n, error.code, error.message);
       else errors.push(n, ErrorCode.PROTOCOL, `op ${n}: ${(error as Error)?.message ?? String(error)}`);
     }
   }
-  return reply(results, errors);
+  return finishReply(errors);
 }

@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { OperationFailure, SessionStore } from '../../src/shard/session-store.js';
+import { decode } from '../../src/protocol/codec.js';
+import type { ClientCapabilities, Session } from '../../src/protocol/model.js';
+import { MsgpackWriter } from '../../src/protocol/msgpack-writer.js';
+import { OperationFailure, SessionStore, type StoreLimits } from '../../src/shard/session-store.js';
+import { encodeCapabilities, encodeServers, writeSession, type StoredSession } from '../../src/shard/stored-session.js';
 
 const TTL = 1_000;
 const A = '01JAAAAAAAAAAAAAAAAAAAAAAA';
@@ -16,11 +20,47 @@ function manualClock(start = 1_700_000_000_000) {
   return clock;
 }
 
-function makeStore(limits: Partial<{ maxSessionAgeMs: number; maxMessagesPerSession: number }> = {}) {
+/**
+ * The store as the worker drives it: fields encoded on the way in, sessions written with the reply
+ * encoder and decoded with the one codec on the way out, so these tests read what a caller would get.
+ */
+class DecodingStore extends SessionStore {
+  override create(id: string, capabilities: ClientCapabilities | null | Uint8Array, servers: string[] | Uint8Array): void {
+    super.create(id, toBytes(capabilities, encodeCapabilities), toBytes(servers, encodeServers));
+  }
+
+  /** Reads the session back as a caller gets it (`lastMessages < 0`: the whole context). */
+  read(id: string, lastMessages: number): Session | undefined {
+    const session = super.get(id);
+    return session === undefined ? undefined : decodeSession(session, lastMessages);
+  }
+
+  updateFields(id: string, setCapabilities: boolean, capabilities: ClientCapabilities | null, setServers: boolean, servers: string[]): void {
+    super.update(id, setCapabilities ? encodeCapabilities(capabilities) : null, setServers ? encodeServers(servers) : null);
+  }
+
+  removeDecoded(id: string): Session | undefined {
+    const session = super.remove(id);
+    return session === undefined ? undefined : decodeSession(session, -1);
+  }
+}
+
+function toBytes<T>(value: T | Uint8Array, encodeValue: (value: T) => Uint8Array): Uint8Array {
+  return value instanceof Uint8Array ? value : encodeValue(value);
+}
+
+function decodeSession(session: StoredSession, lastMessages: number): Session {
+  const writer = new MsgpackWriter(16);
+  writeSession(writer, session, lastMessages);
+  return decode(writer.finish()) as Session;
+}
+
+function makeStore(limits: Partial<StoreLimits> = {}) {
   const clock = manualClock();
-  const store = new SessionStore({ maxSessionAgeMs: TTL, maxMessagesPerSession: 100, ...limits }, clock);
+  const store = new DecodingStore({ maxSessionAgeMs: TTL, maxMessagesPerSession: 100, ...limits }, clock);
   return { store, clock };
 }
+
 
 function failureCode(fn: () => unknown): string | undefined {
   try {
@@ -37,7 +77,7 @@ describe('SessionStore (with an injected clock)', () => {
     it('creates a session stamped with the clock, empty context, and the given fields', () => {
       const { store, clock } = makeStore();
       store.create(A, { terminal: true }, ['git']);
-      expect(store.get(A, -1)).toEqual({
+      expect(store.read(A, -1)).toEqual({
         id: A,
         createdAt: clock(),
         lastAccessed: clock(),
@@ -57,20 +97,20 @@ describe('SessionStore (with an injected clock)', () => {
 
     it('returns undefined for an unknown id', () => {
       const { store } = makeStore();
-      expect(store.get(A, -1)).toBeUndefined();
+      expect(store.read(A, -1)).toBeUndefined();
     });
 
     it('get refreshes lastAccessed to the current clock', () => {
       const { store, clock } = makeStore();
       store.create(A, null, []);
       clock.advance(500);
-      expect(store.get(A, -1)?.lastAccessed).toBe(clock());
+      expect(store.read(A, -1)?.lastAccessed).toBe(clock());
     });
 
     it('get returns a snapshot that later appends do not change', () => {
       const { store } = makeStore();
       store.create(A, null, []);
-      const snapshot = store.get(A, -1)!;
+      const snapshot = store.read(A, -1)!;
       store.append(A, 'user', 'hi', 1);
       expect(snapshot.context).toEqual([]);
     });
@@ -79,10 +119,10 @@ describe('SessionStore (with an injected clock)', () => {
       const { store } = makeStore();
       store.create(A, null, []);
       for (let i = 1; i <= 5; i++) store.append(A, 'user', `m${i}`, i);
-      expect(store.get(A, 2)!.context.map((m) => m.content)).toEqual(['m4', 'm5']);
-      expect(store.get(A, 0)!.context).toEqual([]);
-      expect(store.get(A, 99)!.context).toHaveLength(5);
-      expect(store.get(A, -1)!.context).toHaveLength(5);
+      expect(store.read(A, 2)!.context.map((m) => m.content)).toEqual(['m4', 'm5']);
+      expect(store.read(A, 0)!.context).toEqual([]);
+      expect(store.read(A, 99)!.context).toHaveLength(5);
+      expect(store.read(A, -1)!.context).toHaveLength(5);
     });
   });
 
@@ -93,7 +133,7 @@ describe('SessionStore (with an injected clock)', () => {
       expect(store.append(A, 'user', 'one', 10)).toBe(1);
       expect(store.append(A, 'assistant', 'two', 11)).toBe(2);
       expect(store.append(A, 'system', 'three', 12)).toBe(3);
-      expect(store.get(A, -1)!.context).toEqual([
+      expect(store.read(A, -1)!.context).toEqual([
         { role: 'user', content: 'one', timestamp: 10 },
         { role: 'assistant', content: 'two', timestamp: 11 },
         { role: 'system', content: 'three', timestamp: 12 },
@@ -111,7 +151,7 @@ describe('SessionStore (with an injected clock)', () => {
       store.create(A, null, []);
       for (let i = 0; i < 3; i++) store.append(A, 'user', `m${i}`, i);
       expect(failureCode(() => store.append(A, 'user', 'over', 9))).toBe('ERR_LIMIT_EXCEEDED');
-      expect(store.get(A, -1)!.context.map((m) => m.content)).toEqual(['m0', 'm1', 'm2']);
+      expect(store.read(A, -1)!.context.map((m) => m.content)).toEqual(['m0', 'm1', 'm2']);
       expect(store.messageCount).toBe(3);
     });
 
@@ -129,15 +169,15 @@ describe('SessionStore (with an injected clock)', () => {
     it('update replaces only the fields it is told to set', () => {
       const { store } = makeStore();
       store.create(A, { terminal: true }, ['a']);
-      store.update(A, false, null, true, ['b', 'c']);
-      expect(store.get(A, -1)).toMatchObject({ clientCapabilities: { terminal: true }, mcpServers: ['b', 'c'] });
-      store.update(A, true, null, false, []);
-      expect(store.get(A, -1)).toMatchObject({ clientCapabilities: null, mcpServers: ['b', 'c'] });
+      store.updateFields(A, false, null, true, ['b', 'c']);
+      expect(store.read(A, -1)).toMatchObject({ clientCapabilities: { terminal: true }, mcpServers: ['b', 'c'] });
+      store.updateFields(A, true, null, false, []);
+      expect(store.read(A, -1)).toMatchObject({ clientCapabilities: null, mcpServers: ['b', 'c'] });
     });
 
     it('update of an unknown id fails with ERR_SESSION_NOT_FOUND', () => {
       const { store } = makeStore();
-      expect(failureCode(() => store.update(A, true, null, false, []))).toBe('ERR_SESSION_NOT_FOUND');
+      expect(failureCode(() => store.updateFields(A, true, null, false, []))).toBe('ERR_SESSION_NOT_FOUND');
     });
 
     it('touch answers whether the session exists', () => {
@@ -151,9 +191,9 @@ describe('SessionStore (with an injected clock)', () => {
       const { store } = makeStore();
       store.create(A, null, []);
       store.append(A, 'user', 'x', 1);
-      const removed = store.remove(A);
+      const removed = store.removeDecoded(A);
       expect(removed?.context).toEqual([{ role: 'user', content: 'x', timestamp: 1 }]);
-      expect(store.remove(A)).toBeUndefined();
+      expect(store.removeDecoded(A)).toBeUndefined();
       expect(store.size).toBe(0);
       expect(store.messageCount).toBe(0);
     });
@@ -173,14 +213,14 @@ describe('SessionStore (with an injected clock)', () => {
       const { store, clock } = makeStore();
       store.create(A, null, []);
       clock.advance(TTL);
-      expect(store.get(A, -1)).toBeDefined();
+      expect(store.read(A, -1)).toBeDefined();
     });
 
     it('never returns a session idle longer than maxSessionAgeMs, even before a sweep', () => {
       const { store, clock } = makeStore();
       store.create(A, null, []);
       clock.advance(TTL + 1);
-      expect(store.get(A, -1)).toBeUndefined();
+      expect(store.read(A, -1)).toBeUndefined();
     });
 
     it('refuses to change an expired session before a sweep (append and update fail ERR_SESSION_NOT_FOUND)', () => {
@@ -189,7 +229,7 @@ describe('SessionStore (with an injected clock)', () => {
       store.create(B, null, []);
       clock.advance(TTL + 1);
       expect(failureCode(() => store.append(A, 'user', 'late', 1))).toBe('ERR_SESSION_NOT_FOUND');
-      expect(failureCode(() => store.update(B, true, null, false, []))).toBe('ERR_SESSION_NOT_FOUND');
+      expect(failureCode(() => store.updateFields(B, true, null, false, []))).toBe('ERR_SESSION_NOT_FOUND');
     });
 
     it('touch and remove of an expired session answer false / undefined', () => {
@@ -198,7 +238,7 @@ describe('SessionStore (with an injected clock)', () => {
       store.create(B, null, []);
       clock.advance(TTL + 1);
       expect(store.touch(A)).toBe(false);
-      expect(store.remove(B)).toBeUndefined();
+      expect(store.removeDecoded(B)).toBeUndefined();
     });
 
     it('list leaves out expired sessions', () => {
@@ -217,7 +257,7 @@ describe('SessionStore (with an injected clock)', () => {
         clock.advance(TTL - 1);
         expect(store.touch(A)).toBe(true);
       }
-      expect(store.get(A, -1)).toBeDefined();
+      expect(store.read(A, -1)).toBeDefined();
     });
 
     it('sweep removes exactly the sessions idle too long and returns how many', () => {
@@ -231,7 +271,7 @@ describe('SessionStore (with an injected clock)', () => {
       expect(store.sweep()).toBe(2);
       expect(store.size).toBe(1);
       expect(store.messageCount).toBe(0);
-      expect(store.get(C, -1)).toBeDefined();
+      expect(store.read(C, -1)).toBeDefined();
       expect(store.sweep()).toBe(0);
     });
 
@@ -239,8 +279,8 @@ describe('SessionStore (with an injected clock)', () => {
       const { store, clock } = makeStore();
       for (const id of [A, B, C]) store.create(id, null, []);
       clock.advance(TTL + 1);
-      expect(store.get(A, -1)).toBeUndefined();
-      expect(store.get(A, -1)).toBeUndefined();
+      expect(store.read(A, -1)).toBeUndefined();
+      expect(store.read(A, -1)).toBeUndefined();
       expect(store.drainExpired()).toEqual([A]);
       expect(store.sweep()).toBe(2);
       expect(store.drainExpired()?.sort()).toEqual([B, C]);
@@ -278,12 +318,12 @@ describe('SessionStore (with an injected clock)', () => {
       const timer = () => (fakeNow += 10);
       expect(store.sweepStep(0, timer)).toBe(false);
       store.create(A, null, []); // fresh: must survive
-      expect(store.remove(`01J${(2_999).toString(32).toUpperCase().padStart(23, '0')}`)).toBeUndefined(); // expired on access
+      expect(store.removeDecoded(`01J${(2_999).toString(32).toUpperCase().padStart(23, '0')}`)).toBeUndefined(); // expired on access
       while (!store.sweepStep(0, timer)) {
         // continue
       }
       expect(store.size).toBe(1);
-      expect(store.get(A, -1)).toBeDefined();
+      expect(store.read(A, -1)).toBeDefined();
       const expired = store.drainExpired()!;
       expect(expired).toHaveLength(3_000);
       expect(new Set(expired).size).toBe(3_000);

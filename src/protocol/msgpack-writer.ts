@@ -1,0 +1,127 @@
+/**
+ * A minimal msgpack writer for the shard's replies.
+ *
+ * Replies are mostly sessions whose parts were encoded once, when they were stored: writing a reply is
+ * copying those bytes, not re-encoding every message on every read. The output is plain msgpack plus
+ * msgpackr's shared records (see `codec.ts`), so the main side decodes it with the one codec.
+ */
+export class MsgpackWriter {
+  private buffer: Buffer;
+  private position = 0;
+
+  constructor(initialBytes = 64 * 1024) {
+    this.buffer = Buffer.allocUnsafe(initialBytes);
+  }
+
+  /** Starts a new message, reusing the buffer. */
+  reset(): void {
+    this.position = 0;
+  }
+
+  /** The bytes written since `reset()`, in a fresh buffer the caller owns (it may be transferred). */
+  finish(): Uint8Array {
+    const owned = new Uint8Array(this.position);
+    owned.set(this.buffer.subarray(0, this.position));
+    return owned;
+  }
+
+  private ensure(bytes: number): void {
+    const needed = this.position + bytes;
+    if (needed <= this.buffer.length) return;
+    const grown = Buffer.allocUnsafe(Math.max(needed, this.buffer.length * 2));
+    this.buffer.copy(grown, 0, 0, this.position);
+    this.buffer = grown;
+  }
+
+  nil(): void {
+    this.ensure(1);
+    this.buffer[this.position++] = 0xc0;
+  }
+
+  boolean(value: boolean): void {
+    this.ensure(1);
+    this.buffer[this.position++] = value ? 0xc3 : 0xc2;
+  }
+
+  /** Non-negative integers below 2^32 as msgpack ints, anything else as a float64 (exact for safe integers). */
+  number(value: number): void {
+    this.ensure(9);
+    const b = this.buffer;
+    if (value >= 0 && value < 0x1_0000_0000 && Number.isInteger(value)) {
+      // 0x40-0x7f are record references under msgpackr's records: only 0-0x3f may be fixints.
+      if (value < 0x40) b[this.position++] = value;
+      else if (value < 0x100) {
+        b[this.position++] = 0xcc;
+        b[this.position++] = value;
+      } else if (value < 0x10000) {
+        b[this.position++] = 0xcd;
+        b.writeUInt16BE(value, this.position);
+        this.position += 2;
+      } else {
+        b[this.position++] = 0xce;
+        b.writeUInt32BE(value, this.position);
+        this.position += 4;
+      }
+      return;
+    }
+    b[this.position++] = 0xcb;
+    b.writeDoubleBE(value, this.position);
+    this.position += 8;
+  }
+
+  string(value: string): void {
+    const length = Buffer.byteLength(value, 'utf8');
+    this.ensure(length + 5);
+    this.position = writeStringHeader(this.buffer, this.position, length);
+    this.position += this.buffer.write(value, this.position, length, 'utf8');
+  }
+
+  arrayHeader(length: number): void {
+    this.ensure(5);
+    const b = this.buffer;
+    if (length < 16) b[this.position++] = 0x90 | length;
+    else if (length < 0x10000) {
+      b[this.position++] = 0xdc;
+      b.writeUInt16BE(length, this.position);
+      this.position += 2;
+    } else {
+      b[this.position++] = 0xdd;
+      b.writeUInt32BE(length, this.position);
+      this.position += 4;
+    }
+  }
+
+  /** A record of the codec's shared structure number `structure`; its fields follow, in the structure's order. */
+  recordHeader(structure: number): void {
+    this.ensure(1);
+    this.buffer[this.position++] = 0x40 + structure;
+  }
+
+  /** Bytes that already are msgpack values. */
+  raw(bytes: Uint8Array, start = 0, end = bytes.length): void {
+    this.ensure(end - start);
+    this.buffer.set(bytes.subarray(start, end), this.position);
+    this.position += end - start;
+  }
+}
+
+/** Writes a msgpack str header for `length` UTF-8 bytes at `position`; returns the position after it. */
+export function writeStringHeader(target: Uint8Array, position: number, length: number): number {
+  if (length < 32) {
+    target[position++] = 0xa0 | length;
+  } else if (length < 0x100) {
+    target[position++] = 0xd9;
+    target[position++] = length;
+  } else if (length < 0x10000) {
+    target[position++] = 0xda;
+    target[position++] = length >>> 8;
+    target[position++] = length & 0xff;
+  } else {
+    target[position++] = 0xdb;
+    target[position++] = length >>> 24;
+    target[position++] = (length >>> 16) & 0xff;
+    target[position++] = (length >>> 8) & 0xff;
+    target[position++] = length & 0xff;
+  }
+  return position;
+}

@@ -1,0 +1,119 @@
+/**
+ * How a shard keeps a session: its messages as one growing byte log of message records already in the
+ * wire format, and its capabilities and servers encoded once per change. A read copies bytes into the
+ * reply instead of encoding every message again, and a session costs a few objects, not one per message.
+ *
+ * A message record is laid out exactly so (which is what lets `offsetOfMessage` skip records cheaply):
+ * the Message record marker, the role as a fixstr, the content as a str, the timestamp as a float64.
+ */
+import { encode, MESSAGE_STRUCTURE, SESSION_STRUCTURE } from '../protocol/codec.js';
+import type { ClientCapabilities, Role, SessionId } from '../protocol/model.js';
+import { writeStringHeader, type MsgpackWriter } from '../protocol/msgpack-writer.js';
+
+/** A session as a shard holds it. */
+export interface StoredSession {
+  readonly id: SessionId;
+  readonly createdAt: number;
+  lastAccessed: number;
+  /** Message records back to back; bytes past `logBytes` are spare capacity. */
+  log: Buffer;
+  logBytes: number;
+  messageCount: number;
+  /** The encoded `ClientCapabilities | null`. */
+  capabilities: Uint8Array;
+  /** The encoded `string[]` of MCP server names. */
+  servers: Uint8Array;
+}
+
+const NULL_BYTES = Uint8Array.of(0xc0);
+const EMPTY_ARRAY_BYTES = Uint8Array.of(0x90);
+const EMPTY_LOG = Buffer.alloc(0);
+const ROLE_BYTES: Record<Role, Uint8Array> = {
+  user: Buffer.from('user'),
+  assistant: Buffer.from('assistant'),
+  system: Buffer.from('system'),
+};
+
+/** Encoded capabilities; the common `null` shares one constant. */
+export function encodeCapabilities(capabilities: ClientCapabilities | null): Uint8Array {
+  return capabilities === null ? NULL_BYTES : encode(capabilities);
+}
+
+/** Encoded server names; the common empty list shares one constant. */
+export function encodeServers(servers: string[]): Uint8Array {
+  return servers.length === 0 ? EMPTY_ARRAY_BYTES : encode(servers);
+}
+
+export function newStoredSession(id: SessionId, now: number, capabilities: Uint8Array, servers: Uint8Array): StoredSession {
+  return { id, createdAt: now, lastAccessed: now, log: EMPTY_LOG, logBytes: 0, messageCount: 0, capabilities, servers };
+}
+
+/** Appends one message record to the session's log, growing it by a quarter (bounded slack, amortised copies). */
+export function appendMessageRecord(session: StoredSession, role: Role, content: string, timestamp: number): void {
+  const roleBytes = ROLE_BYTES[role];
+  const contentBytes = Buffer.byteLength(content, 'utf8');
+  const recordBytes = 1 + 1 + roleBytes.length + 5 + contentBytes + 9;
+  const needed = session.logBytes + recordBytes;
+  if (needed > session.log.length) {
+    // Unpooled: a pooled slice would keep a shared 8 KiB slab alive for as long as any session in it.
+    const grown = Buffer.allocUnsafeSlow(needed + (session.logBytes >>> 2));
+    session.log.copy(grown, 0, 0, session.logBytes);
+    session.log = grown;
+  }
+  const log = session.log;
+  let at = session.logBytes;
+  log[at++] = 0x40 + MESSAGE_STRUCTURE;
+  log[at++] = 0xa0 | roleBytes.length;
+  log.set(roleBytes, at);
+  at += roleBytes.length;
+  at = writeStringHeader(log, at, contentBytes);
+  at += log.write(content, at, contentBytes, 'utf8');
+  log[at++] = 0xcb;
+  log.writeDoubleBE(timestamp, at);
+  session.logBytes = at + 8;
+  session.messageCount++;
+}
+
+/** The byte offset of message number `index` in the log (`logBytes` when `index` is the count). */
+export function offsetOfMessage(session: StoredSession, index: number): number {
+  const log = session.log;
+  let at = 0;
+  for (let n = 0; n < index; n++) {
+    at += 1; // record marker
+    at += 1 + (log[at]! & 0x1f); // role fixstr
+    const header = log[at]!;
+    let length: number;
+    if ((header & 0xe0) === 0xa0) {
+      length = header & 0x1f;
+      at += 1;
+    } else if (header === 0xd9) {
+      length = log[at + 1]!;
+      at += 2;
+    } else if (header === 0xda) {
+      length = (log[at + 1]! << 8) | log[at + 2]!;
+      at += 3;
+    } else {
+      length = ((log[at + 1]! << 24) | (log[at + 2]! << 16) | (log[at + 3]! << 8) | log[at + 4]!) >>> 0;
+      at += 5;
+    }
+    at += length + 9; // content, then the float64 timestamp
+  }
+  return at;
+}
+
+/**
+ * Writes the session as a Session record; `lastMessages >= 0` keeps only that many of the newest messages.
+ * Its `lastAccessed` is written as it is now: refresh it before.
+ */
+export function writeSession(writer: MsgpackWriter, session: StoredSession, lastMessages: number): void {
+  const count = lastMessages < 0 ? session.messageCount : Math.min(lastMessages, session.messageCount);
+  const start = count === session.messageCount ? 0 : offsetOfMessage(session, session.messageCount - count);
+  writer.recordHeader(SESSION_STRUCTURE);
+  writer.string(session.id);
+  writer.number(session.createdAt);
+  writer.number(session.lastAccessed);
+  writer.arrayHeader(count);
+  writer.raw(session.log, start, session.logBytes);
+  writer.raw(session.capabilities);
+  writer.raw(session.servers);
+}

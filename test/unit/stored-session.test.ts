@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest';
+import { decode } from '../../src/protocol/codec.js';
+import type { Message, Session } from '../../src/protocol/model.js';
+import { MsgpackWriter } from '../../src/protocol/msgpack-writer.js';
+import { appendMessageRecord, encodeCapabilities, encodeServers, newStoredSession, offsetOfMessage, writeSession } from '../../src/shard/stored-session.js';
+
+const ID = '01JAAAAAAAAAAAAAAAAAAAAAAA';
+
+/** Contents that cross every msgpack string-header boundary, in ASCII and in multibyte UTF-8. */
+const CONTENTS = ['', 'hi', 'a'.repeat(31), 'b'.repeat(32), 'c'.repeat(255), 'd'.repeat(256), 'é'.repeat(200), 'e'.repeat(65_536), '😀 emoji'];
+
+function read(session: ReturnType<typeof newStoredSession>, lastMessages: number): Session {
+  const writer = new MsgpackWriter(16);
+  writeSession(writer, session, lastMessages);
+  return decode(writer.finish()) as Session;
+}
+
+function sessionWith(messages: Message[]) {
+  const session = newStoredSession(ID, 1_000, encodeCapabilities({ fs: { readTextFile: true }, custom: [1, 'x'] }), encodeServers(['git', 'fs']));
+  for (const m of messages) appendMessageRecord(session, m.role, m.content, m.timestamp);
+  return session;
+}
+
+const messages: Message[] = CONTENTS.map((content, i) => ({ role: (['user', 'assistant', 'system'] as const)[i % 3]!, content, timestamp: 1_700_000_000_000 + i }));
+
+describe('a stored session (messages kept as encoded records)', () => {
+  it('reads back every message exactly, whatever its length or script', () => {
+    const session = sessionWith(messages);
+    expect(read(session, -1)).toEqual({
+      id: ID,
+      createdAt: 1_000,
+      lastAccessed: 1_000,
+      context: messages,
+      clientCapabilities: { fs: { readTextFile: true }, custom: [1, 'x'] },
+      mcpServers: ['git', 'fs'],
+    });
+  });
+
+  it('reads the newest n messages for every n, and all of them when n is larger', () => {
+    const session = sessionWith(messages);
+    for (let n = 0; n <= messages.length + 2; n++) {
+      expect(read(session, n).context).toEqual(messages.slice(Math.max(0, messages.length - n)));
+    }
+  });
+
+  it('finds the offset of every message, the end included', () => {
+    const session = sessionWith(messages);
+    expect(offsetOfMessage(session, 0)).toBe(0);
+    expect(offsetOfMessage(session, messages.length)).toBe(session.logBytes);
+    for (let i = 1; i < messages.length; i++) expect(offsetOfMessage(session, i)).toBeGreaterThan(offsetOfMessage(session, i - 1));
+  });
+
+  it('keeps the log within a quarter of spare capacity as it grows', () => {
+    const session = sessionWith([]);
+    for (let i = 0; i < 1_000; i++) appendMessageRecord(session, 'user', 'x'.repeat(200), i);
+    expect(session.messageCount).toBe(1_000);
+    expect(session.log.length).toBeLessThanOrEqual(Math.ceil(session.logBytes * 1.25) + 256);
+  });
+
+  it('shares one encoding for null capabilities and for no servers', () => {
+    expect(encodeCapabilities(null)).toBe(encodeCapabilities(null));
+    expect(encodeServers([])).toBe(encodeServers([]));
+    expect(read(newStoredSession(ID, 5, encodeCapabilities(null), encodeServers([])), -1)).toMatchObject({ clientCapabilities: null, mcpServers: [], context: [] });
+  });
+});
