@@ -11,6 +11,8 @@ export interface BenchResults {
   startedAt: string;
   durationSeconds: number;
   plan: Plan;
+  /** The commit the engine was built from, and whether src/ had uncommitted changes then. */
+  source: { commit: string; srcDirty: boolean };
   machine: { cpus: number; cpuModel: string; node: string; platform: string; totalMemGb: number };
   cpuSource: string;
   variants: { id: string; label: string; isDefault: boolean; shards?: number }[];
@@ -76,7 +78,7 @@ export function markdownReport(results: BenchResults): string {
   const skipped = Object.entries(results.skipped).map(([id, why]) => `- ${id}: skipped (${why})`);
   return `# session-shards benchmark (${plan.mode})
 
-Run ${results.startedAt}, took ${results.durationSeconds.toFixed(0)} s. Machine: ${machine.cpus} cores (${machine.cpuModel}), ${machine.totalMemGb.toFixed(0)} GB, Node ${machine.node}, ${machine.platform}.
+Run ${results.startedAt}, took ${results.durationSeconds.toFixed(0)} s, engine built from ${results.source.commit.slice(0, 10)}${results.source.srcDirty ? ' plus uncommitted changes in src/' : ''}. Machine: ${machine.cpus} cores (${machine.cpuModel}), ${machine.totalMemGb.toFixed(0)} GB, Node ${machine.node}, ${machine.platform}.
 
 ![throughput by variant](throughput.svg)
 

@@ -7,7 +7,7 @@
  *   --only S    only the variants whose id or label contains S
  *   --json      the results as JSON on stdout instead of the table
  */
-import { fork } from 'node:child_process';
+import { execFileSync, fork } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -33,6 +33,15 @@ const { values } = parseArgs({
   },
   strict: true,
 });
+
+function sourceRevision(): { commit: string; srcDirty: boolean } {
+  try {
+    const git = (...args: string[]) => execFileSync('git', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    return { commit: git('rev-parse', 'HEAD'), srcDirty: git('status', '--porcelain', '--', 'src').length > 0 };
+  } catch {
+    return { commit: 'unknown', srcDirty: false };
+  }
+}
 
 function say(message: string): void {
   process.stderr.write(`${message}\n`);
@@ -106,6 +115,7 @@ async function main(): Promise<void> {
     startedAt,
     durationSeconds: (performance.now() - started) / 1_000,
     plan,
+    source: sourceRevision(),
     machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model.trim() ?? 'unknown', node: process.version, platform: `${process.platform} ${process.arch}`, totalMemGb: totalmem() / 2 ** 30 },
     cpuSource,
     variants: chosen.map((v) => ({ id: v.id, label: v.label, isDefault: v.isDefault === true, shards: v.shards })),
