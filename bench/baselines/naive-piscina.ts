@@ -6,8 +6,9 @@
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { defaultShardCount, shardFor, type MessageInput, type Session } from '../../src/index.js';
-import { decode, encode } from '../../src/protocol/codec.js';
-import { Op, type BatchReply, type ShardConfig } from '../../src/protocol/messages.js';
+import { encode } from '../../src/protocol/codec.js';
+import { Op, type ShardConfig } from '../../src/protocol/messages.js';
+import { decodeReply } from '../../src/protocol/reply.js';
 import { newSessionId } from '../../src/main/session-ids.js';
 import { checkMessage, checkSessionId } from '../../src/main/validation.js';
 import { CLEANUP_INTERVAL_MS, SESSION_TTL_MS, type SessionApi } from '../subject.js';
@@ -91,8 +92,8 @@ export class NaivePiscinaSessions implements SessionApi {
 
   private async runBatch(shard: number, triples: unknown[]): Promise<unknown[]> {
     const bytes = encode(triples);
-    const reply = decode(await this.pools[shard]!.run(bytes, { transferList: [bytes.buffer as ArrayBuffer] })) as BatchReply;
-    if (reply[1] !== null) throw new Error(String(reply[1][2]));
-    return reply[0];
+    const reply = decodeReply(await this.pools[shard]!.run(bytes, { transferList: [bytes.buffer as ArrayBuffer] }));
+    if (reply.errors !== null) throw new Error(String(reply.errors[2]));
+    return reply.results;
   }
 }

@@ -291,8 +291,9 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
   close(): Promise<void> {
     this.closed = true;
     this.closing ??= (async () => {
-      clearInterval(this.watchdog);
+      // The watchdog runs until every shard has closed: a hung shard must not hold close() forever.
       await Promise.all(this.shards.map((shard) => shard.close()));
+      clearInterval(this.watchdog);
     })();
     return this.closing;
   }

@@ -8,9 +8,10 @@
  * and a fresh one must answer a ping before the shard serves again.
  */
 import { Piscina } from 'piscina';
-import { decode, encode } from '../protocol/codec.js';
+import { encode } from '../protocol/codec.js';
 import type { WireError } from '../protocol/error-codes.js';
-import { Op, OP_STRIDE, type BatchReply, type ShardConfig, type ShardEvent } from '../protocol/messages.js';
+import { Op, OP_STRIDE, type ShardConfig, type ShardEvent } from '../protocol/messages.js';
+import { decodeReply, decodeReplyChunk, decodeReplyHeader, RESULTS_PER_CHUNK, type ReplyHeader } from '../protocol/reply.js';
 import { EngineClosedError, fromWire, ProtocolError, ShardCrashedError, type SessionEngineError } from './errors.js';
 import type { ResolvedOptions } from './options.js';
 
@@ -40,6 +41,18 @@ export interface ShardHooks {
   restarted(shard: number, lostSessions: number): void;
 }
 
+/** A reply being handed to its callers. */
+interface Delivery {
+  bytes: Uint8Array;
+  header: ReplyHeader;
+  pending: Pending[];
+  wire: unknown[];
+  /** The next chunk to decode. */
+  chunk: number;
+  /** Where the next error of `header.errors` starts. */
+  errorAt: number;
+}
+
 type State = 'starting' | 'ready' | 'restarting' | 'closing' | 'closed';
 
 const RESTART_BACKOFF_MS = [0, 50, 200, 1_000, 5_000];
@@ -59,6 +72,8 @@ export class Shard {
   private inFlight: Pending[] | null = null;
   private inFlightWire: unknown[] = [];
   private inFlightSince = 0;
+  /** Ops of replies being handed out chunk by chunk. */
+  private delivering = 0;
   private flushScheduled = false;
   private drained: (() => void) | null = null;
   private readonly flushTask = (): void => {
@@ -73,9 +88,9 @@ export class Shard {
     private readonly hooks: ShardHooks,
   ) {}
 
-  /** Operations queued or in flight. */
+  /** Operations queued, in flight, or answered but not yet handed to their callers. */
   get pendingOps(): number {
-    return this.queued.length + (this.inFlight?.length ?? 0);
+    return this.queued.length + (this.inFlight?.length ?? 0) + this.delivering;
   }
 
   /** Starts the worker; resolves once it has answered the start-up ping. */
@@ -171,39 +186,77 @@ export class Shard {
 
   private replied(pool: Piscina, bytes: Uint8Array): void {
     if (pool !== this.pool) return;
-    let reply: BatchReply;
+    let header: ReplyHeader;
     try {
-      reply = decode(bytes) as BatchReply;
+      header = decodeReplyHeader(bytes);
     } catch (error) {
       this.crashed(pool, new Error(`undecodable reply: ${(error as Error).message}`));
       return;
     }
-    const [results, errors, expired, seq, size] = reply;
-    const pending = this.inFlight!;
-    const wire = this.inFlightWire;
+    const delivery: Delivery = { bytes, header, pending: this.inFlight!, wire: this.inFlightWire, chunk: 0, errorAt: 0 };
+    // The worker is free again: what callers issue while this reply is delivered may go out at once.
     this.inFlight = null;
     this.inFlightWire = [];
-    this.report(seq, size, expired);
+    this.delivering += delivery.pending.length;
+    this.report(header.seq, header.size, header.expired);
+    this.deliver(delivery);
+  }
 
-    let nextError = errors === null ? -2 : (errors[0] as number);
-    let errorAt = 0;
-    for (let n = 0; n < pending.length; n++) {
+  /**
+   * Hands one chunk of results to their callers, then queues the next chunk behind the callers'
+   * continuations, so that only one chunk of decoded sessions is alive at a time.
+   */
+  private deliver(delivery: Delivery): void {
+    const { header, pending, wire } = delivery;
+    const { errors } = header;
+    const total = pending.length;
+    if (errors !== null && errors[0] === -1) {
+      for (const op of pending) {
+        if (op.reply === Reply.Created) this.hooks.createSettled();
+        op.reject(fromWire({ code: errors[1], message: errors[2] } as WireError));
+      }
+      this.delivered(total);
+      return;
+    }
+    const first = delivery.chunk * RESULTS_PER_CHUNK;
+    const last = Math.min(first + RESULTS_PER_CHUNK, total);
+    let results: unknown[];
+    try {
+      results = decodeReplyChunk(delivery.bytes, header, delivery.chunk);
+      if (results.length !== last - first) throw new RangeError(`a chunk of ${results.length} results where ${last - first} were due`);
+    } catch (error) {
+      const failure = new ProtocolError(`undecodable reply from shard ${this.index}: ${(error as Error).message}`);
+      this.rejectAll(pending.slice(first), () => failure);
+      this.delivered(total - first);
+      return;
+    }
+    let nextError = errors === null || delivery.errorAt >= errors.length ? -1 : (errors[delivery.errorAt] as number);
+    for (let n = first; n < last; n++) {
       const op = pending[n]!;
       if (op.reply === Reply.Created) this.hooks.createSettled();
-      if (nextError === n || nextError === -1) {
-        op.reject(fromWire({ code: errors![errorAt + 1], message: errors![errorAt + 2] } as WireError));
-        if (nextError !== -1) {
-          errorAt += 3;
-          nextError = errorAt < errors!.length ? (errors![errorAt] as number) : -2;
-        }
+      if (n === nextError) {
+        op.reject(fromWire({ code: errors![delivery.errorAt + 1], message: errors![delivery.errorAt + 2] } as WireError));
+        delivery.errorAt += 3;
+        nextError = delivery.errorAt < errors!.length ? (errors![delivery.errorAt] as number) : -1;
         continue;
       }
-      const result = results[n];
+      const result = results[n - first];
       if (op.reply === Reply.Value) op.resolve(result);
       else if (op.reply === Reply.Optional) op.resolve(result === null ? undefined : result);
       else op.resolve(wire[n * OP_STRIDE + 1]);
     }
+    this.delivering -= last - first;
+    if (last < total) {
+      delivery.chunk++;
+      queueMicrotask(() => this.deliver(delivery));
+      return;
+    }
+    this.delivered(0);
+  }
 
+  /** A delivery ended (`undelivered` of its ops were settled in bulk). */
+  private delivered(undelivered: number): void {
+    this.delivering -= undelivered;
     if (this.state === 'closing' && this.pendingOps === 0) {
       this.drained?.();
       return;
@@ -311,8 +364,8 @@ export class Shard {
       const bytes = encode([Op.PING, null, null]);
       // A worker that dies while starting leaves the ping queued forever in piscina: bound the wait.
       const signal = AbortSignal.timeout(this.options.shardTimeoutMs);
-      const reply = decode(await pool.run(bytes, { transferList: [bytes.buffer as ArrayBuffer], signal })) as BatchReply;
-      if (reply[0][0] !== this.index) throw new Error(`the worker answered the ping as shard ${String(reply[0][0])}`);
+      const reply = decodeReply(await pool.run(bytes, { transferList: [bytes.buffer as ArrayBuffer], signal }));
+      if (reply.results[0] !== this.index) throw new Error(`the worker answered the ping as shard ${String(reply.results[0])}`);
     } catch (error) {
       await pool.destroy().catch(() => undefined);
       throw error;

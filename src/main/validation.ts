@@ -12,6 +12,7 @@ export function describeValue(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value);
   if (typeof value === 'bigint') return `${value}n`;
   if (typeof value === 'symbol' || typeof value === 'function') return typeof value;
+  if (typeof value === 'undefined') return 'undefined';
   if (Array.isArray(value)) return 'an array';
   if (typeof value === 'object' && value !== null) return 'an object';
   return String(value);
@@ -29,6 +30,15 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return proto === Object.prototype || proto === null;
 }
 
+/** How deep, and how large, client capabilities may be: they are metadata, not a payload. */
+const MAX_CAPABILITY_DEPTH = 16;
+const MAX_CAPABILITY_VALUES = 10_000;
+
+/**
+ * Capabilities must be JSON-like data (null, booleans, finite numbers, strings, arrays, plain objects),
+ * bounded in depth and size, so that they always encode, never loop (a cycle hits the depth bound), and
+ * come back as they went in.
+ */
 export function checkCapabilities(value: unknown): ClientCapabilities | null {
   if (value === null) return null;
   if (!isPlainObject(value)) {
@@ -46,6 +56,35 @@ export function checkCapabilities(value: unknown): ClientCapabilities | null {
   if (terminal !== undefined && typeof terminal !== 'boolean') {
     throw new InvalidArgumentError(`clientCapabilities.terminal must be a boolean, got ${describeValue(terminal)}`);
   }
+  let budget = MAX_CAPABILITY_VALUES;
+  const walk = (node: unknown, path: string, depth: number): void => {
+    if (--budget < 0) throw new InvalidArgumentError(`clientCapabilities holds more than ${MAX_CAPABILITY_VALUES} values`);
+    if (node === null || node === undefined || typeof node === 'boolean') return;
+    if (typeof node === 'string') {
+      checkWellFormed(node, path);
+      return;
+    }
+    if (typeof node === 'number') {
+      if (!Number.isFinite(node)) throw new InvalidArgumentError(`${path} must be a finite number, got ${describeValue(node)}`);
+      return;
+    }
+    if (depth >= MAX_CAPABILITY_DEPTH) throw new InvalidArgumentError(`${path} is nested deeper than ${MAX_CAPABILITY_DEPTH} levels (or is circular)`);
+    if (Array.isArray(node)) {
+      for (let i = 0; i < node.length; i++) walk(node[i], `${path}[${i}]`, depth + 1);
+      return;
+    }
+    if (isPlainObject(node)) {
+      for (const key of Object.keys(node)) {
+        // A decoder assigning this key could replace the prototype of the object it builds.
+        if (key === '__proto__') throw new InvalidArgumentError(`${path} must not have a "__proto__" key`);
+        checkWellFormed(key, `${path} key`);
+        walk(node[key], `${path}.${key}`, depth + 1);
+      }
+      return;
+    }
+    throw new InvalidArgumentError(`${path} must be JSON-like data (null, boolean, number, string, array, plain object), got ${describeValue(node)}`);
+  };
+  walk(value, 'clientCapabilities', 0);
   return value as ClientCapabilities;
 }
 
@@ -55,8 +94,19 @@ export function checkServers(value: unknown): string[] {
     if (typeof value[i] !== 'string') {
       throw new InvalidArgumentError(`mcpServers[${i}] must be a string, got ${describeValue(value[i])}`);
     }
+    checkWellFormed(value[i], `mcpServers[${i}]`);
   }
   return value as string[];
+}
+
+/**
+ * Strings travel as UTF-8, which cannot carry a lone surrogate: it would come back as U+FFFD, a silent
+ * change of what was stored. Such strings are refused instead.
+ */
+export function checkWellFormed(value: string, field: string): void {
+  if (!value.isWellFormed()) {
+    throw new InvalidArgumentError(`${field} must be well-formed Unicode, got a string with a lone surrogate`);
+  }
 }
 
 /** `init` or `update` fields; returns which were given. */
@@ -93,6 +143,7 @@ export function checkMessage(value: unknown, maxMessageBytes: number): { role: R
     throw new InvalidArgumentError(`message.role must be one of ${ROLES.join(', ')}, got ${describeValue(role)}`);
   }
   if (typeof content !== 'string') throw new InvalidArgumentError(`message.content must be a string, got ${describeValue(content)}`);
+  checkWellFormed(content, 'message.content');
   // UTF-8 is at most 3 bytes per UTF-16 unit: only long strings need counting.
   if (content.length * 3 > maxMessageBytes) {
     const bytes = Buffer.byteLength(content, 'utf8');

@@ -2,7 +2,7 @@
  * The wire protocol between the main thread and a shard worker.
  *
  * A batch is one msgpack-encoded flat array of `[op, id, arg]` triples (see `Op`), applied by the worker
- * in order. The reply is one msgpack-encoded `BatchReply`. Worker-initiated events (the timer's sweep)
+ * in order. The reply's layout is in `reply.ts`. Worker-initiated events (the timer's sweep)
  * arrive as `ShardEvent` messages on the worker's parent port.
  */
 import type { WireError } from './error-codes.js';
@@ -46,15 +46,6 @@ export type FaultKind = 'throw' | 'exit' | 'oom' | 'hang';
 
 /** The fault kinds, for validation. */
 export const FAULT_KINDS: readonly FaultKind[] = Object.freeze(['throw', 'exit', 'oom', 'hang'] as const);
-
-/**
- * A batch reply: `[results, errors, expired, seq, size]`.
- * - `results[i]` answers op `i` (`null` where it failed);
- * - `errors` is `null` or a flat `[opIndex, code, message, ...]` list;
- * - `expired` is `null` or the ids this batch found expired and removed;
- * - `seq` orders this reply against the shard's events, `size` is the shard's session count after it.
- */
-export type BatchReply = [unknown[], (number | string)[] | null, string[] | null, number, number];
 
 /** A message a worker posts on its own, outside any batch. */
 export interface ShardEvent {

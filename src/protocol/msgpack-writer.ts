@@ -18,6 +18,18 @@ export class MsgpackWriter {
     this.position = 0;
   }
 
+  /** Bytes written since `reset()`. */
+  get length(): number {
+    return this.position;
+  }
+
+  /** A 4-byte big-endian unsigned integer, outside msgpack (a reply's trailer). */
+  uint32(value: number): void {
+    this.ensure(4);
+    this.buffer.writeUInt32BE(value, this.position);
+    this.position += 4;
+  }
+
   /** The bytes written since `reset()`, in a fresh buffer the caller owns (it may be transferred). */
   finish(): Uint8Array {
     const owned = new Uint8Array(this.position);

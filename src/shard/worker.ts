@@ -12,6 +12,7 @@ import { decode } from '../protocol/codec.js';
 import { ErrorCode } from '../protocol/error-codes.js';
 import { FAULT_KINDS, Op, OP_STRIDE, type FaultKind, type ShardConfig, type ShardEvent } from '../protocol/messages.js';
 import { MsgpackWriter } from '../protocol/msgpack-writer.js';
+import { RESULTS_PER_CHUNK } from '../protocol/reply.js';
 import { ROLES, type ClientCapabilities, type Role } from '../protocol/model.js';
 import { OperationFailure, SessionStore } from './session-store.js';
 import { encodeCapabilities, encodeServers, writeSession } from './stored-session.js';
@@ -185,8 +186,10 @@ function apply(op: unknown, id: unknown, arg: unknown): void {
   }
 }
 
-/** Ends the reply: `[results, errors, expired, seq, size]` (see `BatchReply`); results are already written. */
-function finishReply(errors: (number | string)[] | null): ReturnType<typeof move> {
+/** Ends the reply (see `protocol/reply.ts`): the header after the results, then the trailer locating it. */
+function finishReply(errors: (number | string)[] | null, chunkEnds: number[]): ReturnType<typeof move> {
+  const headerAt = writer.length;
+  writer.arrayHeader(5);
   if (errors === null) writer.nil();
   else {
     writer.arrayHeader(errors.length);
@@ -200,6 +203,9 @@ function finishReply(errors: (number | string)[] | null): ReturnType<typeof move
   else writeStrings(expired);
   writer.number(++seq);
   writer.number(store.size);
+  writer.arrayHeader(chunkEnds.length);
+  for (const end of chunkEnds) writer.number(end);
+  writer.uint32(headerAt);
   return move(writer.finish());
 }
 
@@ -207,20 +213,22 @@ function finishReply(errors: (number | string)[] | null): ReturnType<typeof move
 export default async function handleBatch(task: unknown): Promise<ReturnType<typeof move>> {
   let batch: unknown;
   writer.reset();
-  writer.arrayHeader(5);
   try {
     if (!(task instanceof Uint8Array)) throw new TypeError('a batch must be bytes');
     batch = decode(task);
     if (!Array.isArray(batch) || batch.length % OP_STRIDE !== 0) throw new TypeError('a batch must be a flat array of [op, id, arg] triples');
   } catch (error) {
     // -1: the whole batch is refused; the shard and its sessions are untouched.
-    writer.arrayHeader(0);
-    return finishReply([-1, ErrorCode.PROTOCOL, `batch: undecodable (${(error as Error).message})`]);
+    return finishReply([-1, ErrorCode.PROTOCOL, `batch: undecodable (${(error as Error).message})`], []);
   }
   const count = batch.length / OP_STRIDE;
-  writer.arrayHeader(count);
+  const chunkEnds: number[] = [];
   let errors: (number | string)[] | null = null;
   for (let n = 0, i = 0; n < count; n++, i += OP_STRIDE) {
+    if (n % RESULTS_PER_CHUNK === 0) {
+      if (n > 0) chunkEnds.push(writer.length);
+      writer.arrayHeader(Math.min(RESULTS_PER_CHUNK, count - n));
+    }
     try {
       // Only a sweep is asynchronous; awaiting every op would cost a microtask turn each.
       if (batch[i] === Op.SWEEP) writer.number(await sweepInSlices());
@@ -232,5 +240,6 @@ export default async function handleBatch(task: unknown): Promise<ReturnType<typ
       else errors.push(n, ErrorCode.PROTOCOL, `op ${n}: ${(error as Error)?.message ?? String(error)}`);
     }
   }
-  return finishReply(errors);
+  if (count > 0) chunkEnds.push(writer.length);
+  return finishReply(errors, chunkEnds);
 }
