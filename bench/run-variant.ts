@@ -45,7 +45,8 @@ export interface VariantResult {
   /** Main-thread GC pauses during prefill and load (--scale). */
   gcPauses?: { count: number; totalMs: number; p99Ms: number; maxMs: number };
   /** --scale, engine: 1-in-flight get latency while a sweep walks every session. */
-  sweepProbe?: { sweepMs: number; maxGetUs: number; p99GetUs: number };
+  /** --scale, engine: get latency (1 in flight) while timer sweeps walk every session; an explicit sweep()'s duration. */
+  sweepProbe?: { sweepMs: number; maxGetUs: number; p99GetUs: number; gets: number };
   prefillSeconds: number;
 }
 
@@ -80,8 +81,8 @@ function rowFrom(variant: string, workload: WorkloadName, inFlight: number, samp
 export async function runVariant(variant: Variant, plan: Plan): Promise<VariantResult> {
   const tag = `[${variant.id}]`;
   const gc = new GcPauses();
-  if (plan.mode === 'scale') gc.start();
-  const api = (await variant.start(plan.sessions + plan.runs * plan.createMaxOps + 100_000)) as SessionApi & { usedMemory?: () => Promise<number> };
+  const cleanupIntervalMs = plan.mode === 'scale' ? SCALE_CLEANUP_INTERVAL_MS : undefined;
+  const api = (await variant.start(plan.sessions + plan.runs * plan.createMaxOps + 100_000, cleanupIntervalMs)) as SessionApi & { usedMemory?: () => Promise<number> };
   try {
     const before = settledMemory();
     const redisBefore = await api.usedMemory?.();
@@ -104,6 +105,8 @@ export async function runVariant(variant: Variant, plan: Plan): Promise<VariantR
     say(`${tag} prefilled in ${prefillSeconds.toFixed(1)} s; main heap ${(heap | 0)} B/session, RSS ${(rss | 0)} B/session`);
     const longIds = plan.longSessions > 0 ? await prefill(api, plan.longSessions, plan.longMessages, plan.sessions) : [];
 
+    // Observed from here: the forced collections that measure memory above are not the host's pauses.
+    if (plan.mode === 'scale') gc.start();
     const rows: Row[] = [];
     for (const workload of plan.workloads) {
       const op = operationFor(workload, api, ids, longIds);
@@ -120,8 +123,7 @@ export async function runVariant(variant: Variant, plan: Plan): Promise<VariantR
     const result: VariantResult = { variant: variant.id, rows, memory, prefillSeconds };
     if (plan.mode === 'scale') {
       result.gcPauses = gc.stop();
-      const engine = api as SessionApi & { sweep?: () => Promise<number> };
-      if (variant.kind === 'engine' && engine.sweep !== undefined) result.sweepProbe = await probeSweep(engine as SessionApi & { sweep: () => Promise<number> }, ids);
+      if (variant.kind === 'engine') result.sweepProbe = await probeSweep(api as SessionApi & { sweep(): Promise<number> }, ids);
     }
     return result;
   } finally {
@@ -129,21 +131,24 @@ export async function runVariant(variant: Variant, plan: Plan): Promise<VariantR
   }
 }
 
-/** Gets one at a time while a sweep walks every session: the slowest get bounds how long a shard stalls. */
-async function probeSweep(engine: SessionApi & { sweep(): Promise<number> }, ids: string[]): Promise<{ sweepMs: number; maxGetUs: number; p99GetUs: number }> {
-  let sweeping = true;
-  const t0 = performance.now();
-  const sweep = engine.sweep().then(() => {
-    sweeping = false;
-  });
+/** How often the scale run's engine sweeps: short enough that timer sweeps happen while it is probed. */
+export const SCALE_CLEANUP_INTERVAL_MS = 1_000;
+
+/**
+ * Gets one at a time for a few cleanup intervals, so that the shard's timer sweeps (each a walk over
+ * every session, in slices) run meanwhile: the slowest get bounds how long a slice stalls the shard.
+ * Then times an explicit `sweep()`, which holds the shard's queue until the whole walk is done.
+ */
+async function probeSweep(engine: SessionApi & { sweep(): Promise<number> }, ids: string[]): Promise<VariantResult['sweepProbe'] & object> {
   const latencies: number[] = [];
-  while (sweeping) {
+  const until = performance.now() + 3 * SCALE_CLEANUP_INTERVAL_MS;
+  while (performance.now() < until) {
     const s = performance.now();
     await engine.get(ids[Math.floor(Math.random() * ids.length)]!);
     latencies.push((performance.now() - s) * 1_000);
   }
-  await sweep;
+  const t0 = performance.now();
+  await engine.sweep();
   const sweepMs = performance.now() - t0;
-  const all = Float64Array.from(latencies);
-  return { sweepMs, maxGetUs: latencies.reduce((m, v) => Math.max(m, v), 0), p99GetUs: percentile(all, 99) };
+  return { sweepMs, maxGetUs: latencies.reduce((m, v) => Math.max(m, v), 0), p99GetUs: percentile(Float64Array.from(latencies), 99), gets: latencies.length };
 }

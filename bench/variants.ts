@@ -22,7 +22,8 @@ export interface Variant {
   isDefault?: boolean;
   /** Why it does not run here, if it does not. */
   skipped?: string;
-  start(maxSessions: number): Promise<SessionApi>;
+  /** `cleanupIntervalMs` undefined: the engine's default. */
+  start(maxSessions: number, cleanupIntervalMs?: number): Promise<SessionApi>;
 }
 
 /** Every variant, in report order. */
@@ -38,7 +39,8 @@ export function allVariants(): Variant[] {
       shards,
       isDefault,
       // The default is started exactly as a user would: without a shards option.
-      start: (maxSessions) => SessionEngine.start(isDefault ? { maxSessions } : { shards, maxSessions }),
+      start: (maxSessions, cleanupIntervalMs) =>
+        SessionEngine.start(isDefault ? { maxSessions, cleanupIntervalMs } : { shards, maxSessions, cleanupIntervalMs }),
     };
   });
   const hasRedis = redisAvailable();
