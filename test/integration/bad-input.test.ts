@@ -21,6 +21,19 @@ const BAD_IDS: [string, unknown][] = [
   ['a first character above 7', `8${VALID.slice(1)}`],
 ];
 
+/** Capabilities nested `depth` levels deep. */
+function nested(depth: number): Record<string, unknown> {
+  let node: Record<string, unknown> = { leaf: true };
+  for (let i = 1; i < depth; i++) node = { down: node };
+  return node;
+}
+
+function circular(): Record<string, unknown> {
+  const node: Record<string, unknown> = { terminal: true };
+  node.self = node;
+  return node;
+}
+
 /** What must not change about a session when somebody else's call fails. */
 function essence(session: Session | undefined) {
   if (session === undefined) return undefined;
@@ -118,6 +131,7 @@ describe('bad input', () => {
       ['an array', ['x']],
       ['a Buffer', Buffer.from('x')],
       ['a String object', new String('x')],
+      ['a string with a lone surrogate', 'truncated emoji \uD83D'],
     ])('rejects a content that is %s with ERR_INVALID_ARGUMENT naming message.content', async (_what, content) => {
       const error = await expectRejection(() => engine.appendMessage(victim, { role: 'user', content } as never), 'ERR_INVALID_ARGUMENT', InvalidArgumentError);
       expect(error.message).toContain('message.content');
@@ -162,6 +176,7 @@ describe('bad input', () => {
       ['a number', 1],
       ['an array with a number', ['git', 1]],
       ['an array with null', [null]],
+      ['a name with a lone surrogate', ['git\uD83D']],
     ];
     const badCapabilities: [string, unknown][] = [
       ['a string', 'all'],
@@ -173,6 +188,18 @@ describe('bad input', () => {
       ['an fs that is not an object', { fs: true }],
       ['a terminal that is not a boolean', { terminal: 'yes' }],
       ['an fs.readTextFile that is not a boolean', { fs: { readTextFile: 1 } }],
+      ['a nested function', { extra: { run: () => 1 } }],
+      ['a nested Date', { extra: { at: new Date() } }],
+      ['a nested Map', { extra: new Map() }],
+      ['a nested bigint', { extra: 1n }],
+      ['a NaN value', { extra: Number.NaN }],
+      ['an Infinity value', { extra: [Number.POSITIVE_INFINITY] }],
+      ['a lone surrogate in a value', { extra: 'a\uD800' }],
+      ['a lone surrogate in a key', { ['k\uDC00']: true }],
+      ['an own __proto__ key', JSON.parse('{"__proto__": {"polluted": true}}')],
+      ['a nesting 17 levels deep', nested(17)],
+      ['a circular reference', circular()],
+      ['more than 10 000 values', { extra: Array.from({ length: 10_001 }, () => 0) }],
     ];
 
     it.each(badServers)('create rejects mcpServers that is %s with ERR_INVALID_ARGUMENT, creating nothing', async (_what, mcpServers) => {

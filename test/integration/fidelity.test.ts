@@ -65,6 +65,13 @@ describe('stored as given', () => {
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
 
+  it('keeps capabilities nested 16 levels deep, the most allowed', async () => {
+    let clientCapabilities: Record<string, unknown> = { leaf: 'bottom' };
+    for (let i = 1; i < 16; i++) clientCapabilities = { down: clientCapabilities };
+    const id = await engine.create({ clientCapabilities });
+    expect((await engine.get(id))!.clientCapabilities).toEqual(clientCapabilities);
+  });
+
   it('keeps many MCP server names, in order, duplicates included', async () => {
     const mcpServers = Array.from({ length: 500 }, (_, i) => `server-${i % 250}`);
     const id = await engine.create({ mcpServers });
