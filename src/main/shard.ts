@@ -55,6 +55,9 @@ interface Delivery {
 
 type State = 'starting' | 'ready' | 'restarting' | 'closing' | 'closed';
 
+/** While a reply is being handed out, send the next batch early once this many ops wait. */
+const EARLY_FLUSH_OPS = 256;
+
 const RESTART_BACKOFF_MS = [0, 50, 200, 1_000, 5_000];
 
 export class Shard {
@@ -107,8 +110,14 @@ export class Shard {
     return new Promise((resolve, reject) => {
       this.queuedWire.push(op, id, arg);
       this.queued.push({ resolve, reject, reply });
-      if (this.inFlight === null && !this.flushScheduled && this.state === 'ready') {
-        // A microtask, not now: every op issued in the same tick of the caller goes in one batch.
+      // A microtask, not now: every op issued in the same tick of the caller goes in one batch. While a
+      // reply is still being handed out, wait for more ops (or its end) so batches stay large.
+      if (
+        this.inFlight === null &&
+        !this.flushScheduled &&
+        this.state === 'ready' &&
+        (this.delivering === 0 || this.queued.length >= EARLY_FLUSH_OPS)
+      ) {
         this.flushScheduled = true;
         queueMicrotask(this.flushTask);
       }

@@ -48,7 +48,7 @@ export function newStoredSession(id: SessionId, now: number, capabilities: Uint8
   return { id, createdAt: now, lastAccessed: now, log: EMPTY_LOG, logBytes: 0, messageCount: 0, capabilities, servers };
 }
 
-/** Appends one message record to the session's log, growing it by a quarter (bounded slack, amortised copies). */
+/** Appends one message record to the session's log, growing it by a quarter, at least 256 bytes (bounded slack, few copies). */
 export function appendMessageRecord(session: StoredSession, role: Role, content: string, timestamp: number): void {
   const roleBytes = ROLE_BYTES[role];
   const contentBytes = Buffer.byteLength(content, 'utf8');
@@ -56,7 +56,7 @@ export function appendMessageRecord(session: StoredSession, role: Role, content:
   const needed = session.logBytes + recordBytes;
   if (needed > session.log.length) {
     // Unpooled: a pooled slice would keep a shared 8 KiB slab alive for as long as any session in it.
-    const grown = Buffer.allocUnsafeSlow(needed + (session.logBytes >>> 2));
+    const grown = Buffer.allocUnsafeSlow(needed + Math.max(256, needed >>> 2));
     session.log.copy(grown, 0, 0, session.logBytes);
     session.log = grown;
   }
