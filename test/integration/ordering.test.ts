@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { SessionEngine } from '../../dist/src/index.js';
-import { withEngine } from '../helpers/engine.js';
+import { codeOf, settle, withEngine } from '../helpers/engine.js';
+import { NEVER_ISSUED_ID } from '../helpers/ids.js';
 
 const TOTAL = 10_000;
 const CALLERS = 100;
@@ -88,20 +89,48 @@ describe('per-session ordering', () => {
     });
   });
 
+  it('answers every operation of a large mixed batch with its own result, failures included', async () => {
+    await withEngine({ shards: 1 }, async (engine) => {
+      const id = await engine.create();
+      // Issued in one tick: one batch of 600 operations, answered in several chunks.
+      const calls: Promise<unknown>[] = [];
+      for (let i = 0; i < 600; i++) {
+        if (i % 3 === 0) calls.push(settle(engine.appendMessage(id, { role: 'user', content: `${i}` })));
+        else if (i % 3 === 1) calls.push(settle(engine.appendMessage(NEVER_ISSUED_ID, { role: 'user', content: 'lost' })));
+        else calls.push(settle(engine.get(id)));
+      }
+      const outcomes = (await Promise.all(calls)) as Awaited<ReturnType<typeof settle<unknown>>>[];
+      for (let i = 0; i < 600; i++) {
+        const outcome = outcomes[i]!;
+        const appendsSoFar = Math.floor(i / 3) + 1;
+        if (i % 3 === 0) expect(outcome).toEqual({ ok: true, value: appendsSoFar });
+        else if (i % 3 === 1) expect(!outcome.ok && codeOf(outcome.error)).toBe('ERR_SESSION_NOT_FOUND');
+        else {
+          expect(outcome.ok).toBe(true);
+          const session = (outcome as { value: { context: { content: string }[] } }).value;
+          expect(session.context).toHaveLength(appendsSoFar);
+          expect(session.context.at(-1)!.content).toBe(`${i - 2}`);
+        }
+      }
+    });
+  });
+
   it('applies a get, update and remove issued after appends after those appends', async () => {
     await withEngine({ shards: 2 }, async (engine) => {
       const id = await engine.create();
       const appends = Array.from({ length: 500 }, (_, i) => engine.appendMessage(id, { role: 'user', content: `${i}` }));
-      const seen = engine.get(id);
-      const updated = engine.update(id, { mcpServers: ['after'] });
-      const removed = engine.remove(id);
-      const late = engine.appendMessage(id, { role: 'user', content: 'too late' }).catch((e: unknown) => e);
-      await Promise.all(appends);
-      expect((await seen)!.context).toHaveLength(500);
-      await updated;
-      expect(await removed).toMatchObject({ mcpServers: ['after'] });
-      expect((await removed)!.context).toHaveLength(500);
-      expect(await late).toMatchObject({ code: 'ERR_SESSION_NOT_FOUND' });
+      // Issued in the same tick, after the appends:
+      const [, seen, , removed, late] = await Promise.all([
+        Promise.all(appends),
+        engine.get(id),
+        engine.update(id, { mcpServers: ['after'] }),
+        engine.remove(id),
+        engine.appendMessage(id, { role: 'user', content: 'too late' }).catch((e: unknown) => e),
+      ]);
+      expect(seen!.context).toHaveLength(500);
+      expect(removed).toMatchObject({ mcpServers: ['after'] });
+      expect(removed!.context).toHaveLength(500);
+      expect(late).toMatchObject({ code: 'ERR_SESSION_NOT_FOUND' });
     });
   });
 });
