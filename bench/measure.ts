@@ -5,8 +5,8 @@
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { monitorEventLoopDelay, performance, PerformanceObserver } from 'node:perf_hooks';
-import { setFlagsFromString } from 'node:v8';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { GCProfiler, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
 /** The event-loop delay sampling period, in ms; the reported delay is what exceeds it. */
@@ -124,25 +124,24 @@ export function median(values: number[]): number {
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
-/** Records garbage-collection pauses on the main thread while enabled. */
+/**
+ * Records the main thread's garbage-collection pauses while started. `v8.GCProfiler` records inside V8's
+ * GC callbacks; `PerformanceObserver` 'gc' entries are only created when the event loop turns, so a run
+ * that never yields to it (an in-process Map under load) would show none.
+ */
 export class GcPauses {
-  private readonly durations: number[] = [];
-  private readonly observer = new PerformanceObserver((list) => {
-    for (const entry of list.getEntries()) this.durations.push(entry.duration);
-  });
+  private readonly profiler = new GCProfiler();
 
   start(): void {
-    this.observer.observe({ entryTypes: ['gc'] });
+    this.profiler.start();
   }
 
   /** Stops recording; returns the pauses' count, total, p99 and max in ms. */
   stop(): { count: number; totalMs: number; p99Ms: number; maxMs: number } {
-    // Entries are delivered in a later macrotask; a run that never yields to the loop has them all still queued.
-    for (const entry of this.observer.takeRecords()) this.durations.push(entry.duration);
-    this.observer.disconnect();
-    const all = Float64Array.from(this.durations);
-    const totalMs = this.durations.reduce((sum, d) => sum + d, 0);
-    if (all.length === 0) return { count: 0, totalMs: 0, p99Ms: 0, maxMs: 0 };
-    return { count: all.length, totalMs, p99Ms: percentile(all, 99), maxMs: all.reduce((m, d) => Math.max(m, d), 0) };
+    const durations = (this.profiler.stop()?.statistics ?? []).map((gc) => gc.cost / 1_000);
+    if (durations.length === 0) return { count: 0, totalMs: 0, p99Ms: 0, maxMs: 0 };
+    const totalMs = durations.reduce((sum, d) => sum + d, 0);
+    const maxMs = durations.reduce((m, d) => Math.max(m, d), 0);
+    return { count: durations.length, totalMs, p99Ms: percentile(Float64Array.from(durations), 99), maxMs };
   }
 }
