@@ -49,3 +49,14 @@ export function settle<T>(promise: Promise<T>): Promise<Outcome<T>> {
 export function codeOf(error: unknown): unknown {
   return typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
 }
+
+/**
+ * Orders a fault. `injectFault` resolves once the shard accepted the order, but on a loaded machine the
+ * worker may die before its answer is read: the order then rejects `ERR_SHARD_CRASHED`, which is also
+ * proof that the fault struck. Any other rejection is a failure.
+ */
+export async function injectFault(engine: SessionEngine, shard: number, kind: 'exit' | 'throw' | 'oom' | 'hang'): Promise<void> {
+  await engine.injectFault(shard, kind).catch((error: unknown) => {
+    if (codeOf(error) !== 'ERR_SHARD_CRASHED') throw error;
+  });
+}

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { EngineClosedError, SessionEngine, shardFor } from '../../dist/src/index.js';
-import { codeOf, settle, waitFor } from '../helpers/engine.js';
+import { codeOf, injectFault, settle, waitFor } from '../helpers/engine.js';
 
 const VALID = '01JD2Q3W4E5R6T7Y8Z9ABCDEFG';
 
@@ -101,7 +101,7 @@ describe('close() after a crash', () => {
     let restarts = 0;
     engine.on('shardRestart', () => restarts++);
     await engine.create();
-    await engine.injectFault(0, 'exit');
+    await injectFault(engine, 0, 'exit');
     await waitFor(() => restarts === 1, 20_000, 'the restart');
     await expect(within(engine.close(), 20_000, 'close()')).resolves.toBeUndefined();
   });
@@ -115,7 +115,7 @@ describe('close() after a crash', () => {
     engine.on('shardRestart', () => {
       restarted = true;
     });
-    await engine.injectFault(0, 'exit');
+    await injectFault(engine, 0, 'exit');
     // Keep calling until a call sees the crash (it rejects, or finds the session gone), then close at once:
     // usually before the fresh worker is up.
     await waitFor(async () => {
@@ -133,7 +133,7 @@ describe('close() after a crash', () => {
     let id: string;
     do id = await engine.create();
     while (shardFor(id, 2) !== 0);
-    await engine.injectFault(0, 'oom');
+    await injectFault(engine, 0, 'oom');
     const calls = Array.from({ length: 200 }, () => settle(engine.appendMessage(id, { role: 'user', content: 'x' })));
     await within(engine.close(), 20_000, 'close()');
     for (const outcome of await Promise.all(calls)) {
@@ -147,7 +147,7 @@ describe('close() after a crash', () => {
     let id: string;
     do id = await engine.create();
     while (shardFor(id, 2) !== 0);
-    await engine.injectFault(0, 'hang');
+    await injectFault(engine, 0, 'hang');
     // Give the busy loop time to start, so that this get is in flight on the hung worker.
     await new Promise((resolve) => setTimeout(resolve, 200));
     const call = settle(engine.get(id));

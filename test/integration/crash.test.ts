@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { SessionEngine, SessionNotFoundError, ShardCrashedError, shardFor, type ShardRestartEvent } from '../../dist/src/index.js';
-import { codeOf, settle, sleep, waitFor, withEngine } from '../helpers/engine.js';
+import { codeOf, injectFault, settle, sleep, waitFor, withEngine } from '../helpers/engine.js';
 
 type FaultKind = 'exit' | 'throw' | 'oom' | 'hang';
 
@@ -66,7 +66,7 @@ async function crashUnderLoad(kind: FaultKind): Promise<void> {
     const load = startLoad(engine, [...onTarget, ...onOther]);
     await waitFor(() => load.records.length >= 200, 15_000, 'the load to start');
 
-    await engine.injectFault(TARGET, kind);
+    await injectFault(engine, TARGET, kind);
     await waitFor(() => restarts.length >= 1, 20_000, `the shard to restart after '${kind}'`);
     // Keep the load running on the fresh worker for a while, then stop it.
     const atRestart = load.records.length;
@@ -139,7 +139,7 @@ describe('a shard worker killed while idle', () => {
       await withEngine(CRASH_OPTIONS, async (engine) => {
         const restarts = recordRestarts(engine);
         const [onTarget, onOther] = (await sessionsOnEveryShard(engine, 5)) as [string[], string[]];
-        await engine.injectFault(TARGET, kind);
+        await injectFault(engine, TARGET, kind);
         await waitFor(() => restarts.length >= 1, 20_000, 'the restart');
         expect(restarts).toEqual([{ shard: TARGET, lostSessions: 5 }]);
         for (const id of onTarget) expect(await engine.get(id)).toBeUndefined();
@@ -155,7 +155,7 @@ describe('a shard worker killed while idle', () => {
     await withEngine(CRASH_OPTIONS, async (engine) => {
       const restarts = recordRestarts(engine);
       const [onTarget] = (await sessionsOnEveryShard(engine, 2)) as [string[], string[]];
-      await engine.injectFault(TARGET, 'hang');
+      await injectFault(engine, TARGET, 'hang');
       // The fault strikes just after the order is answered: a get or two may still be served, correctly.
       let crashed: unknown;
       await waitFor(async () => {
@@ -179,7 +179,7 @@ describe('repeated crashes', () => {
       const restarts = recordRestarts(engine);
       for (let round = 1; round <= 3; round++) {
         const [onTarget] = (await sessionsOnEveryShard(engine, round)) as [string[], string[]];
-        await engine.injectFault(TARGET, round % 2 === 0 ? 'throw' : 'exit');
+        await injectFault(engine, TARGET, round % 2 === 0 ? 'throw' : 'exit');
         await waitFor(() => restarts.length >= round, 20_000, `restart ${round}`);
         expect(restarts[round - 1]).toEqual({ shard: TARGET, lostSessions: onTarget.length });
       }
@@ -193,7 +193,7 @@ describe('repeated crashes', () => {
     await withEngine(CRASH_OPTIONS, async (engine) => {
       const restarts = recordRestarts(engine);
       await sessionsOnEveryShard(engine, 4);
-      await Promise.all([engine.injectFault(0, 'exit'), engine.injectFault(1, 'throw')]);
+      await Promise.all([injectFault(engine, 0, 'exit'), injectFault(engine, 1, 'throw')]);
       await waitFor(() => restarts.length >= 2, 20_000, 'both restarts');
       await sleep(300);
       expect([...restarts].sort((a, b) => a.shard - b.shard)).toEqual([
@@ -212,7 +212,7 @@ describe('capacity after a crash', () => {
       const restarts = recordRestarts(engine);
       const byShard = await sessionsOnEveryShard(engine, 5);
       await expect(engine.create()).rejects.toMatchObject({ code: 'ERR_CAPACITY' });
-      await engine.injectFault(TARGET, 'exit');
+      await injectFault(engine, TARGET, 'exit');
       await waitFor(() => restarts.length >= 1, 20_000, 'the restart');
       const outcomes = await Promise.all(Array.from({ length: 8 }, () => settle(engine.create())));
       expect(outcomes.filter((o) => o.ok)).toHaveLength(byShard[TARGET]!.length);

@@ -17,7 +17,10 @@ const restarts = [];
 engine.on('shardRestart', (event) => restarts.push(event));
 for (const kind of ['throw', 'exit', 'oom', 'hang']) {
   await engine.create();
-  await engine.injectFault(0, kind);
+  // On a loaded machine the worker may die before its answer to the order is read: that rejects ERR_SHARD_CRASHED.
+  await engine.injectFault(0, kind).catch((error) => {
+    if (error.code !== 'ERR_SHARD_CRASHED') throw error;
+  });
   const deadline = Date.now() + 20000;
   // Keep calling: a hung worker is only found while a call waits on it.
   while (restarts.length < 1 + ['throw', 'exit', 'oom', 'hang'].indexOf(kind)) {
