@@ -19,7 +19,7 @@ export class LruSessionManager implements SessionApi {
   async create(): Promise<string> {
     const id = newSessionId();
     const now = Date.now();
-    this.cache.set(id, { id, createdAt: now, lastAccessed: now, context: [], clientCapabilities: null, mcpServers: [] });
+    this.cache.set(id, { id, createdAt: now, lastAccessed: now, context: [], clientCapabilities: null, mcpServers: [], cwd: null, title: null, updatedAt: now, owner: null });
     return id;
   }
 

@@ -29,6 +29,10 @@ function handCopy(session: Session, context: Message[]): Session {
     context: messages,
     clientCapabilities: caps === null ? null : caps.fs === undefined ? { ...caps } : { ...caps, fs: { ...caps.fs } },
     mcpServers: session.mcpServers.slice(),
+    cwd: session.cwd,
+    title: session.title,
+    updatedAt: session.updatedAt,
+    owner: session.owner,
   };
 }
 
@@ -52,7 +56,7 @@ export class MapSessionManager implements SessionApi {
   async create(): Promise<string> {
     const id = newSessionId();
     const now = Date.now();
-    this.sessions.set(id, { id, createdAt: now, lastAccessed: now, context: [], clientCapabilities: null, mcpServers: [] });
+    this.sessions.set(id, { id, createdAt: now, lastAccessed: now, context: [], clientCapabilities: null, mcpServers: [], cwd: null, title: null, updatedAt: now, owner: null });
     return id;
   }
 

@@ -32,7 +32,7 @@ interface SessionScripts {
   sessionAppend(fields: string, messages: string, ttl: number, message: Buffer): Promise<number>;
 }
 
-type StoredFields = Pick<Session, 'id' | 'createdAt' | 'clientCapabilities' | 'mcpServers'>;
+type StoredFields = Pick<Session, 'id' | 'createdAt' | 'clientCapabilities' | 'mcpServers' | 'cwd' | 'title' | 'updatedAt' | 'owner'>;
 
 /** Whether `redis-server` can be run here. */
 export function redisAvailable(): boolean {
@@ -90,7 +90,8 @@ export class RedisSessions implements SessionApi {
 
   async create(): Promise<string> {
     const id = newSessionId();
-    const fields: StoredFields = { id, createdAt: Date.now(), clientCapabilities: null, mcpServers: [] };
+    const now = Date.now();
+    const fields: StoredFields = { id, createdAt: now, clientCapabilities: null, mcpServers: [], cwd: null, title: null, updatedAt: now, owner: null };
     await this.client.set(`s:${id}`, Buffer.from(this.packr.pack(fields)), 'PX', SESSION_TTL_MS);
     return id;
   }

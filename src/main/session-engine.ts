@@ -13,7 +13,7 @@ import { resolveOptions, type ResolvedOptions, type SessionEngineOptions } from 
 import { newSessionId } from './session-ids.js';
 import { Reply, Shard } from './shard.js';
 import { shardFor } from './shard-for.js';
-import { checkCount, checkMessage, checkSessionFields, checkSessionId, describeValue } from './validation.js';
+import { checkCount, checkCwd, checkMessage, checkOwner, checkSessionFields, checkSessionId, describeValue } from './validation.js';
 
 /** One shard's figures in `stats()`. */
 export interface ShardStats {
@@ -61,8 +61,20 @@ export interface GetOptions {
 export interface ListOptions {
   /** The most ids to return (every id when omitted). */
   limit?: number;
-  /** Return only ids greater than this one: pass the last id of a page to get the next page. */
+  /**
+   * Return only ids past this one in the order asked for (greater with `'asc'`, smaller, that is older,
+   * with `'desc'`): pass the last id of a page to get the next page.
+   */
   after?: SessionId;
+  /** Only sessions whose `cwd` is exactly this absolute path. */
+  cwd?: string;
+  /** Only sessions whose `owner` is exactly this. */
+  owner?: string;
+  /**
+   * `'asc'` (the default): oldest first. `'desc'`: newest first. Ids are ULIDs, so this is the order of
+   * creation.
+   */
+  order?: 'asc' | 'desc';
 }
 
 const WORKER_FILE = fileURLToPath(new URL('../shard/worker.js', import.meta.url));
@@ -135,7 +147,7 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
       const id = newSessionId();
       const shard = this.route(id);
       this.createsInFlight++;
-      return shard.submit(Op.CREATE, id, [fields.capabilities, fields.servers], Reply.Created);
+      return shard.submit(Op.CREATE, id, [fields.capabilities, fields.servers, fields.cwd, fields.title, fields.owner], Reply.Created);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -182,7 +194,18 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
       this.assertOpen();
       checkSessionId(id);
       const checked = checkSessionFields(fields, 'update');
-      const arg = [checked.hasCapabilities, checked.capabilities, checked.hasServers, checked.servers];
+      const arg = [
+        checked.hasCapabilities,
+        checked.capabilities,
+        checked.hasServers,
+        checked.servers,
+        checked.hasCwd,
+        checked.cwd,
+        checked.hasTitle,
+        checked.title,
+        checked.hasOwner,
+        checked.owner,
+      ];
       return this.route(id).submit(Op.UPDATE, id, arg, Reply.Value).then(() => undefined);
     } catch (error) {
       return Promise.reject(error);
@@ -212,14 +235,17 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
   }
 
   /**
-   * Session ids in ascending order over all shards (ULIDs sort by creation time). Page with `limit`
-   * and `after`. Each shard scans its whole map, so this costs O(sessions): meant for paging and
-   * administration, not for every request.
+   * Session ids in ascending order over all shards (ULIDs sort by creation time), or descending with
+   * `order: 'desc'`. Filter with `cwd` and `owner`; page with `limit` and `after`. Each shard scans its
+   * whole map, so this costs O(sessions): meant for paging and administration, not for every request.
    */
   async list(options?: ListOptions): Promise<SessionId[]> {
     this.assertOpen();
     let limit = -1;
     let after: string | null = null;
+    let cwd: string | null = null;
+    let owner: string | null = null;
+    let desc = false;
     if (options !== undefined) {
       if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`options must be an object, got ${describeValue(options)}`);
       if (options.limit !== undefined) limit = checkCount(options.limit, 'options.limit');
@@ -227,9 +253,17 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
         checkSessionId(options.after, 'options.after');
         after = options.after;
       }
+      if (options.cwd !== undefined) cwd = checkCwd(options.cwd, 'options.cwd');
+      if (options.owner !== undefined) owner = checkOwner(options.owner, 'options.owner');
+      if (options.order !== undefined) {
+        if (options.order !== 'asc' && options.order !== 'desc') {
+          throw new InvalidArgumentError(`options.order must be 'asc' or 'desc', got ${describeValue(options.order)}`);
+        }
+        desc = options.order === 'desc';
+      }
     }
-    const pages = (await this.everyShard(Op.LIST, after, limit)) as SessionId[][];
-    return mergeSorted(pages, limit);
+    const pages = (await this.everyShard(Op.LIST, after, [limit, desc, cwd, owner])) as SessionId[][];
+    return mergeSorted(pages, limit, desc);
   }
 
   /** The number of sessions held, over all shards (expired ones count until they are removed). */
@@ -322,8 +356,8 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
   }
 }
 
-/** Merges ascending lists into one ascending list of at most `limit` (all when negative). */
-function mergeSorted(lists: string[][], limit: number): string[] {
+/** Merges ascending (with `desc`, descending) lists into one such list of at most `limit` (all when negative). */
+function mergeSorted(lists: string[][], limit: number, desc = false): string[] {
   const nonEmpty = lists.filter((list) => list.length > 0);
   if (nonEmpty.length <= 1) {
     const only = nonEmpty[0] ?? [];
@@ -337,7 +371,14 @@ function mergeSorted(lists: string[][], limit: number): string[] {
     let best = -1;
     for (let k = 0; k < nonEmpty.length; k++) {
       const list = nonEmpty[k]!;
-      if (heads[k]! < list.length && (best < 0 || list[heads[k]!]! < nonEmpty[best]![heads[best]!]!)) best = k;
+      if (heads[k]! >= list.length) continue;
+      if (best < 0) {
+        best = k;
+        continue;
+      }
+      const candidate = list[heads[k]!]!;
+      const leader = nonEmpty[best]![heads[best]!]!;
+      if (desc ? candidate > leader : candidate < leader) best = k;
     }
     merged[out] = nonEmpty[best]![heads[best]!++]!;
   }

@@ -2,7 +2,8 @@
  * Validation at the boundary: every argument is checked on the caller's thread, before anything is
  * encoded, so that a bad call fails alone and never reaches a shard.
  */
-import type { ClientCapabilities, MessageInput, Role, SessionInit } from '../protocol/model.js';
+import { isAbsolute } from 'node:path';
+import type { ClientCapabilities, MessageInput, Role } from '../protocol/model.js';
 import { ROLES } from '../protocol/model.js';
 import { InvalidArgumentError, InvalidSessionIdError, LimitExceededError } from './errors.js';
 import { isCanonicalSessionId } from './session-ids.js';
@@ -109,27 +110,77 @@ export function checkWellFormed(value: string, field: string): void {
   }
 }
 
-/** `init` or `update` fields; returns which were given. */
-export function checkSessionFields(value: unknown, what: 'init' | 'update'): {
+/** The longest `cwd`, `title` and `owner` accepted, in UTF-16 units: they are metadata, not a payload. */
+export const MAX_CWD_LENGTH = 4096;
+export const MAX_TITLE_LENGTH = 1024;
+export const MAX_OWNER_LENGTH = 256;
+
+const SESSION_FIELDS = ['clientCapabilities', 'mcpServers', 'cwd', 'title', 'owner'] as const;
+
+/** A string field of a session: `null` clears it; the rules are the field's own. */
+function checkTextField(value: unknown, field: string, maxLength: number): string | null {
+  if (value === null) return null;
+  if (typeof value !== 'string') throw new InvalidArgumentError(`${field} must be a string or null, got ${describeValue(value)}`);
+  if (value.length > maxLength) throw new InvalidArgumentError(`${field} must be at most ${maxLength} characters, got ${value.length}`);
+  checkWellFormed(value, field);
+  return value;
+}
+
+/** A session's working directory: an absolute path (or `null`). */
+export function checkCwd(value: unknown, field = 'cwd'): string | null {
+  const cwd = checkTextField(value, field, MAX_CWD_LENGTH);
+  if (cwd !== null && (!isAbsolute(cwd) || cwd.includes('\0'))) {
+    throw new InvalidArgumentError(`${field} must be an absolute path, got ${describeValue(cwd)}`);
+  }
+  return cwd;
+}
+
+/** A session's owner: a non-empty string (or `null`). */
+export function checkOwner(value: unknown, field = 'owner'): string | null {
+  const owner = checkTextField(value, field, MAX_OWNER_LENGTH);
+  if (owner === '') throw new InvalidArgumentError(`${field} must be a non-empty string, got ""`);
+  return owner;
+}
+
+/** The checked fields of an `init` or `update`, and which were given. */
+export interface CheckedSessionFields {
   hasCapabilities: boolean;
   capabilities: ClientCapabilities | null;
   hasServers: boolean;
   servers: string[];
-} {
-  if (value === undefined && what === 'init') return { hasCapabilities: false, capabilities: null, hasServers: false, servers: [] };
+  hasCwd: boolean;
+  cwd: string | null;
+  hasTitle: boolean;
+  title: string | null;
+  hasOwner: boolean;
+  owner: string | null;
+}
+
+/** `init` or `update` fields; returns which were given. */
+export function checkSessionFields(value: unknown, what: 'init' | 'update'): CheckedSessionFields {
+  if (value === undefined && what === 'init') value = {};
   if (!isPlainObject(value)) throw new InvalidArgumentError(`${what} must be an object, got ${describeValue(value)}`);
   for (const key of Object.keys(value)) {
-    if (key !== 'clientCapabilities' && key !== 'mcpServers') {
-      throw new InvalidArgumentError(`${what}.${key} is not a session field (clientCapabilities, mcpServers)`);
+    if (!(SESSION_FIELDS as readonly string[]).includes(key)) {
+      throw new InvalidArgumentError(`${what}.${key} is not a session field (${SESSION_FIELDS.join(', ')})`);
     }
   }
   const hasCapabilities = value.clientCapabilities !== undefined;
   const hasServers = value.mcpServers !== undefined;
+  const hasCwd = value.cwd !== undefined;
+  const hasTitle = value.title !== undefined;
+  const hasOwner = value.owner !== undefined;
   return {
     hasCapabilities,
     capabilities: hasCapabilities ? checkCapabilities(value.clientCapabilities) : null,
     hasServers,
     servers: hasServers ? checkServers(value.mcpServers) : [],
+    hasCwd,
+    cwd: hasCwd ? checkCwd(value.cwd, `${what}.cwd`) : null,
+    hasTitle,
+    title: hasTitle ? checkTextField(value.title, `${what}.title`, MAX_TITLE_LENGTH) : null,
+    hasOwner,
+    owner: hasOwner ? checkOwner(value.owner, `${what}.owner`) : null,
   };
 }
 

@@ -12,15 +12,23 @@ import { Packr } from 'msgpackr';
 export const SHARED_STRUCTURES: readonly (readonly string[])[] = Object.freeze([
   Object.freeze(['id', 'createdAt', 'lastAccessed', 'context', 'clientCapabilities', 'mcpServers']),
   Object.freeze(['role', 'content', 'timestamp']),
+  // Session v2 (format 2): structure 0 plus cwd, title, updatedAt and owner. Structure 0 stays so that
+  // sessions encoded before still decode; `upgradeSession` fills in what they lack.
+  Object.freeze(['id', 'createdAt', 'lastAccessed', 'context', 'clientCapabilities', 'mcpServers', 'cwd', 'title', 'updatedAt', 'owner']),
 ]);
 
-/** The position of the Session record in `SHARED_STRUCTURES`. */
+/** The position of the first (format 1) Session record in `SHARED_STRUCTURES`; still decoded, no longer written. */
 export const SESSION_STRUCTURE = 0;
 /** The position of the Message record in `SHARED_STRUCTURES`. */
 export const MESSAGE_STRUCTURE = 1;
+/** The position of the Session record written since format 2 (with cwd, title, updatedAt, owner). */
+export const SESSION_V2_STRUCTURE = 2;
 
-/** The version of the encoded format; changes whenever a structure or an op changes meaning. */
-export const FORMAT_VERSION = 1;
+/**
+ * The version of the encoded format; changes whenever a structure or an op changes meaning.
+ * 2: sessions are written as `SESSION_V2_STRUCTURE`; CREATE, UPDATE and LIST carry the new fields.
+ */
+export const FORMAT_VERSION = 2;
 
 function createPackr(): Packr {
   return new Packr({

@@ -9,19 +9,25 @@ import type { WireError } from './error-codes.js';
 
 /** Operation codes. The numbers are part of the wire format: never renumber one. */
 export const Op = Object.freeze({
-  /** id, arg: `[clientCapabilities, mcpServers]`; result: `true`. */
+  /** id, arg: `[clientCapabilities, mcpServers, cwd, title, owner]` (the last three `string | null`); result: `true`. */
   CREATE: 1,
   /** id, arg: lastMessages (-1: all); result: a Session or `null`. */
   GET: 2,
   /** id, arg: a Message record; result: the new context length. */
   APPEND: 3,
-  /** id, arg: `[setCapabilities, clientCapabilities, setServers, mcpServers]`; result: `true`. */
+  /**
+   * id, arg: `[setCapabilities, clientCapabilities, setServers, mcpServers, setCwd, cwd, setTitle, title, setOwner, owner]`;
+   * result: `true`.
+   */
   UPDATE: 4,
   /** id, arg: `null`; result: whether the session exists. */
   TOUCH: 5,
   /** id, arg: `null`; result: the removed Session or `null`. */
   REMOVE: 6,
-  /** id: `after` or `null`, arg: limit (-1: all); result: ascending ids. */
+  /**
+   * id: `after` or `null`, arg: `[limit (-1: all), desc, cwd, owner]` (`cwd`, `owner`: `null` for any);
+   * result: ids, ascending (descending when `desc`).
+   */
   LIST: 7,
   /** id: `null`, arg: `null`; result: the number of sessions held. */
   SIZE: 8,
@@ -33,6 +39,10 @@ export const Op = Object.freeze({
   PING: 11,
   /** id: `null`, arg: a `FaultKind`; result: `true`, then the worker fails as asked. */
   FAULT: 12,
+  /** id: `null`, arg: `null`; result: `RecoveryFigures` of the worker's start (zeros without persistence). */
+  RECOVERY: 13,
+  /** id: `null`, arg: `null`; result: `true` once every record written so far is fsynced (and a compaction ended). */
+  FLUSH: 14,
 } as const);
 
 /** An operation code. */
@@ -62,6 +72,44 @@ export interface ShardConfig {
   cleanupIntervalMs: number;
   maxMessagesPerSession: number;
   faultInjection: boolean;
+  /** `null`: memory only. */
+  persistence?: ShardPersistenceConfig | null;
+}
+
+/** How `fsync` is called on a shard's log (see the `persistence` option). */
+export type FsyncPolicy = 'always' | 'everysec' | 'no';
+
+/** The persistence fsync policies, for validation. */
+export const FSYNC_POLICIES: readonly FsyncPolicy[] = Object.freeze(['always', 'everysec', 'no'] as const);
+
+/** A shard's persistence settings (see `persistence-files.ts` for the directory's layout). */
+export interface ShardPersistenceConfig {
+  dir: string;
+  fsync: FsyncPolicy;
+  /** The generation this shard writes. */
+  generation: number;
+  /** The generation it recovers from, `null` for none. */
+  recoverGeneration: number | null;
+  /** Read every shard's files of `recoverGeneration` (a new start) or only its own (a restart after a crash). */
+  recoverAll: boolean;
+  /** The engine's shard count: a recovered session is kept by the shard `shardFor` gives it. */
+  shards: number;
+  /** Log size that triggers a compaction, in bytes. */
+  compactAfterBytes: number;
+}
+
+/** What a shard's recovery restored. */
+export interface RecoveryFigures {
+  /** Sessions restored (and not expired). */
+  sessions: number;
+  /** Sessions found expired (idle past `maxSessionAgeMs`) when recovery ended; dropped. */
+  expired: number;
+  /** Torn or corrupt records skipped (a file's bad tail counts once). */
+  skippedRecords: number;
+  /** Milliseconds the recovery took. */
+  ms: number;
+  /** Why records were skipped, one line each; the engine emits them as warnings. */
+  warnings: string[];
 }
 
 export type { WireError };

@@ -43,16 +43,48 @@ export interface Session {
   clientCapabilities: ClientCapabilities | null;
   /** The names of the MCP servers the session uses. */
   mcpServers: string[];
+  /** The session's working directory, an absolute path; `null` when never set. */
+  cwd: string | null;
+  /** A human-readable title; `null` when never set. */
+  title: string | null;
+  /**
+   * Milliseconds since the Unix epoch: the last create, append or update (reads and touches leave it).
+   * Sessions encoded before format 2 report their `lastAccessed` instead.
+   */
+  updatedAt: number;
+  /** Who the session belongs to (an authenticated principal, say); `null` when never set. */
+  owner: string | null;
 }
 
-/** What `create()` accepts. */
+/**
+ * What `create()` accepts. `cwd`, `title` and `owner` given as `null` (or left out) stay unset and come
+ * back as `null`.
+ */
 export interface SessionInit {
   clientCapabilities?: ClientCapabilities | null;
   mcpServers?: string[];
+  /** An absolute path. */
+  cwd?: string | null;
+  title?: string | null;
+  /** A non-empty string. */
+  owner?: string | null;
 }
 
-/** What `update()` accepts: each field given replaces the stored one. */
+/** What `update()` accepts: each field given replaces the stored one; `null` clears `cwd`, `title` or `owner`. */
 export type SessionUpdate = SessionInit;
+
+/**
+ * Fills in what a session decoded from an older encoding (the format 1 Session record) lacks, so that every
+ * session has the same keys: `cwd`, `title` and `owner` as `null`, `updatedAt` as its `lastAccessed`.
+ * Returns the same object.
+ */
+export function upgradeSession(session: Omit<Session, 'cwd' | 'title' | 'updatedAt' | 'owner'> & Partial<Session>): Session {
+  session.cwd ??= null;
+  session.title ??= null;
+  session.updatedAt ??= session.lastAccessed;
+  session.owner ??= null;
+  return session as Session;
+}
 
 /** What `appendMessage()` accepts; `timestamp` defaults to the time of the call. */
 export interface MessageInput {

@@ -4,7 +4,7 @@
  */
 import { ErrorCode } from '../protocol/error-codes.js';
 import type { Role, SessionId } from '../protocol/model.js';
-import { appendMessageRecord, newStoredSession, type StoredSession } from './stored-session.js';
+import { appendMessageRecord, newStoredSession, type SessionFields, type StoredSession } from './stored-session.js';
 
 /** A failure of one operation, carried to the caller as `{ code, message }`. */
 export class OperationFailure extends Error {
@@ -22,6 +22,18 @@ export interface StoreLimits {
   maxSessionAgeMs: number;
   maxMessagesPerSession: number;
 }
+
+/** What `list()` keeps and in which order. */
+export interface ListFilter {
+  /** Descending ids; `after` then means "older than". */
+  desc: boolean;
+  /** Only sessions with exactly this `cwd` (`null`: any). */
+  cwd: string | null;
+  /** Only sessions with exactly this `owner` (`null`: any). */
+  owner: string | null;
+}
+
+const ANY: ListFilter = Object.freeze({ desc: false, cwd: null, owner: null });
 
 /** A clock returning milliseconds since the epoch. */
 export type Clock = () => number;
@@ -52,13 +64,13 @@ export class SessionStore {
     return this.messages;
   }
 
-  /** Creates a session from its encoded capabilities and servers (see `stored-session.ts`). */
-  create(id: SessionId, capabilities: Uint8Array, servers: Uint8Array): void {
+  /** Creates a session from its encoded capabilities and servers (see `stored-session.ts`) and its plain fields. */
+  create(id: SessionId, capabilities: Uint8Array, servers: Uint8Array, fields?: SessionFields): void {
     const now = this.clock();
     if (this.live(id, now) !== undefined) {
       throw new OperationFailure(ErrorCode.INVALID_ARGUMENT, `id: session ${id} already exists`);
     }
-    this.sessions.set(id, newStoredSession(id, now, capabilities, servers));
+    this.sessions.set(id, newStoredSession(id, now, capabilities, servers, fields));
   }
 
   /**
@@ -84,17 +96,22 @@ export class SessionStore {
     }
     appendMessageRecord(session, role, content, timestamp);
     session.lastAccessed = now;
+    session.updatedAt = now;
     this.messages++;
     return session.messageCount;
   }
 
-  /** Replaces the encoded fields given (`null`: unchanged). */
-  update(id: SessionId, capabilities: Uint8Array | null, servers: Uint8Array | null): void {
+  /** Replaces the encoded fields given (`null`: unchanged) and the plain fields present in `fields`. */
+  update(id: SessionId, capabilities: Uint8Array | null, servers: Uint8Array | null, fields?: Partial<SessionFields>): void {
     const now = this.clock();
     const session = this.require(id, now);
     if (capabilities !== null) session.capabilities = capabilities;
     if (servers !== null) session.servers = servers;
+    if (fields?.cwd !== undefined) session.cwd = fields.cwd;
+    if (fields?.title !== undefined) session.title = fields.title;
+    if (fields?.owner !== undefined) session.owner = fields.owner;
     session.lastAccessed = now;
+    session.updatedAt = now;
   }
 
   touch(id: SessionId): boolean {
@@ -113,16 +130,23 @@ export class SessionStore {
     return session;
   }
 
-  /** Ids in ascending order, after `after` (exclusive) when given, at most `limit` when `limit >= 0`. */
-  list(after: SessionId | null, limit: number): SessionId[] {
+  /**
+   * Ids in ascending order (descending with `filter.desc`), past `after` (exclusive) in that order when
+   * given, at most `limit` when `limit >= 0`, keeping only those matching the filter's `cwd` and `owner`.
+   */
+  list(after: SessionId | null, limit: number, filter: ListFilter = ANY): SessionId[] {
     const now = this.clock();
+    const { desc, cwd, owner } = filter;
     const ids: SessionId[] = [];
     for (const session of this.sessions.values()) {
-      if (after !== null && session.id <= after) continue;
+      if (after !== null && (desc ? session.id >= after : session.id <= after)) continue;
+      if (cwd !== null && session.cwd !== cwd) continue;
+      if (owner !== null && session.owner !== owner) continue;
       if (this.isExpired(session, now)) continue;
       ids.push(session.id);
     }
     ids.sort();
+    if (desc) ids.reverse();
     if (limit >= 0 && ids.length > limit) ids.length = limit;
     return ids;
   }

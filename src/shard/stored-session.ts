@@ -6,7 +6,7 @@
  * A message record is laid out exactly so (which is what lets `offsetOfMessage` skip records cheaply):
  * the Message record marker, the role as a fixstr, the content as a str, the timestamp as a float64.
  */
-import { encode, MESSAGE_STRUCTURE, SESSION_STRUCTURE } from '../protocol/codec.js';
+import { encode, MESSAGE_STRUCTURE, SESSION_V2_STRUCTURE } from '../protocol/codec.js';
 import type { ClientCapabilities, Role, SessionId } from '../protocol/model.js';
 import { writeStringHeader, type MsgpackWriter } from '../protocol/msgpack-writer.js';
 
@@ -23,7 +23,21 @@ export interface StoredSession {
   capabilities: Uint8Array;
   /** The encoded `string[]` of MCP server names. */
   servers: Uint8Array;
+  /** The last create, append or update. */
+  updatedAt: number;
+  cwd: string | null;
+  title: string | null;
+  owner: string | null;
 }
+
+/** The plain fields of a session, `null` when unset. */
+export interface SessionFields {
+  cwd: string | null;
+  title: string | null;
+  owner: string | null;
+}
+
+const NO_FIELDS: SessionFields = Object.freeze({ cwd: null, title: null, owner: null });
 
 const NULL_BYTES = Uint8Array.of(0xc0);
 const EMPTY_ARRAY_BYTES = Uint8Array.of(0x90);
@@ -44,8 +58,21 @@ export function encodeServers(servers: string[]): Uint8Array {
   return servers.length === 0 ? EMPTY_ARRAY_BYTES : encode(servers);
 }
 
-export function newStoredSession(id: SessionId, now: number, capabilities: Uint8Array, servers: Uint8Array): StoredSession {
-  return { id, createdAt: now, lastAccessed: now, log: EMPTY_LOG, logBytes: 0, messageCount: 0, capabilities, servers };
+export function newStoredSession(id: SessionId, now: number, capabilities: Uint8Array, servers: Uint8Array, fields: SessionFields = NO_FIELDS): StoredSession {
+  return {
+    id,
+    createdAt: now,
+    lastAccessed: now,
+    log: EMPTY_LOG,
+    logBytes: 0,
+    messageCount: 0,
+    capabilities,
+    servers,
+    updatedAt: now,
+    cwd: fields.cwd,
+    title: fields.title,
+    owner: fields.owner,
+  };
 }
 
 /** Appends one message record to the session's log, growing it by a quarter, at least 256 bytes (bounded slack, few copies). */
@@ -108,7 +135,7 @@ export function offsetOfMessage(session: StoredSession, index: number): number {
 export function writeSession(writer: MsgpackWriter, session: StoredSession, lastMessages: number): void {
   const count = lastMessages < 0 ? session.messageCount : Math.min(lastMessages, session.messageCount);
   const start = count === session.messageCount ? 0 : offsetOfMessage(session, session.messageCount - count);
-  writer.recordHeader(SESSION_STRUCTURE);
+  writer.recordHeader(SESSION_V2_STRUCTURE);
   writer.string(session.id);
   writer.number(session.createdAt);
   writer.number(session.lastAccessed);
@@ -116,4 +143,58 @@ export function writeSession(writer: MsgpackWriter, session: StoredSession, last
   writer.raw(session.log, start, session.logBytes);
   writer.raw(session.capabilities);
   writer.raw(session.servers);
+  writeOptionalString(writer, session.cwd);
+  writeOptionalString(writer, session.title);
+  writer.number(session.updatedAt);
+  writeOptionalString(writer, session.owner);
+}
+
+function writeOptionalString(writer: MsgpackWriter, value: string | null): void {
+  if (value === null) writer.nil();
+  else writer.string(value);
+}
+
+/**
+ * A point-in-time copy of a session that later appends and updates do not change: appends only write past
+ * `logBytes` (or into a new buffer), and encoded fields are replaced, never mutated. Cheap: no bytes copied.
+ */
+export function captureStoredSession(session: StoredSession): StoredSession {
+  return { ...session };
+}
+
+/**
+ * A session as a snapshot stores it: every field it has, by name, with the log trimmed to its records.
+ * By name, so that a later version that adds fields still reads it (`restoreStoredSession`).
+ */
+export function serialiseStoredSession(session: StoredSession): Record<string, unknown> {
+  const record: Record<string, unknown> = { ...session, log: session.log.subarray(0, session.logBytes) };
+  delete record.logBytes;
+  return record;
+}
+
+/**
+ * Rebuilds a session from `serialiseStoredSession`'s record. Fields the record lacks (written by an older
+ * version) keep `newStoredSession`'s defaults; keys this version does not know are ignored. Throws a
+ * `TypeError` for a record that is not a session.
+ */
+export function restoreStoredSession(record: unknown): StoredSession {
+  if (typeof record !== 'object' || record === null) throw new TypeError('not a session record');
+  const given = record as Record<string, unknown>;
+  const { id, createdAt, log, messageCount, capabilities, servers } = given;
+  if (typeof id !== 'string' || typeof createdAt !== 'number' || !(log instanceof Uint8Array) || !Number.isSafeInteger(messageCount)) {
+    throw new TypeError('not a session record');
+  }
+  if (!(capabilities instanceof Uint8Array) || !(servers instanceof Uint8Array)) throw new TypeError('not a session record');
+  const session = newStoredSession(id, createdAt, new Uint8Array(capabilities), new Uint8Array(servers)) as unknown as Record<string, unknown>;
+  for (const key of Object.keys(session)) {
+    if (key === 'log' || key === 'logBytes' || key === 'capabilities' || key === 'servers') continue;
+    if (given[key] !== undefined && typeof given[key] === typeof session[key]) session[key] = given[key];
+    else if (given[key] !== undefined && session[key] === null) session[key] = given[key];
+  }
+  // Unpooled, like appendMessageRecord's buffers: the file's bytes must not be kept alive by one session.
+  const owned = Buffer.allocUnsafeSlow(log.length);
+  owned.set(log);
+  session.log = owned;
+  session.logBytes = log.length;
+  return session as unknown as StoredSession;
 }

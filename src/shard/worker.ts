@@ -75,6 +75,16 @@ function expectServers(value: unknown): string[] {
   return value as string[];
 }
 
+function expectOptionalString(value: unknown, field: string): string | null {
+  if (value !== null && typeof value !== 'string') fail(ErrorCode.INVALID_ARGUMENT, `${field}: not a string or null`);
+  return value as string | null;
+}
+
+/** An UPDATE's `[set, value]` pair of a plain field: `undefined` when the field is left as it is. */
+function optionalUpdate(set: unknown, value: unknown, field: string): string | null | undefined {
+  return set === true ? expectOptionalString(value, field) : undefined;
+}
+
 function expectInt(value: unknown, field: string): number {
   if (!Number.isSafeInteger(value)) fail(ErrorCode.INVALID_ARGUMENT, `${field}: not an integer`);
   return value as number;
@@ -137,17 +147,22 @@ function apply(op: unknown, id: unknown, arg: unknown): void {
       return;
     }
     case Op.CREATE: {
-      const [capabilities, servers] = expectArray(arg, 2, 'init');
-      store.create(expectId(id), encodeCapabilities(expectCapabilities(capabilities)), encodeServers(expectServers(servers)));
+      const [capabilities, servers, cwd, title, owner] = expectArray(arg, 5, 'init');
+      store.create(expectId(id), encodeCapabilities(expectCapabilities(capabilities)), encodeServers(expectServers(servers)), {
+        cwd: expectOptionalString(cwd, 'cwd'),
+        title: expectOptionalString(title, 'title'),
+        owner: expectOptionalString(owner, 'owner'),
+      });
       writer.boolean(true);
       return;
     }
     case Op.UPDATE: {
-      const [setCapabilities, capabilities, setServers, servers] = expectArray(arg, 4, 'update');
+      const [setCapabilities, capabilities, setServers, servers, setCwd, cwd, setTitle, title, setOwner, owner] = expectArray(arg, 10, 'update');
       store.update(
         expectId(id),
         setCapabilities === true ? encodeCapabilities(expectCapabilities(capabilities)) : null,
         setServers === true ? encodeServers(expectServers(servers)) : null,
+        { cwd: optionalUpdate(setCwd, cwd, 'cwd'), title: optionalUpdate(setTitle, title, 'title'), owner: optionalUpdate(setOwner, owner, 'owner') },
       );
       writer.boolean(true);
       return;
@@ -161,9 +176,17 @@ function apply(op: unknown, id: unknown, arg: unknown): void {
       else writeSession(writer, session, -1);
       return;
     }
-    case Op.LIST:
-      writeStrings(store.list(id === null ? null : expectId(id), expectInt(arg, 'limit')));
+    case Op.LIST: {
+      const [limit, desc, cwd, owner] = expectArray(arg, 4, 'list');
+      writeStrings(
+        store.list(id === null ? null : expectId(id), expectInt(limit, 'limit'), {
+          desc: desc === true,
+          cwd: expectOptionalString(cwd, 'cwd'),
+          owner: expectOptionalString(owner, 'owner'),
+        }),
+      );
       return;
+    }
     case Op.SIZE:
       writer.number(store.size);
       return;

@@ -106,6 +106,10 @@ describe('SessionEngine (one engine, 3 shards)', () => {
         context: [],
         clientCapabilities: null,
         mcpServers: [],
+        cwd: null,
+        title: null,
+        updatedAt: session!.createdAt,
+        owner: null,
       });
       expect(session!.createdAt).toBeGreaterThanOrEqual(before);
       expect(session!.createdAt).toBeLessThanOrEqual(after + 1);

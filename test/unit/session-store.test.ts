@@ -84,6 +84,10 @@ describe('SessionStore (with an injected clock)', () => {
         context: [],
         clientCapabilities: { terminal: true },
         mcpServers: ['git'],
+        cwd: null,
+        title: null,
+        updatedAt: clock(),
+        owner: null,
       });
       expect(store.size).toBe(1);
     });

@@ -33,6 +33,10 @@ describe('a stored session (messages kept as encoded records)', () => {
       context: messages,
       clientCapabilities: { fs: { readTextFile: true }, custom: [1, 'x'] },
       mcpServers: ['git', 'fs'],
+      cwd: null,
+      title: null,
+      updatedAt: 1_000,
+      owner: null,
     });
   });
 

@@ -1,0 +1,133 @@
+import { describe, expect, it } from 'vitest';
+import { InvalidArgumentError } from '../../src/main/errors.js';
+import { checkSessionFields } from '../../src/main/validation.js';
+import { decode, encode, FORMAT_VERSION, SESSION_STRUCTURE, SESSION_V2_STRUCTURE, SHARED_STRUCTURES } from '../../src/protocol/codec.js';
+import { upgradeSession, type Session } from '../../src/protocol/model.js';
+import { MsgpackWriter } from '../../src/protocol/msgpack-writer.js';
+import { SessionStore } from '../../src/shard/session-store.js';
+import { encodeCapabilities, encodeServers, writeSession, type SessionFields, type StoredSession } from '../../src/shard/stored-session.js';
+
+const A = '01JAAAAAAAAAAAAAAAAAAAAAAA';
+const B = '01JBBBBBBBBBBBBBBBBBBBBBBB';
+const C = '01JCCCCCCCCCCCCCCCCCCCCCCC';
+const D = '01JDDDDDDDDDDDDDDDDDDDDDDD';
+const NONE: SessionFields = { cwd: null, title: null, owner: null };
+
+function makeStore() {
+  let now = 1_700_000_000_000;
+  const clock = Object.assign(() => now, { advance: (ms: number) => void (now += ms) });
+  const store = new SessionStore({ maxSessionAgeMs: 60_000, maxMessagesPerSession: 100 }, clock);
+  const create = (id: string, fields: Partial<SessionFields> = {}) => store.create(id, encodeCapabilities(null), encodeServers([]), { ...NONE, ...fields });
+  const read = (id: string): Session => {
+    const writer = new MsgpackWriter(16);
+    writeSession(writer, store.get(id) as StoredSession, -1);
+    return decode(writer.finish()) as Session;
+  };
+  return { store, clock, create, read };
+}
+
+describe('cwd, title, updatedAt and owner in the shard store', () => {
+  it('stores the fields given at creation and reads every unset one back as null', () => {
+    const { create, read, clock } = makeStore();
+    create(A, { cwd: '/work/a', title: 'Fix the build', owner: 'alice' });
+    create(B);
+    expect(read(A)).toMatchObject({ cwd: '/work/a', title: 'Fix the build', owner: 'alice', updatedAt: clock() });
+    expect(read(B)).toMatchObject({ cwd: null, title: null, owner: null, updatedAt: clock() });
+  });
+
+  it('moves updatedAt on append and update only, never on a read or a touch', () => {
+    const { store, create, read, clock } = makeStore();
+    const created = clock();
+    create(A);
+    clock.advance(10);
+    store.get(A);
+    store.touch(A);
+    expect(read(A).updatedAt).toBe(created);
+    clock.advance(10);
+    store.append(A, 'user', 'hi', 1);
+    expect(read(A).updatedAt).toBe(created + 20);
+    clock.advance(10);
+    store.update(A, null, null, {});
+    expect(read(A).updatedAt).toBe(created + 30);
+  });
+
+  it('update sets or clears each plain field on its own and leaves the others', () => {
+    const { store, create, read } = makeStore();
+    create(A, { cwd: '/a', title: 't', owner: 'o' });
+    store.update(A, null, null, { title: 'renamed' });
+    expect(read(A)).toMatchObject({ cwd: '/a', title: 'renamed', owner: 'o' });
+    store.update(A, null, null, { cwd: null, owner: 'p' });
+    expect(read(A)).toMatchObject({ cwd: null, title: 'renamed', owner: 'p' });
+  });
+
+  it('list filters by cwd and owner, and pages in both orders', () => {
+    const { store, create } = makeStore();
+    create(A, { cwd: '/x', owner: 'alice' });
+    create(B, { cwd: '/y', owner: 'alice' });
+    create(C, { cwd: '/x', owner: 'bob' });
+    create(D, { cwd: '/x', owner: 'alice' });
+    const any = { desc: false, cwd: null, owner: null };
+    expect(store.list(null, -1, { ...any, cwd: '/x' })).toEqual([A, C, D]);
+    expect(store.list(null, -1, { ...any, owner: 'alice' })).toEqual([A, B, D]);
+    expect(store.list(null, -1, { ...any, cwd: '/x', owner: 'alice' })).toEqual([A, D]);
+    expect(store.list(null, -1, { ...any, desc: true })).toEqual([D, C, B, A]);
+    expect(store.list(null, 2, { ...any, desc: true })).toEqual([D, C]);
+    // desc: `after` means older than
+    expect(store.list(C, 2, { ...any, desc: true })).toEqual([B, A]);
+    expect(store.list(A, -1, { ...any, desc: true })).toEqual([]);
+    expect(store.list(B, -1, { ...any, desc: true, cwd: '/x' })).toEqual([A]);
+  });
+});
+
+describe('the format 2 Session record', () => {
+  it('is appended to the shared structures; structure 0 is unchanged and still decodes', () => {
+    expect(FORMAT_VERSION).toBe(2);
+    expect(SESSION_STRUCTURE).toBe(0);
+    expect(SESSION_V2_STRUCTURE).toBe(2);
+    expect(SHARED_STRUCTURES[SESSION_V2_STRUCTURE]).toEqual(['id', 'createdAt', 'lastAccessed', 'context', 'clientCapabilities', 'mcpServers', 'cwd', 'title', 'updatedAt', 'owner']);
+    // A session encoded as format 1 did: record 0, with no new fields.
+    const old = { id: A, createdAt: 1, lastAccessed: 5, context: [{ role: 'user', content: 'x', timestamp: 2 }], clientCapabilities: null, mcpServers: ['m'] };
+    const bytes = encode(old);
+    expect(bytes[0]).toBe(0x40 + SESSION_STRUCTURE);
+    const decoded = decode(bytes) as Session;
+    expect(decoded).toEqual(old);
+    expect(upgradeSession(decoded)).toEqual({ ...old, cwd: null, title: null, updatedAt: 5, owner: null });
+  });
+
+  it('is what a shard writes', () => {
+    const { store, create } = makeStore();
+    create(A, { title: 'x' });
+    const writer = new MsgpackWriter(16);
+    writeSession(writer, store.get(A)!, -1);
+    expect(writer.finish()[0]).toBe(0x40 + SESSION_V2_STRUCTURE);
+  });
+
+  it('upgradeSession leaves a format 2 session as it is', () => {
+    const current: Session = { id: A, createdAt: 1, lastAccessed: 5, context: [], clientCapabilities: null, mcpServers: [], cwd: '/c', title: 't', updatedAt: 3, owner: 'o' };
+    expect(upgradeSession({ ...current })).toEqual(current);
+  });
+});
+
+describe('validation of cwd, title and owner', () => {
+  const rejects = (value: unknown, what: 'init' | 'update', message: RegExp) => {
+    expect(() => checkSessionFields(value, what)).toThrow(InvalidArgumentError);
+    expect(() => checkSessionFields(value, what)).toThrow(message);
+  };
+
+  it('accepts absolute paths, titles, owners, and null to clear', () => {
+    expect(checkSessionFields({ cwd: '/home/a', title: '', owner: 'alice' }, 'init')).toMatchObject({ hasCwd: true, cwd: '/home/a', hasTitle: true, title: '', hasOwner: true, owner: 'alice' });
+    expect(checkSessionFields({ cwd: null, title: null, owner: null }, 'update')).toMatchObject({ hasCwd: true, cwd: null, hasTitle: true, title: null, hasOwner: true, owner: null });
+    expect(checkSessionFields({}, 'update')).toMatchObject({ hasCwd: false, hasTitle: false, hasOwner: false });
+  });
+
+  it('names the field and the value it refuses', () => {
+    rejects({ cwd: 'relative/dir' }, 'init', /init\.cwd must be an absolute path, got "relative\/dir"/);
+    rejects({ cwd: 42 }, 'update', /update\.cwd must be a string or null, got 42/);
+    rejects({ cwd: '/a\0b' }, 'init', /init\.cwd must be an absolute path/);
+    rejects({ title: 'x'.repeat(1025) }, 'init', /init\.title must be at most 1024 characters, got 1025/);
+    rejects({ title: '\uD800' }, 'update', /update\.title must be well-formed Unicode/);
+    rejects({ owner: '' }, 'init', /init\.owner must be a non-empty string/);
+    rejects({ owner: true }, 'update', /update\.owner must be a string or null, got true/);
+    rejects({ updatedAt: 1 }, 'update', /update\.updatedAt is not a session field \(clientCapabilities, mcpServers, cwd, title, owner\)/);
+  });
+});
