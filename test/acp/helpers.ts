@@ -1,0 +1,79 @@
+/**
+ * Helpers for the ACP adapter tests: an echo agent built on the BUILT adapter (`dist/`), and the SDK's own
+ * client connected to it in-process over a pair of connected streams.
+ */
+import { agent, client, methods, type AnyMessage, type ClientContext, type SessionNotification, type Stream } from '@agentclientprotocol/sdk';
+import { AcpSessionService, promptText, type AcpSessionServiceOptions } from '../../dist/src/acp/index.js';
+import type { SessionEngine } from '../../dist/src/index.js';
+
+/** Two streams, each one's writes the other's reads. */
+export function connectedStreams(): { agentSide: Stream; clientSide: Stream } {
+  const toAgent = new TransformStream<AnyMessage, AnyMessage>();
+  const toClient = new TransformStream<AnyMessage, AnyMessage>();
+  return {
+    agentSide: { readable: toAgent.readable, writable: toClient.writable },
+    clientSide: { readable: toClient.readable, writable: toAgent.writable },
+  };
+}
+
+/** One client connection to a fresh echo agent connection serving `engine`. */
+export interface Connection {
+  agent: ClientContext;
+  service: AcpSessionService;
+  /** Every `session/update` received, in order. */
+  updates: SessionNotification[];
+  close(): Promise<void>;
+}
+
+/** The echo reply to a prompt's text. */
+export const echo = (text: string) => `echo: ${text}`;
+
+export function connect(engine: SessionEngine, options: AcpSessionServiceOptions = {}): Connection {
+  const service = new AcpSessionService(engine, options);
+  const app = service.register(agent({ name: 'echo under test' }));
+  app.onRequest(methods.agent.session.prompt, async ({ params, client: peer }) => {
+    await service.requireActive(params.sessionId, 0);
+    const reply = echo(promptText(params.prompt));
+    await peer.notify(methods.client.session.update, {
+      sessionId: params.sessionId,
+      update: { sessionUpdate: 'agent_message_chunk', content: { type: 'text', text: reply } },
+    });
+    await service.recordTurn(params.sessionId, params.prompt, reply);
+    return { stopReason: 'end_turn' };
+  });
+  const updates: SessionNotification[] = [];
+  const { agentSide, clientSide } = connectedStreams();
+  const agentConnection = app.connect(agentSide);
+  const clientConnection = client({ name: 'sdk client under test' })
+    .onNotification(methods.client.session.update, ({ params }) => {
+      updates.push(params);
+    })
+    .connect(clientSide);
+  return {
+    agent: clientConnection.agent,
+    service,
+    updates,
+    async close() {
+      clientConnection.close();
+      agentConnection.close();
+      await Promise.allSettled([clientConnection.closed, agentConnection.closed]);
+    },
+  };
+}
+
+/** A connection that has answered `initialize`. */
+export async function connectInitialized(engine: SessionEngine, options: AcpSessionServiceOptions = {}): Promise<Connection> {
+  const connection = connect(engine, options);
+  await connection.agent.request(methods.agent.initialize, { protocolVersion: 1, clientCapabilities: { fs: { readTextFile: true }, terminal: true } });
+  return connection;
+}
+
+/** The rejection of a promise (fails the test when it resolves). */
+export async function rejection(promise: Promise<unknown>): Promise<{ code?: unknown; message?: unknown; data?: unknown }> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as { code?: unknown };
+  }
+  throw new Error('expected a rejection');
+}
