@@ -86,6 +86,10 @@ describe('the packed package', () => {
     expect(files).toContain('dist/src/index.js');
     expect(files).toContain('dist/src/index.d.ts');
     expect(files).toContain('dist/src/shard/worker.js');
+    // The ACP adapter ships too (its SDK is an optional peer); the example agent does not.
+    expect(files).toContain('dist/src/acp/index.js');
+    expect(files).toContain('dist/src/acp/index.d.ts');
+    expect(files.filter((path) => path.startsWith('dist/examples/'))).toEqual([]);
     expect(files.filter((path) => path.startsWith('src/') || path.startsWith('test/') || path.startsWith('bench/'))).toEqual([]);
   }, 120_000);
 });
