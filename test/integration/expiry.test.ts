@@ -71,6 +71,39 @@ describe('idle expiry with a short TTL and a sweep every 100 ms', () => {
   });
 });
 
+describe('a timer sweep of many sessions', () => {
+  it('runs alongside live traffic: every expired id is reported exactly once, and the live session keeps its order', async () => {
+    // A TTL long enough that the live session survives a stall of the loaded machine between two appends.
+    await withEngine({ shards: 2, maxSessionAgeMs: 1_000, cleanupIntervalMs: 100 }, async (engine) => {
+      const expired = recordExpired(engine);
+      const doomed: Promise<string>[] = [];
+      for (let i = 0; i < 40_000; i++) doomed.push(engine.create());
+      const ids = await Promise.all(doomed);
+      const live = await engine.create();
+      // Append to `live` (keeping it alive) until every doomed session has been reported.
+      let appended = 0;
+      await waitFor(async () => {
+        expect(await engine.appendMessage(live, { role: 'user', content: `${appended}` })).toBe(++appended);
+        return expired.reported.length >= ids.length;
+      }, 60_000, 'every session to be reported expired');
+      // A few more sweeps must not report anything again (`live` is kept alive meanwhile).
+      const until = Date.now() + 400;
+      while (Date.now() < until) {
+        expect(await engine.appendMessage(live, { role: 'user', content: `${appended}` })).toBe(++appended);
+        await sleep(20);
+      }
+      // Read `live` at once: the checks below take time, and it must not idle past its TTL meanwhile.
+      const context = (await engine.get(live))!.context.map((m) => m.content);
+      expect(await engine.size()).toBe(1);
+      expect(context).toEqual(Array.from({ length: appended }, (_, i) => `${i}`));
+      const counts = expired.counts();
+      expect(counts.size).toBe(ids.length);
+      expect(ids.filter((id) => counts.get(id) !== 1)).toEqual([]);
+      expect(counts.has(live)).toBe(false);
+    });
+  }, 90_000);
+});
+
 describe('expiry before the sweep (a cleanup interval far longer than the TTL)', () => {
   const options = { shards: 2, maxSessionAgeMs: TTL, cleanupIntervalMs: 3_600_000 };
 
