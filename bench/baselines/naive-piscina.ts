@@ -13,6 +13,9 @@ import { newSessionId } from '../../src/main/session-ids.js';
 import { checkMessage, checkSessionId } from '../../src/main/validation.js';
 import { CLEANUP_INTERVAL_MS, SESSION_TTL_MS, type SessionApi } from '../subject.js';
 
+/** CREATE's argument for a bare session, as the engine sends it: `[capabilities, servers, cwd, title, owner]`. */
+const BARE_INIT = [null, [], null, null, null];
+
 const WORKER_FILE = fileURLToPath(new URL('../../src/shard/worker.js', import.meta.url));
 
 /** Operations per task when seeding; seeding is set-up, not measured, so it may batch. */
@@ -46,7 +49,7 @@ export class NaivePiscinaSessions implements SessionApi {
 
   async create(): Promise<string> {
     const id = newSessionId();
-    await this.run(id, Op.CREATE, [null, []]);
+    await this.run(id, Op.CREATE, BARE_INIT);
     return id;
   }
 
@@ -73,7 +76,7 @@ export class NaivePiscinaSessions implements SessionApi {
     ids.forEach((id, i) => {
       const shard = shardFor(id, this.pools.length);
       const batch = perShard[shard]!;
-      batch.push(Op.CREATE, id, [null, []]);
+      batch.push(Op.CREATE, id, BARE_INIT);
       for (const m of messages(i)) batch.push(Op.APPEND, id, checkMessage(m, 1_048_576));
       if (batch.length >= SEED_BATCH * 3) flush(shard);
     });
