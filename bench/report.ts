@@ -13,7 +13,8 @@ export interface BenchResults {
   plan: Plan;
   /** The commit the engine was built from, and whether src/ had uncommitted changes then. */
   source: { commit: string; srcDirty: boolean };
-  machine: { cpus: number; cpuModel: string; node: string; platform: string; totalMemGb: number };
+  /** The 1-minute load average before and after: other work on the machine skews every figure. */
+  machine: { cpus: number; cpuModel: string; node: string; platform: string; totalMemGb: number; loadAvgAtStart: number; loadAvgAtEnd: number };
   cpuSource: string;
   variants: { id: string; label: string; isDefault: boolean; shards?: number }[];
   skipped: Record<string, string>;
@@ -78,7 +79,7 @@ export function markdownReport(results: BenchResults): string {
   const skipped = Object.entries(results.skipped).map(([id, why]) => `- ${id}: skipped (${why})`);
   return `# session-shards benchmark (${plan.mode})
 
-Run ${results.startedAt}, took ${results.durationSeconds.toFixed(0)} s, engine built from ${results.source.commit.slice(0, 10)}${results.source.srcDirty ? ' plus uncommitted changes in src/' : ''}. Machine: ${machine.cpus} cores (${machine.cpuModel}), ${machine.totalMemGb.toFixed(0)} GB, Node ${machine.node}, ${machine.platform}.
+Run ${results.startedAt}, took ${results.durationSeconds.toFixed(0)} s, engine built from ${results.source.commit.slice(0, 10)}${results.source.srcDirty ? ' plus uncommitted changes in src/' : ''}. Machine: ${machine.cpus} cores (${machine.cpuModel}), ${machine.totalMemGb.toFixed(0)} GB, Node ${machine.node}, ${machine.platform}; 1-minute load average ${machine.loadAvgAtStart.toFixed(2)} before the run, ${machine.loadAvgAtEnd.toFixed(2)} after (on ${machine.cpus} cores, anything near or above that means other work shared the CPUs).
 
 ![throughput by variant](throughput.svg)
 

@@ -9,7 +9,7 @@
  */
 import { execFileSync, fork } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { cpuSource } from './measure.js';
@@ -90,6 +90,7 @@ async function main(): Promise<void> {
     return;
   }
   const started = performance.now();
+  const loadAtStart = loadavg()[0]!;
   const startedAt = new Date().toISOString();
   const plan = planFromFlags();
   const all = allVariants();
@@ -116,7 +117,7 @@ async function main(): Promise<void> {
     durationSeconds: (performance.now() - started) / 1_000,
     plan,
     source: sourceRevision(),
-    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model.trim() ?? 'unknown', node: process.version, platform: `${process.platform} ${process.arch}`, totalMemGb: totalmem() / 2 ** 30 },
+    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model.trim() ?? 'unknown', node: process.version, platform: `${process.platform} ${process.arch}`, totalMemGb: totalmem() / 2 ** 30, loadAvgAtStart: loadAtStart, loadAvgAtEnd: loadavg()[0]! },
     cpuSource,
     variants: chosen.map((v) => ({ id: v.id, label: v.label, isDefault: v.isDefault === true, shards: v.shards })),
     skipped,
