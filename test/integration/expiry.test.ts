@@ -3,6 +3,8 @@ import { SessionNotFoundError, type SessionEngine } from '../../dist/src/index.j
 import { settle, sleep, waitFor, withEngine } from '../helpers/engine.js';
 
 const TTL = 300;
+/** For tests where some sessions must stay alive while others expire. */
+const SLOW_TTL = 1_000;
 
 /** Collects the ids of every 'expired' event, and counts how often each was reported. */
 function recordExpired(engine: SessionEngine) {
@@ -144,9 +146,10 @@ describe('expiry before the sweep (a cleanup interval far longer than the TTL)',
   });
 
   it('list leaves out expired sessions', async () => {
-    await withEngine(options, async (engine) => {
+    // Fresh sessions must outlive a stall of a loaded machine: a longer TTL here.
+    await withEngine({ ...options, maxSessionAgeMs: SLOW_TTL }, async (engine) => {
       const old = await Promise.all(Array.from({ length: 10 }, () => engine.create()));
-      await letTtlPass(TTL);
+      await letTtlPass(SLOW_TTL);
       const fresh = await engine.create();
       expect(await engine.list()).toEqual([fresh]);
     });
@@ -167,10 +170,11 @@ describe('expiry before the sweep (a cleanup interval far longer than the TTL)',
   });
 
   it('sweep() removes the expired sessions, resolves how many, and reports each in an "expired" event', async () => {
-    await withEngine(options, async (engine) => {
+    // Fresh sessions must outlive a stall of a loaded machine: a longer TTL here.
+    await withEngine({ ...options, maxSessionAgeMs: SLOW_TTL }, async (engine) => {
       const expired = recordExpired(engine);
       const old = await Promise.all(Array.from({ length: 25 }, () => engine.create()));
-      await letTtlPass(TTL);
+      await letTtlPass(SLOW_TTL);
       const fresh = await Promise.all(Array.from({ length: 3 }, () => engine.create()));
       expect(await engine.size()).toBe(28);
       expect(await engine.sweep()).toBe(25);
