@@ -81,9 +81,7 @@ export function markdownReport(results: BenchResults): string {
 
 Run ${results.startedAt}, took ${results.durationSeconds.toFixed(0)} s, engine built from ${results.source.commit.slice(0, 10)}${results.source.srcDirty ? ' plus uncommitted changes in src/' : ''}. Machine: ${machine.cpus} cores (${machine.cpuModel}), ${machine.totalMemGb.toFixed(0)} GB, Node ${machine.node}, ${machine.platform}; 1-minute load average ${machine.loadAvgAtStart.toFixed(2)} before the run, ${machine.loadAvgAtEnd.toFixed(2)} after (on ${machine.cpus} cores, anything near or above that means other work shared the CPUs).
 
-![throughput by variant](throughput.svg)
-
-## Results
+${plan.mode === 'scale' ? '' : '![throughput by variant](throughput.svg)\n\n'}## Results
 
 ${markdownTable(HEADERS, tableRows(results))}
 
@@ -99,7 +97,7 @@ ${scaleExtras.length > 0 ? '\n' + scaleExtras.join('\n') + '\n' : ''}${skipped.l
 
 - Prefill: ${plan.sessions.toLocaleString('en-US')} sessions of ${plan.messagesPerSession} messages of ~200 bytes${plan.mode === 'quick' ? ' (--quick: fewer than the full run\'s 100 000)' : ''}${plan.longSessions > 0 ? `, plus ${plan.longSessions.toLocaleString('en-US')} sessions of ${plan.longMessages} messages for the whole-get vs lastMessages:5 rows` : ''}. Ids are drawn uniformly.
 - Workloads: ${plan.workloads.map((w) => `**${w}**: ${WORKLOAD_DESCRIPTIONS[w]}`).join('; ')}.
-- Each workload: a short warm-up, one run with 1 operation in flight (latency) and ${plan.runs} runs with 1 024 in flight (ops/s is their median). A run stops after ${plan.runMaxMs} ms (1 in flight: ${plan.latencyMaxMs} ms) or a cap of operations, whichever comes first: appends ${plan.appendMaxOps.toLocaleString('en-US')}, mixed ${(plan.appendMaxOps * 5).toLocaleString('en-US')}, creates ${plan.createMaxOps.toLocaleString('en-US')}, reads ${plan.runMaxOps.toLocaleString('en-US')}, whichever comes first, so appends and creates grow the store by a bounded amount; sessions gain messages during the mixed and append workloads, which run after the reads.
+- Each workload: a short warm-up, one run with 1 operation in flight (latency) and ${plan.runs} runs with 1 024 in flight (ops/s is their median). A run stops after ${plan.runMaxMs} ms (1 in flight: ${plan.latencyMaxMs} ms) or a cap of operations, whichever comes first: appends ${plan.appendMaxOps.toLocaleString('en-US')}, mixed ${(plan.appendMaxOps * 5).toLocaleString('en-US')}, creates ${plan.createMaxOps.toLocaleString('en-US')}, reads ${plan.runMaxOps.toLocaleString('en-US')}; so appends and creates grow the store by a bounded amount; sessions gain messages during the mixed and append workloads, which run after the reads.
 - p50/p99: per-operation latency, call to settled promise, over all runs of the row.
 - EL p99: \`monitorEventLoopDelay\` (1 ms resolution) p99 minus the 1 ms sampling period, median over runs. An in-process variant whose promises all settle in microtasks never lets a timer fire during a run; that shows as a delay equal to the run's length.
 - CPU µs/op: the main thread's own CPU time (${results.cpuSource}; 10 ms ticks, summed over the row's runs), divided by operations. \`process.cpuUsage()\` would count the shard workers' threads too; Node 20 has no \`process.threadCpuUsage()\`.
