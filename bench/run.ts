@@ -127,7 +127,8 @@ async function main(): Promise<void> {
   mkdirSync(RESULTS_DIR, { recursive: true });
   const json = JSON.stringify(bench, null, 2);
   writeFileSync(`${RESULTS_DIR}${startedAt.replace(/[:.]/g, '-')}-${plan.mode}.json`, json);
-  writeFileSync(`${RESULTS_DIR}latest.json`, json);
+  // A scale run measures other things: it must not replace the figures the quick/full report shows.
+  writeFileSync(`${RESULTS_DIR}${plan.mode === 'scale' ? 'latest-scale.json' : 'latest.json'}`, json);
   // A filtered run is a diagnosis, not the project's figures: it leaves the report and chart alone.
   if (values.only === undefined) {
     writeFileSync(`${RESULTS_DIR}${plan.mode === 'scale' ? 'scale-report.md' : 'report.md'}`, markdownReport(bench));
