@@ -7,11 +7,18 @@ export type {
   EngineStats,
   GetOptions,
   ListOptions,
+  RecoveryReport,
   SessionEngineEvents,
   ShardRestartEvent,
   ShardStats,
 } from './main/session-engine.js';
-export { defaultShardCount, type ResolvedOptions, type SessionEngineOptions } from './main/options.js';
+export {
+  defaultShardCount,
+  type PersistenceOptions,
+  type ResolvedOptions,
+  type ResolvedPersistence,
+  type SessionEngineOptions,
+} from './main/options.js';
 export { shardFor } from './main/shard-for.js';
 export {
   CapacityError,
@@ -20,13 +27,15 @@ export {
   InvalidArgumentError,
   InvalidSessionIdError,
   LimitExceededError,
+  PersistenceLockedError,
   ProtocolError,
   QueueFullError,
   SessionEngineError,
   SessionNotFoundError,
   ShardCrashedError,
 } from './main/errors.js';
-export type { FaultKind } from './protocol/messages.js';
+export type { FaultKind, FsyncPolicy } from './protocol/messages.js';
+export { SKIPPED_RECORDS_WARNING } from './protocol/error-codes.js';
 export type {
   ClientCapabilities,
   Message,

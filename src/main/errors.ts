@@ -95,6 +95,23 @@ export class ProtocolError extends SessionEngineError {
   }
 }
 
+/** Another live engine (this process or another) holds the persistence directory's lock. */
+export class PersistenceLockedError extends SessionEngineError {
+  constructor(message: string) {
+    super(ErrorCode.PERSISTENCE_LOCKED, message);
+  }
+}
+
+/**
+ * The external store (Redis) did not answer within `storeTimeoutMs`, or the connection is down. Whether a
+ * write took effect is unknown; the engine reconnects by itself, so retry later.
+ */
+export class StoreUnavailableError extends SessionEngineError {
+  constructor(message: string) {
+    super(ErrorCode.STORE_UNAVAILABLE, message);
+  }
+}
+
 const byCode: Record<ErrorCode, new (message: string) => SessionEngineError> = {
   [ErrorCode.SESSION_NOT_FOUND]: SessionNotFoundError,
   [ErrorCode.INVALID_SESSION_ID]: InvalidSessionIdError,
@@ -105,6 +122,8 @@ const byCode: Record<ErrorCode, new (message: string) => SessionEngineError> = {
   [ErrorCode.SHARD_CRASHED]: ShardCrashedError,
   [ErrorCode.ENGINE_CLOSED]: EngineClosedError,
   [ErrorCode.PROTOCOL]: ProtocolError,
+  [ErrorCode.PERSISTENCE_LOCKED]: PersistenceLockedError,
+  [ErrorCode.STORE_UNAVAILABLE]: StoreUnavailableError,
 };
 
 /** Rebuilds the typed error of a `{ code, message }` that crossed the thread boundary. */

@@ -2,6 +2,7 @@
  * The one table of the engine's options: each one's default, its bounds, and its validation.
  */
 import { availableParallelism } from 'node:os';
+import { FSYNC_POLICIES, type FsyncPolicy } from '../protocol/messages.js';
 import { InvalidArgumentError } from './errors.js';
 
 /** What `SessionEngine.start()` accepts. Every field is optional. */
@@ -65,10 +66,38 @@ export interface SessionEngineOptions {
    * @default false
    */
   faultInjection?: boolean;
+  /**
+   * Keeps the sessions on disk, in `dir`, so that they survive a restart of the host or of a shard.
+   * Each shard logs every change it applies (one write per batch), compacts its log into a snapshot when
+   * it grows, and recovers from its files when it starts. `null` or omitted: memory only.
+   * @default null
+   */
+  persistence?: PersistenceOptions | null;
 }
 
+/** The `persistence` option. */
+export interface PersistenceOptions {
+  /** The directory of the files; created (mode 0700) if missing. One engine at a time may use it. */
+  dir: string;
+  /**
+   * When the log is fsynced: `'always'` before a batch's results are released (no acknowledged write is
+   * ever lost), `'everysec'` once a second (about a second of acknowledged writes may be lost to a power
+   * failure or an OS crash, none to a crash of the process), `'no'` when the OS decides.
+   * @default 'everysec'
+   */
+  fsync?: FsyncPolicy;
+  /**
+   * A shard's log size, in bytes, past which it writes a snapshot and starts a new log.
+   * @default 67_108_864 (64 MiB)
+   */
+  compactAfterBytes?: number;
+}
+
+/** The `persistence` option with its defaults filled in. */
+export type ResolvedPersistence = Readonly<Required<PersistenceOptions>>;
+
 /** The options with every default filled in, as `engine.options` shows them. */
-export type ResolvedOptions = Readonly<Required<SessionEngineOptions>>;
+export type ResolvedOptions = Readonly<Required<Omit<SessionEngineOptions, 'persistence'>> & { persistence: ResolvedPersistence | null }>;
 
 /** One shard per core but one, at least one: the host's own thread keeps a core. */
 export function defaultShardCount(): number {
@@ -84,7 +113,7 @@ interface IntegerRule {
   max: number;
 }
 
-const integerRules: Record<Exclude<keyof SessionEngineOptions, 'faultInjection'>, IntegerRule> = {
+const integerRules: Record<Exclude<keyof SessionEngineOptions, 'faultInjection' | 'persistence'>, IntegerRule> = {
   shards: { default: defaultShardCount, min: 1, max: 256 },
   maxSessionAgeMs: { default: () => 3_600_000, min: 1, max: Number.MAX_SAFE_INTEGER },
   cleanupIntervalMs: { default: () => 300_000, min: 1, max: MAX_TIMER_MS },
@@ -98,7 +127,34 @@ const integerRules: Record<Exclude<keyof SessionEngineOptions, 'faultInjection'>
 };
 
 /** The option names, for messages. */
-const KNOWN = [...Object.keys(integerRules), 'faultInjection'];
+const KNOWN = [...Object.keys(integerRules), 'faultInjection', 'persistence'];
+const PERSISTENCE_KNOWN = ['dir', 'fsync', 'compactAfterBytes'];
+const COMPACT_MIN = 4_096;
+const COMPACT_MAX = 2 ** 40;
+
+function resolvePersistence(value: unknown): ResolvedPersistence | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    throw new InvalidArgumentError(`options.persistence must be an object or null, got ${describe(value)}`);
+  }
+  const given = value as Record<string, unknown>;
+  for (const key of Object.keys(given)) {
+    if (!PERSISTENCE_KNOWN.includes(key)) {
+      throw new InvalidArgumentError(`options.persistence.${key} is not an option (known: ${PERSISTENCE_KNOWN.join(', ')})`);
+    }
+  }
+  const { dir, fsync = 'everysec', compactAfterBytes = 67_108_864 } = given;
+  if (typeof dir !== 'string' || dir.length === 0 || dir.includes('\0')) {
+    throw new InvalidArgumentError(`options.persistence.dir must be a non-empty path, got ${describe(dir)}`);
+  }
+  if (!FSYNC_POLICIES.includes(fsync as FsyncPolicy)) {
+    throw new InvalidArgumentError(`options.persistence.fsync must be one of ${FSYNC_POLICIES.map((p) => `'${p}'`).join(', ')}, got ${describe(fsync)}`);
+  }
+  if (typeof compactAfterBytes !== 'number' || !Number.isInteger(compactAfterBytes) || compactAfterBytes < COMPACT_MIN || compactAfterBytes > COMPACT_MAX) {
+    throw new InvalidArgumentError(`options.persistence.compactAfterBytes must be an integer from ${COMPACT_MIN} to ${COMPACT_MAX}, got ${describe(compactAfterBytes)}`);
+  }
+  return Object.freeze({ dir, fsync: fsync as FsyncPolicy, compactAfterBytes });
+}
 
 function describe(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
@@ -136,5 +192,6 @@ export function resolveOptions(options: unknown = {}): ResolvedOptions {
     throw new InvalidArgumentError(`options.faultInjection must be a boolean, got ${describe(faultInjection)}`);
   }
   resolved.faultInjection = faultInjection;
+  resolved.persistence = resolvePersistence(given.persistence);
   return Object.freeze(resolved) as ResolvedOptions;
 }

@@ -10,6 +10,7 @@ import type { Message, MessageInput, Session, SessionId, SessionInit, SessionUpd
 import { FAULT_KINDS, Op, type FaultKind } from '../protocol/messages.js';
 import { CapacityError, EngineClosedError, InvalidArgumentError, QueueFullError } from './errors.js';
 import { resolveOptions, type ResolvedOptions, type SessionEngineOptions } from './options.js';
+import { acquireLock, commitGeneration, readManifest, removeOtherGenerations } from './persistence-dir.js';
 import { newSessionId } from './session-ids.js';
 import { Reply, Shard } from './shard.js';
 import { shardFor } from './shard-for.js';
@@ -41,6 +42,18 @@ export interface ShardRestartEvent {
   shard: number;
   /** Sessions the shard held when its worker died; they are gone. */
   lostSessions: number;
+}
+
+/** What `engine.recovery` tells about the start. */
+export interface RecoveryReport {
+  /** Sessions restored, over all shards. */
+  sessions: number;
+  /** Sessions that had expired while the engine was down; dropped. */
+  expired: number;
+  /** Torn or corrupt records skipped (each also reported by a `SESSION_SHARDS_SKIPPED_RECORDS` warning). */
+  skippedRecords: number;
+  /** Milliseconds from the start of `start()` until every shard had recovered and written its snapshot. */
+  ms: number;
 }
 
 /** The engine's events and their listeners' arguments. */
@@ -88,6 +101,10 @@ const WORKER_FILE = fileURLToPath(new URL('../shard/worker.js', import.meta.url)
 export class SessionEngine extends EventEmitter<SessionEngineEvents> {
   /** The options in force, every default filled in. */
   readonly options: ResolvedOptions;
+  /** What `start()` restored from `persistence.dir`; `null` without persistence. */
+  recovery: RecoveryReport | null = null;
+  /** Releases `persistence.dir`'s lock. */
+  private releaseLock: (() => void) | null = null;
 
   private readonly shards: Shard[];
   private sessionsHeld = 0;
@@ -128,7 +145,10 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
   static async start(options?: SessionEngineOptions): Promise<SessionEngine> {
     const engine = new SessionEngine(resolveOptions(options));
     try {
+      const started = performance.now();
+      const commit = engine.preparePersistence();
       await Promise.all(engine.shards.map((shard) => shard.start()));
+      commit?.(started);
     } catch (error) {
       await engine.close();
       throw error;
@@ -326,10 +346,49 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
     this.closed = true;
     this.closing ??= (async () => {
       // The watchdog runs until every shard has closed: a hung shard must not hold close() forever.
+      if (this.recovery !== null) {
+        // Behind everything already submitted: fsync it all and close the logs. A shard that crashed
+        // meanwhile has nothing more to flush.
+        await Promise.allSettled(this.shards.map((shard) => shard.submit(Op.FLUSH, null, true, Reply.Value)));
+      }
       await Promise.all(this.shards.map((shard) => shard.close()));
       clearInterval(this.watchdog);
+      this.releaseLock?.();
     })();
     return this.closing;
+  }
+
+  /**
+   * Takes the directory's lock and points every shard at the generation to recover from (every shard's
+   * files: the shard count may have changed) and the new one to write. Returns what to do once every shard
+   * has recovered and written its snapshot: switch the manifest to the new generation.
+   */
+  private preparePersistence(): ((started: number) => void) | null {
+    const persistence = this.options.persistence;
+    if (persistence === null) return null;
+    this.releaseLock = acquireLock(persistence.dir);
+    const manifest = readManifest(persistence.dir);
+    const recoverGeneration = manifest?.generation ?? null;
+    // Leftovers of a start that died before its switch: never authoritative.
+    removeOtherGenerations(persistence.dir, recoverGeneration);
+    const generation = (recoverGeneration ?? 0) + 1;
+    const shards = this.shards.length;
+    for (const shard of this.shards) {
+      shard.persistence = { ...persistence, generation, recoverGeneration, recoverAll: true, shards };
+    }
+    return (started) => {
+      commitGeneration(persistence.dir, { generation, shards });
+      // From now on a restarted shard recovers from its own files of the new generation.
+      for (const shard of this.shards) shard.persistence = { ...persistence, generation, recoverGeneration: generation, recoverAll: false, shards };
+      const report: RecoveryReport = { sessions: 0, expired: 0, skippedRecords: 0, ms: 0 };
+      for (const shard of this.shards) {
+        report.sessions += shard.recovery?.sessions ?? 0;
+        report.expired += shard.recovery?.expired ?? 0;
+        report.skippedRecords += shard.recovery?.skippedRecords ?? 0;
+      }
+      report.ms = performance.now() - started;
+      this.recovery = report;
+    };
   }
 
   private assertOpen(): void {

@@ -9,8 +9,8 @@
  */
 import { Piscina } from 'piscina';
 import { encode } from '../protocol/codec.js';
-import type { WireError } from '../protocol/error-codes.js';
-import { Op, OP_STRIDE, type ShardConfig, type ShardEvent } from '../protocol/messages.js';
+import { SKIPPED_RECORDS_WARNING, type WireError } from '../protocol/error-codes.js';
+import { Op, OP_STRIDE, type RecoveryFigures, type ShardConfig, type ShardEvent, type ShardPersistenceConfig } from '../protocol/messages.js';
 import { decodeReply, decodeReplyChunk, decodeReplyHeader, RESULTS_PER_CHUNK, type ReplyHeader } from '../protocol/reply.js';
 import { EngineClosedError, fromWire, ProtocolError, ShardCrashedError, type SessionEngineError } from './errors.js';
 import type { ResolvedOptions } from './options.js';
@@ -66,6 +66,10 @@ export class Shard {
   batches = 0;
   ops = 0;
   restarts = 0;
+  /** Set by the engine: where the next worker recovers from and writes to (`null`: memory only). */
+  persistence: ShardPersistenceConfig | null = null;
+  /** What the current worker recovered when it started (`null`: memory only). */
+  recovery: RecoveryFigures | null = null;
 
   private state: State = 'starting';
   private pool: Piscina | null = null;
@@ -75,6 +79,10 @@ export class Shard {
   private inFlight: Pending[] | null = null;
   private inFlightWire: unknown[] = [];
   private inFlightSince = 0;
+  /** The ping reply of the latest worker launched. */
+  private launched = { seq: 0, size: 0 };
+  /** The destruction of the latest crashed worker. */
+  private dying: Promise<unknown> = Promise.resolve();
   /** Ops of replies being handed out chunk by chunk. */
   private delivering = 0;
   private flushScheduled = false;
@@ -100,6 +108,7 @@ export class Shard {
   async start(): Promise<void> {
     this.pool = await this.launch();
     this.state = 'ready';
+    this.reportLaunch();
   }
 
   /**
@@ -297,13 +306,15 @@ export class Shard {
     if (pool !== this.pool || (this.state !== 'ready' && this.state !== 'closing')) return;
     this.pool = null;
     // Terminates the worker even when it is stuck in a busy loop.
-    void pool.destroy().catch(() => undefined);
+    // The replacement waits for this: it must not recover from files the old worker may still write.
+    this.dying = pool.destroy().catch(() => undefined);
     const lostSessions = this.sessions;
     this.lastSeq = 0;
     this.sessions = 0;
     if (lostSessions !== 0) this.hooks.sizeChanged(-lostSessions);
     const reason = cause instanceof Error ? cause.message : String(cause);
-    const message = `shard ${this.index} crashed (${reason}); the outcome of this operation is unknown and the shard's ${lostSessions} sessions are lost`;
+    const fate = this.persistence === null ? `the shard's ${lostSessions} sessions are lost` : 'the shard recovers its sessions from disk';
+    const message = `shard ${this.index} crashed (${reason}); the outcome of this operation is unknown and ${fate}`;
     const inFlight = this.inFlight ?? [];
     this.inFlight = null;
     this.inFlightWire = [];
@@ -324,6 +335,8 @@ export class Shard {
       if (this.state !== 'restarting') return;
       let pool: Piscina;
       try {
+        // Bounded: piscina's destroy() of a pool whose worker exited on its own never settles.
+        if (this.persistence !== null) await Promise.race([this.dying, new Promise((resolve) => setTimeout(resolve, 1_000).unref())]);
         pool = await this.launch();
       } catch {
         continue;
@@ -336,7 +349,9 @@ export class Shard {
       this.pool = pool;
       this.restarts++;
       this.state = 'ready';
-      this.hooks.restarted(this.index, lostSessions);
+      this.reportLaunch();
+      const recovered = this.recovery === null ? 0 : this.recovery.sessions + this.recovery.expired;
+      this.hooks.restarted(this.index, Math.max(0, lostSessions - recovered));
       this.scheduleFlush();
       return;
     }
@@ -350,6 +365,7 @@ export class Shard {
       cleanupIntervalMs: this.options.cleanupIntervalMs,
       maxMessagesPerSession: this.options.maxMessagesPerSession,
       faultInjection: this.options.faultInjection,
+      persistence: this.persistence,
     };
     const pool = new Piscina({
       filename: this.workerFile,
@@ -370,16 +386,28 @@ export class Shard {
     pool.on('workerDestroy', () => this.crashed(pool, new Error('its worker exited')));
     pool.on('message', (message: unknown) => this.event(pool, message));
     try {
-      const bytes = encode([Op.PING, null, null]);
+      const bytes = encode(this.persistence === null ? [Op.PING, null, null] : [Op.PING, null, null, Op.RECOVERY, null, null]);
       // A worker that dies while starting leaves the ping queued forever in piscina: bound the wait.
       const signal = AbortSignal.timeout(this.options.shardTimeoutMs);
       const reply = decodeReply(await pool.run(bytes, { transferList: [bytes.buffer as ArrayBuffer], signal }));
       if (reply.results[0] !== this.index) throw new Error(`the worker answered the ping as shard ${String(reply.results[0])}`);
+      this.launched = { seq: reply.seq, size: reply.size };
+      if (this.persistence !== null) {
+        const [sessions, expired, skippedRecords, ms, warnings] = reply.results[1] as [number, number, number, number, string[]];
+        this.recovery = { sessions, expired, skippedRecords, ms, warnings };
+        for (const warning of warnings) process.emitWarning(`shard ${this.index}: ${warning}`, { code: SKIPPED_RECORDS_WARNING });
+      }
     } catch (error) {
       await pool.destroy().catch(() => undefined);
       throw error;
     }
     return pool;
+  }
+
+  /** Counts the sessions a fresh worker starts with (recovered ones) as the shard's. */
+  private reportLaunch(): void {
+    this.lastSeq = 0;
+    this.report(this.launched.seq, this.launched.size, null);
   }
 
   private takeQueued(): Pending[] {

@@ -12,7 +12,15 @@ export const ErrorCode = Object.freeze({
   SHARD_CRASHED: 'ERR_SHARD_CRASHED',
   ENGINE_CLOSED: 'ERR_ENGINE_CLOSED',
   PROTOCOL: 'ERR_PROTOCOL',
+  PERSISTENCE_LOCKED: 'ERR_PERSISTENCE_LOCKED',
+  STORE_UNAVAILABLE: 'ERR_STORE_UNAVAILABLE',
 } as const);
+
+/**
+ * The code of the warning (`process.emitWarning`) a recovery gives for each torn or corrupt file tail it
+ * skipped. Fixed, so that hosts can route or alert on it.
+ */
+export const SKIPPED_RECORDS_WARNING = 'SESSION_SHARDS_SKIPPED_RECORDS';
 
 /** One of the stable error codes. */
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

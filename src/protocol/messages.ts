@@ -41,7 +41,10 @@ export const Op = Object.freeze({
   FAULT: 12,
   /** id: `null`, arg: `null`; result: `RecoveryFigures` of the worker's start (zeros without persistence). */
   RECOVERY: 13,
-  /** id: `null`, arg: `null`; result: `true` once every record written so far is fsynced (and a compaction ended). */
+  /**
+   * id: `null`, arg: whether to close the log too (the engine is closing); result: `true` once every record
+   * written so far is fsynced (and a compaction in progress has ended).
+   */
   FLUSH: 14,
 } as const);
 
@@ -74,7 +77,21 @@ export interface ShardConfig {
   faultInjection: boolean;
   /** `null`: memory only. */
   persistence?: ShardPersistenceConfig | null;
+  /** Where a Redis shard keeps its sessions (only the Redis worker reads it). */
+  redis?: ShardRedisConfig | null;
+  /** A Redis shard's bound on a batch's round trips before its ops reject `ERR_STORE_UNAVAILABLE`. */
+  storeTimeoutMs?: number;
+  /** A Redis shard enforces it again on the server: another host may run with other limits. */
+  maxMessageBytes?: number;
 }
+
+/**
+ * A Redis shard's connection, as plain data (it crosses into the worker): a `redis://` URL, ioredis
+ * connection options without functions, or a cluster's seed nodes with the options of each node's connection.
+ */
+export type ShardRedisConfig =
+  | { kind: 'single'; url: string | null; options: Record<string, unknown> }
+  | { kind: 'cluster'; nodes: ({ host: string; port: number } | string)[]; options: Record<string, unknown> };
 
 /** How `fsync` is called on a shard's log (see the `persistence` option). */
 export type FsyncPolicy = 'always' | 'everysec' | 'no';

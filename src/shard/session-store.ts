@@ -4,7 +4,7 @@
  */
 import { ErrorCode } from '../protocol/error-codes.js';
 import type { Role, SessionId } from '../protocol/model.js';
-import { appendMessageRecord, newStoredSession, type SessionFields, type StoredSession } from './stored-session.js';
+import { appendMessageRecord, captureStoredSession, newStoredSession, type SessionFields, type StoredSession } from './stored-session.js';
 
 /** A failure of one operation, carried to the caller as `{ code, message }`. */
 export class OperationFailure extends Error {
@@ -182,6 +182,21 @@ export class SessionStore {
       }
       if (++visited % SWEEP_CHECK_EVERY === 0 && timer() - started >= budgetMs) return false;
     }
+  }
+
+  /** Puts a recovered session in, replacing any of the same id. */
+  restore(session: StoredSession): void {
+    const previous = this.sessions.get(session.id);
+    if (previous !== undefined) this.delete(previous);
+    this.sessions.set(session.id, session);
+    this.messages += session.messageCount;
+  }
+
+  /** A point-in-time copy of every session, for a snapshot written while the store keeps serving. */
+  capture(): StoredSession[] {
+    const copies: StoredSession[] = [];
+    for (const session of this.sessions.values()) copies.push(captureStoredSession(session));
+    return copies;
   }
 
   /** Abandons a pass in progress: the next `sweepStep()` starts a full one. */

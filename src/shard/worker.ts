@@ -10,10 +10,12 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { move } from 'piscina';
 import { decode } from '../protocol/codec.js';
 import { ErrorCode } from '../protocol/error-codes.js';
-import { FAULT_KINDS, Op, OP_STRIDE, type FaultKind, type ShardConfig, type ShardEvent } from '../protocol/messages.js';
+import { FAULT_KINDS, Op, OP_STRIDE, type FaultKind, type RecoveryFigures, type ShardConfig, type ShardEvent } from '../protocol/messages.js';
 import { MsgpackWriter } from '../protocol/msgpack-writer.js';
 import { RESULTS_PER_CHUNK } from '../protocol/reply.js';
 import { ROLES, type ClientCapabilities, type Role } from '../protocol/model.js';
+import { LOG_EXPIRED } from './persistence/recovery.js';
+import { ShardPersistence } from './persistence/shard-persistence.js';
 import { OperationFailure, SessionStore } from './session-store.js';
 import { encodeCapabilities, encodeServers, writeSession } from './stored-session.js';
 
@@ -21,10 +23,28 @@ import { encodeCapabilities, encodeServers, writeSession } from './stored-sessio
 const SWEEP_SLICE_MS = 4;
 
 const config = workerData as ShardConfig;
-const store = new SessionStore({
-  maxSessionAgeMs: config.maxSessionAgeMs,
-  maxMessagesPerSession: config.maxMessagesPerSession,
-});
+/**
+ * The store's clock, read once per operation. A variable rather than `Date.now` so that each logged
+ * operation carries the time it was applied at, and recovery replays it at that time.
+ */
+let clockNow = Date.now();
+const store = new SessionStore(
+  {
+    maxSessionAgeMs: config.maxSessionAgeMs,
+    maxMessagesPerSession: config.maxMessagesPerSession,
+  },
+  () => clockNow,
+);
+/** What this worker writes to disk; `null` when the engine keeps sessions in memory only. */
+const persistence =
+  config.persistence == null
+    ? null
+    : new ShardPersistence(config.persistence, config.shard, store, replayLogged, (time) => {
+        clockNow = time;
+      });
+let recovery: RecoveryFigures = { sessions: 0, expired: 0, skippedRecords: 0, ms: 0, warnings: [] };
+/** While a batch is applied, expiry records join its log record instead of being written on their own. */
+let batchRunning = false;
 let seq = 0;
 /** Sweeps run one after another: a timer pass and an explicit `sweep()` must not share a cursor. */
 let sweepChain: Promise<number> = Promise.resolve(0);
@@ -32,9 +52,11 @@ let sweepChain: Promise<number> = Promise.resolve(0);
 function sweepInSlices(): Promise<number> {
   sweepChain = sweepChain.then(async () => {
     store.restartSweep();
+    clockNow = Date.now();
     while (!store.sweepStep(SWEEP_SLICE_MS, performance.now.bind(performance))) {
       postExpired();
       await yieldToEventLoop();
+      clockNow = Date.now();
     }
     return store.takeSweepRemoved();
   });
@@ -44,6 +66,10 @@ function sweepInSlices(): Promise<number> {
 function postExpired(): void {
   const ids = store.drainExpired();
   if (ids === null) return;
+  if (persistence !== null) {
+    persistence.expired(clockNow, ids);
+    if (!batchRunning) persistence.commit();
+  }
   const event: ShardEvent = { type: 'expired', ids, seq: ++seq, size: store.size };
   parentPort?.postMessage(event);
 }
@@ -198,6 +224,14 @@ function apply(op: unknown, id: unknown, arg: unknown): void {
     case Op.PING:
       writer.number(config.shard);
       return;
+    case Op.RECOVERY:
+      writer.arrayHeader(5);
+      writer.number(recovery.sessions);
+      writer.number(recovery.expired);
+      writer.number(recovery.skippedRecords);
+      writer.number(recovery.ms);
+      writeStrings(recovery.warnings);
+      return;
     case Op.FAULT:
       if (!config.faultInjection) fail(ErrorCode.INVALID_ARGUMENT, 'faultInjection: not enabled for this engine');
       if (!FAULT_KINDS.includes(arg as FaultKind)) fail(ErrorCode.INVALID_ARGUMENT, `kind: unknown fault ${String(arg)}`);
@@ -222,6 +256,7 @@ function finishReply(errors: (number | string)[] | null, chunkEnds: number[]): R
     }
   }
   const expired = store.drainExpired();
+  if (expired !== null) persistence?.expired(clockNow, expired);
   if (expired === null) writer.nil();
   else writeStrings(expired);
   writer.number(++seq);
@@ -234,6 +269,7 @@ function finishReply(errors: (number | string)[] | null, chunkEnds: number[]): R
 
 /** Applies one encoded batch; see `protocol/messages.ts` for its shape. */
 export default async function handleBatch(task: unknown): Promise<ReturnType<typeof move>> {
+  await ready;
   let batch: unknown;
   writer.reset();
   try {
@@ -245,6 +281,7 @@ export default async function handleBatch(task: unknown): Promise<ReturnType<typ
     return finishReply([-1, ErrorCode.PROTOCOL, `batch: undecodable (${(error as Error).message})`], []);
   }
   const count = batch.length / OP_STRIDE;
+  batchRunning = true;
   const chunkEnds: number[] = [];
   let errors: (number | string)[] | null = null;
   for (let n = 0, i = 0; n < count; n++, i += OP_STRIDE) {
@@ -253,9 +290,18 @@ export default async function handleBatch(task: unknown): Promise<ReturnType<typ
       writer.arrayHeader(Math.min(RESULTS_PER_CHUNK, count - n));
     }
     try {
-      // Only a sweep is asynchronous; awaiting every op would cost a microtask turn each.
+      clockNow = Date.now();
+      // Only a sweep and a flush are asynchronous; awaiting every op would cost a microtask turn each.
       if (batch[i] === Op.SWEEP) writer.number(await sweepInSlices());
-      else apply(batch[i], batch[i + 1], batch[i + 2]);
+      else if (batch[i] === Op.FLUSH) {
+        await persistence?.flush();
+        // true: the engine is closing; the worker is terminated next and must not leave its fd open.
+        if (batch[i + 2] === true) persistence?.close();
+        writer.boolean(true);
+      } else {
+        apply(batch[i], batch[i + 1], batch[i + 2]);
+        if (persistence !== null) logApplied(batch[i], batch[i + 1], batch[i + 2]);
+      }
     } catch (error) {
       writer.nil();
       errors ??= [];
@@ -264,5 +310,51 @@ export default async function handleBatch(task: unknown): Promise<ReturnType<typ
     }
   }
   if (count > 0) chunkEnds.push(writer.length);
-  return finishReply(errors, chunkEnds);
+  const reply = finishReply(errors, chunkEnds);
+  // Before the reply is released: under 'always' nobody hears of a change before it is on disk. A failed
+  // write throws to piscina, so the engine restarts this shard from what the disk holds.
+  persistence?.commit();
+  batchRunning = false;
+  return reply;
 }
+
+/** How an applied operation is logged: a read is logged as the touch it is (it refreshes the idle clock). */
+const LOGGED_AS = new Map<unknown, number>([
+  [Op.CREATE, Op.CREATE],
+  [Op.APPEND, Op.APPEND],
+  [Op.UPDATE, Op.UPDATE],
+  [Op.TOUCH, Op.TOUCH],
+  [Op.GET, Op.TOUCH],
+  [Op.REMOVE, Op.REMOVE],
+]);
+
+function logApplied(op: unknown, id: unknown, arg: unknown): void {
+  const logged = LOGGED_AS.get(op);
+  if (logged === undefined) return;
+  persistence!.record(clockNow, logged, id as string, logged === op ? arg : null);
+}
+
+/** Applies one operation of the log again during recovery, at the time it was first applied. */
+function replayLogged(time: number, op: number, id: string | null, arg: unknown): boolean {
+  clockNow = time;
+  try {
+    if (op === LOG_EXPIRED) for (const expiredId of arg as string[]) store.remove(expiredId);
+    else if (LOGGED_AS.has(op)) apply(op, id, arg);
+    else return false;
+    return true;
+  } catch {
+    return false;
+  } finally {
+    writer.reset();
+  }
+}
+
+/** Recovery runs before the first batch (the start-up ping) is answered; a failure fails the start. */
+const ready: Promise<void> =
+  persistence === null
+    ? Promise.resolve()
+    : persistence.recover().then((figures) => {
+        recovery = figures;
+      });
+// Until the ping awaits it, a failed recovery must not count as an unhandled rejection.
+ready.catch(() => undefined);

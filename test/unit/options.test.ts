@@ -43,6 +43,7 @@ describe('resolveOptions', () => {
       shardHeapMb: 4_096,
       shardTimeoutMs: 30_000,
       faultInjection: false,
+      persistence: null,
     });
   });
 

@@ -1,0 +1,125 @@
+/**
+ * Reading a persistence directory back: snapshots, then the logs after them, in order.
+ *
+ * Only the shard `shardFor(id, shards)` names keeps a session, so a start with a different shard count
+ * reads every shard's files and each shard takes its own share. A torn or corrupt tail (a crash mid-write,
+ * flipped bytes) ends that file: the records before it are kept, the rest is counted and reported.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { decode } from '../../protocol/codec.js';
+import type { ShardPersistenceConfig } from '../../protocol/messages.js';
+import { parseDataFileName, type DataFileName } from '../../protocol/persistence-files.js';
+import { shardFor } from '../../protocol/shard-for.js';
+import { restoreStoredSession, type StoredSession } from '../stored-session.js';
+import { FileKind, readFrames } from './frames.js';
+
+/**
+ * The log's own operation for sessions a sweep or an access found expired: `[time, LOG_EXPIRED, null, ids]`.
+ * Outside the wire's op codes, so a batch can never carry it.
+ */
+export const LOG_EXPIRED = 100;
+
+/** Log records are flat `[time, op, id, arg]` quadruples, one record (one batch) after another. */
+export const LOG_STRIDE = 4;
+
+/** Where recovered state goes. */
+export interface RecoverySink {
+  /** A session from a snapshot. */
+  restore(session: StoredSession): void;
+  /** One logged operation, to apply as of `time`; false if it could not be applied. */
+  replay(time: number, op: number, id: string | null, arg: unknown): boolean;
+}
+
+/** What `recoverFiles` found. */
+export interface RecoveredFiles {
+  /** Torn or corrupt tails, undecodable records, and records that failed to apply. */
+  skippedRecords: number;
+  /** The highest log number of this shard's own files in the generation read (0 if none). */
+  lastLogSeq: number;
+}
+
+/**
+ * Feeds `sink` everything this shard must recover from generation `config.recoverGeneration`: every shard's
+ * files when `config.recoverAll`, else only its own. `warn` receives one line per skipped tail or record.
+ */
+export function recoverFiles(config: ShardPersistenceConfig, shard: number, sink: RecoverySink, warn: (message: string) => void): RecoveredFiles {
+  const result: RecoveredFiles = { skippedRecords: 0, lastLogSeq: 0 };
+  if (config.recoverGeneration === null) return result;
+  const bySource = new Map<number, { snapshot: string | null; logs: { name: string; seq: number }[] }>();
+  for (const name of readdirSync(config.dir)) {
+    const parsed: DataFileName | null = parseDataFileName(name);
+    if (parsed === null || parsed.kind === 'temp' || parsed.generation !== config.recoverGeneration) continue;
+    if (!config.recoverAll && parsed.shard !== shard) continue;
+    let source = bySource.get(parsed.shard);
+    if (source === undefined) bySource.set(parsed.shard, (source = { snapshot: null, logs: [] }));
+    if (parsed.kind === 'snapshot') source.snapshot = name;
+    else source.logs.push({ name, seq: parsed.seq });
+    if (parsed.shard === shard && parsed.seq > result.lastLogSeq) result.lastLogSeq = parsed.seq;
+  }
+  const mine = (id: unknown): id is string => typeof id === 'string' && shardFor(id, config.shards) === shard;
+  const skip = (message: string): void => {
+    result.skippedRecords++;
+    warn(message);
+  };
+  for (const source of bySource.values()) {
+    let coversLog = 0;
+    if (source.snapshot !== null) {
+      const file = readFrames(readFileSync(join(config.dir, source.snapshot)), FileKind.SNAPSHOT, source.snapshot);
+      coversLog = file.number;
+      for (const payload of file.payloads) {
+        let session: StoredSession;
+        try {
+          session = restoreStoredSession(decode(payload));
+        } catch (error) {
+          skip(`${source.snapshot}: undecodable session record (${(error as Error).message})`);
+          continue;
+        }
+        if (mine(session.id)) sink.restore(session);
+      }
+      if (file.torn !== null) skip(file.torn);
+    }
+    if (coversLog > result.lastLogSeq && source === bySource.get(shard)) result.lastLogSeq = coversLog;
+    source.logs.sort((a, b) => a.seq - b.seq);
+    for (const log of source.logs) {
+      if (log.seq <= coversLog) continue;
+      const file = readFrames(readFileSync(join(config.dir, log.name)), FileKind.LOG, log.name);
+      for (const payload of file.payloads) replayRecord(payload, log.name, mine, sink, skip);
+      if (file.torn !== null) skip(file.torn);
+    }
+  }
+  return result;
+}
+
+function replayRecord(payload: Uint8Array, file: string, mine: (id: unknown) => id is string, sink: RecoverySink, skip: (message: string) => void): void {
+  let ops: unknown;
+  try {
+    ops = decode(payload);
+  } catch (error) {
+    skip(`${file}: undecodable log record (${(error as Error).message})`);
+    return;
+  }
+  if (!Array.isArray(ops) || ops.length % LOG_STRIDE !== 0) {
+    skip(`${file}: malformed log record`);
+    return;
+  }
+  for (let i = 0; i < ops.length; i += LOG_STRIDE) {
+    const time = ops[i];
+    const op = ops[i + 1];
+    const id = ops[i + 2];
+    let arg = ops[i + 3];
+    if (typeof time !== 'number' || typeof op !== 'number') {
+      skip(`${file}: malformed log operation`);
+      continue;
+    }
+    if (op === LOG_EXPIRED) {
+      if (!Array.isArray(arg)) {
+        skip(`${file}: malformed expiry record`);
+        continue;
+      }
+      arg = arg.filter(mine);
+      if ((arg as string[]).length === 0) continue;
+    } else if (!mine(id)) continue;
+    if (!sink.replay(time, op, op === LOG_EXPIRED ? null : (id as string), arg)) skip(`${file}: operation ${op} on ${String(id)} could not be applied again`);
+  }
+}

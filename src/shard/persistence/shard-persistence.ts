@@ -1,0 +1,118 @@
+/**
+ * A shard worker's persistence: recovery at start, the log of every change it applies (one record per
+ * batch), and compaction (a snapshot, then a fresh log) when the log grows past its threshold.
+ *
+ * The log records operations as they were applied, each with the time it was applied at; recovery
+ * replays them through the same code with the store's clock set to that time, so the idle clock, limits
+ * and expiry come out as they were.
+ */
+import { readdirSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { encode } from '../../protocol/codec.js';
+import type { RecoveryFigures, ShardPersistenceConfig } from '../../protocol/messages.js';
+import { parseDataFileName } from '../../protocol/persistence-files.js';
+import type { SessionStore } from '../session-store.js';
+import { LOG_EXPIRED, recoverFiles, type RecoverySink } from './recovery.js';
+import { ShardLog } from './shard-log.js';
+import { writeSnapshot } from './snapshot.js';
+
+export class ShardPersistence {
+  private log: ShardLog | null = null;
+  /** The records of the batch being applied. */
+  private pending: unknown[] = [];
+  private compaction: Promise<void> | null = null;
+
+  constructor(
+    private readonly config: ShardPersistenceConfig,
+    private readonly shard: number,
+    private readonly store: SessionStore,
+    /** Applies one logged operation to the store as of `time`; false if it failed. */
+    private readonly replay: RecoverySink['replay'],
+    /** Sets the store's clock (recovery ends with the real time, to expire what went stale meanwhile). */
+    private readonly setClock: (time: number) => void,
+  ) {}
+
+  /** Restores the store from the files, then writes this shard's snapshot and opens its log. */
+  async recover(): Promise<RecoveryFigures> {
+    const started = performance.now();
+    const warnings: string[] = [];
+    const found = recoverFiles(
+      this.config,
+      this.shard,
+      { restore: (session) => this.store.restore(session), replay: this.replay },
+      (message) => warnings.push(message),
+    );
+    this.setClock(Date.now());
+    const expired = this.store.sweep();
+    // Expired while the host was down: counted in the figures, not announced as 'expired' events.
+    this.store.drainExpired();
+    const ownGeneration = this.config.recoverGeneration === this.config.generation;
+    await this.compact(ownGeneration ? found.lastLogSeq : 0, null);
+    return { sessions: this.store.size, expired, skippedRecords: found.skippedRecords, ms: performance.now() - started, warnings };
+  }
+
+  /** Notes one operation applied by the batch in progress, at `time`. */
+  record(time: number, op: number, id: string | null, arg: unknown): void {
+    this.pending.push(time, op, id, arg);
+  }
+
+  /** Notes sessions found expired at `time` (by a sweep or an access). */
+  expired(time: number, ids: readonly string[]): void {
+    this.pending.push(time, LOG_EXPIRED, null, ids);
+  }
+
+  /**
+   * Writes what was noted as one record (fsynced first under `'always'`): call before the batch's reply
+   * is released. Starts a compaction when the log has grown past its threshold.
+   */
+  commit(): void {
+    this.writePending();
+    if (this.compaction === null && this.log !== null && this.log.bytes > this.config.compactAfterBytes) {
+      this.compaction = this.compact(this.log.seq, () => yieldToEventLoop()).finally(() => {
+        this.compaction = null;
+      });
+    }
+  }
+
+  /** Waits for a compaction in progress, then makes every record written so far durable. */
+  async flush(): Promise<void> {
+    await this.compaction;
+    this.writePending();
+    this.log?.sync();
+  }
+
+  /** Flushes and closes the log (the engine is closing). */
+  close(): void {
+    this.writePending();
+    this.log?.close();
+    this.log = null;
+  }
+
+  private writePending(): void {
+    if (this.pending.length === 0) return;
+    const payload = encode(this.pending);
+    this.pending = [];
+    this.log!.append(payload);
+  }
+
+  /**
+   * Captures the store, switches to log `coversLog + 1` (what happens from now on goes there), writes the
+   * captured sessions as the snapshot covering logs 1..coversLog, then deletes those logs.
+   */
+  private async compact(coversLog: number, pause: (() => Promise<void>) | null): Promise<void> {
+    this.writePending();
+    const sessions = this.store.capture();
+    const previous = this.log;
+    this.log = new ShardLog(this.config.dir, this.config.generation, this.shard, coversLog + 1, this.config.fsync);
+    previous?.close();
+    await writeSnapshot({ dir: this.config.dir, generation: this.config.generation, shard: this.shard, coversLog }, sessions, pause);
+    for (const name of readdirSync(this.config.dir)) {
+      const parsed = parseDataFileName(name);
+      if (parsed?.kind === 'log' && parsed.generation === this.config.generation && parsed.shard === this.shard && parsed.seq <= coversLog) {
+        unlinkSync(join(this.config.dir, name));
+      }
+    }
+  }
+}
