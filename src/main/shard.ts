@@ -81,8 +81,10 @@ export class Shard {
   private inFlightSince = 0;
   /** The ping reply of the latest worker launched. */
   private launched = { seq: 0, size: 0 };
-  /** The destruction of the latest crashed worker. */
-  private dying: Promise<unknown> = Promise.resolve();
+  /** The exit of the latest crashed worker. */
+  private dying: Promise<void> = Promise.resolve();
+  /** Each pool's worker's exit. */
+  private readonly exits = new WeakMap<Piscina, Promise<void>>();
   /** Ops of replies being handed out chunk by chunk. */
   private delivering = 0;
   private flushScheduled = false;
@@ -306,8 +308,9 @@ export class Shard {
     if (pool !== this.pool || (this.state !== 'ready' && this.state !== 'closing')) return;
     this.pool = null;
     // Terminates the worker even when it is stuck in a busy loop.
-    // The replacement waits for this: it must not recover from files the old worker may still write.
-    this.dying = pool.destroy().catch(() => undefined);
+    void pool.destroy().catch(() => undefined);
+    // The replacement waits for its exit: it must not recover from files the old worker may still write.
+    this.dying = this.exits.get(pool) ?? Promise.resolve();
     const lostSessions = this.sessions;
     this.lastSeq = 0;
     this.sessions = 0;
@@ -335,8 +338,7 @@ export class Shard {
       if (this.state !== 'restarting') return;
       let pool: Piscina;
       try {
-        // Bounded: piscina's destroy() of a pool whose worker exited on its own never settles.
-        if (this.persistence !== null) await Promise.race([this.dying, new Promise((resolve) => setTimeout(resolve, 1_000).unref())]);
+        if (this.persistence !== null) await this.dying;
         pool = await this.launch();
       } catch {
         continue;
@@ -385,6 +387,8 @@ export class Shard {
     pool.on('error', (error: unknown) => this.crashed(pool, error));
     pool.on('workerDestroy', () => this.crashed(pool, new Error('its worker exited')));
     pool.on('message', (message: unknown) => this.event(pool, message));
+    const worker = pool.threads[0];
+    this.exits.set(pool, worker === undefined ? Promise.resolve() : new Promise((resolve) => worker.once('exit', () => resolve())));
     try {
       const bytes = encode(this.persistence === null ? [Op.PING, null, null] : [Op.PING, null, null, Op.RECOVERY, null, null]);
       // A worker that dies while starting leaves the ping queued forever in piscina: bound the wait.

@@ -1,0 +1,193 @@
+/**
+ * Model-based test: random sequences of create, append, get, update, touch, remove, sweep, engine
+ * restarts (with another shard count) and injected shard crashes, run against a persistent engine with
+ * fsync 'always' and against a plain in-memory model; after every step they must agree.
+ *
+ * A long run: MODEL_RUNS=2000 npx vitest run test/persistence/model.test.ts
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { SessionEngine, type FaultKind } from '../../dist/src/index.js';
+import { codeOf, waitFor } from '../helpers/engine.js';
+import { tempDir } from './helpers.js';
+
+const RUNS = Number(process.env.MODEL_RUNS ?? 100);
+
+interface ModelSession {
+  context: string[];
+  servers: string[];
+}
+interface Model {
+  sessions: Map<string, ModelSession>;
+  removed: string[];
+}
+interface Real {
+  engine: SessionEngine;
+  dir: string;
+  shards: number;
+  restarts: number;
+}
+type Command = fc.AsyncCommand<Model, Real>;
+
+const options = (dir: string, shards: number) => ({ shards, faultInjection: true, shardHeapMb: 64, persistence: { dir, fsync: 'always' as const } });
+
+function pick(model: Model, n: number): string {
+  const ids = [...model.sessions.keys()];
+  return ids[n % ids.length]!;
+}
+
+async function expectSame(real: Real, model: Model, id: string): Promise<void> {
+  const session = await real.engine.get(id);
+  const expected = model.sessions.get(id);
+  if (expected === undefined) {
+    expect(session).toBeUndefined();
+    return;
+  }
+  expect(session?.context.map((message) => message.content)).toEqual(expected.context);
+  expect(session?.mcpServers).toEqual(expected.servers);
+}
+
+class Create implements Command {
+  constructor(readonly server: string) {}
+  check = () => true;
+  async run(model: Model, real: Real) {
+    const id = await real.engine.create({ mcpServers: [this.server] });
+    model.sessions.set(id, { context: [], servers: [this.server] });
+  }
+  toString = () => `create(${this.server})`;
+}
+
+class Append implements Command {
+  constructor(readonly n: number, readonly content: string) {}
+  check = (model: Readonly<Model>) => model.sessions.size > 0;
+  async run(model: Model, real: Real) {
+    const id = pick(model, this.n);
+    const session = model.sessions.get(id)!;
+    expect(await real.engine.appendMessage(id, { role: 'user', content: this.content })).toBe(session.context.length + 1);
+    session.context.push(this.content);
+  }
+  toString = () => `append(${this.n}, ${JSON.stringify(this.content)})`;
+}
+
+class Get implements Command {
+  constructor(readonly n: number) {}
+  check = (model: Readonly<Model>) => model.sessions.size > 0;
+  async run(model: Model, real: Real) {
+    await expectSame(real, model, pick(model, this.n));
+  }
+  toString = () => `get(${this.n})`;
+}
+
+class Update implements Command {
+  constructor(readonly n: number, readonly servers: string[]) {}
+  check = (model: Readonly<Model>) => model.sessions.size > 0;
+  async run(model: Model, real: Real) {
+    const id = pick(model, this.n);
+    await real.engine.update(id, { mcpServers: this.servers });
+    model.sessions.get(id)!.servers = [...this.servers];
+  }
+  toString = () => `update(${this.n}, ${JSON.stringify(this.servers)})`;
+}
+
+class Touch implements Command {
+  constructor(readonly n: number) {}
+  check = (model: Readonly<Model>) => model.sessions.size > 0;
+  async run(model: Model, real: Real) {
+    expect(await real.engine.touch(pick(model, this.n))).toBe(true);
+  }
+  toString = () => `touch(${this.n})`;
+}
+
+class Remove implements Command {
+  constructor(readonly n: number) {}
+  check = (model: Readonly<Model>) => model.sessions.size > 0;
+  async run(model: Model, real: Real) {
+    const id = pick(model, this.n);
+    const removed = await real.engine.remove(id);
+    expect(removed?.context.map((message) => message.content)).toEqual(model.sessions.get(id)!.context);
+    model.sessions.delete(id);
+    model.removed.push(id);
+  }
+  toString = () => `remove(${this.n})`;
+}
+
+class UseRemoved implements Command {
+  constructor(readonly n: number) {}
+  check = (model: Readonly<Model>) => model.removed.length > 0;
+  async run(model: Model, real: Real) {
+    const id = model.removed[this.n % model.removed.length]!;
+    expect(await real.engine.get(id)).toBeUndefined();
+    expect(await real.engine.touch(id)).toBe(false);
+    expect(codeOf(await real.engine.appendMessage(id, { role: 'user', content: 'x' }).catch((error: unknown) => error))).toBe('ERR_SESSION_NOT_FOUND');
+  }
+  toString = () => `useRemoved(${this.n})`;
+}
+
+class Sweep implements Command {
+  check = () => true;
+  async run(_model: Model, real: Real) {
+    expect(await real.engine.sweep()).toBe(0);
+  }
+  toString = () => 'sweep';
+}
+
+class Restart implements Command {
+  constructor(readonly shards: number) {}
+  check = () => true;
+  async run(model: Model, real: Real) {
+    await real.engine.close();
+    real.engine = await SessionEngine.start(options(real.dir, this.shards));
+    real.shards = this.shards;
+    real.restarts = 0;
+    real.engine.on('shardRestart', () => real.restarts++);
+    expect(real.engine.recovery).toMatchObject({ sessions: model.sessions.size, expired: 0, skippedRecords: 0 });
+    expect(await real.engine.size()).toBe(model.sessions.size);
+    for (const id of model.sessions.keys()) await expectSame(real, model, id);
+  }
+  toString = () => `restart(shards: ${this.shards})`;
+}
+
+class Crash implements Command {
+  constructor(readonly shard: number, readonly kind: FaultKind) {}
+  check = () => true;
+  async run(model: Model, real: Real) {
+    const before = real.restarts;
+    await real.engine.injectFault(this.shard % real.shards, this.kind).catch((error: unknown) => expect(codeOf(error)).toBe('ERR_SHARD_CRASHED'));
+    // Sequential commands: wait for the restart, so that no later command meets the dead worker.
+    await waitFor(() => real.restarts > before, 20_000, `the restart after '${this.kind}'`);
+    expect(await real.engine.size()).toBe(model.sessions.size);
+  }
+  toString = () => `crash(${this.shard}, ${this.kind})`;
+}
+
+const text = fc.string({ maxLength: 12, unit: 'grapheme' });
+const commands = [
+  fc.string({ maxLength: 6 }).map((server) => new Create(server)),
+  fc.tuple(fc.nat(), text).map(([n, content]) => new Append(n, content)),
+  fc.nat().map((n) => new Get(n)),
+  fc.tuple(fc.nat(), fc.array(fc.string({ maxLength: 6 }), { maxLength: 3 })).map(([n, servers]) => new Update(n, servers)),
+  fc.nat().map((n) => new Touch(n)),
+  fc.nat().map((n) => new Remove(n)),
+  fc.nat().map((n) => new UseRemoved(n)),
+  fc.constant(new Sweep()),
+  fc.integer({ min: 1, max: 3 }).map((shards) => new Restart(shards)),
+  fc.tuple(fc.nat(), fc.constantFrom<FaultKind>('throw', 'exit')).map(([shard, kind]) => new Crash(shard, kind)),
+];
+
+describe('the persistent engine against an in-memory model', () => {
+  it(`agrees over ${RUNS} random runs of operations, restarts and crashes`, async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.commands(commands, { maxCommands: 14 }), async (cmds) => {
+        const dir = tempDir();
+        const real: Real = { engine: await SessionEngine.start(options(dir, 2)), dir, shards: 2, restarts: 0 };
+        real.engine.on('shardRestart', () => real.restarts++);
+        try {
+          await fc.asyncModelRun(() => ({ model: { sessions: new Map(), removed: [] }, real }), cmds);
+        } finally {
+          await real.engine.close();
+        }
+      }),
+      { numRuns: RUNS },
+    );
+  }, 600_000);
+});
