@@ -55,6 +55,9 @@ interface Delivery {
 
 type State = 'starting' | 'ready' | 'restarting' | 'closing' | 'closed';
 
+/** How many result chunks are handed out before the host's event loop gets a turn. */
+const CHUNKS_PER_TURN = 4;
+
 /** While a reply is being handed out, send the next batch early once this many ops wait. */
 const EARLY_FLUSH_OPS = 256;
 
@@ -268,7 +271,10 @@ export class Shard {
     this.delivering -= last - first;
     if (last < total) {
       delivery.chunk++;
-      queueMicrotask(() => this.deliver(delivery));
+      // Every few chunks the host's event loop gets a turn (its timers and I/O), so that a large reply
+      // never holds it for long; in between, a microtask keeps delivery cheap.
+      if (delivery.chunk % CHUNKS_PER_TURN === 0) setImmediate(() => this.deliver(delivery));
+      else queueMicrotask(() => this.deliver(delivery));
       return;
     }
     this.delivered(0);
