@@ -33,7 +33,9 @@ export {
   SessionEngineError,
   SessionNotFoundError,
   ShardCrashedError,
+  StoreUnavailableError,
 } from './main/errors.js';
+export type { RedisClusterOptions, RedisConnectionOptions, ResolvedStore, StoreOptions } from './main/store-options.js';
 export type { FaultKind, FsyncPolicy } from './protocol/messages.js';
 export { SKIPPED_RECORDS_WARNING } from './protocol/error-codes.js';
 export type {

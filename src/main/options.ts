@@ -4,6 +4,7 @@
 import { availableParallelism } from 'node:os';
 import { FSYNC_POLICIES, type FsyncPolicy } from '../protocol/messages.js';
 import { InvalidArgumentError } from './errors.js';
+import { resolveStore, type ResolvedStore, type StoreOptions } from './store-options.js';
 
 /** What `SessionEngine.start()` accepts. Every field is optional. */
 export interface SessionEngineOptions {
@@ -74,6 +75,20 @@ export interface SessionEngineOptions {
    * @default null
    */
   persistence?: PersistenceOptions | null;
+  /**
+   * Keeps the sessions in Redis (`{ redis: url | options }`) or Redis Cluster (`{ redis: { cluster: nodes } }`)
+   * instead of the shards' memory, so that several hosts share them; needs the `ioredis` package. Idle expiry
+   * is Redis's own; `maxSessions` is not enforced (Redis's `maxmemory` is the bound); refused together with
+   * `persistence` (Redis keeps its own). `null` or omitted: the shards' memory.
+   * @default null
+   */
+  store?: StoreOptions | null;
+  /**
+   * With a `store`: how long a batch may wait for the store before its calls reject `ERR_STORE_UNAVAILABLE`
+   * (whether a write took effect is then unknown). The engine reconnects by itself.
+   * @default 5_000
+   */
+  storeTimeoutMs?: number;
 }
 
 /** The `persistence` option. */
@@ -98,7 +113,9 @@ export interface PersistenceOptions {
 export type ResolvedPersistence = Readonly<Required<PersistenceOptions>>;
 
 /** The options with every default filled in, as `engine.options` shows them. */
-export type ResolvedOptions = Readonly<Required<Omit<SessionEngineOptions, 'persistence'>> & { persistence: ResolvedPersistence | null }>;
+export type ResolvedOptions = Readonly<
+  Required<Omit<SessionEngineOptions, 'persistence' | 'store'>> & { persistence: ResolvedPersistence | null; store: ResolvedStore | null }
+>;
 
 /** One shard per core: the host thread decodes replies while the workers apply the next batches. */
 export function defaultShardCount(): number {
@@ -114,7 +131,7 @@ interface IntegerRule {
   max: number;
 }
 
-const integerRules: Record<Exclude<keyof SessionEngineOptions, 'faultInjection' | 'persistence'>, IntegerRule> = {
+const integerRules: Record<Exclude<keyof SessionEngineOptions, 'faultInjection' | 'persistence' | 'store'>, IntegerRule> = {
   shards: { default: defaultShardCount, min: 1, max: 256 },
   maxSessionAgeMs: { default: () => 3_600_000, min: 1, max: Number.MAX_SAFE_INTEGER },
   cleanupIntervalMs: { default: () => 300_000, min: 1, max: MAX_TIMER_MS },
@@ -125,10 +142,11 @@ const integerRules: Record<Exclude<keyof SessionEngineOptions, 'faultInjection' 
   maxBatchOps: { default: () => 2_048, min: 1, max: 1_000_000 },
   shardHeapMb: { default: () => 4_096, min: 16, max: 1_048_576 },
   shardTimeoutMs: { default: () => 30_000, min: 100, max: MAX_TIMER_MS },
+  storeTimeoutMs: { default: () => 5_000, min: 10, max: MAX_TIMER_MS },
 };
 
 /** The option names, for messages. */
-const KNOWN = [...Object.keys(integerRules), 'faultInjection', 'persistence'];
+const KNOWN = [...Object.keys(integerRules), 'faultInjection', 'persistence', 'store'];
 const PERSISTENCE_KNOWN = ['dir', 'fsync', 'compactAfterBytes'];
 const COMPACT_MIN = 4_096;
 const COMPACT_MAX = 2 ** 40;
@@ -194,5 +212,9 @@ export function resolveOptions(options: unknown = {}): ResolvedOptions {
   }
   resolved.faultInjection = faultInjection;
   resolved.persistence = resolvePersistence(given.persistence);
+  resolved.store = resolveStore(given.store);
+  if (resolved.store !== null && resolved.persistence !== null) {
+    throw new InvalidArgumentError('options.persistence cannot be used with options.store: Redis keeps (and persists) the sessions itself');
+  }
   return Object.freeze(resolved) as ResolvedOptions;
 }

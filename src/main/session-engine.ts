@@ -91,6 +91,8 @@ export interface ListOptions {
 }
 
 const WORKER_FILE = fileURLToPath(new URL('../shard/worker.js', import.meta.url));
+/** The worker of a shard whose sessions live in Redis (the `store` option). */
+const REDIS_WORKER_FILE = fileURLToPath(new URL('../shard/redis/redis-worker.js', import.meta.url));
 
 /**
  * Conversation sessions kept in worker-thread shards. Create one with `SessionEngine.start()`.
@@ -130,7 +132,7 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
         this.emit('shardRestart', { shard, lostSessions });
       },
     };
-    this.shards = Array.from({ length: options.shards }, (_, index) => new Shard(index, WORKER_FILE, options, hooks));
+    this.shards = Array.from({ length: options.shards }, (_, index) => new Shard(index, options.store === null ? WORKER_FILE : REDIS_WORKER_FILE, options, hooks));
     const period = Math.max(25, Math.min(1_000, Math.floor(options.shardTimeoutMs / 4)));
     this.watchdog = setInterval(() => {
       const now = performance.now();
@@ -161,7 +163,8 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
     try {
       this.assertOpen();
       const fields = checkSessionFields(init, 'init');
-      if (this.sessionsHeld + this.createsInFlight >= this.options.maxSessions) {
+      // With a store, the sessions are not counted here: Redis's maxmemory bounds them.
+      if (this.options.store === null && this.sessionsHeld + this.createsInFlight >= this.options.maxSessions) {
         throw new CapacityError(`maxSessions (${this.options.maxSessions}) sessions are held; remove or let some expire first`);
       }
       const id = newSessionId();

@@ -374,6 +374,9 @@ export class Shard {
       maxMessagesPerSession: this.options.maxMessagesPerSession,
       faultInjection: this.options.faultInjection,
       persistence: this.persistence,
+      redis: this.options.store?.redis ?? null,
+      storeTimeoutMs: this.options.storeTimeoutMs,
+      maxMessageBytes: this.options.maxMessageBytes,
     };
     const pool = new Piscina({
       filename: this.workerFile,
@@ -400,6 +403,8 @@ export class Shard {
       // A worker that dies while starting leaves the ping queued forever in piscina: bound the wait.
       const signal = AbortSignal.timeout(this.options.shardTimeoutMs);
       const reply = decodeReply(await pool.run(bytes, { transferList: [bytes.buffer as ArrayBuffer], signal }));
+      // A Redis shard refuses its ping when Redis is unreachable: start() rejects ERR_STORE_UNAVAILABLE.
+      if (reply.errors !== null && reply.errors[0] === 0) throw fromWire({ code: reply.errors[1], message: reply.errors[2] } as WireError);
       if (reply.results[0] !== this.index) throw new Error(`the worker answered the ping as shard ${String(reply.results[0])}`);
       this.launched = { seq: reply.seq, size: reply.size };
       if (this.persistence !== null) {

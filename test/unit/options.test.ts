@@ -44,6 +44,8 @@ describe('resolveOptions', () => {
       shardTimeoutMs: 30_000,
       faultInjection: false,
       persistence: null,
+      store: null,
+      storeTimeoutMs: 5_000,
     });
   });
 

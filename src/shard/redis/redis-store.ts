@@ -1,0 +1,213 @@
+/**
+ * One shard worker's view of the sessions in Redis: its own connection (a `Redis` or a `Cluster`), the
+ * scripts of `lua-scripts.ts` defined on it, and the scans behind `list()` and `size()`.
+ *
+ * The connection is set up to fail fast rather than wait: no offline queue (a call while disconnected
+ * rejects at once), no retry or resend of a request (an unanswered write must not land later, unseen),
+ * and a command timeout. The worker turns those failures into `ERR_STORE_UNAVAILABLE`; ioredis keeps
+ * reconnecting in the background, so service resumes by itself once Redis is back.
+ */
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { FORMAT_VERSION } from '../../protocol/codec.js';
+import { ErrorCode } from '../../protocol/error-codes.js';
+import type { ShardRedisConfig } from '../../protocol/messages.js';
+import type { SessionId } from '../../protocol/model.js';
+import { OperationFailure } from '../session-store.js';
+import { idOfMetaKey, logKey, META_PATTERN, metaKey } from './keys.js';
+import { SCRIPTS } from './lua-scripts.js';
+
+/** A Redis client of either kind. */
+export type RedisClient = Redis | Cluster;
+
+/** A session as a script returns it: its hash as a flat `[field, value, ...]` list, and its message records. */
+export type SessionReply = [Buffer[], Buffer[]];
+
+/** How long to wait between reconnection attempts: quick at first, then once a second. */
+function reconnectDelay(attempt: number): number {
+  return Math.min(50 * attempt, 1_000);
+}
+
+/** The settings that make every call end within `timeoutMs` (see the module comment). */
+function failFast(timeoutMs: number): RedisOptions {
+  return {
+    enableOfflineQueue: false,
+    commandTimeout: timeoutMs,
+    maxRetriesPerRequest: 0,
+    autoResendUnfulfilledCommands: false,
+    retryStrategy: reconnectDelay,
+  };
+}
+
+/** Opens the connection `config` describes; it connects in the background (see `whenReady`). */
+export function connect(config: ShardRedisConfig, timeoutMs: number): RedisClient {
+  const connectTimeout = Math.min(Number(config.options.connectTimeout ?? timeoutMs), timeoutMs);
+  let client: RedisClient;
+  if (config.kind === 'cluster') {
+    const options: ClusterOptions = {
+      enableOfflineQueue: false,
+      enableAutoPipelining: true,
+      scaleReads: 'master',
+      clusterRetryStrategy: reconnectDelay,
+      slotsRefreshTimeout: Math.min(timeoutMs, 2_000),
+      redisOptions: { ...(config.options as RedisOptions), ...failFast(timeoutMs), connectTimeout },
+    };
+    client = new Cluster(config.nodes, options);
+  } else {
+    const options: RedisOptions = { ...(config.options as RedisOptions), ...failFast(timeoutMs), connectTimeout, enableAutoPipelining: true };
+    client = config.url === null ? new Redis(options) : new Redis(config.url, options);
+  }
+  // Connection errors surface as rejected calls; unhandled, the 'error' event would kill the worker.
+  client.on('error', () => undefined);
+  for (const [name, script] of Object.entries(SCRIPTS)) client.defineCommand(name, script);
+  return client;
+}
+
+/** Resolves once `client` is ready, or rejects after `timeoutMs`. */
+export function whenReady(client: RedisClient, timeoutMs: number): Promise<void> {
+  if (client.status === 'ready') return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      client.off('ready', onReady);
+      reject(new OperationFailure(ErrorCode.STORE_UNAVAILABLE, `store: Redis was not reachable within storeTimeoutMs (${timeoutMs} ms)`));
+    }, timeoutMs);
+    const onReady = (): void => {
+      clearTimeout(timer);
+      resolve();
+    };
+    client.once('ready', onReady);
+  });
+}
+
+/** Server errors that mean "not now" rather than "never": the call may succeed later. */
+const TRANSIENT = /^(LOADING|CLUSTERDOWN|TRYAGAIN|MASTERDOWN|READONLY|BUSY|MOVED|ASK)\b/;
+
+/** The typed failure of a Redis call that rejected. */
+export function storeFailure(error: unknown): OperationFailure {
+  if (error instanceof OperationFailure) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  if (error instanceof Error && error.name === 'ReplyError') {
+    if (message.startsWith('OOM')) return new OperationFailure(ErrorCode.CAPACITY, `store: Redis is full (maxmemory): ${message}`);
+    if (!TRANSIENT.test(message)) return new OperationFailure(ErrorCode.PROTOCOL, `store: Redis refused a script: ${message}`);
+  }
+  return new OperationFailure(ErrorCode.STORE_UNAVAILABLE, `store: Redis is unavailable (${message})`);
+}
+
+/** The scripts as ioredis defined them (the `Buffer` variants return binary values untouched). */
+interface ScriptCommands {
+  ssCreate(meta: string, log: string, ...args: (string | number | Buffer | Uint8Array)[]): Promise<number>;
+  ssGetBuffer(meta: string, log: string, now: number, ttl: number, last: number): Promise<SessionReply | null>;
+  ssAppend(meta: string, log: string, now: number, ttl: number, record: Uint8Array, bytes: number, maxMessages: number, maxBytes: number): Promise<[number, number]>;
+  ssUpdate(meta: string, log: string, ...args: (string | number | Buffer | Uint8Array)[]): Promise<number>;
+  ssTouch(meta: string, log: string, now: number, ttl: number): Promise<number>;
+  ssRemoveBuffer(meta: string, log: string): Promise<SessionReply | null>;
+}
+
+/** The limits a Redis shard passes to its scripts. */
+export interface RedisStoreLimits {
+  maxSessionAgeMs: number;
+  maxMessagesPerSession: number;
+  maxMessageBytes: number;
+}
+
+/** The plain fields CREATE and UPDATE may set; `null` leaves (or makes) the field unset. */
+export type PlainFields = Partial<Record<'cwd' | 'title' | 'owner', string | null>>;
+
+export class RedisSessionStore {
+  private readonly scripts: ScriptCommands;
+
+  constructor(
+    readonly client: RedisClient,
+    private readonly limits: RedisStoreLimits,
+  ) {
+    this.scripts = client as unknown as ScriptCommands;
+  }
+
+  /** Rejects `INVALID_ARGUMENT` if the id exists. */
+  async create(id: SessionId, now: number, capabilities: Uint8Array, servers: Uint8Array, fields: PlainFields): Promise<void> {
+    const args: (string | number | Uint8Array)[] = [now, this.limits.maxSessionAgeMs, FORMAT_VERSION, bytes(capabilities), bytes(servers)];
+    for (const [field, value] of Object.entries(fields)) if (value !== null && value !== undefined) args.push(field, value);
+    const created = await this.scripts.ssCreate(metaKey(id), logKey(id), ...args);
+    if (created !== 1) throw new OperationFailure(ErrorCode.INVALID_ARGUMENT, `id: session ${id} already exists`);
+  }
+
+  /** The session with its idle clock refreshed, or `null`; `lastMessages` as in `Op.GET`. */
+  get(id: SessionId, now: number, lastMessages: number): Promise<SessionReply | null> {
+    return this.scripts.ssGetBuffer(metaKey(id), logKey(id), now, this.limits.maxSessionAgeMs, lastMessages);
+  }
+
+  /** Appends one encoded Message record; resolves the new context length. */
+  async append(id: SessionId, now: number, record: Uint8Array, contentBytes: number): Promise<number> {
+    const { maxSessionAgeMs, maxMessagesPerSession, maxMessageBytes } = this.limits;
+    const [status, value] = await this.scripts.ssAppend(metaKey(id), logKey(id), now, maxSessionAgeMs, bytes(record), contentBytes, maxMessagesPerSession, maxMessageBytes);
+    if (status === 0) return value;
+    if (status === 1) throw notFound(id);
+    if (status === 2) {
+      throw new OperationFailure(
+        ErrorCode.LIMIT_EXCEEDED,
+        `maxMessagesPerSession: session ${id} already holds ${value} messages (the limit is ${maxMessagesPerSession})`,
+      );
+    }
+    throw new OperationFailure(ErrorCode.LIMIT_EXCEEDED, `maxMessageBytes: content is ${value} bytes (the limit is ${maxMessageBytes})`);
+  }
+
+  /** Replaces the encoded fields given (`null`: unchanged) and the plain fields present in `fields`. */
+  async update(id: SessionId, now: number, capabilities: Uint8Array | null, servers: Uint8Array | null, fields: PlainFields): Promise<void> {
+    const args: (string | number | Uint8Array)[] = [now, this.limits.maxSessionAgeMs];
+    if (capabilities !== null) args.push('cap', '1', bytes(capabilities));
+    if (servers !== null) args.push('srv', '1', bytes(servers));
+    for (const [field, value] of Object.entries(fields)) {
+      if (value === undefined) continue;
+      if (value === null) args.push(field, '0', '');
+      else args.push(field, '1', value);
+    }
+    if ((await this.scripts.ssUpdate(metaKey(id), logKey(id), ...args)) !== 1) throw notFound(id);
+  }
+
+  async touch(id: SessionId, now: number): Promise<boolean> {
+    return (await this.scripts.ssTouch(metaKey(id), logKey(id), now, this.limits.maxSessionAgeMs)) === 1;
+  }
+
+  remove(id: SessionId): Promise<SessionReply | null> {
+    return this.scripts.ssRemoveBuffer(metaKey(id), logKey(id));
+  }
+
+  /** Every session id in Redis, scanning every master of a cluster: O(keys in Redis), several round trips. */
+  async scanIds(): Promise<SessionId[]> {
+    const nodes: Redis[] = this.client instanceof Cluster ? this.client.nodes('master') : [this.client];
+    const perNode = await Promise.all(nodes.map((node) => scanNode(node)));
+    return perNode.flat();
+  }
+
+  /** `[cwd, owner]` of each id, `null` when unset (or when the session is gone meanwhile). */
+  async ownership(ids: SessionId[]): Promise<[string | null, string | null][]> {
+    return Promise.all(ids.map((id) => this.client.hmget(metaKey(id), 'cwd', 'owner') as Promise<[string | null, string | null]>));
+  }
+
+  /** Closes the connection without waiting for replies. */
+  close(): void {
+    this.client.disconnect();
+  }
+}
+
+async function scanNode(node: Redis): Promise<SessionId[]> {
+  const ids: SessionId[] = [];
+  let cursor = '0';
+  do {
+    const [next, keys] = await node.scan(cursor, 'MATCH', META_PATTERN, 'COUNT', 1_000);
+    cursor = next;
+    for (const key of keys) {
+      const id = idOfMetaKey(key);
+      if (id !== null) ids.push(id);
+    }
+  } while (cursor !== '0');
+  return ids;
+}
+
+/** ioredis sends a `Buffer` as bytes but any other typed array as its `String()`: wrap without copying. */
+function bytes(value: Uint8Array): Buffer {
+  return Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+}
+
+function notFound(id: SessionId): OperationFailure {
+  return new OperationFailure(ErrorCode.SESSION_NOT_FOUND, `id: no session ${id} (unknown or expired)`);
+}

@@ -1,0 +1,320 @@
+/**
+ * The entry of a shard worker whose sessions live in Redis. It speaks the in-memory worker's batch
+ * protocol (`protocol/messages.ts` in, `protocol/reply.ts` out), so the main thread routes and batches
+ * exactly as it does for memory shards: this worker decodes a batch, sends every operation at once as
+ * pipelined script calls on its own connection, and writes the reply once they have all answered or
+ * `storeTimeoutMs` has passed, whichever comes first.
+ *
+ * Every shard sees the whole keyspace, so the operations that span all sessions (`list`, `size`) are
+ * answered by shard 0 alone, and the other shards answer empty: the engine's merge stays correct. Shard 0
+ * also owns the keyspace-notification subscription behind the `'expired'` events.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { move } from 'piscina';
+import { decode, MESSAGE_STRUCTURE, SESSION_V2_STRUCTURE, FORMAT_VERSION } from '../../protocol/codec.js';
+import { ErrorCode } from '../../protocol/error-codes.js';
+import { FAULT_KINDS, Op, OP_STRIDE, type FaultKind, type ShardConfig, type ShardEvent } from '../../protocol/messages.js';
+import type { ClientCapabilities, SessionId } from '../../protocol/model.js';
+import { MsgpackWriter } from '../../protocol/msgpack-writer.js';
+import { RESULTS_PER_CHUNK } from '../../protocol/reply.js';
+import { OperationFailure } from '../session-store.js';
+import { encodeCapabilities, encodeServers } from '../stored-session.js';
+import { ExpiryListener } from './expiry-listener.js';
+import { connect, RedisSessionStore, storeFailure, whenReady, type PlainFields, type SessionReply } from './redis-store.js';
+
+const config = workerData as ShardConfig;
+if (config.redis == null) throw new Error('the Redis shard worker needs ShardConfig.redis');
+const timeoutMs = config.storeTimeoutMs ?? 5_000;
+const store = new RedisSessionStore(connect(config.redis, timeoutMs), {
+  maxSessionAgeMs: config.maxSessionAgeMs,
+  maxMessagesPerSession: config.maxMessagesPerSession,
+  maxMessageBytes: config.maxMessageBytes ?? Number.MAX_SAFE_INTEGER,
+});
+let seq = 0;
+const listener =
+  config.shard === 0
+    ? new ExpiryListener(store.client, (ids) => {
+        // size 0: a Redis shard holds nothing itself (see `Op.SIZE` for the real count).
+        const event: ShardEvent = { type: 'expired', ids, seq: ++seq, size: 0 };
+        parentPort?.postMessage(event);
+      })
+    : null;
+// A worker that is terminated (engine closed, shard restarted) must not leave sockets behind.
+process.once('exit', () => {
+  listener?.close();
+  store.close();
+});
+
+/** What one operation leaves to write into the reply, once every operation of the batch has answered. */
+type Writes = (writer: MsgpackWriter) => void;
+
+function fail(code: ErrorCode, message: string): never {
+  throw new OperationFailure(code, message);
+}
+
+function expectId(id: unknown): SessionId {
+  if (typeof id !== 'string' || id.length !== 26) fail(ErrorCode.INVALID_SESSION_ID, `id: not a session id: ${String(id).slice(0, 40)}`);
+  return id;
+}
+
+function expectArray(value: unknown, length: number, field: string): unknown[] {
+  if (!Array.isArray(value) || value.length !== length) fail(ErrorCode.INVALID_ARGUMENT, `${field}: malformed`);
+  return value;
+}
+
+function optionalString(value: unknown, field: string): string | null {
+  if (value !== null && typeof value !== 'string') fail(ErrorCode.INVALID_ARGUMENT, `${field}: not a string or null`);
+  return value as string | null;
+}
+
+/** One encoded Message record, laid out as the in-memory shard lays them out (`stored-session.ts`). */
+const recordWriter = new MsgpackWriter(1024);
+function encodeMessage(message: unknown): { record: Uint8Array; contentBytes: number } {
+  const { role, content, timestamp } = (message ?? {}) as { role?: unknown; content?: unknown; timestamp?: unknown };
+  if (typeof role !== 'string' || typeof content !== 'string' || typeof timestamp !== 'number') fail(ErrorCode.INVALID_ARGUMENT, 'message: malformed');
+  recordWriter.reset();
+  recordWriter.recordHeader(MESSAGE_STRUCTURE);
+  recordWriter.string(role);
+  recordWriter.string(content);
+  recordWriter.number(timestamp);
+  return { record: recordWriter.finish(), contentBytes: Buffer.byteLength(content, 'utf8') };
+}
+
+/**
+ * Reads a session a script returned and says how to write it as a Session record, as the in-memory shard
+ * writes its own. Checks everything first: a value this version cannot read fails its op, not the reply.
+ */
+function sessionWrites(id: SessionId, reply: SessionReply | null): Writes {
+  if (reply === null) return (writer) => writer.nil();
+  const [flat, log] = reply;
+  const fields = new Map<string, Buffer>();
+  for (let i = 0; i + 1 < flat.length; i += 2) fields.set(flat[i]!.toString('latin1'), flat[i + 1]!);
+  const version = Number(fields.get('v')?.toString() ?? NaN);
+  if (version !== FORMAT_VERSION) fail(ErrorCode.PROTOCOL, `store: session ${id} is in format ${version}, this version reads ${FORMAT_VERSION}`);
+  const number = (name: string): number => {
+    const value = Number(fields.get(name)?.toString() ?? NaN);
+    if (!Number.isSafeInteger(value)) fail(ErrorCode.PROTOCOL, `store: session ${id} has no valid '${name}'`);
+    return value;
+  };
+  const bytes = (name: string): Buffer => fields.get(name) ?? fail(ErrorCode.PROTOCOL, `store: session ${id} has no '${name}'`);
+  const text = (name: string): string | null => fields.get(name)?.toString('utf8') ?? null;
+  const createdAt = number('c');
+  const lastAccessed = number('a');
+  const updatedAt = number('u');
+  const capabilities = bytes('cap');
+  const servers = bytes('srv');
+  const cwd = text('cwd');
+  const title = text('title');
+  const owner = text('owner');
+  const optional = (writer: MsgpackWriter, value: string | null): void => {
+    if (value === null) writer.nil();
+    else writer.string(value);
+  };
+  return (writer) => {
+    writer.recordHeader(SESSION_V2_STRUCTURE);
+    writer.string(id);
+    writer.number(createdAt);
+    writer.number(lastAccessed);
+    writer.arrayHeader(log.length);
+    for (const record of log) writer.raw(record);
+    writer.raw(capabilities);
+    writer.raw(servers);
+    optional(writer, cwd);
+    optional(writer, title);
+    writer.number(updatedAt);
+    optional(writer, owner);
+  };
+}
+
+/** Ids for `Op.LIST`: shard 0 scans Redis; `after`, the filters, the order and the limit as the memory store applies them. */
+async function list(after: string | null, arg: unknown): Promise<SessionId[]> {
+  if (config.shard !== 0) return [];
+  const [limit, desc, cwd, owner] = expectArray(arg, 4, 'list') as [number, boolean, string | null, string | null];
+  let ids = [...new Set(await store.scanIds())];
+  if (after !== null) ids = ids.filter((id) => (desc ? id < after : id > after));
+  if (cwd !== null || owner !== null) {
+    const fields = await store.ownership(ids);
+    ids = ids.filter((_, i) => (cwd === null || fields[i]![0] === cwd) && (owner === null || fields[i]![1] === owner));
+  }
+  ids.sort();
+  if (desc) ids.reverse();
+  if (limit >= 0 && ids.length > limit) ids.length = limit;
+  return ids;
+}
+
+function injectFault(kind: FaultKind): void {
+  // Strikes after the reply is posted, outside any task, as a real failure would.
+  setTimeout(() => {
+    if (kind === 'throw') throw new Error(`injected fault 'throw' in shard ${config.shard}`);
+    if (kind === 'exit') process.exit(1);
+    if (kind === 'oom') {
+      const hoard: number[][] = [];
+      for (;;) hoard.push(new Array<number>(1 << 20).fill(hoard.length + 0.5));
+    }
+    for (;;) {
+      // 'hang': the event loop never turns again
+    }
+  }, 1);
+}
+
+/** Starts one operation; resolves what it writes into the reply, or rejects its failure. */
+async function start(op: unknown, id: unknown, arg: unknown, now: number): Promise<Writes> {
+  switch (op) {
+    case Op.GET: {
+      const sessionId = expectId(id);
+      return sessionWrites(sessionId, await store.get(sessionId, now, typeof arg === 'number' ? arg : -1));
+    }
+    case Op.APPEND: {
+      const { record, contentBytes } = encodeMessage(arg);
+      const length = await store.append(expectId(id), now, record, contentBytes);
+      return (writer) => writer.number(length);
+    }
+    case Op.CREATE: {
+      const [capabilities, servers, cwd, title, owner] = expectArray(arg, 5, 'init');
+      await store.create(
+        expectId(id),
+        now,
+        encodeCapabilities(capabilities as ClientCapabilities | null),
+        encodeServers(servers as string[]),
+        { cwd: optionalString(cwd, 'cwd'), title: optionalString(title, 'title'), owner: optionalString(owner, 'owner') },
+      );
+      return (writer) => writer.boolean(true);
+    }
+    case Op.UPDATE: {
+      const [setCapabilities, capabilities, setServers, servers, setCwd, cwd, setTitle, title, setOwner, owner] = expectArray(arg, 10, 'update');
+      const fields: PlainFields = {};
+      if (setCwd === true) fields.cwd = optionalString(cwd, 'cwd');
+      if (setTitle === true) fields.title = optionalString(title, 'title');
+      if (setOwner === true) fields.owner = optionalString(owner, 'owner');
+      await store.update(
+        expectId(id),
+        now,
+        setCapabilities === true ? encodeCapabilities(capabilities as ClientCapabilities | null) : null,
+        setServers === true ? encodeServers(servers as string[]) : null,
+        fields,
+      );
+      return (writer) => writer.boolean(true);
+    }
+    case Op.TOUCH: {
+      const exists = await store.touch(expectId(id), now);
+      return (writer) => writer.boolean(exists);
+    }
+    case Op.REMOVE: {
+      const sessionId = expectId(id);
+      return sessionWrites(sessionId, await store.remove(sessionId));
+    }
+    case Op.LIST: {
+      const ids = await list(id === null ? null : expectId(id), arg);
+      return (writer) => {
+        writer.arrayHeader(ids.length);
+        for (const one of ids) writer.string(one);
+      };
+    }
+    case Op.SIZE: {
+      const size = config.shard === 0 ? (await store.scanIds()).length : 0;
+      return (writer) => writer.number(size);
+    }
+    case Op.SWEEP:
+      // Redis expires the sessions itself.
+      return (writer) => writer.number(0);
+    case Op.STATS:
+      // Per shard connection, the sessions are Redis's: only the engine's own counters mean something here.
+      return (writer) => {
+        writer.arrayHeader(2);
+        writer.number(0);
+        writer.number(0);
+      };
+    case Op.PING:
+      await whenReady(store.client, timeoutMs);
+      return (writer) => writer.number(config.shard);
+    case Op.RECOVERY:
+      return (writer) => {
+        writer.arrayHeader(5);
+        for (let i = 0; i < 4; i++) writer.number(0);
+        writer.arrayHeader(0);
+      };
+    case Op.FLUSH:
+      // Redis keeps its own durability.
+      return (writer) => writer.boolean(true);
+    case Op.FAULT:
+      if (!config.faultInjection) fail(ErrorCode.INVALID_ARGUMENT, 'faultInjection: not enabled for this engine');
+      if (!FAULT_KINDS.includes(arg as FaultKind)) fail(ErrorCode.INVALID_ARGUMENT, `kind: unknown fault ${String(arg)}`);
+      injectFault(arg as FaultKind);
+      return (writer) => writer.boolean(true);
+    default:
+      fail(ErrorCode.PROTOCOL, `op: unknown operation ${String(op)}`);
+  }
+}
+
+const writer = new MsgpackWriter();
+
+/** Ends the reply as `protocol/reply.ts` lays it out. */
+function finishReply(errors: (number | string)[] | null, chunkEnds: number[]): ReturnType<typeof move> {
+  const headerAt = writer.length;
+  writer.arrayHeader(5);
+  if (errors === null) writer.nil();
+  else {
+    writer.arrayHeader(errors.length);
+    for (const item of errors) {
+      if (typeof item === 'number') writer.number(item);
+      else writer.string(item);
+    }
+  }
+  writer.nil(); // expiries arrive as keyspace notifications, never with a batch
+  writer.number(++seq);
+  writer.number(0);
+  writer.arrayHeader(chunkEnds.length);
+  for (const end of chunkEnds) writer.number(end);
+  writer.uint32(headerAt);
+  return move(writer.finish());
+}
+
+type Outcome = { writes: Writes } | { failure: OperationFailure };
+
+/** Applies one encoded batch; see `protocol/messages.ts` for its shape. */
+export default async function handleBatch(task: unknown): Promise<ReturnType<typeof move>> {
+  let batch: unknown;
+  try {
+    if (!(task instanceof Uint8Array)) throw new TypeError('a batch must be bytes');
+    batch = decode(task);
+    if (!Array.isArray(batch) || batch.length % OP_STRIDE !== 0) throw new TypeError('a batch must be a flat array of [op, id, arg] triples');
+  } catch (error) {
+    writer.reset();
+    return finishReply([-1, ErrorCode.PROTOCOL, `batch: undecodable (${(error as Error).message})`], []);
+  }
+  const count = batch.length / OP_STRIDE;
+  const outcomes = new Array<Outcome | undefined>(count);
+  const now = Date.now();
+  const started: Promise<void>[] = [];
+  for (let n = 0, i = 0; n < count; n++, i += OP_STRIDE) {
+    // Issued in batch order on one connection: the operations on one session apply in call order.
+    started.push(
+      start(batch[i], batch[i + 1], batch[i + 2], now).then(
+        (writes) => void (outcomes[n] = { writes }),
+        (error: unknown) => void (outcomes[n] = { failure: storeFailure(error) }),
+      ),
+    );
+  }
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([Promise.all(started), new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+  clearTimeout(timer);
+  writer.reset();
+  const chunkEnds: number[] = [];
+  let errors: (number | string)[] | null = null;
+  for (let n = 0; n < count; n++) {
+    if (n % RESULTS_PER_CHUNK === 0) {
+      if (n > 0) chunkEnds.push(writer.length);
+      writer.arrayHeader(Math.min(RESULTS_PER_CHUNK, count - n));
+    }
+    const outcome = outcomes[n] ?? { failure: new OperationFailure(ErrorCode.STORE_UNAVAILABLE, `store: no answer from Redis within storeTimeoutMs (${timeoutMs} ms)`) };
+    if ('writes' in outcome) {
+      outcome.writes(writer);
+      continue;
+    }
+    writer.nil();
+    errors ??= [];
+    errors.push(n, outcome.failure.code, outcome.failure.message);
+  }
+  if (count > 0) chunkEnds.push(writer.length);
+  return finishReply(errors, chunkEnds);
+}

@@ -1,0 +1,106 @@
+/**
+ * Starts and stops real `redis-server` processes for the Redis tests, each on a free loopback port.
+ * Every helper that opens something closes it: a test owns the servers it starts.
+ *
+ * Without the binary the Redis tests are skipped, except under CI (`process.env.CI`), where `.ci/run`
+ * installs it: skipped tests there would be a silent hole, so the harness throws instead.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const found = spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
+
+/** Whether `redis-server` is installed. */
+export const hasRedis = found.status === 0;
+
+if (!hasRedis && process.env.CI) {
+  throw new Error('redis-server is not installed, and CI must not skip the Redis tests (.ci/run installs it)');
+}
+
+/** A free TCP port on 127.0.0.1 (free when asked; the server binding it next is nearly always first). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+/** One running `redis-server`. */
+export class RedisServer {
+  private child: ChildProcess | null = null;
+  private readonly dir = mkdtempSync(join(tmpdir(), 'ss-redis-'));
+
+  private constructor(
+    readonly port: number,
+    private readonly extraArgs: string[],
+  ) {}
+
+  /** `redis://127.0.0.1:<port>`. */
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  /** Starts a server on a free loopback port (or on `port`), without persistence. */
+  static async start(extraArgs: string[] = [], port?: number): Promise<RedisServer> {
+    const server = new RedisServer(port ?? (await freePort()), extraArgs);
+    await server.restart();
+    return server;
+  }
+
+  /** Starts the process again on the same port (after `kill()`). */
+  async restart(): Promise<void> {
+    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir, ...this.extraArgs];
+    const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = child;
+    let output = '';
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`redis-server on port ${this.port} did not start: ${output}`)), 15_000);
+      child.stdout!.on('data', (chunk: Buffer) => {
+        output += chunk.toString();
+        if (output.includes('Ready to accept connections')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`redis-server on port ${this.port} exited with ${code}: ${output}`));
+      });
+    });
+    child.stdout!.resume();
+    child.stderr!.resume();
+  }
+
+  /** Kills the process at once (SIGKILL: no shutdown, like a crash) and waits for it to be gone. */
+  async kill(): Promise<void> {
+    const child = this.child;
+    this.child = null;
+    if (child === null || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
+  }
+
+  /** Stops the server and removes its directory. */
+  async stop(): Promise<void> {
+    await this.kill();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Runs `fn` with a fresh server, and always stops it. */
+export async function withRedis<T>(fn: (server: RedisServer) => Promise<T>, extraArgs: string[] = []): Promise<T> {
+  const server = await RedisServer.start(extraArgs);
+  try {
+    return await fn(server);
+  } finally {
+    await server.stop();
+  }
+}
