@@ -216,5 +216,9 @@ export function resolveOptions(options: unknown = {}): ResolvedOptions {
   if (resolved.store !== null && resolved.persistence !== null) {
     throw new InvalidArgumentError('options.persistence cannot be used with options.store: Redis keeps (and persists) the sessions itself');
   }
+  // A batch waits up to storeTimeoutMs for Redis; the watchdog must not declare the shard hung first.
+  if (resolved.store !== null && (resolved.storeTimeoutMs as number) >= (resolved.shardTimeoutMs as number)) {
+    throw new InvalidArgumentError(`options.storeTimeoutMs (${String(resolved.storeTimeoutMs)}) must be below options.shardTimeoutMs (${String(resolved.shardTimeoutMs)})`);
+  }
   return Object.freeze(resolved) as ResolvedOptions;
 }

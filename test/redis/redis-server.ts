@@ -88,6 +88,16 @@ export class RedisServer {
     await exited;
   }
 
+  /** Freezes the process (SIGSTOP): connections stay open, nothing answers. */
+  pause(): void {
+    this.child?.kill('SIGSTOP');
+  }
+
+  /** Lets a paused process run again. */
+  resume(): void {
+    this.child?.kill('SIGCONT');
+  }
+
   /** Stops the server and removes its directory. */
   async stop(): Promise<void> {
     await this.kill();

@@ -1,0 +1,80 @@
+/**
+ * A Redis that goes away: calls reject ERR_STORE_UNAVAILABLE within storeTimeoutMs (never hang), and the
+ * engine serves again by itself once Redis is back.
+ */
+import { describe, expect, it } from 'vitest';
+import { ErrorCode, SessionEngine, StoreUnavailableError } from '../../dist/src/index.js';
+import { codeOf, settle, sleep, waitFor, withEngine } from '../helpers/engine.js';
+import { freePort, hasRedis, withRedis } from './redis-server.js';
+
+const TIMEOUT_MS = 1_000;
+
+describe.skipIf(!hasRedis)('a Redis that goes away', () => {
+  it('rejects typed errors while it is down, within the bound, and serves again after it restarts, mid-load', async () => {
+    await withRedis(async (server) => {
+      await withEngine({ shards: 2, store: { redis: server.url }, storeTimeoutMs: TIMEOUT_MS }, async (engine) => {
+        const id = await engine.create();
+        let stop = false;
+        const seen = { ok: 0, unavailable: 0, other: [] as unknown[] };
+        // A steady load from the host while Redis dies and comes back.
+        const load = (async () => {
+          while (!stop) {
+            const started = Date.now();
+            const outcomes = await Promise.all(Array.from({ length: 20 }, () => settle(engine.appendMessage(id, { role: 'user', content: 'x' }))));
+            // Generous for a loaded machine, but far below ioredis's own minute of retries.
+            expect(Date.now() - started).toBeLessThan(TIMEOUT_MS + 3_000);
+            for (const o of outcomes) {
+              if (o.ok) seen.ok++;
+              else if (codeOf(o.error) === ErrorCode.STORE_UNAVAILABLE) seen.unavailable++;
+              // The session is gone with the killed server (no persistence): appends then find none.
+              else if (codeOf(o.error) !== ErrorCode.SESSION_NOT_FOUND) seen.other.push(o.error);
+            }
+            await sleep(5);
+          }
+        })();
+        await waitFor(() => seen.ok > 50, 10_000, 'appends before the kill');
+        await server.kill();
+        const whileDown = await settle(engine.get(id));
+        expect(whileDown.ok).toBe(false);
+        expect(whileDown.ok ? null : whileDown.error).toBeInstanceOf(StoreUnavailableError);
+        await waitFor(() => seen.unavailable > 0, 10_000, 'typed errors while down');
+        await sleep(300);
+        await server.restart();
+        // Service afterwards: a new session works end to end without a new engine.
+        await waitFor(async () => (await settle(engine.create())).ok, 15_000, 'service after the restart');
+        const fresh = await engine.create();
+        expect(await engine.appendMessage(fresh, { role: 'user', content: 'back' })).toBe(1);
+        stop = true;
+        await load;
+        expect(seen.other).toEqual([]);
+      });
+    });
+  });
+
+  it('rejects start() with ERR_STORE_UNAVAILABLE, in bounded time, when Redis is not there', async () => {
+    const port = await freePort();
+    const started = Date.now();
+    const error = await SessionEngine.start({ shards: 1, store: { redis: `redis://127.0.0.1:${port}` }, storeTimeoutMs: TIMEOUT_MS }).catch((e) => e);
+    expect(codeOf(error)).toBe(ErrorCode.STORE_UNAVAILABLE);
+    expect(Date.now() - started).toBeLessThan(TIMEOUT_MS + 5_000);
+  });
+
+  it('rejects calls to a Redis that stops answering (SIGSTOP) within the bound', async () => {
+    await withRedis(async (server) => {
+      await withEngine({ shards: 1, store: { redis: server.url }, storeTimeoutMs: TIMEOUT_MS }, async (engine) => {
+        const id = await engine.create();
+        server.pause();
+        try {
+          const started = Date.now();
+          const outcome = await settle(engine.touch(id));
+          expect(outcome.ok ? null : codeOf(outcome.error)).toBe(ErrorCode.STORE_UNAVAILABLE);
+          expect(Date.now() - started).toBeLessThan(TIMEOUT_MS + 3_000);
+        } finally {
+          server.resume();
+        }
+        await waitFor(async () => (await settle(engine.touch(id))).ok, 15_000, 'service after SIGCONT');
+        expect(await engine.touch(id)).toBe(true);
+      });
+    });
+  });
+});
