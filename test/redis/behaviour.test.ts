@@ -7,29 +7,33 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode, SessionEngine, type SessionEngineOptions, type SessionId } from '../../dist/src/index.js';
 import { codeOf, sleep, waitFor, withEngine } from '../helpers/engine.js';
 import { NEVER_ISSUED_ID } from '../helpers/ids.js';
-import { hasRedis, RedisServer } from './redis-server.js';
+import { hasRedis, RedisCluster, RedisServer } from './redis-server.js';
 
 let server: RedisServer | null = null;
+let cluster: RedisCluster | null = null;
 
 beforeAll(async () => {
-  if (hasRedis) server = await RedisServer.start();
-});
+  if (hasRedis) [server, cluster] = await Promise.all([RedisServer.start(), RedisCluster.start()]);
+}, 60_000);
 afterAll(async () => {
   await server?.stop();
+  await cluster?.stop();
 });
 
 const STORES = [
-  { name: 'memory', redis: false },
-  { name: 'redis', redis: true },
+  { name: 'memory', store: null },
+  { name: 'redis', store: 'single' },
+  { name: 'a 3-node Redis Cluster', store: 'cluster' },
 ] as const;
 
-describe.each(STORES)('the engine on $name', ({ redis }) => {
-  const skip = redis && !hasRedis;
+describe.each(STORES)('the engine on $name', ({ store }) => {
+  const skip = store !== null && !hasRedis;
   /** The options of one test, on this store. */
   const options = (extra: SessionEngineOptions = {}): SessionEngineOptions => ({
     shards: 2,
     ...extra,
-    ...(redis ? { store: { redis: server!.url }, storeTimeoutMs: 2_000 } : {}),
+    ...(store === 'single' ? { store: { redis: server!.url }, storeTimeoutMs: 2_000 } : {}),
+    ...(store === 'cluster' ? { store: { redis: { cluster: cluster!.seeds } }, storeTimeoutMs: 2_000 } : {}),
   });
   const run = (fn: (engine: SessionEngine) => Promise<void>, extra?: SessionEngineOptions) => withEngine(options(extra), fn);
 

@@ -105,6 +105,54 @@ export class RedisServer {
   }
 }
 
+/**
+ * A Redis Cluster of three masters (no replicas) on loopback, each on a free port, its slots assigned by
+ * `redis-cli --cluster create`.
+ */
+export class RedisCluster {
+  private constructor(readonly nodes: RedisServer[]) {}
+
+  /** The seed nodes, as the `store` option takes them. */
+  get seeds(): string[] {
+    return this.nodes.map((node) => `127.0.0.1:${node.port}`);
+  }
+
+  static async start(): Promise<RedisCluster> {
+    const nodes: RedisServer[] = [];
+    try {
+      for (let i = 0; i < 3; i++) {
+        nodes.push(await RedisServer.start(['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000']));
+      }
+      const created = spawnSync('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'], {
+        encoding: 'utf8',
+        timeout: 30_000,
+      });
+      if (created.status !== 0) throw new Error(`redis-cli --cluster create failed: ${created.stdout}${created.stderr}`);
+      const cluster = new RedisCluster(nodes);
+      await cluster.waitUntilOk();
+      return cluster;
+    } catch (error) {
+      await Promise.all(nodes.map((node) => node.stop()));
+      throw error;
+    }
+  }
+
+  /** Waits until every node reports `cluster_state:ok` (slots are assigned and known everywhere). */
+  private async waitUntilOk(): Promise<void> {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const ok = this.nodes.every((node) => spawnSync('redis-cli', ['-p', String(node.port), 'cluster', 'info'], { encoding: 'utf8' }).stdout.includes('cluster_state:ok'));
+      if (ok) return;
+      if (Date.now() > deadline) throw new Error('the Redis Cluster did not reach cluster_state:ok within 30 s');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.nodes.map((node) => node.stop()));
+  }
+}
+
 /** Runs `fn` with a fresh server, and always stops it. */
 export async function withRedis<T>(fn: (server: RedisServer) => Promise<T>, extraArgs: string[] = []): Promise<T> {
   const server = await RedisServer.start(extraArgs);
