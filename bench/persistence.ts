@@ -3,7 +3,7 @@
  * calls in flight) with persistence off, 'no', 'everysec' and 'always', side by side in one run; then the
  * recovery time of 100 000 sessions with 10 messages each.
  *
- *   npm run build && node dist/bench/persistence.js [--seconds 3] [--sessions 100000]
+ *   npm run build && node dist/bench/persistence.js [--seconds 3] [--rounds 3] [--sessions 100000] [--shards 2]
  */
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,6 +19,8 @@ const argument = (name: string, fallback: number): number => {
 const SECONDS = argument('seconds', 3);
 const RECOVERY_SESSIONS = argument('sessions', 100_000);
 const SHARDS = argument('shards', 2);
+/** Variants run in interleaved rounds and the median is reported: the host's noise hits them all alike. */
+const ROUNDS = argument('rounds', 3);
 const PREFILL = 10_000;
 const IN_FLIGHT = 1_024;
 
@@ -68,8 +70,9 @@ async function mixed(engine: SessionEngine, ids: string[]): Promise<number> {
 
 async function throughput(): Promise<void> {
   const variants: [string, FsyncPolicy | null][] = [['off (memory only)', null], ["'no'", 'no'], ["'everysec'", 'everysec'], ["'always'", 'always']];
-  const results: [string, number, number][] = [];
-  for (const [name, fsync] of variants) {
+  const runs = new Map<string, number[]>(variants.map(([name]) => [name, []]));
+  const files = new Map<string, number>();
+  for (let round = 0; round < ROUNDS; round++) for (const [name, fsync] of variants) {
     const dir = fsync === null ? null : tempDir();
     const options: SessionEngineOptions = { shards: SHARDS, ...(dir === null ? {} : { persistence: { dir, fsync: fsync! } }) };
     const engine = await SessionEngine.start(options);
@@ -77,18 +80,23 @@ async function throughput(): Promise<void> {
       const ids = await prefill(engine, PREFILL, 5);
       await mixed(engine, ids); // warm-up, same length
       const opsPerSecond = await mixed(engine, ids);
-      results.push([name, opsPerSecond, dir === null ? 0 : dirBytes(dir)]);
+      runs.get(name)!.push(opsPerSecond);
+      files.set(name, dir === null ? 0 : dirBytes(dir));
     } finally {
       await engine.close();
       if (dir !== null) rmSync(dir, { recursive: true, force: true });
     }
   }
-  const base = results[0]![1];
-  console.log(`mixed workload (80% get lastMessages 10 / 20% append), ${SHARDS} shards, ${IN_FLIGHT} in flight, ${PREFILL} sessions, ${SECONDS} s per variant`);
-  console.log('| persistence | ops/s | vs memory-only | files after the run |');
-  console.log('|---|---:|---:|---:|');
-  for (const [name, ops, bytes] of results) {
-    console.log(`| ${name} | ${Math.round(ops).toLocaleString('en-US')} | ${((ops / base) * 100).toFixed(0)}% | ${bytes === 0 ? '-' : `${(bytes / 1_048_576).toFixed(1)} MiB`} |`);
+  const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+  const base = median(runs.get(variants[0]![0])!);
+  console.log(`mixed workload (80% get lastMessages 10 / 20% append), ${SHARDS} shards, ${IN_FLIGHT} in flight, ${PREFILL} sessions, ${SECONDS} s per run, median of ${ROUNDS} interleaved rounds`);
+  console.log('| persistence | ops/s (median) | vs memory-only | every round | files after a run |');
+  console.log('|---|---:|---:|---|---:|');
+  for (const [name] of variants) {
+    const ops = median(runs.get(name)!);
+    const bytes = files.get(name)!;
+    const all = runs.get(name)!.map((value) => Math.round(value / 1_000) + 'k').join(' / ');
+    console.log(`| ${name} | ${Math.round(ops).toLocaleString('en-US')} | ${((ops / base) * 100).toFixed(0)}% | ${all} | ${bytes === 0 ? '-' : `${(bytes / 1_048_576).toFixed(1)} MiB`} |`);
   }
 }
 
