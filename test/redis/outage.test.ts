@@ -51,6 +51,29 @@ describe.skipIf(!hasRedis)('a Redis that goes away', () => {
     });
   });
 
+  it('announces expiries again after Redis restarted (its notification setting is re-enabled)', async () => {
+    await withRedis(async (server) => {
+      await withEngine({ shards: 2, store: { redis: server.url }, storeTimeoutMs: TIMEOUT_MS, maxSessionAgeMs: 300 }, async (engine) => {
+        const expired = new Set<string>();
+        engine.on('expired', (ids) => ids.forEach((id) => expired.add(id)));
+        await server.kill();
+        await server.restart();
+        await waitFor(async () => (await settle(engine.create())).ok, 15_000, 'service after the restart');
+        // The subscriber reconnects on its own schedule, and an expiry before it is back is lost (best
+        // effort): keep creating until one of these sessions is announced.
+        const created: string[] = [];
+        await waitFor(
+          async () => {
+            created.push(await engine.create());
+            return created.some((id) => expired.has(id));
+          },
+          15_000,
+          'an expired event after the restart',
+        );
+      });
+    });
+  });
+
   it('rejects start() with ERR_STORE_UNAVAILABLE, in bounded time, when Redis is not there', async () => {
     const port = await freePort();
     const started = Date.now();

@@ -22,6 +22,8 @@ export function withExpiredEvents(flags: string): string {
 
 export class ExpiryListener {
   private readonly subscribers = new Map<string, Redis>();
+  /** Resolves once each subscriber has subscribed the first time. */
+  private readonly firstSubscribed = new Map<Redis, Promise<void>>();
   private pending: SessionId[] = [];
   private flushScheduled = false;
   private closed = false;
@@ -38,6 +40,20 @@ export class ExpiryListener {
       client.on('-node', this.onTopology);
     }
     this.syncSubscribers();
+  }
+
+  /**
+   * Resolves once every master known now has a subscription, or after `timeoutMs` (events are best effort:
+   * a start must not fail for them). Sessions expiring before then would go unannounced.
+   */
+  async subscribed(timeoutMs: number): Promise<void> {
+    this.syncSubscribers();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all([...this.subscribers.values()].map((subscriber) => this.firstSubscribed.get(subscriber))),
+      new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs))),
+    ]);
+    clearTimeout(timer);
   }
 
   /** Stops every subscriber. */
@@ -60,6 +76,7 @@ export class ExpiryListener {
       if (!wanted.has(address)) {
         subscriber.disconnect();
         this.subscribers.delete(address);
+        this.firstSubscribed.delete(subscriber);
       }
     }
     for (const [address, node] of wanted) {
@@ -69,12 +86,27 @@ export class ExpiryListener {
 
   private subscribe(node: Redis): Redis {
     // A duplicate keeps the node's address and credentials; a subscriber never times out its commands.
-    const subscriber = node.duplicate({ enableOfflineQueue: true, commandTimeout: undefined, maxRetriesPerRequest: null, enableAutoPipelining: false });
+    const subscriber = node.duplicate({
+      enableOfflineQueue: true,
+      commandTimeout: undefined,
+      maxRetriesPerRequest: null,
+      enableAutoPipelining: false,
+      // A cluster's node connections are lazy; this one must connect (and reconnect) by itself.
+      lazyConnect: false,
+      // Subscribed anew on each connection below, after the CONFIG a subscribed connection may not send.
+      autoResubscribe: false,
+    });
     subscriber.on('error', () => undefined);
     const channel = `__keyevent@${node.options.db ?? 0}__:expired`;
     // A restarted Redis has forgotten a CONFIG SET: enable the events again on every (re)connection.
-    subscriber.on('ready', () => void enableExpiredEvents(subscriber));
-    void subscriber.subscribe(channel).catch(() => undefined);
+    let first: () => void = () => undefined;
+    this.firstSubscribed.set(subscriber, new Promise<void>((resolve) => (first = resolve)));
+    subscriber.on('ready', () => {
+      void enableExpiredEvents(subscriber)
+        .then(() => subscriber.subscribe(channel))
+        .then(first)
+        .catch(() => undefined);
+    });
     subscriber.on('message', (_channel: string, key: string) => {
       const id = idOfMetaKey(key);
       if (id !== null) this.queue(id);
@@ -102,16 +134,9 @@ export class ExpiryListener {
  */
 async function enableExpiredEvents(connection: Redis): Promise<void> {
   try {
-    // CONFIG runs on a connection that is not yet subscribed: the subscriber may only subscribe.
-    const admin = connection.duplicate({ enableOfflineQueue: true, lazyConnect: false });
-    admin.on('error', () => undefined);
-    try {
-      const [, flags = ''] = (await admin.config('GET', 'notify-keyspace-events')) as string[];
-      const wanted = withExpiredEvents(flags);
-      if (wanted !== flags) await admin.config('SET', 'notify-keyspace-events', wanted);
-    } finally {
-      admin.disconnect();
-    }
+    const [, flags = ''] = (await connection.config('GET', 'notify-keyspace-events')) as string[];
+    const wanted = withExpiredEvents(flags);
+    if (wanted !== flags) await connection.config('SET', 'notify-keyspace-events', wanted);
   } catch {
     // refused (a managed Redis) or unreachable: the events stay off until someone configures them
   }

@@ -49,6 +49,9 @@ export function connect(config: ShardRedisConfig, timeoutMs: number): RedisClien
       scaleReads: 'master',
       clusterRetryStrategy: reconnectDelay,
       slotsRefreshTimeout: Math.min(timeoutMs, 2_000),
+      // Without traffic nothing else would tell this shard of a failover; the expiry listener follows the
+      // refreshes to subscribe to a promoted master.
+      slotsRefreshInterval: 5_000,
       redisOptions: { ...(config.options as RedisOptions), ...failFast(timeoutMs), connectTimeout },
     };
     client = new Cluster(config.nodes, options);

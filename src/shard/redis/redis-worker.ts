@@ -226,6 +226,8 @@ async function start(op: unknown, id: unknown, arg: unknown, now: number): Promi
       };
     case Op.PING:
       await whenReady(store.client, timeoutMs);
+      // Half the bound at most: the ping as a whole must answer within storeTimeoutMs.
+      await listener?.subscribed(timeoutMs / 2);
       return (writer) => writer.number(config.shard);
     case Op.RECOVERY:
       return (writer) => {
