@@ -35,6 +35,17 @@ export interface ListFilter {
 
 const ANY: ListFilter = Object.freeze({ desc: false, cwd: null, owner: null });
 
+/** The bookkeeping of a capture in progress. */
+interface Capture {
+  cursor: IterableIterator<StoredSession>;
+  /** Ids already handed out. */
+  visited: Set<SessionId>;
+  /** Ids created after the capture began: not part of it. */
+  born: Set<SessionId>;
+  /** Sessions as they were when the capture began, copied before they changed or went. */
+  preserved: Map<SessionId, StoredSession>;
+}
+
 /** A clock returning milliseconds since the epoch. */
 export type Clock = () => number;
 
@@ -43,6 +54,8 @@ const SWEEP_CHECK_EVERY = 1024;
 
 export class SessionStore {
   private readonly sessions = new Map<SessionId, StoredSession>();
+  /** The capture in progress (see `capture()`), or `null`. */
+  private capturing: Capture | null = null;
   private messages = 0;
   private expired: SessionId[] = [];
   /** A sweep in progress keeps its place here between steps; a Map iterator survives mutation. */
@@ -71,6 +84,7 @@ export class SessionStore {
       throw new OperationFailure(ErrorCode.INVALID_ARGUMENT, `id: session ${id} already exists`);
     }
     this.sessions.set(id, newStoredSession(id, now, capabilities, servers, fields));
+    this.capturing?.born.add(id);
   }
 
   /**
@@ -80,7 +94,10 @@ export class SessionStore {
   get(id: SessionId): StoredSession | undefined {
     const now = this.clock();
     const session = this.live(id, now);
-    if (session !== undefined) session.lastAccessed = now;
+    if (session !== undefined) {
+      this.preserve(session);
+      session.lastAccessed = now;
+    }
     return session;
   }
 
@@ -94,6 +111,7 @@ export class SessionStore {
         `maxMessagesPerSession: session ${id} already holds ${session.messageCount} messages (the limit is ${this.limits.maxMessagesPerSession})`,
       );
     }
+    this.preserve(session);
     appendMessageRecord(session, role, content, timestamp);
     session.lastAccessed = now;
     session.updatedAt = now;
@@ -105,6 +123,7 @@ export class SessionStore {
   update(id: SessionId, capabilities: Uint8Array | null, servers: Uint8Array | null, fields?: Partial<SessionFields>): void {
     const now = this.clock();
     const session = this.require(id, now);
+    this.preserve(session);
     if (capabilities !== null) session.capabilities = capabilities;
     if (servers !== null) session.servers = servers;
     if (fields?.cwd !== undefined) session.cwd = fields.cwd;
@@ -118,6 +137,7 @@ export class SessionStore {
     const now = this.clock();
     const session = this.live(id, now);
     if (session === undefined) return false;
+    this.preserve(session);
     session.lastAccessed = now;
     return true;
   }
@@ -192,11 +212,41 @@ export class SessionStore {
     this.messages += session.messageCount;
   }
 
-  /** A point-in-time copy of every session, for a snapshot written while the store keeps serving. */
-  capture(): StoredSession[] {
-    const copies: StoredSession[] = [];
-    for (const session of this.sessions.values()) copies.push(captureStoredSession(session));
-    return copies;
+  /**
+   * Every session as it is now, handed out lazily: the store may keep serving (and changing) between two
+   * steps of the iteration, yet what it yields is the state at this call. Copy-on-write: a session is
+   * copied only when it changes (or goes) before the iteration reached it, so starting costs O(1), not
+   * O(sessions). One capture at a time; it ends when the iteration ends (or is abandoned with `return()`).
+   */
+  capture(): Iterable<StoredSession> {
+    if (this.capturing !== null) throw new Error('a capture is already in progress');
+    const state: Capture = { cursor: this.sessions.values(), visited: new Set(), born: new Set(), preserved: new Map() };
+    this.capturing = state;
+    const end = (): void => {
+      if (this.capturing === state) this.capturing = null;
+    };
+    return {
+      *[Symbol.iterator]() {
+        try {
+          for (const session of state.cursor) {
+            if (state.born.has(session.id) || state.visited.has(session.id)) continue;
+            state.visited.add(session.id);
+            yield state.preserved.get(session.id) ?? captureStoredSession(session);
+          }
+          // Sessions removed before the iteration reached them.
+          for (const [id, copy] of state.preserved) if (!state.visited.has(id)) yield copy;
+        } finally {
+          end();
+        }
+      },
+    };
+  }
+
+  /** Keeps the current state of `session` for the capture in progress, before it changes. */
+  private preserve(session: StoredSession): void {
+    const state = this.capturing;
+    if (state === null || state.visited.has(session.id) || state.born.has(session.id) || state.preserved.has(session.id)) return;
+    state.preserved.set(session.id, captureStoredSession(session));
   }
 
   /** Abandons a pass in progress: the next `sweepStep()` starts a full one. */
@@ -245,6 +295,7 @@ export class SessionStore {
   }
 
   private delete(session: StoredSession): void {
+    this.preserve(session);
     this.sessions.delete(session.id);
     this.messages -= session.messageCount;
   }

@@ -23,13 +23,13 @@ export interface SnapshotTarget {
 }
 
 /**
- * Writes `sessions` (point-in-time copies, see `SessionStore.capture()`) as the shard's snapshot.
+ * Writes `sessions` (a point-in-time capture, see `SessionStore.capture()`) as the shard's snapshot.
  * With `pause`, it works in slices of about `sliceMs` and awaits `pause()` between them, so that the
  * shard keeps serving batches while a large snapshot is written.
  */
 export async function writeSnapshot(
   target: SnapshotTarget,
-  sessions: readonly StoredSession[],
+  sessions: Iterable<StoredSession>,
   pause: (() => Promise<void>) | null = null,
   sliceMs = 4,
 ): Promise<void> {

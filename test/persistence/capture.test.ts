@@ -1,0 +1,77 @@
+/**
+ * SessionStore.capture(): what a snapshot written while the shard keeps serving sees is the state at
+ * the moment the capture began, whatever changes in between.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { SessionStore } from '../../src/shard/session-store.js';
+import { serialiseStoredSession, type StoredSession } from '../../src/shard/stored-session.js';
+
+const NULL = Uint8Array.of(0xc0);
+const EMPTY = Uint8Array.of(0x90);
+const idOf = (n: number) => `01JD${String(n).padStart(22, '0')}`;
+
+function view(sessions: Iterable<StoredSession>): Record<string, unknown>[] {
+  return [...sessions]
+    .map((session) => {
+      const record = serialiseStoredSession(session);
+      return { ...record, log: Buffer.from(record.log as Uint8Array).toString('hex') } as Record<string, unknown>;
+    })
+    .sort((a, b) => String(a.id).localeCompare(String(b.id)));
+}
+
+describe('SessionStore.capture()', () => {
+  it('yields the state at its start while sessions are changed, removed, expired and created during it', () => {
+    const op = fc.tuple(fc.constantFrom('append', 'update', 'touch', 'get', 'remove', 'create', 'sweep', 'step'), fc.nat(40));
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 30 }), fc.array(op, { maxLength: 80 }), (initial, ops) => {
+        let now = 1_000;
+        const store = new SessionStore({ maxSessionAgeMs: 50, maxMessagesPerSession: 1_000 }, () => now);
+        for (let i = 0; i < initial; i++) {
+          store.create(idOf(i), NULL, EMPTY);
+          store.append(idOf(i), 'user', `first ${i}`, 1);
+          now += 1;
+        }
+        // What a capture read through at once sees.
+        const expected = view(store.capture());
+        const capture = store.capture()[Symbol.iterator]();
+        const seen: StoredSession[] = [];
+        let next = initial;
+        for (const [kind, n] of ops) {
+          now += 3;
+          const id = idOf(n % Math.max(1, next));
+          try {
+            if (kind === 'append') store.append(id, 'assistant', `later ${n}`, 2);
+            else if (kind === 'update') store.update(id, Uint8Array.of(0x80), null);
+            else if (kind === 'touch') store.touch(id);
+            else if (kind === 'get') store.get(id);
+            else if (kind === 'remove') store.remove(id);
+            else if (kind === 'create') store.create(idOf(next++), NULL, EMPTY);
+            else if (kind === 'sweep') store.sweep();
+            else {
+              const step = capture.next();
+              if (!step.done) seen.push(step.value);
+            }
+          } catch {
+            // unknown or expired ids: nothing changed
+          }
+        }
+        for (let step = capture.next(); !step.done; step = capture.next()) seen.push(step.value);
+        expect(view(seen)).toEqual(expected);
+        // The capture ended: another may begin.
+        expect(() => store.capture()).not.toThrow();
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('refuses a second capture while one is in progress', () => {
+    const store = new SessionStore({ maxSessionAgeMs: 50, maxMessagesPerSession: 10 }, () => 0);
+    store.create(idOf(1), NULL, EMPTY);
+    const iterator = store.capture()[Symbol.iterator]();
+    iterator.next();
+    expect(() => store.capture()).toThrow(/in progress/);
+    iterator.return?.();
+    expect(() => store.capture()).not.toThrow();
+  });
+});
