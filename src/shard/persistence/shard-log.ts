@@ -1,7 +1,7 @@
 /**
  * One shard's append-only log file: one framed record per batch (group commit), fsynced as the policy says.
  */
-import { closeSync, fdatasyncSync, openSync } from 'node:fs';
+import { closeSync, fdatasync, fdatasyncSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FsyncPolicy } from '../../protocol/messages.js';
 import { FILE_MODE, fsyncDir, logFileName, writeFully } from '../../protocol/persistence-files.js';
@@ -15,6 +15,7 @@ export class ShardLog {
   bytes = HEADER_BYTES;
   private fd: number;
   private dirty = false;
+  private syncing = false;
   private readonly timer: NodeJS.Timeout | null;
 
   /**
@@ -32,7 +33,7 @@ export class ShardLog {
     writeFully(this.fd, encodeHeader(FileKind.LOG, seq));
     fdatasyncSync(this.fd);
     fsyncDir(dir);
-    this.timer = policy === 'everysec' ? setInterval(() => this.sync(), EVERYSEC_MS).unref() : null;
+    this.timer = policy === 'everysec' ? setInterval(() => this.syncInBackground(), EVERYSEC_MS).unref() : null;
   }
 
   /**
@@ -52,6 +53,20 @@ export class ShardLog {
     if (!this.dirty || this.fd < 0) return;
     this.dirty = false;
     fdatasyncSync(this.fd);
+  }
+
+  /**
+   * `'everysec'`'s sync: on libuv's thread pool, so that a slow disk never stalls the shard's batches.
+   * A failure is retried by the next tick (the records stay marked dirty).
+   */
+  private syncInBackground(): void {
+    if (!this.dirty || this.fd < 0 || this.syncing) return;
+    this.dirty = false;
+    this.syncing = true;
+    fdatasync(this.fd, (error) => {
+      this.syncing = false;
+      if (error !== null) this.dirty = true;
+    });
   }
 
   /** Syncs and closes. Idempotent. */

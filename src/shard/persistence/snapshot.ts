@@ -2,7 +2,7 @@
  * Writing a shard's snapshot: every session in one file, made durable and put in place atomically
  * (a temp file, fsync, rename, fsync of the directory), so a crash leaves either the old snapshot or the new.
  */
-import { closeSync, fsyncSync, openSync, renameSync } from 'node:fs';
+import { closeSync, fsync, fsyncSync, openSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { encode } from '../../protocol/codec.js';
@@ -55,7 +55,9 @@ export async function writeSnapshot(
       }
     }
     writeFully(fd, chunk.subarray(0, used));
-    fsyncSync(fd);
+    // While serving, the flush of a large file must not stall the shard: it runs on libuv's thread pool.
+    if (pause === null) fsyncSync(fd);
+    else await new Promise<void>((resolve, reject) => fsync(fd, (error) => (error === null ? resolve() : reject(error))));
   } finally {
     closeSync(fd);
   }
