@@ -356,8 +356,10 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
       // The watchdog runs until every shard has closed: a hung shard must not hold close() forever.
       if (this.recovery !== null) {
         // Behind everything already submitted: fsync it all and close the logs. A shard that crashed
-        // meanwhile has nothing more to flush.
-        await Promise.allSettled(this.shards.map((shard) => shard.submit(Op.FLUSH, null, true, Reply.Value)));
+        // meanwhile has nothing more to flush, and one still restarting (a disk that keeps failing, say)
+        // must not hold close() forever: only serving shards are asked.
+        const serving = this.shards.filter((shard) => shard.serving);
+        await Promise.allSettled(serving.map((shard) => shard.submit(Op.FLUSH, null, true, Reply.Value)));
       }
       await Promise.all(this.shards.map((shard) => shard.close()));
       clearInterval(this.watchdog);

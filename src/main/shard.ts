@@ -104,6 +104,11 @@ export class Shard {
     private readonly hooks: ShardHooks,
   ) {}
 
+  /** Whether the shard's worker is up and taking batches (not starting, restarting or closed). */
+  get serving(): boolean {
+    return this.state === 'ready';
+  }
+
   /** Operations queued, in flight, or answered but not yet handed to their callers. */
   get pendingOps(): number {
     return this.queued.length + (this.inFlight?.length ?? 0) + this.delivering;
