@@ -3,6 +3,7 @@
  * Its value crosses into every shard worker, so it must be plain data: functions are refused here, and the
  * connection settings the engine relies on are refused too, rather than silently overridden.
  */
+import { createRequire } from 'node:module';
 import type { ShardRedisConfig } from '../protocol/messages.js';
 import { InvalidArgumentError } from './errors.js';
 import { describeValue } from './validation.js';
@@ -155,5 +156,15 @@ export function resolveStore(value: unknown): ResolvedStore | null {
   } else {
     resolved = { kind: 'single', url: null, options: connectionOptions(redis, path) };
   }
+  assertIoredisInstalled();
   return Object.freeze({ redis: resolved });
+}
+
+/** ioredis is an optional peer: say so at start, not as a module error from inside a worker. */
+function assertIoredisInstalled(): void {
+  try {
+    createRequire(import.meta.url).resolve('ioredis');
+  } catch {
+    throw new InvalidArgumentError('options.store needs the ioredis package (an optional peer dependency): npm install ioredis');
+  }
 }

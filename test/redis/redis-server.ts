@@ -42,6 +42,11 @@ export class RedisServer {
     private readonly extraArgs: string[],
   ) {}
 
+  /** Whether the process runs (it has not been killed). */
+  get running(): boolean {
+    return this.child !== null;
+  }
+
   /** `redis://127.0.0.1:<port>`. */
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;
@@ -106,8 +111,8 @@ export class RedisServer {
 }
 
 /**
- * A Redis Cluster of three masters (no replicas) on loopback, each on a free port, its slots assigned by
- * `redis-cli --cluster create`.
+ * A Redis Cluster of three masters on loopback (with `replicas`, that many replicas each), each node on a
+ * free port, its slots assigned by `redis-cli --cluster create`. The first three nodes are the masters.
  */
 export class RedisCluster {
   private constructor(readonly nodes: RedisServer[]) {}
@@ -117,13 +122,13 @@ export class RedisCluster {
     return this.nodes.map((node) => `127.0.0.1:${node.port}`);
   }
 
-  static async start(): Promise<RedisCluster> {
+  static async start(replicas = 0): Promise<RedisCluster> {
     const nodes: RedisServer[] = [];
     try {
-      for (let i = 0; i < 3; i++) {
+      for (let i = 0; i < 3 * (1 + replicas); i++) {
         nodes.push(await RedisServer.start(['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000']));
       }
-      const created = spawnSync('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'], {
+      const created = spawnSync('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', String(replicas), '--cluster-yes'], {
         encoding: 'utf8',
         timeout: 30_000,
       });
@@ -137,11 +142,21 @@ export class RedisCluster {
     }
   }
 
-  /** Waits until every node reports `cluster_state:ok` (slots are assigned and known everywhere). */
-  private async waitUntilOk(): Promise<void> {
+  /**
+   * Waits until every live node reports `cluster_state:ok` (slots are assigned and known everywhere) and
+   * every replica is in sync with its master (a replica that never synced never takes over).
+   */
+  async waitUntilOk(): Promise<void> {
     const deadline = Date.now() + 30_000;
+    const cli = (node: RedisServer, ...args: string[]) => spawnSync('redis-cli', ['-p', String(node.port), ...args], { encoding: 'utf8' }).stdout ?? '';
     for (;;) {
-      const ok = this.nodes.every((node) => spawnSync('redis-cli', ['-p', String(node.port), 'cluster', 'info'], { encoding: 'utf8' }).stdout.includes('cluster_state:ok'));
+      const ok = this.nodes
+        .filter((node) => node.running)
+        .every((node) => {
+          if (!cli(node, 'cluster', 'info').includes('cluster_state:ok')) return false;
+          const replication = cli(node, 'info', 'replication');
+          return !replication.includes('role:slave') || replication.includes('master_link_status:up');
+        });
       if (ok) return;
       if (Date.now() > deadline) throw new Error('the Redis Cluster did not reach cluster_state:ok within 30 s');
       await new Promise((resolve) => setTimeout(resolve, 100));
