@@ -26,15 +26,19 @@ describe.skipIf(!hasRedis)('a failover in the cluster', () => {
       // The replica is promoted after cluster-node-timeout (2 s) and an election.
       await cluster.waitUntilOk();
       let ids: string[] = [];
+      let lastError: unknown = null;
       await waitFor(
         async () => {
           const outcomes = await Promise.all(Array.from({ length: 30 }, () => settle(engine.create())));
           ids = outcomes.flatMap((o) => (o.ok ? [o.value] : []));
+          lastError = outcomes.find((o) => !o.ok) ?? lastError;
           return ids.length === 30;
         },
         30_000,
         'every create to succeed after the failover',
-      );
+      ).catch((error: Error) => {
+        throw new Error(`${error.message}; last failure: ${JSON.stringify(lastError, ['error', 'message', 'code'])}; cluster: ${cluster.describe()}`);
+      });
       expect(await engine.size()).toBeGreaterThanOrEqual(30);
       // Sessions on every master, the promoted one included, expire and are announced.
       await waitFor(() => ids.every((id) => expired.has(id)), 30_000, 'an expired event for each session after the failover');

@@ -126,7 +126,7 @@ export class RedisCluster {
     const nodes: RedisServer[] = [];
     try {
       for (let i = 0; i < 3 * (1 + replicas); i++) {
-        nodes.push(await RedisServer.start(['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000']));
+        nodes.push(await RedisServer.start(['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000', '--cluster-replica-validity-factor', '0']));
       }
       const created = spawnSync('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', String(replicas), '--cluster-yes'], {
         encoding: 'utf8',
@@ -161,6 +161,12 @@ export class RedisCluster {
       if (Date.now() > deadline) throw new Error('the Redis Cluster did not reach cluster_state:ok within 30 s');
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
+  }
+
+  /** What the live nodes say of the cluster, for a failure's message. */
+  describe(): string {
+    const node = this.nodes.find((n) => n.running);
+    return node === undefined ? 'no live node' : spawnSync('redis-cli', ['-p', String(node.port), 'cluster', 'nodes'], { encoding: 'utf8' }).stdout;
   }
 
   async stop(): Promise<void> {
