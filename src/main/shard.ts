@@ -261,6 +261,10 @@ export class Shard {
     let nextError = errors === null || delivery.errorAt >= errors.length ? -1 : (errors[delivery.errorAt] as number);
     for (let n = first; n < last; n++) {
       const op = pending[n]!;
+      // A settled op must not stay reachable from this delivery: its resolving functions hold its promise,
+      // and the promise its value (a decoded session). Kept, they would live as long as the whole reply and
+      // be promoted to the old generation; released, they die young.
+      pending[n] = undefined!;
       if (op.reply === Reply.Created) this.hooks.createSettled();
       if (n === nextError) {
         op.reject(fromWire({ code: errors![delivery.errorAt + 1], message: errors![delivery.errorAt + 2] } as WireError));
