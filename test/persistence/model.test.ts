@@ -11,7 +11,7 @@ import { SessionEngine, type FaultKind } from '../../dist/src/index.js';
 import { codeOf, waitFor } from '../helpers/engine.js';
 import { tempDir } from './helpers.js';
 
-const RUNS = Number(process.env.MODEL_RUNS ?? 100);
+const RUNS = Number(process.env.MODEL_RUNS ?? 200);
 
 interface ModelSession {
   context: string[];
