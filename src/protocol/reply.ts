@@ -8,6 +8,7 @@
  * decoded sessions are alive at once, so the host's young-generation GC has far less to copy.
  */
 import { decode } from './codec.js';
+import type { MsgpackWriter } from './msgpack-writer.js';
 
 /** Results per chunk: small enough to keep the live set small, large enough to amortise a decode call. */
 export const RESULTS_PER_CHUNK = 64;
@@ -55,4 +56,31 @@ export function decodeReply(bytes: Uint8Array): ReplyHeader & { results: unknown
   const results: unknown[] = [];
   for (let i = 0; i < header.chunkEnds.length; i++) results.push(...decodeReplyChunk(bytes, header, i));
   return { ...header, results };
+}
+
+/**
+ * Ends a reply whose result chunks `writer` already holds: writes the header, then the trailer locating it.
+ * Both kinds of shard worker (memory and Redis) end their replies with it.
+ */
+export function writeReplyTail(writer: MsgpackWriter, header: ReplyHeader): void {
+  const headerAt = writer.length;
+  writer.arrayHeader(5);
+  if (header.errors === null) writer.nil();
+  else {
+    writer.arrayHeader(header.errors.length);
+    for (const item of header.errors) {
+      if (typeof item === 'number') writer.number(item);
+      else writer.string(item);
+    }
+  }
+  if (header.expired === null) writer.nil();
+  else {
+    writer.arrayHeader(header.expired.length);
+    for (const id of header.expired) writer.string(id);
+  }
+  writer.number(header.seq);
+  writer.number(header.size);
+  writer.arrayHeader(header.chunkEnds.length);
+  for (const end of header.chunkEnds) writer.number(end);
+  writer.uint32(headerAt);
 }

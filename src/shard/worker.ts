@@ -12,7 +12,7 @@ import { decode } from '../protocol/codec.js';
 import { ErrorCode } from '../protocol/error-codes.js';
 import { FAULT_KINDS, Op, OP_STRIDE, type FaultKind, type RecoveryFigures, type ShardConfig, type ShardEvent } from '../protocol/messages.js';
 import { MsgpackWriter } from '../protocol/msgpack-writer.js';
-import { RESULTS_PER_CHUNK } from '../protocol/reply.js';
+import { RESULTS_PER_CHUNK, writeReplyTail } from '../protocol/reply.js';
 import { ROLES, type ClientCapabilities, type Role } from '../protocol/model.js';
 import { LOG_EXPIRED } from './persistence/recovery.js';
 import { ShardPersistence } from './persistence/shard-persistence.js';
@@ -245,25 +245,9 @@ function apply(op: unknown, id: unknown, arg: unknown): void {
 
 /** Ends the reply (see `protocol/reply.ts`): the header after the results, then the trailer locating it. */
 function finishReply(errors: (number | string)[] | null, chunkEnds: number[]): ReturnType<typeof move> {
-  const headerAt = writer.length;
-  writer.arrayHeader(5);
-  if (errors === null) writer.nil();
-  else {
-    writer.arrayHeader(errors.length);
-    for (const item of errors) {
-      if (typeof item === 'number') writer.number(item);
-      else writer.string(item);
-    }
-  }
   const expired = store.drainExpired();
   if (expired !== null) persistence?.expired(clockNow, expired);
-  if (expired === null) writer.nil();
-  else writeStrings(expired);
-  writer.number(++seq);
-  writer.number(store.size);
-  writer.arrayHeader(chunkEnds.length);
-  for (const end of chunkEnds) writer.number(end);
-  writer.uint32(headerAt);
+  writeReplyTail(writer, { errors, expired, seq: ++seq, size: store.size, chunkEnds });
   return move(writer.finish());
 }
 

@@ -16,7 +16,7 @@ import { ErrorCode } from '../../protocol/error-codes.js';
 import { FAULT_KINDS, Op, OP_STRIDE, type FaultKind, type ShardConfig, type ShardEvent } from '../../protocol/messages.js';
 import type { ClientCapabilities, SessionId } from '../../protocol/model.js';
 import { MsgpackWriter } from '../../protocol/msgpack-writer.js';
-import { RESULTS_PER_CHUNK } from '../../protocol/reply.js';
+import { RESULTS_PER_CHUNK, writeReplyTail } from '../../protocol/reply.js';
 import { OperationFailure } from '../session-store.js';
 import { encodeCapabilities, encodeServers } from '../stored-session.js';
 import { ExpiryListener } from './expiry-listener.js';
@@ -252,22 +252,8 @@ const writer = new MsgpackWriter();
 
 /** Ends the reply as `protocol/reply.ts` lays it out. */
 function finishReply(errors: (number | string)[] | null, chunkEnds: number[]): ReturnType<typeof move> {
-  const headerAt = writer.length;
-  writer.arrayHeader(5);
-  if (errors === null) writer.nil();
-  else {
-    writer.arrayHeader(errors.length);
-    for (const item of errors) {
-      if (typeof item === 'number') writer.number(item);
-      else writer.string(item);
-    }
-  }
-  writer.nil(); // expiries arrive as keyspace notifications, never with a batch
-  writer.number(++seq);
-  writer.number(0);
-  writer.arrayHeader(chunkEnds.length);
-  for (const end of chunkEnds) writer.number(end);
-  writer.uint32(headerAt);
+  // Expiries arrive as keyspace notifications, never with a batch; the sessions are Redis's, not counted here.
+  writeReplyTail(writer, { errors, expired: null, seq: ++seq, size: 0, chunkEnds });
   return move(writer.finish());
 }
 
