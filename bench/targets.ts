@@ -15,11 +15,19 @@ export interface TargetCheck {
 
 type Find = (variant: string, workload: WorkloadName, inFlight: number) => Row | undefined;
 
-function ratioCheck(find: Find, skipped: Record<string, string>, target: string, workload: WorkloadName, base: string, min: number | null): TargetCheck {
-  const engine = find('engine-default', workload, 1_024);
+function ratioCheck(
+  find: Find,
+  skipped: Record<string, string>,
+  target: string,
+  workload: WorkloadName,
+  base: string,
+  min: number | null,
+  subject = 'engine-default',
+): TargetCheck {
+  const engine = find(subject, workload, 1_024);
   const other = find(base, workload, 1_024);
   if (engine === undefined || other === undefined) {
-    const missing = engine === undefined ? 'engine-default' : base;
+    const missing = engine === undefined ? subject : base;
     return { target, measured: `no figures for ${missing}${skipped[missing] !== undefined ? ` (${skipped[missing]})` : ''}`, status: 'n/a' };
   }
   const ratio = engine.opsPerSec / other.opsPerSec;
@@ -64,6 +72,9 @@ export function checkTargets(results: VariantResult[], skipped: Record<string, s
     skipped.redis !== undefined
       ? { target: 'mixed 80/20, 1 024 in flight: >= 5x Redis', measured: `skipped: ${skipped.redis}`, status: 'n/a' }
       : ratioCheck(find, skipped, 'mixed 80/20, 1 024 in flight: >= 5x Redis', 'mixed', 'redis', 5),
+    skipped['engine-redis'] !== undefined
+      ? { target: 'engine on Redis, mixed 80/20, 1 024 in flight: >= 0.8x raw ioredis', measured: `skipped: ${skipped['engine-redis']}`, status: 'n/a' }
+      : ratioCheck(find, skipped, 'engine on Redis, mixed 80/20, 1 024 in flight: >= 0.8x raw ioredis', 'mixed', 'redis', 0.8, 'engine-redis'),
     ratioCheck(find, skipped, 'mixed 80/20, 1 024 in flight: ratio to Map (hand copy)', 'mixed', 'map-copy', null),
     ratioCheck(find, skipped, 'mixed 80/20, 1 024 in flight: ratio to Map (live object)', 'mixed', 'map-live', null),
     writeCheck(rows, find, 'append'),

@@ -8,14 +8,14 @@ import { defaultShardCount, SessionEngine } from '../src/index.js';
 import { LruSessionManager } from './baselines/lru-session-manager.js';
 import { MapSessionManager } from './baselines/map-session-manager.js';
 import { NaivePiscinaSessions } from './baselines/naive-piscina.js';
-import { redisAvailable, RedisSessions } from './baselines/redis-baseline.js';
+import { redisAvailable, RedisSessions, startRedisServer } from './baselines/redis-baseline.js';
 import type { SessionApi } from './subject.js';
 
 /** One benchmarked variant. */
 export interface Variant {
   id: string;
   label: string;
-  kind: 'engine' | 'map' | 'lru' | 'naive-piscina' | 'redis';
+  kind: 'engine' | 'engine-redis' | 'map' | 'lru' | 'naive-piscina' | 'redis';
   /** Worker threads it uses (engine, naive piscina). */
   shards?: number;
   /** The engine as `SessionEngine.start()` configures it: the one the targets judge. */
@@ -58,6 +58,14 @@ export function allVariants(): Variant[] {
       start: () => NaivePiscinaSessions.start(defaultShards),
     },
     {
+      id: 'engine-redis',
+      label: `engine on Redis, shards=${defaultShards}`,
+      kind: 'engine-redis',
+      shards: defaultShards,
+      skipped: hasRedis ? undefined : 'redis-server is not on PATH',
+      start: startEngineOnRedis,
+    },
+    {
       id: 'redis',
       label: 'Redis, ioredis auto-pipelining',
       kind: 'redis',
@@ -65,4 +73,25 @@ export function allVariants(): Variant[] {
       start: () => RedisSessions.start(),
     },
   ];
+}
+
+/** The default engine with `store: { redis }`, on a private redis-server that closing it stops. */
+async function startEngineOnRedis(): Promise<SessionApi> {
+  const server = await startRedisServer();
+  let engine: SessionEngine;
+  try {
+    engine = await SessionEngine.start({ store: { redis: `redis://127.0.0.1:${server.port}` } });
+  } catch (error) {
+    server.stop();
+    throw error;
+  }
+  return {
+    create: () => engine.create(),
+    get: (id, options) => engine.get(id, options),
+    appendMessage: (id, message) => engine.appendMessage(id, message),
+    close: async () => {
+      await engine.close();
+      server.stop();
+    },
+  };
 }

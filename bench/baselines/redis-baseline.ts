@@ -50,6 +50,39 @@ function freePort(): Promise<number> {
   });
 }
 
+/** A private redis-server on a free loopback port, without persistence; `stop()` kills it. */
+export interface RedisServer {
+  port: number;
+  process: ChildProcess;
+  stop(): void;
+}
+
+/** Starts a private redis-server and resolves once it answers a ping. */
+export async function startRedisServer(): Promise<RedisServer> {
+  const port = await freePort();
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+    stdio: 'ignore',
+  });
+  const stop = (): void => void child.kill();
+  const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0 });
+  probe.on('error', () => undefined);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await probe.connect();
+      await probe.ping();
+      probe.disconnect();
+      return { port, process: child, stop };
+    } catch (error) {
+      probe.disconnect();
+      if (attempt > 50) {
+        stop();
+        throw error;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}
+
 /** Sessions in a private redis-server through ioredis auto-pipelining. */
 export class RedisSessions implements SessionApi {
   // Plain msgpack (no records): values must stand alone, with no structure table outside them.
@@ -63,29 +96,18 @@ export class RedisSessions implements SessionApi {
 
   /** Starts redis-server on a free loopback port and connects to it. */
   static async start(): Promise<RedisSessions> {
-    const port = await freePort();
-    const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
-      stdio: 'ignore',
-    });
-    const client = new Redis({ port, host: '127.0.0.1', enableAutoPipelining: true, lazyConnect: true, maxRetriesPerRequest: 0 });
+    const server = await startRedisServer();
+    const client = new Redis({ port: server.port, host: '127.0.0.1', enableAutoPipelining: true, lazyConnect: true, maxRetriesPerRequest: 0 });
     client.on('error', () => undefined);
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await client.connect();
-        await client.ping();
-        break;
-      } catch (error) {
-        if (attempt > 50) {
-          server.kill();
-          throw error;
-        }
-        client.disconnect();
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
+    try {
+      await client.connect();
+    } catch (error) {
+      server.stop();
+      throw error;
     }
     client.defineCommand('sessionGet', { numberOfKeys: 2, lua: GET_LUA });
     client.defineCommand('sessionAppend', { numberOfKeys: 2, lua: APPEND_LUA });
-    return new RedisSessions(server, client as Redis & SessionScripts);
+    return new RedisSessions(server.process, client as Redis & SessionScripts);
   }
 
   async create(): Promise<string> {
