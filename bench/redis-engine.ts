@@ -8,8 +8,6 @@
  *
  *   node dist/bench/redis-engine.js [--ops 60000] [--sessions 2000] [--window 512] [--shards N]
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { createServer } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
@@ -19,6 +17,7 @@ import { SessionEngine } from '../src/index.js';
 import { newSessionId } from '../src/main/session-ids.js';
 import { logKey, metaKey } from '../src/shard/redis/keys.js';
 import { SCRIPTS } from '../src/shard/redis/lua-scripts.js';
+import { redisAvailable, startRedisServer } from './baselines/redis-baseline.js';
 
 const { values } = parseArgs({
   options: {
@@ -146,34 +145,13 @@ function engineSubject(engine: SessionEngine): Subject {
   };
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
-}
-
 async function main(): Promise<void> {
-  if (spawnSync('redis-server', ['--version']).status !== 0) {
+  if (!redisAvailable()) {
     console.log('redis-engine: skipped, redis-server is not installed');
     return;
   }
-  const port = await freePort();
-  const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  await new Promise<void>((resolve, reject) => {
-    let output = '';
-    server.stdout!.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      if (output.includes('Ready to accept connections')) resolve();
-    });
-    server.once('exit', (code) => reject(new Error(`redis-server exited with ${code}`)));
-  });
-  server.stdout!.resume();
-  const url = `redis://127.0.0.1:${port}`;
+  const server = await startRedisServer();
+  const url = `redis://127.0.0.1:${server.port}`;
   try {
     const results: Result[] = [];
     const raw = rawIoredis(url);
@@ -195,7 +173,7 @@ async function main(): Promise<void> {
     for (const r of results) console.log(`| ${r.name} | ${r.opsPerSec} | ${r.p99LoopDelayMs.toFixed(1)} | ${r.maxLoopDelayMs.toFixed(1)} |`);
     console.log(`engine / raw: ${((100 * results[1]!.opsPerSec) / results[0]!.opsPerSec).toFixed(0)}% (target: at least 80%)`);
   } finally {
-    server.kill('SIGKILL');
+    server.stop();
   }
 }
 
