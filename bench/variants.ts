@@ -51,11 +51,12 @@ export function allVariants(): Variant[] {
     { id: 'map-copy', label: 'Map, hand copy', kind: 'map', start: async () => new MapSessionManager('hand-copy') },
     { id: 'lru', label: 'lru-cache ttl+updateAgeOnGet', kind: 'lru', start: async (maxSessions) => new LruSessionManager(maxSessions) },
     {
+      // One pool per core: one task per op gains from every thread it can get, so it is given them all.
       id: 'naive-piscina',
-      label: `piscina 1 task/op, shards=${defaultShards}`,
+      label: `piscina 1 task/op, shards=${availableParallelism()}`,
       kind: 'naive-piscina',
-      shards: defaultShards,
-      start: () => NaivePiscinaSessions.start(defaultShards),
+      shards: availableParallelism(),
+      start: () => NaivePiscinaSessions.start(availableParallelism()),
     },
     {
       id: 'engine-redis',

@@ -5,10 +5,11 @@
  */
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
-import { defaultShardCount, shardFor, type MessageInput, type Session } from '../../src/index.js';
+import { shardFor, type MessageInput, type Session } from '../../src/index.js';
 import { encode } from '../../src/protocol/codec.js';
 import { Op, type ShardConfig } from '../../src/protocol/messages.js';
 import { decodeReply } from '../../src/protocol/reply.js';
+import { resolveOptions, shardSpinConfig } from '../../src/main/options.js';
 import { newSessionId } from '../../src/main/session-ids.js';
 import { checkMessage, checkSessionId } from '../../src/main/validation.js';
 import { CLEANUP_INTERVAL_MS, SESSION_TTL_MS, type SessionApi } from '../subject.js';
@@ -26,7 +27,9 @@ export class NaivePiscinaSessions implements SessionApi {
   private constructor(private readonly pools: Piscina[]) {}
 
   /** Starts `shards` single-thread pools on the engine's worker file. */
-  static async start(shards = defaultShardCount()): Promise<NaivePiscinaSessions> {
+  static async start(shards: number): Promise<NaivePiscinaSessions> {
+    // The engine's default: the same workers, woken the same way.
+    const spin = shardSpinConfig(resolveOptions());
     const pools = Array.from({ length: shards }, (_, shard) => {
       const config: ShardConfig = {
         shard,
@@ -34,6 +37,7 @@ export class NaivePiscinaSessions implements SessionApi {
         cleanupIntervalMs: CLEANUP_INTERVAL_MS,
         maxMessagesPerSession: 10_000,
         faultInjection: false,
+        spin,
       };
       return new Piscina({ filename: WORKER_FILE, minThreads: 1, maxThreads: 1, idleTimeout: Infinity, atomics: 'disabled', workerData: config });
     });

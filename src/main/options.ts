@@ -2,7 +2,7 @@
  * The one table of the engine's options: each one's default, its bounds, and its validation.
  */
 import { availableParallelism } from 'node:os';
-import { FSYNC_POLICIES, type FsyncPolicy } from '../protocol/messages.js';
+import { FSYNC_POLICIES, type FsyncPolicy, type ShardSpinConfig } from '../protocol/messages.js';
 import { InvalidArgumentError } from './errors.js';
 import { resolveStore, type ResolvedStore, type StoreOptions } from './store-options.js';
 
@@ -10,8 +10,9 @@ import { resolveStore, type ResolvedStore, type StoreOptions } from './store-opt
 export interface SessionEngineOptions {
   /**
    * How many shards (worker threads) hold the sessions.
-   * @default `defaultShardCount()`: one per core (`os.availableParallelism()`); on 2 cores the benchmark found 2
-   * shards ahead of 1 on most 1 024-in-flight workloads, because the host thread's decoding overlaps the workers'
+   * @default `defaultShardCount()`: one per core but one (`os.availableParallelism() - 1`, at least 1), which
+   * leaves a core to the host's own thread: it encodes the batches and decodes the replies, and on 2 cores a
+   * second shard competed with it (one-operation latency went from about 50 µs to about 90 µs p50)
    */
   shards?: number;
   /**
@@ -63,6 +64,15 @@ export interface SessionEngineOptions {
    * @default 30_000
    */
   shardTimeoutMs?: number;
+  /**
+   * How long, in microseconds, a shard's thread keeps polling for its next batch after answering one,
+   * instead of sleeping until it arrives. Waking a sleeping thread costs 25-50 µs on a virtual machine,
+   * about half of a one-operation round trip. The spin adapts: after a batch that came later than this
+   * window, the shard sleeps at once, so sparse traffic costs no CPU; traffic whose batches follow each
+   * other within the window costs the shard's thread the gaps between them. `0` never spins.
+   * @default 200
+   */
+  shardSpinUs?: number;
   /**
    * Enables `engine.injectFault()`, for tests and failure drills. Never enable it in production.
    * @default false
@@ -117,9 +127,18 @@ export type ResolvedOptions = Readonly<
   Required<Omit<SessionEngineOptions, 'persistence' | 'store'>> & { persistence: ResolvedPersistence | null; store: ResolvedStore | null }
 >;
 
-/** One shard per core: the host thread decodes replies while the workers apply the next batches. */
+/** One shard per core but the one the host's thread needs (see the `shards` option); at least 1. */
 export function defaultShardCount(): number {
-  return Math.max(1, availableParallelism());
+  return Math.max(1, availableParallelism() - 1);
+}
+
+/**
+ * The idle spin shared by the shards of one engine (`shardSpinUs`). At most one shard fewer than the cores
+ * spins at a time, so that a core stays free for the host's thread: on 2 cores, two spinning shards kept
+ * the host's wake-up waiting and made one-operation latency no better.
+ */
+export function shardSpinConfig(options: ResolvedOptions): ShardSpinConfig {
+  return { us: options.shardSpinUs, board: new SharedArrayBuffer(4), spinners: Math.max(0, availableParallelism() - 1) };
 }
 
 /** Node's timers overflow above this (2^31 - 1 ms, about 24.8 days). */
@@ -142,6 +161,7 @@ const integerRules: Record<Exclude<keyof SessionEngineOptions, 'faultInjection' 
   maxBatchOps: { default: () => 2_048, min: 1, max: 1_000_000 },
   shardHeapMb: { default: () => 4_096, min: 16, max: 1_048_576 },
   shardTimeoutMs: { default: () => 30_000, min: 100, max: MAX_TIMER_MS },
+  shardSpinUs: { default: () => 200, min: 0, max: 10_000 },
   storeTimeoutMs: { default: () => 5_000, min: 10, max: MAX_TIMER_MS },
 };
 

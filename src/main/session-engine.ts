@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import type { Message, MessageInput, Session, SessionId, SessionInit, SessionUpdate } from '../protocol/model.js';
 import { FAULT_KINDS, Op, type FaultKind } from '../protocol/messages.js';
 import { CapacityError, EngineClosedError, InvalidArgumentError, QueueFullError, ShardCrashedError } from './errors.js';
-import { resolveOptions, type ResolvedOptions, type SessionEngineOptions } from './options.js';
+import { resolveOptions, shardSpinConfig, type ResolvedOptions, type SessionEngineOptions } from './options.js';
 import { acquireLock, commitGeneration, readManifest, removeOtherGenerations } from './persistence-dir.js';
 import { newSessionId } from './session-ids.js';
 import { Reply, Shard } from './shard.js';
@@ -132,7 +132,8 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
         this.emit('shardRestart', { shard, lostSessions });
       },
     };
-    this.shards = Array.from({ length: options.shards }, (_, index) => new Shard(index, options.store === null ? WORKER_FILE : REDIS_WORKER_FILE, options, hooks));
+    const spin = shardSpinConfig(options);
+    this.shards = Array.from({ length: options.shards }, (_, index) => new Shard(index, options.store === null ? WORKER_FILE : REDIS_WORKER_FILE, options, hooks, spin));
     const period = Math.max(25, Math.min(1_000, Math.floor(options.shardTimeoutMs / 4)));
     this.watchdog = setInterval(() => {
       const now = performance.now();

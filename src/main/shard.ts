@@ -10,7 +10,7 @@
 import { Piscina } from 'piscina';
 import { encode } from '../protocol/codec.js';
 import { SKIPPED_RECORDS_WARNING, type WireError } from '../protocol/error-codes.js';
-import { Op, OP_STRIDE, type RecoveryFigures, type ShardConfig, type ShardEvent, type ShardPersistenceConfig } from '../protocol/messages.js';
+import { Op, OP_STRIDE, type RecoveryFigures, type ShardConfig, type ShardEvent, type ShardPersistenceConfig, type ShardSpinConfig } from '../protocol/messages.js';
 import { decodeReply, decodeReplyChunk, decodeReplyHeader, RESULTS_PER_CHUNK, type ReplyHeader } from '../protocol/reply.js';
 import { EngineClosedError, fromWire, ProtocolError, ShardCrashedError, type SessionEngineError } from './errors.js';
 import type { ResolvedOptions } from './options.js';
@@ -102,6 +102,7 @@ export class Shard {
     private readonly workerFile: string,
     private readonly options: ResolvedOptions,
     private readonly hooks: ShardHooks,
+    private readonly spin: ShardSpinConfig,
   ) {}
 
   /** Whether the shard's worker is up and taking batches (not starting, restarting or closed). */
@@ -382,6 +383,7 @@ export class Shard {
       cleanupIntervalMs: this.options.cleanupIntervalMs,
       maxMessagesPerSession: this.options.maxMessagesPerSession,
       faultInjection: this.options.faultInjection,
+      spin: this.spin,
       persistence: this.persistence,
       redis: this.options.store?.redis ?? null,
       storeTimeoutMs: this.options.storeTimeoutMs,

@@ -75,6 +75,8 @@ export interface ShardConfig {
   cleanupIntervalMs: number;
   maxMessagesPerSession: number;
   faultInjection: boolean;
+  /** How the worker polls for its next batch after answering one (see `shard/idle-spin.ts`). */
+  spin: ShardSpinConfig;
   /** `null`: memory only. */
   persistence?: ShardPersistenceConfig | null;
   /** Where a Redis shard keeps its sessions (only the Redis worker reads it). */
@@ -83,6 +85,16 @@ export interface ShardConfig {
   storeTimeoutMs?: number;
   /** A Redis shard enforces it again on the server: another host may run with other limits. */
   maxMessageBytes?: number;
+}
+
+/** The idle spin of an engine's shards: one board shared by all of them. */
+export interface ShardSpinConfig {
+  /** How long to poll after an answer, in microseconds; 0 never polls. */
+  us: number;
+  /** An `Int32Array` counter of answers over the engine's shards (4 bytes). */
+  board: SharedArrayBuffer;
+  /** How many of the engine's shards may poll at once. */
+  spinners: number;
 }
 
 /**

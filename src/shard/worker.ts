@@ -14,6 +14,7 @@ import { FAULT_KINDS, Op, OP_STRIDE, type FaultKind, type RecoveryFigures, type 
 import { MsgpackWriter } from '../protocol/msgpack-writer.js';
 import { RESULTS_PER_CHUNK, writeReplyTail } from '../protocol/reply.js';
 import { ROLES, type ClientCapabilities, type Role } from '../protocol/model.js';
+import { IdleSpin } from './idle-spin.js';
 import { LOG_EXPIRED } from './persistence/recovery.js';
 import { ShardPersistence } from './persistence/shard-persistence.js';
 import { OperationFailure, SessionStore } from './session-store.js';
@@ -46,6 +47,7 @@ let recovery: RecoveryFigures = { sessions: 0, expired: 0, skippedRecords: 0, ms
 /** While a batch is applied, expiry records join its log record instead of being written on their own. */
 let batchRunning = false;
 let seq = 0;
+const spin = new IdleSpin(config.spin.us / 1_000, config.spin.board, config.spin.spinners, performance.now.bind(performance));
 /** Sweeps run one after another: a timer pass and an explicit `sweep()` must not share a cursor. */
 let sweepChain: Promise<number> = Promise.resolve(0);
 
@@ -253,6 +255,7 @@ function finishReply(errors: (number | string)[] | null, chunkEnds: number[]): R
 
 /** Applies one encoded batch; see `protocol/messages.ts` for its shape. */
 export default async function handleBatch(task: unknown): Promise<ReturnType<typeof move>> {
+  spin.arrived();
   await ready;
   let batch: unknown;
   writer.reset();
@@ -299,6 +302,7 @@ export default async function handleBatch(task: unknown): Promise<ReturnType<typ
   // write throws to piscina, so the engine restarts this shard from what the disk holds.
   persistence?.commit();
   batchRunning = false;
+  spin.answered();
   return reply;
 }
 

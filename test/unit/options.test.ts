@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { defaultShardCount, resolveOptions } from '../../src/main/options.js';
+import { availableParallelism } from 'node:os';
+import { defaultShardCount, resolveOptions, shardSpinConfig } from '../../src/main/options.js';
 import { InvalidArgumentError } from '../../src/main/errors.js';
 
 const INTEGER_OPTIONS = {
@@ -13,6 +14,7 @@ const INTEGER_OPTIONS = {
   maxBatchOps: { min: 1, max: 1_000_000 },
   shardHeapMb: { min: 16, max: 1_048_576 },
   shardTimeoutMs: { min: 100, max: 2_147_483_647 },
+  shardSpinUs: { min: 0, max: 10_000 },
 } as const;
 
 type IntegerOption = keyof typeof INTEGER_OPTIONS;
@@ -42,6 +44,7 @@ describe('resolveOptions', () => {
       maxBatchOps: 2_048,
       shardHeapMb: 4_096,
       shardTimeoutMs: 30_000,
+      shardSpinUs: 200,
       faultInjection: false,
       persistence: null,
       store: null,
@@ -57,8 +60,15 @@ describe('resolveOptions', () => {
     expect(options.maxPendingOpsPerShard).toBeGreaterThanOrEqual(100_000);
   });
 
-  it('defaults shards to at least one', () => {
-    expect(defaultShardCount()).toBeGreaterThanOrEqual(1);
+  it('defaults shards to one per core but the one the host thread needs, and at least one', () => {
+    expect(defaultShardCount()).toBe(Math.max(1, availableParallelism() - 1));
+  });
+
+  it('lets as many shards spin at once as there are cores but one, on one board shared by the shards', () => {
+    const spin = shardSpinConfig(resolveOptions({ shardSpinUs: 150 }));
+    expect(spin.us).toBe(150);
+    expect(spin.spinners).toBe(availableParallelism() - 1);
+    expect(spin.board.byteLength).toBe(4);
   });
 
   it('returns a frozen object', () => {
