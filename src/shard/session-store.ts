@@ -4,7 +4,7 @@
  */
 import { ErrorCode } from '../protocol/error-codes.js';
 import type { Role, SessionId } from '../protocol/model.js';
-import { appendMessageRecord, captureStoredSession, newStoredSession, type SessionFields, type StoredSession } from './stored-session.js';
+import { appendMessageRecord, captureStoredSession, MAX_LOG_BYTES, newStoredSession, type SessionFields, type StoredSession } from './stored-session.js';
 
 /** A failure of one operation, carried to the caller as `{ code, message }`. */
 export class OperationFailure extends Error {
@@ -112,7 +112,12 @@ export class SessionStore {
       );
     }
     this.preserve(session);
-    appendMessageRecord(session, role, content, timestamp);
+    if (!appendMessageRecord(session, role, content, timestamp)) {
+      throw new OperationFailure(
+        ErrorCode.LIMIT_EXCEEDED,
+        `message: session ${id} holds ${session.log.length} bytes of messages; this one would pass the most one session can hold (${MAX_LOG_BYTES} bytes)`,
+      );
+    }
     session.lastAccessed = now;
     session.updatedAt = now;
     this.messages++;
