@@ -53,9 +53,11 @@ export interface SessionEngineOptions {
    */
   maxBatchOps?: number;
   /**
-   * Each shard worker's heap limit (V8 old generation), in MiB. A worker that exceeds it dies and is
-   * restarted empty, like any crashed shard.
-   * @default 4_096
+   * Each shard worker's heap limit (V8 old generation), in MiB; the sessions and their messages live in it.
+   * A shard takes sessions up to `SESSION_HEAP_SHARE` (3/4) of it, by its own count of their bytes; creates
+   * and appends beyond that reject `ERR_CAPACITY`, and the rest is left to the garbage collector's
+   * working room. A worker that still exceeds the limit dies and is restarted empty, like any crashed shard.
+   * @default 8_192
    */
   shardHeapMb?: number;
   /**
@@ -141,6 +143,14 @@ export function shardSpinConfig(options: ResolvedOptions): ShardSpinConfig {
   return { us: options.shardSpinUs, board: new SharedArrayBuffer(4), spinners: Math.max(0, availableParallelism() - 1) };
 }
 
+/** The share of `shardHeapMb` a memory shard fills with sessions before it refuses more (`ERR_CAPACITY`). */
+export const SESSION_HEAP_SHARE = 0.75;
+
+/** The bytes of sessions each memory shard takes: `SESSION_HEAP_SHARE` of its heap limit. */
+export function maxSessionBytes(options: ResolvedOptions): number {
+  return Math.floor(options.shardHeapMb * 1_048_576 * SESSION_HEAP_SHARE);
+}
+
 /** Node's timers overflow above this (2^31 - 1 ms, about 24.8 days). */
 const MAX_TIMER_MS = 2_147_483_647;
 
@@ -159,7 +169,7 @@ const integerRules: Record<Exclude<keyof SessionEngineOptions, 'faultInjection' 
   maxMessageBytes: { default: () => 1_048_576, min: 1, max: 512 * 1_048_576 },
   maxPendingOpsPerShard: { default: () => 100_000, min: 1, max: 2 ** 32 },
   maxBatchOps: { default: () => 2_048, min: 1, max: 1_000_000 },
-  shardHeapMb: { default: () => 4_096, min: 16, max: 1_048_576 },
+  shardHeapMb: { default: () => 8_192, min: 16, max: 1_048_576 },
   shardTimeoutMs: { default: () => 30_000, min: 100, max: MAX_TIMER_MS },
   shardSpinUs: { default: () => 200, min: 0, max: 10_000 },
   storeTimeoutMs: { default: () => 5_000, min: 10, max: MAX_TIMER_MS },

@@ -13,7 +13,7 @@ import { SKIPPED_RECORDS_WARNING, type WireError } from '../protocol/error-codes
 import { Op, OP_STRIDE, type RecoveryFigures, type ShardConfig, type ShardEvent, type ShardPersistenceConfig, type ShardSpinConfig } from '../protocol/messages.js';
 import { decodeReply, decodeReplyChunk, decodeReplyHeader, RESULTS_PER_CHUNK, type ReplyHeader } from '../protocol/reply.js';
 import { EngineClosedError, fromWire, ProtocolError, ShardCrashedError, type SessionEngineError } from './errors.js';
-import type { ResolvedOptions } from './options.js';
+import { maxSessionBytes, type ResolvedOptions } from './options.js';
 
 /** How an op's result is handed to its caller. */
 export const enum Reply {
@@ -382,6 +382,7 @@ export class Shard {
       maxSessionAgeMs: this.options.maxSessionAgeMs,
       cleanupIntervalMs: this.options.cleanupIntervalMs,
       maxMessagesPerSession: this.options.maxMessagesPerSession,
+      maxSessionBytes: maxSessionBytes(this.options),
       faultInjection: this.options.faultInjection,
       spin: this.spin,
       persistence: this.persistence,

@@ -74,6 +74,8 @@ export interface ShardConfig {
   maxSessionAgeMs: number;
   cleanupIntervalMs: number;
   maxMessagesPerSession: number;
+  /** The most bytes of sessions a memory shard takes (its share of `shardHeapMb`). */
+  maxSessionBytes: number;
   faultInjection: boolean;
   /** How the worker polls for its next batch after answering one (see `shard/idle-spin.ts`). */
   spin: ShardSpinConfig;

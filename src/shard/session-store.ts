@@ -21,6 +21,27 @@ export interface StoreLimits {
   /** Idle time after which a session is expired, in milliseconds. */
   maxSessionAgeMs: number;
   maxMessagesPerSession: number;
+  /**
+   * The most bytes of sessions the store takes (`weightOf` summed): creates and appends beyond it reject
+   * `ERR_CAPACITY`, so that a full shard refuses work instead of dying at its heap limit with every session.
+   */
+  maxBytes: number;
+}
+
+/** What a session costs beyond its log and fields: its object, its id and its Map entry (an estimate). */
+const SESSION_OVERHEAD_BYTES = 256;
+
+/** The bytes a session is counted for against `StoreLimits.maxBytes`. */
+export function weightOf(session: StoredSession): number {
+  return (
+    SESSION_OVERHEAD_BYTES +
+    session.log.length +
+    session.capabilities.length +
+    session.servers.length +
+    (session.cwd?.length ?? 0) +
+    (session.title?.length ?? 0) +
+    (session.owner?.length ?? 0)
+  );
 }
 
 /** What `list()` keeps and in which order. */
@@ -57,6 +78,8 @@ export class SessionStore {
   /** The capture in progress (see `capture()`), or `null`. */
   private capturing: Capture | null = null;
   private messages = 0;
+  /** `weightOf` summed over the sessions held. */
+  private bytes = 0;
   private expired: SessionId[] = [];
   /** A sweep in progress keeps its place here between steps; a Map iterator survives mutation. */
   private sweepCursor: Iterator<StoredSession> | null = null;
@@ -77,13 +100,20 @@ export class SessionStore {
     return this.messages;
   }
 
+  /** The bytes the sessions held are counted for (see `StoreLimits.maxBytes`). */
+  get heldBytes(): number {
+    return this.bytes;
+  }
+
   /** Creates a session from its encoded capabilities and servers (see `stored-session.ts`) and its plain fields. */
   create(id: SessionId, capabilities: Uint8Array, servers: Uint8Array, fields?: SessionFields): void {
     const now = this.clock();
     if (this.live(id, now) !== undefined) {
       throw new OperationFailure(ErrorCode.INVALID_ARGUMENT, `id: session ${id} already exists`);
     }
-    this.sessions.set(id, newStoredSession(id, now, capabilities, servers, fields));
+    const session = newStoredSession(id, now, capabilities, servers, fields);
+    this.reserve(id, weightOf(session));
+    this.sessions.set(id, session);
     this.capturing?.born.add(id);
   }
 
@@ -112,11 +142,20 @@ export class SessionStore {
       );
     }
     this.preserve(session);
+    const before = session.log;
     if (!appendMessageRecord(session, role, content, timestamp)) {
       throw new OperationFailure(
         ErrorCode.LIMIT_EXCEEDED,
         `message: session ${id} holds ${session.log.length} bytes of messages; this one would pass the most one session can hold (${MAX_LOG_BYTES} bytes)`,
       );
+    }
+    try {
+      this.reserve(id, session.log.length - before.length);
+    } catch (error) {
+      // The log is an immutable string: putting the old one back undoes the append.
+      session.log = before;
+      session.messageCount--;
+      throw error;
     }
     session.lastAccessed = now;
     session.updatedAt = now;
@@ -128,12 +167,21 @@ export class SessionStore {
   update(id: SessionId, capabilities: Uint8Array | null, servers: Uint8Array | null, fields?: Partial<SessionFields>): void {
     const now = this.clock();
     const session = this.require(id, now);
+    const updated: StoredSession = {
+      ...session,
+      capabilities: capabilities ?? session.capabilities,
+      servers: servers ?? session.servers,
+      cwd: fields?.cwd !== undefined ? fields.cwd : session.cwd,
+      title: fields?.title !== undefined ? fields.title : session.title,
+      owner: fields?.owner !== undefined ? fields.owner : session.owner,
+    };
+    this.reserve(id, weightOf(updated) - weightOf(session));
     this.preserve(session);
-    if (capabilities !== null) session.capabilities = capabilities;
-    if (servers !== null) session.servers = servers;
-    if (fields?.cwd !== undefined) session.cwd = fields.cwd;
-    if (fields?.title !== undefined) session.title = fields.title;
-    if (fields?.owner !== undefined) session.owner = fields.owner;
+    session.capabilities = updated.capabilities;
+    session.servers = updated.servers;
+    session.cwd = updated.cwd;
+    session.title = updated.title;
+    session.owner = updated.owner;
     session.lastAccessed = now;
     session.updatedAt = now;
   }
@@ -215,6 +263,8 @@ export class SessionStore {
     if (previous !== undefined) this.delete(previous);
     this.sessions.set(session.id, session);
     this.messages += session.messageCount;
+    // Recovery puts back what was acknowledged, even past the budget (a smaller shardHeapMb than before).
+    this.bytes += weightOf(session);
   }
 
   /**
@@ -303,5 +353,17 @@ export class SessionStore {
     this.preserve(session);
     this.sessions.delete(session.id);
     this.messages -= session.messageCount;
+    this.bytes -= weightOf(session);
+  }
+
+  /** Counts `bytes` more against `maxBytes`, or rejects `ERR_CAPACITY` and counts nothing. */
+  private reserve(id: SessionId, bytes: number): void {
+    if (bytes > 0 && this.bytes + bytes > this.limits.maxBytes) {
+      throw new OperationFailure(
+        ErrorCode.CAPACITY,
+        `shardHeapMb: this shard holds ${this.bytes} bytes of sessions, and ${bytes} more for session ${id} would pass its share of the heap (${this.limits.maxBytes} bytes); remove sessions or raise shardHeapMb`,
+      );
+    }
+    this.bytes += bytes;
   }
 }

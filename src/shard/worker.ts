@@ -33,6 +33,7 @@ const store = new SessionStore(
   {
     maxSessionAgeMs: config.maxSessionAgeMs,
     maxMessagesPerSession: config.maxMessagesPerSession,
+    maxBytes: config.maxSessionBytes,
   },
   () => clockNow,
 );

@@ -30,7 +30,7 @@ describe("a shard worker's batch decoder", () => {
       minThreads: 1,
       maxThreads: 1,
       atomics: 'disabled',
-      workerData: { shard: 0, maxSessionAgeMs: 60_000, cleanupIntervalMs: 60_000, maxMessagesPerSession: 100, faultInjection: false, spin: { us: 0, board: new SharedArrayBuffer(4), spinners: 0 }, persistence: null },
+      workerData: { shard: 0, maxSessionAgeMs: 60_000, cleanupIntervalMs: 60_000, maxMessagesPerSession: 100, maxSessionBytes: 1_000_000, faultInjection: false, spin: { us: 0, board: new SharedArrayBuffer(4), spinners: 0 }, persistence: null },
     });
   });
   afterAll(() => pool.destroy());

@@ -26,7 +26,7 @@ describe('SessionStore.capture()', () => {
     fc.assert(
       fc.property(fc.integer({ min: 0, max: 30 }), fc.array(op, { maxLength: 80 }), (initial, ops) => {
         let now = 1_000;
-        const store = new SessionStore({ maxSessionAgeMs: 50, maxMessagesPerSession: 1_000 }, () => now);
+        const store = new SessionStore({ maxSessionAgeMs: 50, maxMessagesPerSession: 1_000, maxBytes: Number.MAX_SAFE_INTEGER }, () => now);
         for (let i = 0; i < initial; i++) {
           store.create(idOf(i), NULL, EMPTY);
           store.append(idOf(i), 'user', `first ${i}`, 1);
@@ -66,7 +66,7 @@ describe('SessionStore.capture()', () => {
   });
 
   it('refuses a second capture while one is in progress', () => {
-    const store = new SessionStore({ maxSessionAgeMs: 50, maxMessagesPerSession: 10 }, () => 0);
+    const store = new SessionStore({ maxSessionAgeMs: 50, maxMessagesPerSession: 10, maxBytes: Number.MAX_SAFE_INTEGER }, () => 0);
     store.create(idOf(1), NULL, EMPTY);
     const iterator = store.capture()[Symbol.iterator]();
     iterator.next();

@@ -42,7 +42,7 @@ describe('resolveOptions', () => {
       maxMessageBytes: 1_048_576,
       maxPendingOpsPerShard: 100_000,
       maxBatchOps: 2_048,
-      shardHeapMb: 4_096,
+      shardHeapMb: 8_192,
       shardTimeoutMs: 30_000,
       shardSpinUs: 200,
       faultInjection: false,

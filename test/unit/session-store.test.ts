@@ -57,7 +57,7 @@ function decodeSession(session: StoredSession, lastMessages: number): Session {
 
 function makeStore(limits: Partial<StoreLimits> = {}) {
   const clock = manualClock();
-  const store = new DecodingStore({ maxSessionAgeMs: TTL, maxMessagesPerSession: 100, ...limits }, clock);
+  const store = new DecodingStore({ maxSessionAgeMs: TTL, maxMessagesPerSession: 100, maxBytes: Number.MAX_SAFE_INTEGER, ...limits }, clock);
   return { store, clock };
 }
 
@@ -166,6 +166,47 @@ describe('SessionStore (with an injected clock)', () => {
       store.append(A, 'user', 'x', 1);
       clock.advance(TTL);
       expect(store.touch(A)).toBe(true);
+    });
+  });
+
+  describe('the byte budget (maxBytes)', () => {
+    it('refuses the append that would pass maxBytes with ERR_CAPACITY, and the session stays as it was', () => {
+      const { store } = makeStore({ maxBytes: 2_000 });
+      store.create(A, null, []);
+      store.append(A, 'user', 'x'.repeat(1_000), 1);
+      const held = store.heldBytes;
+      expect(failureCode(() => store.append(A, 'user', 'y'.repeat(1_000), 2))).toBe('ERR_CAPACITY');
+      expect(store.heldBytes).toBe(held);
+      expect(store.messageCount).toBe(1);
+      expect(store.read(A, -1)!.context).toEqual([{ role: 'user', content: 'x'.repeat(1_000), timestamp: 1 }]);
+      store.append(A, 'user', 'small', 3);
+      expect(store.read(A, -1)!.context.map((m) => m.content)).toEqual(['x'.repeat(1_000), 'small']);
+    });
+
+    it('refuses a create, and an update that grows a session, once the budget is spent', () => {
+      // An empty session is counted about 260 bytes: two fit in 600, a third does not.
+      const { store } = makeStore({ maxBytes: 600 });
+      store.create(A, null, []);
+      store.create(B, null, []);
+      expect(failureCode(() => store.create(C, null, []))).toBe('ERR_CAPACITY');
+      expect(store.size).toBe(2);
+      expect(failureCode(() => store.updateFields(A, true, { note: 'z'.repeat(600) } as ClientCapabilities, false, []))).toBe('ERR_CAPACITY');
+      expect(store.read(A, -1)!.clientCapabilities).toBeNull();
+    });
+
+    it('gives the bytes back when sessions are removed or expire, so the shard takes work again', () => {
+      const { store, clock } = makeStore({ maxBytes: 1_000 });
+      store.create(A, null, []);
+      store.create(B, null, []);
+      store.removeDecoded(A);
+      store.create(C, null, []);
+      clock.advance(TTL + 1);
+      store.sweep();
+      expect(store.size).toBe(0);
+      expect(store.heldBytes).toBe(0);
+      store.create(A, null, []);
+      store.append(A, 'assistant', 'w'.repeat(300), 1);
+      expect(store.read(A, -1)!.context).toHaveLength(1);
     });
   });
 
