@@ -22,6 +22,13 @@ export interface ShardStats {
   sessions: number;
   /** Messages held over all its sessions. */
   messages: number;
+  /**
+   * The bytes its sessions are counted for against its share of `shardHeapMb` (creates and appends past
+   * the share reject `ERR_CAPACITY`). 0 on a Redis store.
+   */
+  sessionBytes: number;
+  /** Its worker's V8 heap in use, in bytes (garbage not yet collected included). */
+  heapUsedBytes: number;
   /** Operations queued or in flight on it when `stats()` was called. */
   pendingOps: number;
   /** Batches sent to it since start. */
@@ -308,11 +315,14 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
   async stats(): Promise<EngineStats> {
     this.assertOpen();
     const pendingOps = this.shards.map((shard) => shard.pendingOps);
-    const figures = (await this.everyShard(Op.STATS, null, null)) as [number, number][];
+    // A Redis shard answers the first two figures only.
+    const figures = (await this.everyShard(Op.STATS, null, null)) as [number, number, number?, number?][];
     return {
       shards: this.shards.map((shard, i) => ({
         sessions: figures[i]![0],
         messages: figures[i]![1],
+        sessionBytes: figures[i]![2] ?? 0,
+        heapUsedBytes: figures[i]![3] ?? 0,
         pendingOps: pendingOps[i]!,
         batches: shard.batches,
         ops: shard.ops,

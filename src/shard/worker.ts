@@ -6,6 +6,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { getHeapStatistics } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
 import { move } from 'piscina';
 import { decode } from '../protocol/codec.js';
@@ -220,9 +221,11 @@ function apply(op: unknown, id: unknown, arg: unknown): void {
       writer.number(store.size);
       return;
     case Op.STATS:
-      writer.arrayHeader(2);
+      writer.arrayHeader(4);
       writer.number(store.size);
       writer.number(store.messageCount);
+      writer.number(store.heldBytes);
+      writer.number(getHeapStatistics().used_heap_size);
       return;
     case Op.PING:
       writer.number(config.shard);

@@ -325,6 +325,18 @@ describe('SessionEngine (one engine, 3 shards)', () => {
       expect(stats.shards[shardFor(id, 3)]!.messages).toBeGreaterThanOrEqual(1);
     });
 
+    it("stats reports each shard's session bytes, which grow with a message's size and shrink with a removal, and its heap in use", async () => {
+      const id = await engine.create();
+      const shard = shardFor(id, 3);
+      const before = (await engine.stats()).shards[shard]!;
+      await engine.appendMessage(id, { role: 'user', content: 'y'.repeat(10_000) });
+      const after = (await engine.stats()).shards[shard]!;
+      expect(after.sessionBytes - before.sessionBytes).toBeGreaterThanOrEqual(10_000);
+      expect(after.heapUsedBytes).toBeGreaterThan(after.sessionBytes);
+      await engine.remove(id);
+      expect((await engine.stats()).shards[shard]!.sessionBytes).toBeLessThan(before.sessionBytes);
+    });
+
     it('sweep resolves 0 when nothing has expired, and removes nothing', async () => {
       const size = await engine.size();
       expect(await engine.sweep()).toBe(0);
