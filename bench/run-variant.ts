@@ -82,7 +82,10 @@ export async function runVariant(variant: Variant, plan: Plan): Promise<VariantR
   const tag = `[${variant.id}]`;
   const gc = new GcPauses();
   const cleanupIntervalMs = plan.mode === 'scale' ? SCALE_CLEANUP_INTERVAL_MS : undefined;
-  const api = (await variant.start(plan.sessions + plan.runs * plan.createMaxOps + 100_000, cleanupIntervalMs)) as SessionApi & { usedMemory?: () => Promise<number> };
+  // Room for every session the plan can create: the prefills, and the create workload's warm-up, latency run
+  // and throughput runs, each capped at createMaxOps.
+  const maxSessions = plan.sessions + plan.longSessions + (plan.runs + 2) * plan.createMaxOps;
+  const api = (await variant.start(maxSessions, cleanupIntervalMs)) as SessionApi & { usedMemory?: () => Promise<number> };
   try {
     const before = settledMemory();
     const redisBefore = await api.usedMemory?.();

@@ -2,8 +2,8 @@
  * The main thread's side of one shard: its pinned worker (a one-thread piscina pool), the queue of
  * operations waiting for it, and its restarts.
  *
- * Ordering is owned here, not by piscina: at most one batch is in flight, and operations that arrive
- * meanwhile are sent together as the next batch, in call order. A worker that dies or hangs is never
+ * Ordering is owned here, not by piscina: at most two batches are in flight, the worker applies them in
+ * the order sent, and operations that arrive meanwhile are sent together as the next batch, in call order. A worker that dies or hangs is never
  * replaced silently: every operation pending on it rejects `ShardCrashedError`, the old pool is destroyed,
  * and a fresh one must answer a ping before the shard serves again.
  */
@@ -41,6 +41,12 @@ export interface ShardHooks {
   restarted(shard: number, lostSessions: number): void;
 }
 
+/** A batch sent to the worker and not yet answered. */
+interface InFlightBatch {
+  pending: Pending[];
+  wire: unknown[];
+}
+
 /** A reply being handed to its callers. */
 interface Delivery {
   bytes: Uint8Array;
@@ -61,6 +67,14 @@ const CHUNKS_PER_TURN = 4;
 /** While a reply is being handed out, send the next batch early once this many ops wait. */
 const EARLY_FLUSH_OPS = 256;
 
+/**
+ * Batches a memory shard may have in flight. Two: the worker finds the next batch waiting when it answers
+ * one, instead of idling while the host hands out the reply and sends again. Order still holds: the worker
+ * applies its batches one after another, in the order sent, and piscina answers them in that order. A
+ * Redis shard keeps one: its batches wait on Redis, and one at a time keeps their timeouts apart.
+ */
+const MEMORY_BATCHES_IN_FLIGHT = 2;
+
 const RESTART_BACKOFF_MS = [0, 50, 200, 1_000, 5_000];
 
 export class Shard {
@@ -79,8 +93,10 @@ export class Shard {
   private lastSeq = 0;
   private queuedWire: unknown[] = [];
   private queued: Pending[] = [];
-  private inFlight: Pending[] | null = null;
-  private inFlightWire: unknown[] = [];
+  /** Batches sent and not yet answered, oldest first (at most `maxInFlight`). */
+  private inFlight: InFlightBatch[] = [];
+  private readonly maxInFlight: number;
+  /** Since when the oldest batch in flight has been the worker's to answer (for the watchdog). */
   private inFlightSince = 0;
   /** The ping reply of the latest worker launched. */
   private launched = { seq: 0, size: 0 };
@@ -103,7 +119,9 @@ export class Shard {
     private readonly options: ResolvedOptions,
     private readonly hooks: ShardHooks,
     private readonly spin: ShardSpinConfig,
-  ) {}
+  ) {
+    this.maxInFlight = options.store === null ? MEMORY_BATCHES_IN_FLIGHT : 1;
+  }
 
   /** Whether the shard's worker is up and taking batches (not starting, restarting or closed). */
   get serving(): boolean {
@@ -112,7 +130,9 @@ export class Shard {
 
   /** Operations queued, in flight, or answered but not yet handed to their callers. */
   get pendingOps(): number {
-    return this.queued.length + (this.inFlight?.length ?? 0) + this.delivering;
+    let inFlight = 0;
+    for (const batch of this.inFlight) inFlight += batch.pending.length;
+    return this.queued.length + inFlight + this.delivering;
   }
 
   /** Starts the worker; resolves once it has answered the start-up ping. */
@@ -133,7 +153,7 @@ export class Shard {
       // A microtask, not now: every op issued in the same tick of the caller goes in one batch. While a
       // reply is still being handed out, wait for more ops (or its end) so batches stay large.
       if (
-        this.inFlight === null &&
+        this.inFlight.length < this.maxInFlight &&
         !this.flushScheduled &&
         this.state === 'ready' &&
         (this.delivering === 0 || this.queued.length >= EARLY_FLUSH_OPS)
@@ -146,7 +166,7 @@ export class Shard {
 
   /** Whether the batch in flight has been waiting longer than `shardTimeoutMs` (called by the watchdog). */
   isHung(now: number): boolean {
-    return this.inFlight !== null && now - this.inFlightSince > this.options.shardTimeoutMs;
+    return this.inFlight.length > 0 && now - this.inFlightSince > this.options.shardTimeoutMs;
   }
 
   /** Declares the worker hung: it is terminated and restarted like a crashed one. */
@@ -172,7 +192,7 @@ export class Shard {
   }
 
   private flush(): void {
-    if (this.inFlight !== null || this.queued.length === 0 || (this.state !== 'ready' && this.state !== 'closing')) return;
+    if (this.inFlight.length >= this.maxInFlight || this.queued.length === 0 || (this.state !== 'ready' && this.state !== 'closing')) return;
     const max = this.options.maxBatchOps;
     let wire: unknown[];
     let pending: Pending[];
@@ -194,9 +214,8 @@ export class Shard {
       this.scheduleFlush();
       return;
     }
-    this.inFlight = pending;
-    this.inFlightWire = wire;
-    this.inFlightSince = performance.now();
+    if (this.inFlight.length === 0) this.inFlightSince = performance.now();
+    this.inFlight.push({ pending, wire });
     this.batches++;
     this.ops += pending.length;
     const pool = this.pool!;
@@ -222,10 +241,12 @@ export class Shard {
       this.crashed(pool, new Error(`undecodable reply: ${(error as Error).message}`));
       return;
     }
-    const delivery: Delivery = { bytes, header, pending: this.inFlight!, wire: this.inFlightWire, chunk: 0, errorAt: 0 };
-    // The worker is free again: what callers issue while this reply is delivered may go out at once.
-    this.inFlight = null;
-    this.inFlightWire = [];
+    // Replies come in the order the batches were sent (see MEMORY_BATCHES_IN_FLIGHT).
+    const batch = this.inFlight.shift()!;
+    // The next batch in flight is the worker's from now on.
+    this.inFlightSince = performance.now();
+    const delivery: Delivery = { bytes, header, pending: batch.pending, wire: batch.wire, chunk: 0, errorAt: 0 };
+    // A slot is free again: what callers issue while this reply is delivered may go out at once.
     this.delivering += delivery.pending.length;
     this.report(header.seq, header.size, header.expired);
     this.deliver(delivery);
@@ -334,9 +355,8 @@ export class Shard {
     const reason = cause instanceof Error ? cause.message : String(cause);
     const fate = this.persistence === null ? `the shard's ${lostSessions} sessions are lost` : 'the shard recovers its sessions from disk';
     const message = `shard ${this.index} crashed (${reason}); the outcome of this operation is unknown and ${fate}`;
-    const inFlight = this.inFlight ?? [];
-    this.inFlight = null;
-    this.inFlightWire = [];
+    const inFlight = this.inFlight.flatMap((batch) => batch.pending);
+    this.inFlight = [];
     this.rejectAll(inFlight, () => new ShardCrashedError(message));
     this.rejectAll(this.takeQueued(), () => new ShardCrashedError(message));
     if (this.state === 'closing') {
@@ -395,7 +415,8 @@ export class Shard {
       // One thread, pinned for the shard's life: its Map lives there.
       minThreads: 1,
       maxThreads: 1,
-      concurrentTasksPerWorker: 1,
+      // The worker applies them one after another (see MEMORY_BATCHES_IN_FLIGHT and the worker's entry).
+      concurrentTasksPerWorker: this.maxInFlight,
       idleTimeout: Infinity,
       // Atomics waiting would freeze the worker's event loop, and its cleanup timer with it.
       atomics: 'disabled',

@@ -257,8 +257,22 @@ function finishReply(errors: (number | string)[] | null, chunkEnds: number[]): R
   return move(writer.finish());
 }
 
+/** The batch being applied: the next one waits for it. */
+let applying: Promise<unknown> = Promise.resolve();
+
+/**
+ * The entry piscina calls, with up to two batches at once (the engine sends the next while this one is
+ * applied). They are applied one after another, in the order they came: a batch that waits (a sweep, a
+ * flush to disk) must not let the next one's operations overtake its own.
+ */
+export default function handleBatch(task: unknown): Promise<ReturnType<typeof move>> {
+  const result = applying.then(() => applyBatch(task));
+  applying = result.catch(() => undefined);
+  return result;
+}
+
 /** Applies one encoded batch; see `protocol/messages.ts` for its shape. */
-export default async function handleBatch(task: unknown): Promise<ReturnType<typeof move>> {
+async function applyBatch(task: unknown): Promise<ReturnType<typeof move>> {
   spin.arrived();
   await ready;
   let batch: unknown;
