@@ -3,9 +3,10 @@
  * operations waiting for it, and its restarts.
  *
  * Ordering is owned here, not by piscina: at most two batches are in flight, the worker applies them in
- * the order sent, and operations that arrive meanwhile are sent together as the next batch, in call order. A worker that dies or hangs is never
- * replaced silently: every operation pending on it rejects `ShardCrashedError`, the old pool is destroyed,
- * and a fresh one must answer a ping before the shard serves again.
+ * the order sent, and operations that arrive meanwhile are sent together as the next batch, in call
+ * order. A worker that dies or hangs is never replaced silently: every operation pending on it rejects
+ * `ShardCrashedError`, the old pool is destroyed, and a fresh one must answer a ping before the shard
+ * serves again.
  */
 import { Piscina } from 'piscina';
 import { encode } from '../protocol/codec.js';
@@ -353,7 +354,12 @@ export class Shard {
     this.sessions = 0;
     if (lostSessions !== 0) this.hooks.sizeChanged(-lostSessions);
     const reason = cause instanceof Error ? cause.message : String(cause);
-    const fate = this.persistence === null ? `the shard's ${lostSessions} sessions are lost` : 'the shard recovers its sessions from disk';
+    const fate =
+      this.options.store !== null
+        ? 'its sessions are in the store, untouched'
+        : this.persistence === null
+          ? `the shard's ${lostSessions} sessions are lost`
+          : 'the shard recovers its sessions from disk';
     const message = `shard ${this.index} crashed (${reason}); the outcome of this operation is unknown and ${fate}`;
     const inFlight = this.inFlight.flatMap((batch) => batch.pending);
     this.inFlight = [];

@@ -18,4 +18,18 @@ describe.skipIf(!hasRedis)('a crashed shard on Redis', () => {
       });
     });
   });
+
+  it('tells the callers of a crashed shard that its sessions are in the store, not lost', async () => {
+    await withRedis(async (server) => {
+      await withEngine({ shards: 1, store: { redis: server.url }, faultInjection: true, shardTimeoutMs: 1_000, storeTimeoutMs: 500 }, async (engine) => {
+        const id = await engine.create();
+        await engine.injectFault(0, 'hang');
+        // Never answered: the watchdog declares the shard crashed and rejects the call.
+        const error = await engine.get(id).catch((e: unknown) => e);
+        expect(error).toMatchObject({ code: 'ERR_SHARD_CRASHED' });
+        expect((error as Error).message).toContain('its sessions are in the store, untouched');
+        expect((error as Error).message).not.toContain('lost');
+      });
+    });
+  });
 });
