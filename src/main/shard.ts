@@ -36,7 +36,11 @@ interface Pending {
 export interface ShardHooks {
   /** The shard's session count changed by `delta` (creates, removals, expiry, a crash). */
   sizeChanged(delta: number): void;
-  /** A create op finished (whatever its outcome): its capacity reservation ends. */
+  /**
+   * A create op was answered or failed (whatever its outcome): its capacity reservation ends. Called when
+   * the reply that counts its session arrives, not when the caller is handed it, so that the session is
+   * never counted twice (held and reserved) while a long reply is handed out.
+   */
   createSettled(): void;
   expired(ids: string[]): void;
   restarted(shard: number, lostSessions: number): void;
@@ -250,6 +254,7 @@ export class Shard {
     // A slot is free again: what callers issue while this reply is delivered may go out at once.
     this.delivering += delivery.pending.length;
     this.report(header.seq, header.size, header.expired);
+    for (const op of batch.pending) if (op.reply === Reply.Created) this.hooks.createSettled();
     this.deliver(delivery);
   }
 
@@ -262,10 +267,7 @@ export class Shard {
     const { errors } = header;
     const total = pending.length;
     if (errors !== null && errors[0] === -1) {
-      for (const op of pending) {
-        if (op.reply === Reply.Created) this.hooks.createSettled();
-        op.reject(fromWire({ code: errors[1], message: errors[2] } as WireError));
-      }
+      for (const op of pending) op.reject(fromWire({ code: errors[1], message: errors[2] } as WireError));
       this.delivered(total);
       return;
     }
@@ -277,7 +279,7 @@ export class Shard {
       if (results.length !== last - first) throw new RangeError(`a chunk of ${results.length} results where ${last - first} were due`);
     } catch (error) {
       const failure = new ProtocolError(`undecodable reply from shard ${this.index}: ${(error as Error).message}`);
-      this.rejectAll(pending.slice(first), () => failure);
+      this.rejectAll(pending.slice(first), () => failure, true);
       this.delivered(total - first);
       return;
     }
@@ -288,7 +290,6 @@ export class Shard {
       // and the promise its value (a decoded session). Kept, they would live as long as the whole reply and
       // be promoted to the old generation; released, they die young.
       pending[n] = undefined!;
-      if (op.reply === Reply.Created) this.hooks.createSettled();
       if (n === nextError) {
         op.reject(fromWire({ code: errors![delivery.errorAt + 1], message: errors![delivery.errorAt + 2] } as WireError));
         delivery.errorAt += 3;
@@ -471,9 +472,10 @@ export class Shard {
     return queued;
   }
 
-  private rejectAll(pending: Pending[], makeError: () => SessionEngineError): void {
+  /** Rejects `pending`; `answered`: their reply has arrived, so their creates were settled then. */
+  private rejectAll(pending: Pending[], makeError: () => SessionEngineError, answered = false): void {
     for (const op of pending) {
-      if (op.reply === Reply.Created) this.hooks.createSettled();
+      if (op.reply === Reply.Created && !answered) this.hooks.createSettled();
       op.reject(makeError());
     }
   }

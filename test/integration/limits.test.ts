@@ -79,6 +79,23 @@ describe('maxSessions', () => {
     });
   });
 
+  it('refuses no create below the limit while earlier creates are being answered (1 024 creating in a loop)', async () => {
+    await withEngine({ shards: 1, maxSessions: 20_000 }, async (engine) => {
+      let issued = 0;
+      const refusals: unknown[] = [];
+      const lane = async (): Promise<void> => {
+        while (issued < 20_000) {
+          issued++;
+          await engine.create().catch((error: unknown) => refusals.push(error));
+        }
+      };
+      await Promise.all(Array.from({ length: 1_024 }, lane));
+      expect(refusals).toEqual([]);
+      expect(await engine.size()).toBe(20_000);
+      await expect(engine.create()).rejects.toMatchObject({ code: 'ERR_CAPACITY' });
+    });
+  });
+
   it('is exact when creates come in waves: never one more than the limit', async () => {
     await withEngine({ shards: 2, maxSessions: 7 }, async (engine) => {
       for (let wave = 0; wave < 4; wave++) {
