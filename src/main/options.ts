@@ -53,10 +53,11 @@ export interface SessionEngineOptions {
    */
   maxBatchOps?: number;
   /**
-   * Each shard worker's heap limit (V8 old generation), in MiB; the sessions and their messages live in it.
-   * A shard takes sessions up to `SESSION_HEAP_SHARE` (3/4) of it, by its own count of their bytes; creates
-   * and appends beyond that reject `ERR_CAPACITY`, and the rest is left to the garbage collector's
-   * working room. A worker that still exceeds the limit dies and is restarted empty, like any crashed shard.
+   * The size of each shard's memory, in MiB: its worker's V8 heap limit (old generation), and, at
+   * `SESSION_HEAP_SHARE` (3/4) of it, the most bytes of sessions it takes by its own count (message logs,
+   * which live outside the V8 heap, included); creates and appends beyond that reject `ERR_CAPACITY`
+   * instead of growing the process until the OS kills it. A worker that exceeds its heap limit dies and is
+   * restarted empty, like any crashed shard.
    * @default 8_192
    */
   shardHeapMb?: number;

@@ -109,13 +109,6 @@ export class MsgpackWriter {
     this.buffer[this.position++] = 0x40 + structure;
   }
 
-  /** Bytes that already are msgpack values, held one byte per character (from `start` on). */
-  latin1(text: string, start = 0): void {
-    const length = text.length - start;
-    this.ensure(length);
-    this.position += this.buffer.write(start === 0 ? text : text.slice(start), this.position, length, 'latin1');
-  }
-
   /** Bytes that already are msgpack values. */
   raw(bytes: Uint8Array, start = 0, end = bytes.length): void {
     this.ensure(end - start);

@@ -142,18 +142,19 @@ export class SessionStore {
       );
     }
     this.preserve(session);
-    const before = session.log;
+    const { log, logBytes } = session;
     if (!appendMessageRecord(session, role, content, timestamp)) {
       throw new OperationFailure(
         ErrorCode.LIMIT_EXCEEDED,
-        `message: session ${id} holds ${session.log.length} bytes of messages; this one would pass the most one session can hold (${MAX_LOG_BYTES} bytes)`,
+        `message: session ${id} holds ${session.logBytes} bytes of messages; this one would pass the most one session can hold (${MAX_LOG_BYTES} bytes)`,
       );
     }
     try {
-      this.reserve(id, session.log.length - before.length);
+      this.reserve(id, session.log.length - log.length);
     } catch (error) {
-      // The log is an immutable string: putting the old one back undoes the append.
-      session.log = before;
+      // Appends write past logBytes, into the same buffer or a grown copy: the old pair undoes it.
+      session.log = log;
+      session.logBytes = logBytes;
       session.messageCount--;
       throw error;
     }

