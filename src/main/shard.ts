@@ -109,8 +109,10 @@ export class Shard {
   private dying: Promise<void> = Promise.resolve();
   /** Each pool's worker's exit. */
   private readonly exits = new WeakMap<Piscina, Promise<void>>();
-  /** Ops of replies being handed out chunk by chunk. */
+  /** Ops of replies being handed out chunk by chunk, or waiting for their turn. */
   private delivering = 0;
+  /** Replies to hand out, oldest first; the first is being handed out. */
+  private readonly deliveries: Delivery[] = [];
   private flushScheduled = false;
   private drained: (() => void) | null = null;
   private readonly flushTask = (): void => {
@@ -255,7 +257,10 @@ export class Shard {
     this.delivering += delivery.pending.length;
     this.report(header.seq, header.size, header.expired);
     for (const op of batch.pending) if (op.reply === Reply.Created) this.hooks.createSettled();
-    this.deliver(delivery);
+    // One reply is handed out at a time, in the order sent: callers are answered in call order, and two
+    // replies never share the host's turns between event-loop turns.
+    this.deliveries.push(delivery);
+    if (this.deliveries.length === 1) this.deliver(delivery);
   }
 
   /**
@@ -316,6 +321,9 @@ export class Shard {
   /** A delivery ended (`undelivered` of its ops were settled in bulk). */
   private delivered(undelivered: number): void {
     this.delivering -= undelivered;
+    this.deliveries.shift();
+    const next = this.deliveries[0];
+    if (next !== undefined) setImmediate(() => this.deliver(next));
     if (this.state === 'closing' && this.pendingOps === 0) {
       this.drained?.();
       return;

@@ -30,6 +30,24 @@ describe('two batches in flight on one shard', () => {
     });
   }, 60_000);
 
+  it('answers the callers of two long replies in call order, the first reply wholly before the second', async () => {
+    await withEngine({ shards: 1 }, async (engine) => {
+      const id = await engine.create();
+      const answered: number[] = [];
+      const calls: Promise<unknown>[] = [];
+      // Two batches of 600 appends each (10 chunks of results each), the second sent while the first is in flight.
+      for (let tick = 0; tick < 2; tick++) {
+        for (let i = 0; i < 600; i++) {
+          const n = tick * 600 + i;
+          calls.push(engine.appendMessage(id, { role: 'user', content: `${n}` }).then(() => answered.push(n)));
+        }
+        await nextTurn();
+      }
+      await Promise.all(calls);
+      expect(answered).toEqual(Array.from({ length: 1_200 }, (_, n) => n));
+    });
+  });
+
   it('keeps call order over many batches issued tick after tick', async () => {
     await withEngine({ shards: 1, maxBatchOps: 16 }, async (engine) => {
       const id = await engine.create();
