@@ -60,9 +60,9 @@ export function allVariants(): Variant[] {
     },
     {
       id: 'engine-redis',
-      label: `engine on Redis, shards=${defaultShards}`,
+      label: `engine on Redis, shards=${defaultShardCount(true)}`,
       kind: 'engine-redis',
-      shards: defaultShards,
+      shards: defaultShardCount(true),
       skipped: hasRedis ? undefined : 'redis-server is not on PATH',
       start: startEngineOnRedis,
     },

@@ -10,9 +10,11 @@ import { resolveStore, type ResolvedStore, type StoreOptions } from './store-opt
 export interface SessionEngineOptions {
   /**
    * How many shards (worker threads) hold the sessions.
-   * @default `defaultShardCount()`: one per core but one (`os.availableParallelism() - 1`, at least 1), which
-   * leaves a core to the host's own thread: it encodes the batches and decodes the replies, and on 2 cores a
-   * second shard competed with it (one-operation latency went from about 50 µs to about 90 µs p50)
+   * @default `defaultShardCount(store)`: in memory, one per core but one (`os.availableParallelism() - 1`,
+   * at least 1), which leaves a core to the host's own thread: it encodes the batches and decodes the
+   * replies, and on 2 cores a second shard competed with it (one-operation latency went from about 50 µs to
+   * about 90 µs p50). With a `store`, one per core: its shards mostly wait on Redis, each on its own
+   * connection, and more connections carry more at once
    */
   shards?: number;
   /**
@@ -130,9 +132,12 @@ export type ResolvedOptions = Readonly<
   Required<Omit<SessionEngineOptions, 'persistence' | 'store'>> & { persistence: ResolvedPersistence | null; store: ResolvedStore | null }
 >;
 
-/** One shard per core but the one the host's thread needs (see the `shards` option); at least 1. */
-export function defaultShardCount(): number {
-  return Math.max(1, availableParallelism() - 1);
+/**
+ * The default `shards`: in memory, one per core but the one the host's thread needs, at least 1; with a
+ * Redis `store`, one per core (see the `shards` option).
+ */
+export function defaultShardCount(store = false): number {
+  return store ? availableParallelism() : Math.max(1, availableParallelism() - 1);
 }
 
 /**
@@ -244,6 +249,7 @@ export function resolveOptions(options: unknown = {}): ResolvedOptions {
   resolved.faultInjection = faultInjection;
   resolved.persistence = resolvePersistence(given.persistence);
   resolved.store = resolveStore(given.store);
+  if (given.shards === undefined) resolved.shards = defaultShardCount(resolved.store !== null);
   if (resolved.store !== null && resolved.persistence !== null) {
     throw new InvalidArgumentError('options.persistence cannot be used with options.store: Redis keeps (and persists) the sessions itself');
   }

@@ -62,6 +62,12 @@ describe('resolveOptions', () => {
 
   it('defaults shards to one per core but the one the host thread needs, and at least one', () => {
     expect(defaultShardCount()).toBe(Math.max(1, availableParallelism() - 1));
+    expect(resolveOptions().shards).toBe(defaultShardCount());
+  });
+
+  it('defaults shards to one per core with a Redis store, and keeps a shards option given', () => {
+    expect(resolveOptions({ store: { redis: 'redis://127.0.0.1:6379' } }).shards).toBe(availableParallelism());
+    expect(resolveOptions({ store: { redis: 'redis://127.0.0.1:6379' }, shards: 3 }).shards).toBe(3);
   });
 
   it('lets as many shards spin at once as there are cores but one, on one board shared by the shards', () => {
