@@ -6,6 +6,15 @@
  * rejects at once), no retry or resend of a request (an unanswered write must not land later, unseen),
  * and a command timeout. The worker turns those failures into `ERR_STORE_UNAVAILABLE`; ioredis keeps
  * reconnecting in the background, so service resumes by itself once Redis is back.
+ *
+ * A cluster client sends each script on its own, never auto-pipelined: ioredis (6.0) routes each command
+ * of a cluster pipeline separately when the owner of its slot has left the pool (a master that died), so
+ * with `enableOfflineQueue: false` some commands of one pipeline can be refused ("Connection is closed.")
+ * while the others are queued on a live node. That pipeline's bytes are then never written, but its
+ * commands stay in the node connection's reply queue, so every later reply on that connection is paired
+ * with the wrong command: callers get other sessions' answers, and the newest commands never get one (the
+ * "no answer within storeTimeoutMs" that outlived a failover). Sent one by one, every command is written
+ * as it is queued, and ioredis follows `MOVED` per command.
  */
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { FORMAT_VERSION } from '../../protocol/codec.js';
@@ -45,16 +54,30 @@ export function connect(config: ShardRedisConfig, timeoutMs: number): RedisClien
   if (config.kind === 'cluster') {
     const options: ClusterOptions = {
       enableOfflineQueue: false,
-      enableAutoPipelining: true,
+      // See the module comment: on a cluster, auto-pipelining can pair replies with the wrong commands.
+      enableAutoPipelining: false,
       scaleReads: 'master',
       clusterRetryStrategy: reconnectDelay,
+      // ioredis would send a command again later, after a slot refresh, when its node's connection closed
+      // (it may have run already) or when the cluster was down (possibly after its caller gave up): refuse
+      // at once instead. MOVED and ASK, which say the command did not run, are still followed at once.
+      retryDelayOnFailover: 0,
+      retryDelayOnClusterDown: 0,
       slotsRefreshTimeout: Math.min(timeoutMs, 2_000),
       // Without traffic nothing else would tell this shard of a failover; the expiry listener follows the
       // refreshes to subscribe to a promoted master.
       slotsRefreshInterval: 5_000,
       redisOptions: { ...(config.options as RedisOptions), ...failFast(timeoutMs), connectTimeout },
     };
-    client = new Cluster(config.nodes, options);
+    const cluster = new Cluster(config.nodes, options);
+    // Node connections are lazy, and a command for a node that is still connecting is refused rather than
+    // queued: connect every master as soon as the slot map names it (at start and after a failover). Not
+    // before the cluster is ready: its own ready check would meet a connecting node and be refused.
+    cluster.on('ready', () => connectMasters(cluster));
+    cluster.on('refresh', () => {
+      if (cluster.status === 'ready') connectMasters(cluster);
+    });
+    client = cluster;
   } else {
     const options: RedisOptions = { ...(config.options as RedisOptions), ...failFast(timeoutMs), connectTimeout, enableAutoPipelining: true };
     client = config.url === null ? new Redis(options) : new Redis(config.url, options);
@@ -65,19 +88,45 @@ export function connect(config: ShardRedisConfig, timeoutMs: number): RedisClien
   return client;
 }
 
-/** Resolves once `client` is ready, or rejects after `timeoutMs`. */
-export function whenReady(client: RedisClient, timeoutMs: number): Promise<void> {
-  if (client.status === 'ready') return Promise.resolve();
+/** Starts connecting every master of `cluster` that has no connection yet. */
+function connectMasters(cluster: Cluster): void {
+  for (const node of cluster.nodes('master')) {
+    // A master that cannot be reached ends its connection and leaves the pool; commands then fail fast.
+    if (node.status === 'wait') node.connect().catch(() => undefined);
+  }
+}
+
+/**
+ * Resolves once `client` is ready, or rejects after `timeoutMs`. For a cluster it then also waits, within
+ * the same bound, for each master's connection to be up or given up, so that the first calls do not meet a
+ * node still connecting; a master that stays unreachable does not fail the wait (its slots fail fast).
+ */
+export async function whenReady(client: RedisClient, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  if (client.status !== 'ready') await once(client, ['ready'], timeoutMs);
+  if (client instanceof Cluster) {
+    connectMasters(client);
+    const connecting = client.nodes('master').filter((node) => node.status !== 'ready' && node.status !== 'end');
+    await Promise.all(connecting.map((node) => once(node, ['ready', 'end'], deadline - Date.now()).catch(() => undefined)));
+  }
+}
+
+/** Resolves at the first of `events` from `emitter`; rejects `ERR_STORE_UNAVAILABLE` after `timeoutMs`. */
+function once(emitter: RedisClient, events: string[], timeoutMs: number): Promise<void> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      client.off('ready', onReady);
-      reject(new OperationFailure(ErrorCode.STORE_UNAVAILABLE, `store: Redis was not reachable within storeTimeoutMs (${timeoutMs} ms)`));
-    }, timeoutMs);
-    const onReady = (): void => {
+    const stop = (): void => {
       clearTimeout(timer);
+      for (const event of events) emitter.off(event, onEvent);
+    };
+    const onEvent = (): void => {
+      stop();
       resolve();
     };
-    client.once('ready', onReady);
+    const timer = setTimeout(() => {
+      stop();
+      reject(new OperationFailure(ErrorCode.STORE_UNAVAILABLE, `store: Redis was not reachable within storeTimeoutMs (${timeoutMs} ms)`));
+    }, Math.max(0, timeoutMs));
+    for (const event of events) emitter.on(event, onEvent);
   });
 }
 
