@@ -32,6 +32,28 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** Whether `port` on 127.0.0.1 can be bound now. */
+function canBind(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = createServer();
+    probe.once('error', () => resolve(false));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+  });
+}
+
+/** A free port whose cluster bus port (the port + 10 000, as Redis Cluster binds it) is free as well. */
+async function freeClusterPort(): Promise<number> {
+  for (;;) {
+    const port = await freePort();
+    if (port + 10_000 <= 65_535 && (await canBind(port + 10_000))) return port;
+  }
+}
+
+/** Whether a start failed only because another process took one of its ports meanwhile. */
+function lostPortRace(error: unknown): boolean {
+  return error instanceof Error && /Address already in use/.test(error.message);
+}
+
 /** One running `redis-server`. */
 export class RedisServer {
   private child: ChildProcess | null = null;
@@ -52,11 +74,23 @@ export class RedisServer {
     return `redis://127.0.0.1:${this.port}`;
   }
 
-  /** Starts a server on a free loopback port (or on `port`), without persistence. */
+  /**
+   * Starts a server on a free loopback port (or on `port`), without persistence. A cluster node (given
+   * `--cluster-enabled`) also gets a free bus port. A port taken by someone else between the probe and the
+   * bind is retried on another one.
+   */
   static async start(extraArgs: string[] = [], port?: number): Promise<RedisServer> {
-    const server = new RedisServer(port ?? (await freePort()), extraArgs);
-    await server.restart();
-    return server;
+    const clusterNode = extraArgs.includes('--cluster-enabled');
+    for (let attempt = 1; ; attempt++) {
+      const server = new RedisServer(port ?? (await (clusterNode ? freeClusterPort() : freePort())), extraArgs);
+      try {
+        await server.restart();
+        return server;
+      } catch (error) {
+        await server.stop();
+        if (port !== undefined || attempt === 3 || !lostPortRace(error)) throw error;
+      }
+    }
   }
 
   /** Starts the process again on the same port (after `kill()`). */
