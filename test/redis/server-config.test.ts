@@ -1,0 +1,103 @@
+/**
+ * Redis servers set up otherwise than the harness's default: a database other than 0, and a server that
+ * refuses `CONFIG` (as many managed services do), where the README says what becomes of `'expired'` events.
+ */
+import { Redis } from 'ioredis';
+import { describe, expect, it } from 'vitest';
+import { SessionEngine } from '../../dist/src/index.js';
+import { sleep, waitFor, withEngine } from '../helpers/engine.js';
+import { NEVER_ISSUED_ID } from '../helpers/ids.js';
+import { hasRedis, withRedis, type RedisServer } from './redis-server.js';
+
+const TTL_MS = 300;
+
+/** Runs `fn` with a plain connection to `server`'s database `db`, and always closes it. */
+async function withProbe<T>(server: RedisServer, db: number, fn: (probe: Redis) => Promise<T>): Promise<T> {
+  const probe = new Redis({ port: server.port, host: '127.0.0.1', db, lazyConnect: true });
+  try {
+    await probe.connect();
+    return await fn(probe);
+  } finally {
+    probe.disconnect();
+  }
+}
+
+/** Resolves once `id` has expired: the engine no longer finds it (which also makes Redis delete it). */
+async function untilExpired(engine: SessionEngine, id: string): Promise<void> {
+  await sleep(TTL_MS);
+  await waitFor(async () => (await engine.get(id)) === undefined, 10_000, `session ${id} to expire`);
+}
+
+/**
+ * Resolves once every expiry notification Redis sent on db `db` before now has reached `expired`: a
+ * notification published now, on the channel the engine listens to, arrives after them on the same
+ * connection. Works whether or not Redis sends notifications of its own.
+ */
+async function drainNotifications(server: RedisServer, db: number, expired: Set<string>): Promise<void> {
+  await withProbe(server, db, async (probe) => {
+    await waitFor(
+      async () => {
+        await probe.publish(`__keyevent@${db}__:expired`, `ss:{${NEVER_ISSUED_ID}}:m`);
+        return expired.has(NEVER_ISSUED_ID);
+      },
+      10_000,
+      'the marker notification',
+    );
+  });
+}
+
+describe.skipIf(!hasRedis)('the engine on Redis set up otherwise', () => {
+  it('keeps its sessions in the database it is given, and serves and announces them from there', async () => {
+    await withRedis(async (server) => {
+      await withEngine({ shards: 2, store: { redis: { host: '127.0.0.1', port: server.port, db: 3 } }, maxSessionAgeMs: TTL_MS }, async (engine) => {
+        const expired = new Set<string>();
+        engine.on('expired', (ids) => ids.forEach((id) => expired.add(id)));
+        const id = await engine.create({ title: 'in db 3' });
+        expect(await engine.appendMessage(id, { role: 'user', content: 'hello' })).toBe(1);
+        await withProbe(server, 3, async (probe) => expect(await probe.exists(`ss:{${id}}:m`, `ss:{${id}}:l`)).toBe(2));
+        await withProbe(server, 0, async (probe) => expect(await probe.dbsize()).toBe(0));
+        expect(await engine.get(id)).toMatchObject({ id, title: 'in db 3', context: [expect.objectContaining({ content: 'hello' })] });
+        expect(await engine.list()).toEqual([id]);
+        expect(await engine.size()).toBe(1);
+        // Its expiry is announced from db 3's notifications.
+        await waitFor(() => expired.has(id), 10_000, 'an expired event from db 3');
+        expect(await engine.size()).toBe(0);
+      });
+    });
+  });
+
+  it('starts and serves where CONFIG is refused; sessions still expire, but without events, as the README says', async () => {
+    await withRedis(
+      async (server) => {
+        await withEngine({ shards: 2, store: { redis: server.url }, maxSessionAgeMs: TTL_MS }, async (engine) => {
+          const expired = new Set<string>();
+          engine.on('expired', (ids) => ids.forEach((id) => expired.add(id)));
+          const id = await engine.create();
+          expect(await engine.appendMessage(id, { role: 'user', content: 'x' })).toBe(1);
+          expect((await engine.get(id))!.context).toHaveLength(1);
+          await untilExpired(engine, id);
+          await withProbe(server, 0, async (probe) => expect(await probe.exists(`ss:{${id}}:m`)).toBe(0));
+          await drainNotifications(server, 0, expired);
+          expect(expired.has(id)).toBe(false);
+        });
+      },
+      ['--rename-command', 'CONFIG', ''],
+    );
+  });
+
+  it('announces expiries where CONFIG is refused but the server is configured to notify them', async () => {
+    await withRedis(
+      async (server) => {
+        await withEngine({ shards: 2, store: { redis: server.url }, maxSessionAgeMs: TTL_MS }, async (engine) => {
+          const expired = new Set<string>();
+          engine.on('expired', (ids) => ids.forEach((id) => expired.add(id)));
+          const id = await engine.create();
+          await untilExpired(engine, id);
+          await drainNotifications(server, 0, expired);
+          expect(expired.has(id)).toBe(true);
+        });
+      },
+      ['--rename-command', 'CONFIG', '', '--notify-keyspace-events', 'Ex'],
+    );
+  });
+});
