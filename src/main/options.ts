@@ -70,11 +70,12 @@ export interface SessionEngineOptions {
    */
   shardTimeoutMs?: number;
   /**
-   * How long, in microseconds, a shard's thread keeps polling for its next batch after answering one,
-   * instead of sleeping until it arrives. Waking a sleeping thread costs 25-50 µs on a virtual machine,
-   * about half of a one-operation round trip. The spin adapts: after a batch that came later than this
-   * window, the shard sleeps at once, so sparse traffic costs no CPU; traffic whose batches follow each
-   * other within the window costs the shard's thread the gaps between them. `0` never spins.
+   * How long, in microseconds, a memory shard's thread keeps polling for its next batch after answering
+   * one, instead of sleeping until it arrives (Redis shards never do). Waking a sleeping thread costs
+   * 25-50 µs on a virtual machine, about half of a one-operation round trip. The spin adapts: after a batch
+   * that came later than this window, the shard sleeps at once, so sparse traffic costs no CPU; traffic
+   * whose batches follow each other within the window costs the shard's thread the gaps between them.
+   * `0` never spins.
    * @default 200
    */
   shardSpinUs?: number;
