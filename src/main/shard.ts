@@ -66,8 +66,12 @@ interface Delivery {
 
 type State = 'starting' | 'ready' | 'restarting' | 'closing' | 'closed';
 
-/** How many result chunks are handed out before the host's event loop gets a turn. */
-const CHUNKS_PER_TURN = 4;
+/**
+ * How many result chunks are handed out before the host's event loop gets a turn. Two (128 results): at a
+ * million sessions, 1 024 in flight, the event-loop delay p99 was 5.6-5.9 ms with 2 against 10.0-11.0 ms
+ * with 4, at the same throughput (alternating runs).
+ */
+const CHUNKS_PER_TURN = 2;
 
 /** While a reply is being handed out, send the next batch early once this many ops wait. */
 const EARLY_FLUSH_OPS = 256;
