@@ -22,8 +22,9 @@ export interface StoreLimits {
   maxSessionAgeMs: number;
   maxMessagesPerSession: number;
   /**
-   * The most bytes of sessions the store takes (`weightOf` summed): creates and appends beyond it reject
-   * `ERR_CAPACITY`, so that a full shard refuses work instead of dying at its heap limit with every session.
+   * The most bytes of sessions the store takes (`weightOf` summed): creates, appends and updates beyond it
+   * reject `ERR_CAPACITY`, so that a full shard refuses work instead of growing until it, or the whole
+   * process, dies with every session.
    */
   maxBytes: number;
 }
@@ -168,21 +169,16 @@ export class SessionStore {
   update(id: SessionId, capabilities: Uint8Array | null, servers: Uint8Array | null, fields?: Partial<SessionFields>): void {
     const now = this.clock();
     const session = this.require(id, now);
-    const updated: StoredSession = {
-      ...session,
+    const changes = {
       capabilities: capabilities ?? session.capabilities,
       servers: servers ?? session.servers,
       cwd: fields?.cwd !== undefined ? fields.cwd : session.cwd,
       title: fields?.title !== undefined ? fields.title : session.title,
       owner: fields?.owner !== undefined ? fields.owner : session.owner,
     };
-    this.reserve(id, weightOf(updated) - weightOf(session));
+    this.reserve(id, weightOf({ ...session, ...changes }) - weightOf(session));
     this.preserve(session);
-    session.capabilities = updated.capabilities;
-    session.servers = updated.servers;
-    session.cwd = updated.cwd;
-    session.title = updated.title;
-    session.owner = updated.owner;
+    Object.assign(session, changes);
     session.lastAccessed = now;
     session.updatedAt = now;
   }
@@ -362,7 +358,7 @@ export class SessionStore {
     if (bytes > 0 && this.bytes + bytes > this.limits.maxBytes) {
       throw new OperationFailure(
         ErrorCode.CAPACITY,
-        `shardHeapMb: this shard holds ${this.bytes} bytes of sessions, and ${bytes} more for session ${id} would pass its share of the heap (${this.limits.maxBytes} bytes); remove sessions or raise shardHeapMb`,
+        `shardHeapMb: this shard holds ${this.bytes} bytes of sessions, and ${bytes} more for session ${id} would pass its share of shardHeapMb (${this.limits.maxBytes} bytes); remove sessions or raise shardHeapMb`,
       );
     }
     this.bytes += bytes;

@@ -67,37 +67,35 @@ describe.skipIf(!hasRedis)('the engine on Redis set up otherwise', () => {
   });
 
   it('starts and serves where CONFIG is refused; sessions still expire, but without events, as the README says', async () => {
-    await withRedis(
-      async (server) => {
-        await withEngine({ shards: 2, store: { redis: server.url }, maxSessionAgeMs: TTL_MS }, async (engine) => {
-          const expired = new Set<string>();
-          engine.on('expired', (ids) => ids.forEach((id) => expired.add(id)));
-          const id = await engine.create();
-          expect(await engine.appendMessage(id, { role: 'user', content: 'x' })).toBe(1);
-          expect((await engine.get(id))!.context).toHaveLength(1);
-          await untilExpired(engine, id);
-          await withProbe(server, 0, async (probe) => expect(await probe.exists(`ss:{${id}}:m`)).toBe(0));
-          await drainNotifications(server, 0, expired);
-          expect(expired.has(id)).toBe(false);
-        });
-      },
-      ['--rename-command', 'CONFIG', ''],
-    );
+    const announced = await expireOneSession(['--rename-command', 'CONFIG', ''], async (engine, id) => {
+      expect(await engine.appendMessage(id, { role: 'user', content: 'x' })).toBe(1);
+      expect((await engine.get(id))!.context).toHaveLength(1);
+    });
+    expect(announced).toBe(false);
   });
 
   it('announces expiries where CONFIG is refused but the server is configured to notify them', async () => {
-    await withRedis(
-      async (server) => {
-        await withEngine({ shards: 2, store: { redis: server.url }, maxSessionAgeMs: TTL_MS }, async (engine) => {
-          const expired = new Set<string>();
-          engine.on('expired', (ids) => ids.forEach((id) => expired.add(id)));
-          const id = await engine.create();
-          await untilExpired(engine, id);
-          await drainNotifications(server, 0, expired);
-          expect(expired.has(id)).toBe(true);
-        });
-      },
-      ['--rename-command', 'CONFIG', '', '--notify-keyspace-events', 'Ex'],
-    );
+    expect(await expireOneSession(['--rename-command', 'CONFIG', '', '--notify-keyspace-events', 'Ex'])).toBe(true);
   });
 });
+
+/**
+ * On a redis-server started with `serverArgs`: creates a session (then runs `use` on it), waits until Redis
+ * has expired it, and answers whether the engine announced its expiry.
+ */
+async function expireOneSession(serverArgs: string[], use?: (engine: SessionEngine, id: string) => Promise<void>): Promise<boolean> {
+  let announced = false;
+  await withRedis(async (server) => {
+    await withEngine({ shards: 2, store: { redis: server.url }, maxSessionAgeMs: TTL_MS }, async (engine) => {
+      const expired = new Set<string>();
+      engine.on('expired', (ids) => ids.forEach((id) => expired.add(id)));
+      const id = await engine.create();
+      await use?.(engine, id);
+      await untilExpired(engine, id);
+      await withProbe(server, 0, async (probe) => expect(await probe.exists(`ss:{${id}}:m`)).toBe(0));
+      await drainNotifications(server, 0, expired);
+      announced = expired.has(id);
+    });
+  }, serverArgs);
+  return announced;
+}

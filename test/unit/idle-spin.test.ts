@@ -11,8 +11,10 @@ function manualClock() {
   return clock;
 }
 
-/** Lets the event loop turn once (the spin's own turns run in between). */
-const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+/** Lets the event loop turn twice, so that a spin's queued turn has run and looked at the clock. */
+async function turns(): Promise<void> {
+  for (let i = 0; i < 2; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+}
 
 /** One batch: it arrives `gapMs` after the last answer and is answered at once. */
 function batch(spin: IdleSpin, clock: ReturnType<typeof manualClock>, gapMs: number): void {
@@ -28,12 +30,10 @@ describe('the idle spin of a shard', () => {
     batch(spin, clock, 0);
     batch(spin, clock, 0.1);
     expect(spin.spinning).toBe(true);
-    await nextTurn();
-    await nextTurn();
+    await turns();
     expect(spin.spinning).toBe(true);
     clock.advance(0.2);
-    await nextTurn();
-    await nextTurn();
+    await turns();
     expect(spin.spinning).toBe(false);
   });
 
@@ -46,8 +46,7 @@ describe('the idle spin of a shard', () => {
     batch(spin, clock, 0.05);
     expect(spin.spinning).toBe(true);
     clock.advance(1);
-    await nextTurn();
-    await nextTurn();
+    await turns();
     expect(spin.spinning).toBe(false);
   });
 
@@ -66,8 +65,7 @@ describe('the idle spin of a shard', () => {
     batch(spin, clock, 1);
     expect(spin.spinning).toBe(true);
     spin.arrived();
-    await nextTurn();
-    await nextTurn();
+    await turns();
     expect(spin.spinning).toBe(false);
   });
 
@@ -80,13 +78,11 @@ describe('the idle spin of a shard', () => {
     batch(first, clock, 1);
     batch(second, clock, 0);
     batch(second, clock, 1);
-    await nextTurn();
-    await nextTurn();
+    await turns();
     expect(first.spinning).toBe(false);
     expect(second.spinning).toBe(true);
     clock.advance(10);
-    await nextTurn();
-    await nextTurn();
+    await turns();
     expect(second.spinning).toBe(false);
   });
 
@@ -100,12 +96,10 @@ describe('the idle spin of a shard', () => {
     batch(first, clock, 1);
     batch(second, clock, 0);
     batch(second, clock, 1);
-    await nextTurn();
-    await nextTurn();
+    await turns();
     expect([first.spinning, second.spinning]).toEqual([false, true]);
     clock.advance(10);
-    await nextTurn();
-    await nextTurn();
+    await turns();
     expect(second.spinning).toBe(false);
   });
 });
