@@ -15,6 +15,7 @@ import { FAULT_KINDS, Op, OP_STRIDE, type FaultKind, type RecoveryFigures, type 
 import { MsgpackWriter } from '../protocol/msgpack-writer.js';
 import { RESULTS_PER_CHUNK, writeReplyTail } from '../protocol/reply.js';
 import { ROLES, type ClientCapabilities, type Role } from '../protocol/model.js';
+import { faultPending, injectFault } from './fault.js';
 import { IdleSpin } from './idle-spin.js';
 import { LOG_EXPIRED } from './persistence/recovery.js';
 import { ShardPersistence } from './persistence/shard-persistence.js';
@@ -125,27 +126,6 @@ function expectArray(value: unknown, length: number, field: string): unknown[] {
   return value;
 }
 
-function injectFault(kind: FaultKind): void {
-  // Each fault strikes after the reply has been posted, outside any task, as a real failure would.
-  setTimeout(() => {
-    switch (kind) {
-      case 'throw':
-        throw new Error(`injected fault 'throw' in shard ${config.shard}`);
-      case 'exit':
-        process.exit(1);
-        break;
-      case 'oom': {
-        const hoard: number[][] = [];
-        for (;;) hoard.push(new Array<number>(1 << 20).fill(hoard.length + 0.5));
-      }
-      case 'hang':
-        for (;;) {
-          // a busy loop: the event loop never turns again
-        }
-    }
-  }, 1);
-}
-
 /** The reply under construction; one batch runs at a time, so one writer serves them all. */
 const writer = new MsgpackWriter();
 
@@ -241,7 +221,7 @@ function apply(op: unknown, id: unknown, arg: unknown): void {
     case Op.FAULT:
       if (!config.faultInjection) fail(ErrorCode.INVALID_ARGUMENT, 'faultInjection: not enabled for this engine');
       if (!FAULT_KINDS.includes(arg as FaultKind)) fail(ErrorCode.INVALID_ARGUMENT, `kind: unknown fault ${String(arg)}`);
-      injectFault(arg as FaultKind);
+      injectFault(arg as FaultKind, config.shard);
       writer.boolean(true);
       return;
     default:
@@ -273,6 +253,7 @@ export default function handleBatch(task: unknown): Promise<ReturnType<typeof mo
 
 /** Applies one encoded batch; see `protocol/messages.ts` for its shape. */
 async function applyBatch(task: unknown): Promise<ReturnType<typeof move>> {
+  if (faultPending()) return new Promise(() => {});
   spin.arrived();
   await ready;
   let batch: unknown;

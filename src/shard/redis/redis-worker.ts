@@ -17,6 +17,7 @@ import { FAULT_KINDS, Op, OP_STRIDE, type FaultKind, type ShardConfig, type Shar
 import type { ClientCapabilities, SessionId } from '../../protocol/model.js';
 import { MsgpackWriter } from '../../protocol/msgpack-writer.js';
 import { RESULTS_PER_CHUNK, writeReplyTail } from '../../protocol/reply.js';
+import { faultPending, injectFault } from '../fault.js';
 import { OperationFailure } from '../session-store.js';
 import { encodeCapabilities, encodeServers } from '../stored-session.js';
 import { ExpiryListener } from './expiry-listener.js';
@@ -142,21 +143,6 @@ async function list(after: string | null, arg: unknown): Promise<SessionId[]> {
   return ids;
 }
 
-function injectFault(kind: FaultKind): void {
-  // Strikes after the reply is posted, outside any task, as a real failure would.
-  setTimeout(() => {
-    if (kind === 'throw') throw new Error(`injected fault 'throw' in shard ${config.shard}`);
-    if (kind === 'exit') process.exit(1);
-    if (kind === 'oom') {
-      const hoard: number[][] = [];
-      for (;;) hoard.push(new Array<number>(1 << 20).fill(hoard.length + 0.5));
-    }
-    for (;;) {
-      // 'hang': the event loop never turns again
-    }
-  }, 1);
-}
-
 /** Starts one operation; resolves what it writes into the reply, or rejects its failure. */
 async function start(op: unknown, id: unknown, arg: unknown, now: number): Promise<Writes> {
   switch (op) {
@@ -241,7 +227,7 @@ async function start(op: unknown, id: unknown, arg: unknown, now: number): Promi
     case Op.FAULT:
       if (!config.faultInjection) fail(ErrorCode.INVALID_ARGUMENT, 'faultInjection: not enabled for this engine');
       if (!FAULT_KINDS.includes(arg as FaultKind)) fail(ErrorCode.INVALID_ARGUMENT, `kind: unknown fault ${String(arg)}`);
-      injectFault(arg as FaultKind);
+      injectFault(arg as FaultKind, config.shard);
       return (writer) => writer.boolean(true);
     default:
       fail(ErrorCode.PROTOCOL, `op: unknown operation ${String(op)}`);
@@ -261,6 +247,7 @@ type Outcome = { writes: Writes } | { failure: OperationFailure };
 
 /** Applies one encoded batch; see `protocol/messages.ts` for its shape. */
 export default async function handleBatch(task: unknown): Promise<ReturnType<typeof move>> {
+  if (faultPending()) return new Promise(() => {});
   let batch: unknown;
   try {
     if (!(task instanceof Uint8Array)) throw new TypeError('a batch must be bytes');
