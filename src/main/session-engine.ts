@@ -6,7 +6,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import type { Message, MessageInput, Session, SessionId, SessionInit, SessionUpdate } from '../protocol/model.js';
+import type { MessageInput, Session, SessionId, SessionInit, SessionUpdate } from '../protocol/model.js';
 import { FAULT_KINDS, Op, type FaultKind } from '../protocol/messages.js';
 import { CapacityError, EngineClosedError, InvalidArgumentError, QueueFullError, ShardCrashedError } from './errors.js';
 import { resolveOptions, shardSpinConfig, type ResolvedOptions, type SessionEngineOptions } from './options.js';
@@ -177,8 +177,10 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
       }
       const id = newSessionId();
       const shard = this.route(id);
+      const created = shard.submit(Op.CREATE, id, [fields.capabilities, fields.servers, fields.cwd, fields.title, fields.owner], Reply.Created);
+      // Counted once queued: a submit that throws reserves nothing.
       this.createsInFlight++;
-      return shard.submit(Op.CREATE, id, [fields.capabilities, fields.servers, fields.cwd, fields.title, fields.owner], Reply.Created);
+      return created;
     } catch (error) {
       return Promise.reject(error);
     }
@@ -212,8 +214,8 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
     try {
       this.assertOpen();
       checkSessionId(id);
-      const stored: Message = checkMessage(message, this.options.maxMessageBytes);
-      return this.route(id).submit(Op.APPEND, id, stored, Reply.Value);
+      const { role, content, timestamp } = checkMessage(message, this.options.maxMessageBytes);
+      return this.route(id).submitAppend(id, role, content, timestamp);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -428,7 +430,11 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
     if (shard.pendingOps >= this.options.maxPendingOpsPerShard) {
       return Promise.reject(new QueueFullError(`shard ${shard.index} already has maxPendingOpsPerShard (${this.options.maxPendingOpsPerShard}) operations pending; retry later`));
     }
-    return shard.submit(op, id, arg, reply);
+    try {
+      return shard.submit(op, id, arg, reply);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   private everyShard(op: Op, id: string | null, arg: unknown): Promise<unknown[]> {

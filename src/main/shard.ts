@@ -9,9 +9,11 @@
  * serves again.
  */
 import { Piscina } from 'piscina';
+import { BatchWriter } from '../protocol/batch-writer.js';
 import { encode } from '../protocol/codec.js';
 import { SKIPPED_RECORDS_WARNING, type WireError } from '../protocol/error-codes.js';
-import { Op, OP_STRIDE, type RecoveryFigures, type ShardConfig, type ShardEvent, type ShardPersistenceConfig, type ShardSpinConfig } from '../protocol/messages.js';
+import { Op, type RecoveryFigures, type ShardConfig, type ShardEvent, type ShardPersistenceConfig, type ShardSpinConfig } from '../protocol/messages.js';
+import type { Role } from '../protocol/model.js';
 import { decodeReply, decodeReplyChunk, decodeReplyHeader, RESULTS_PER_CHUNK, type ReplyHeader } from '../protocol/reply.js';
 import { EngineClosedError, fromWire, ProtocolError, ShardCrashedError, type SessionEngineError } from './errors.js';
 import { maxSessionBytes, type ResolvedOptions } from './options.js';
@@ -30,6 +32,8 @@ interface Pending {
   resolve(value: unknown): void;
   reject(error: Error): void;
   reply: Reply;
+  /** The op's session id: what a create resolves to. */
+  id: string | null;
 }
 
 /** What a shard tells its engine. */
@@ -49,7 +53,6 @@ export interface ShardHooks {
 /** A batch sent to the worker and not yet answered. */
 interface InFlightBatch {
   pending: Pending[];
-  wire: unknown[];
 }
 
 /** A reply being handed to its callers. */
@@ -57,7 +60,6 @@ interface Delivery {
   bytes: Uint8Array;
   header: ReplyHeader;
   pending: Pending[];
-  wire: unknown[];
   /** The next chunk to decode. */
   chunk: number;
   /** Where the next error of `header.errors` starts. */
@@ -100,7 +102,8 @@ export class Shard {
   private state: State = 'starting';
   private pool: Piscina | null = null;
   private lastSeq = 0;
-  private queuedWire: unknown[] = [];
+  /** The ops of `queued`, already written as batches. */
+  private readonly batch: BatchWriter;
   private queued: Pending[] = [];
   /** Batches sent and not yet answered, oldest first (at most `maxInFlight`). */
   private inFlight: InFlightBatch[] = [];
@@ -132,6 +135,7 @@ export class Shard {
     private readonly spin: ShardSpinConfig,
   ) {
     this.maxInFlight = options.store === null ? MEMORY_BATCHES_IN_FLIGHT : 1;
+    this.batch = new BatchWriter(options.maxBatchOps);
   }
 
   /** Whether the shard's worker is up and taking batches (not starting, restarting or closed). */
@@ -155,12 +159,23 @@ export class Shard {
 
   /**
    * Queues one operation. The caller has validated its arguments and checked `pendingOps` against
-   * `maxPendingOpsPerShard`.
+   * `maxPendingOpsPerShard`. Throws (queueing nothing) if `arg` cannot be encoded.
    */
   submit(op: Op, id: string | null, arg: unknown, reply: Reply): Promise<any> {
+    this.batch.add(op, id, arg);
+    return this.queue(id, reply);
+  }
+
+  /** Queues an APPEND of a checked message, written straight into the batch (see `BatchWriter.addAppend`). */
+  submitAppend(id: string, role: Role, content: string, timestamp: number): Promise<number> {
+    this.batch.addAppend(id, role, content, timestamp);
+    return this.queue(id, Reply.Value);
+  }
+
+  /** The caller's promise of the op just written into the batch. */
+  private queue(id: string | null, reply: Reply): Promise<any> {
     return new Promise((resolve, reject) => {
-      this.queuedWire.push(op, id, arg);
-      this.queued.push({ resolve, reject, reply });
+      this.queued.push({ resolve, reject, reply, id });
       // A microtask, not now: every op issued in the same tick of the caller goes in one batch. While a
       // reply is still being handed out, wait for more ops (or its end) so batches stay large.
       if (
@@ -204,29 +219,17 @@ export class Shard {
 
   private flush(): void {
     if (this.inFlight.length >= this.maxInFlight || this.queued.length === 0 || (this.state !== 'ready' && this.state !== 'closing')) return;
-    const max = this.options.maxBatchOps;
-    let wire: unknown[];
+    // The writer seals batches in the order of `queued`, each of at most maxBatchOps.
+    const { bytes, ops } = this.batch.take()!;
     let pending: Pending[];
-    if (this.queued.length <= max) {
-      wire = this.queuedWire;
+    if (ops === this.queued.length) {
       pending = this.queued;
-      this.queuedWire = [];
       this.queued = [];
     } else {
-      wire = this.queuedWire.splice(0, max * OP_STRIDE);
-      pending = this.queued.splice(0, max);
-    }
-    let bytes: Uint8Array;
-    try {
-      bytes = encode(wire);
-    } catch (error) {
-      // Arguments are validated before they are queued, so this is a bug; fail this batch, not the shard.
-      this.rejectAll(pending, () => new ProtocolError(`could not encode a batch: ${(error as Error).message}`));
-      this.scheduleFlush();
-      return;
+      pending = this.queued.splice(0, ops);
     }
     if (this.inFlight.length === 0) this.inFlightSince = performance.now();
-    this.inFlight.push({ pending, wire });
+    this.inFlight.push({ pending });
     this.batches++;
     this.ops += pending.length;
     const pool = this.pool!;
@@ -256,7 +259,7 @@ export class Shard {
     const batch = this.inFlight.shift()!;
     // The next batch in flight is the worker's from now on.
     this.inFlightSince = performance.now();
-    const delivery: Delivery = { bytes, header, pending: batch.pending, wire: batch.wire, chunk: 0, errorAt: 0 };
+    const delivery: Delivery = { bytes, header, pending: batch.pending, chunk: 0, errorAt: 0 };
     // A slot is free again: what callers issue while this reply is delivered may go out at once.
     this.delivering += delivery.pending.length;
     this.report(header.seq, header.size, header.expired);
@@ -272,7 +275,7 @@ export class Shard {
    * continuations, so that only one chunk of decoded sessions is alive at a time.
    */
   private deliver(delivery: Delivery): void {
-    const { header, pending, wire } = delivery;
+    const { header, pending } = delivery;
     const { errors } = header;
     const total = pending.length;
     if (errors !== null && errors[0] === -1) {
@@ -308,7 +311,7 @@ export class Shard {
       const result = results[n - first];
       if (op.reply === Reply.Value) op.resolve(result);
       else if (op.reply === Reply.Optional) op.resolve(result === null ? undefined : result);
-      else op.resolve(wire[n * OP_STRIDE + 1]);
+      else op.resolve(op.id);
     }
     this.delivering -= last - first;
     if (last < total) {
@@ -480,7 +483,7 @@ export class Shard {
   private takeQueued(): Pending[] {
     const queued = this.queued;
     this.queued = [];
-    this.queuedWire = [];
+    this.batch.clear();
     return queued;
   }
 

@@ -56,6 +56,14 @@ export function encode(value: unknown): Uint8Array {
   return owned;
 }
 
+/**
+ * Encodes a value into msgpackr's reused buffer: the view is valid only until the next encode, for a
+ * caller that copies it at once (never transfer it).
+ */
+export function encodeView(value: unknown): Uint8Array {
+  return packr.pack(value);
+}
+
 /** Decodes one value. Throws on malformed input; callers turn that into a typed error. */
 export function decode(bytes: Uint8Array): unknown {
   return packr.unpack(bytes);

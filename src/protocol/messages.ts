@@ -2,7 +2,7 @@
  * The wire protocol between the main thread and a shard worker.
  *
  * A batch is one msgpack-encoded flat array of `[op, id, arg]` triples (see `Op`), applied by the worker
- * in order. The reply's layout is in `reply.ts`. Worker-initiated events (the timer's sweep)
+ * in order; the host writes it op by op (`batch-writer.ts`). The reply's layout is in `reply.ts`. Worker-initiated events (the timer's sweep)
  * arrive as `ShardEvent` messages on the worker's parent port.
  */
 import type { WireError } from './error-codes.js';
@@ -13,7 +13,10 @@ export const Op = Object.freeze({
   CREATE: 1,
   /** id, arg: lastMessages (-1: all); result: a Session or `null`. */
   GET: 2,
-  /** id, arg: a Message record; result: the new context length. */
+  /**
+   * id, arg: a message record as bin (`message-record.ts`); result: the new context length. A shard also
+   * takes a `{ role, content, timestamp }` object: its persistence logs from before records carry those.
+   */
   APPEND: 3,
   /**
    * id, arg: `[setCapabilities, clientCapabilities, setServers, mcpServers, setCwd, cwd, setTitle, title, setOwner, owner]`;

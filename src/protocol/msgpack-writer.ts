@@ -109,6 +109,30 @@ export class MsgpackWriter {
     this.buffer[this.position++] = 0x40 + structure;
   }
 
+  /**
+   * Room for `bytes` more bytes, for a caller that writes them straight into the returned buffer from
+   * `length` on, then calls `advanceTo` with the position after them.
+   */
+  reserve(bytes: number): Buffer {
+    this.ensure(bytes);
+    return this.buffer;
+  }
+
+  /** Ends a direct write begun with `reserve`. */
+  advanceTo(position: number): void {
+    this.position = position;
+  }
+
+  /** A string the caller knows is ASCII (a session id): a loop beats two native calls at this length. */
+  asciiString(value: string): void {
+    const length = value.length;
+    this.ensure(length + 5);
+    const b = this.buffer;
+    let at = writeStringHeader(b, this.position, length);
+    for (let i = 0; i < length; i++) b[at++] = value.charCodeAt(i);
+    this.position = at;
+  }
+
   /** Bytes that already are msgpack values. */
   raw(bytes: Uint8Array, start = 0, end = bytes.length): void {
     this.ensure(end - start);

@@ -3,7 +3,7 @@
  * injected clock, so the rules can be tested without waiting. The worker around it owns the timer.
  */
 import { ErrorCode } from '../protocol/error-codes.js';
-import type { Role, SessionId } from '../protocol/model.js';
+import type { SessionId } from '../protocol/model.js';
 import { appendMessageRecord, captureStoredSession, MAX_LOG_BYTES, newStoredSession, type SessionFields, type StoredSession } from './stored-session.js';
 
 /** A failure of one operation, carried to the caller as `{ code, message }`. */
@@ -132,8 +132,8 @@ export class SessionStore {
     return session;
   }
 
-  /** Appends a message and returns the new context length. */
-  append(id: SessionId, role: Role, content: string, timestamp: number): number {
+  /** Appends a message record (checked: see `protocol/message-record.ts`) and returns the new context length. */
+  append(id: SessionId, record: Uint8Array): number {
     const now = this.clock();
     const session = this.require(id, now);
     if (session.messageCount >= this.limits.maxMessagesPerSession) {
@@ -144,7 +144,7 @@ export class SessionStore {
     }
     this.preserve(session);
     const { log, logBytes } = session;
-    if (!appendMessageRecord(session, role, content, timestamp)) {
+    if (!appendMessageRecord(session, record)) {
       throw new OperationFailure(
         ErrorCode.LIMIT_EXCEEDED,
         `message: session ${id} holds ${session.logBytes} bytes of messages; this one would pass the most one session can hold (${MAX_LOG_BYTES} bytes)`,

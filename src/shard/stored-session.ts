@@ -9,13 +9,13 @@
  * cut mixed throughput from 161 000 to 70 000 ops/s and stalled the shard for up to 17 ms during sweeps
  * instead of 5 ms. Flattening the string on every append cost more in garbage than it saved.
  *
- * A message record is laid out exactly so (which is what lets `offsetOfMessage` skip records cheaply):
- * the Message record marker, the role as a fixstr, the content as a str, the timestamp as a float64.
+ * Message records are laid out as `protocol/message-record.ts` says, which is what lets `offsetOfMessage`
+ * skip them cheaply.
  */
 import { constants } from 'node:buffer';
-import { encode, MESSAGE_STRUCTURE, SESSION_V2_STRUCTURE } from '../protocol/codec.js';
-import type { ClientCapabilities, Role, SessionId } from '../protocol/model.js';
-import { writeStringHeader, type MsgpackWriter } from '../protocol/msgpack-writer.js';
+import { encode, SESSION_V2_STRUCTURE } from '../protocol/codec.js';
+import type { ClientCapabilities, SessionId } from '../protocol/model.js';
+import type { MsgpackWriter } from '../protocol/msgpack-writer.js';
 
 /** A session as a shard holds it. */
 export interface StoredSession {
@@ -51,11 +51,6 @@ const EMPTY_ARRAY_BYTES = Uint8Array.of(0x90);
 const EMPTY_LOG = Buffer.alloc(0);
 /** The longest log: the longest Buffer. */
 export const MAX_LOG_BYTES = constants.MAX_LENGTH;
-const ROLE_BYTES: Record<Role, Uint8Array> = {
-  user: Buffer.from('user'),
-  assistant: Buffer.from('assistant'),
-  system: Buffer.from('system'),
-};
 
 /** Encoded capabilities; the common `null` shares one constant. */
 export function encodeCapabilities(capabilities: ClientCapabilities | null): Uint8Array {
@@ -85,14 +80,12 @@ export function newStoredSession(id: SessionId, now: number, capabilities: Uint8
 }
 
 /**
- * Appends one message record to the session's log, growing it by a quarter, at least 256 bytes (bounded
- * slack, few copies); `false` (and nothing appended) when the log would pass `MAX_LOG_BYTES`.
+ * Appends one message record (checked: see `protocol/message-record.ts`) to the session's log, growing
+ * it by a quarter, at least 256 bytes (bounded slack, few copies); `false` (and nothing appended) when
+ * the log would pass `MAX_LOG_BYTES`.
  */
-export function appendMessageRecord(session: StoredSession, role: Role, content: string, timestamp: number): boolean {
-  const roleBytes = ROLE_BYTES[role];
-  const contentBytes = Buffer.byteLength(content, 'utf8');
-  const recordBytes = 1 + 1 + roleBytes.length + 5 + contentBytes + 9;
-  const needed = session.logBytes + recordBytes;
+export function appendMessageRecord(session: StoredSession, record: Uint8Array): boolean {
+  const needed = session.logBytes + record.length;
   if (needed > MAX_LOG_BYTES) return false;
   if (needed > session.log.length) {
     // Unpooled: a pooled slice would keep a shared 8 KiB slab alive for as long as any session in it.
@@ -100,17 +93,8 @@ export function appendMessageRecord(session: StoredSession, role: Role, content:
     session.log.copy(grown, 0, 0, session.logBytes);
     session.log = grown;
   }
-  const log = session.log;
-  let at = session.logBytes;
-  log[at++] = 0x40 + MESSAGE_STRUCTURE;
-  log[at++] = 0xa0 | roleBytes.length;
-  log.set(roleBytes, at);
-  at += roleBytes.length;
-  at = writeStringHeader(log, at, contentBytes);
-  at += log.write(content, at, contentBytes, 'utf8');
-  log[at++] = 0xcb;
-  log.writeDoubleBE(timestamp, at);
-  session.logBytes = at + 8;
+  session.log.set(record, session.logBytes);
+  session.logBytes = needed;
   session.messageCount++;
   return true;
 }

@@ -12,6 +12,7 @@ import { move } from 'piscina';
 import { decode } from '../protocol/codec.js';
 import { ErrorCode } from '../protocol/error-codes.js';
 import { FAULT_KINDS, Op, OP_STRIDE, type FaultKind, type RecoveryFigures, type ShardConfig, type ShardEvent } from '../protocol/messages.js';
+import { checkMessageRecord, encodeMessageRecord } from '../protocol/message-record.js';
 import { MsgpackWriter } from '../protocol/msgpack-writer.js';
 import { RESULTS_PER_CHUNK, writeReplyTail } from '../protocol/reply.js';
 import { ROLES, type ClientCapabilities, type Role } from '../protocol/model.js';
@@ -116,6 +117,23 @@ function optionalUpdate(set: unknown, value: unknown, field: string): string | n
   return set === true ? expectOptionalString(value, field) : undefined;
 }
 
+/**
+ * The record an APPEND carries. Logs written before records travelled whole carry a message object:
+ * it is checked as the worker checked it then, and encoded.
+ */
+function messageRecordOf(arg: unknown): Uint8Array {
+  if (arg instanceof Uint8Array) {
+    if (checkMessageRecord(arg) === null) fail(ErrorCode.INVALID_ARGUMENT, 'message: not a well-formed message record');
+    return arg;
+  }
+  const message = arg as { role?: unknown; content?: unknown; timestamp?: unknown } | null;
+  if (message === null || typeof message !== 'object') fail(ErrorCode.INVALID_ARGUMENT, 'message: not an object');
+  if (!ROLES.includes(message.role as Role)) fail(ErrorCode.INVALID_ARGUMENT, 'role: unknown');
+  if (typeof message.content !== 'string') fail(ErrorCode.INVALID_ARGUMENT, 'content: not a string');
+  if (typeof message.timestamp !== 'number') fail(ErrorCode.INVALID_ARGUMENT, 'timestamp: not a number');
+  return encodeMessageRecord(message.role as Role, message.content, message.timestamp);
+}
+
 function expectInt(value: unknown, field: string): number {
   if (!Number.isSafeInteger(value)) fail(ErrorCode.INVALID_ARGUMENT, `${field}: not an integer`);
   return value as number;
@@ -147,15 +165,9 @@ function apply(op: unknown, id: unknown, arg: unknown): void {
       else writeSession(writer, session, lastMessages);
       return;
     }
-    case Op.APPEND: {
-      const message = arg as { role?: unknown; content?: unknown; timestamp?: unknown } | null;
-      if (message === null || typeof message !== 'object') fail(ErrorCode.INVALID_ARGUMENT, 'message: not an object');
-      if (!ROLES.includes(message.role as Role)) fail(ErrorCode.INVALID_ARGUMENT, 'role: unknown');
-      if (typeof message.content !== 'string') fail(ErrorCode.INVALID_ARGUMENT, 'content: not a string');
-      if (typeof message.timestamp !== 'number') fail(ErrorCode.INVALID_ARGUMENT, 'timestamp: not a number');
-      writer.number(store.append(expectId(id), message.role as Role, message.content, message.timestamp));
+    case Op.APPEND:
+      writer.number(store.append(expectId(id), messageRecordOf(arg)));
       return;
-    }
     case Op.CREATE: {
       const [capabilities, servers, cwd, title, owner] = expectArray(arg, 5, 'init');
       store.create(expectId(id), encodeCapabilities(expectCapabilities(capabilities)), encodeServers(expectServers(servers)), {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '../../src/main/errors.js';
 import { checkSessionFields } from '../../src/main/validation.js';
 import { decode, encode, FORMAT_VERSION, SESSION_STRUCTURE, SESSION_V2_STRUCTURE, SHARED_STRUCTURES } from '../../src/protocol/codec.js';
+import { encodeMessageRecord } from '../../src/protocol/message-record.js';
 import { upgradeSession, type Session } from '../../src/protocol/model.js';
 import { MsgpackWriter } from '../../src/protocol/msgpack-writer.js';
 import { SessionStore } from '../../src/shard/session-store.js';
@@ -44,7 +45,7 @@ describe('cwd, title, updatedAt and owner in the shard store', () => {
     store.touch(A);
     expect(read(A).updatedAt).toBe(created);
     clock.advance(10);
-    store.append(A, 'user', 'hi', 1);
+    store.append(A, encodeMessageRecord('user', 'hi', 1));
     expect(read(A).updatedAt).toBe(created + 20);
     clock.advance(10);
     store.update(A, null, null, {});

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { decode } from '../../src/protocol/codec.js';
+import { encodeMessageRecord } from '../../src/protocol/message-record.js';
 import type { ClientCapabilities, Session } from '../../src/protocol/model.js';
 import { MsgpackWriter } from '../../src/protocol/msgpack-writer.js';
 import { OperationFailure, SessionStore, type StoreLimits } from '../../src/shard/session-store.js';
@@ -115,14 +116,14 @@ describe('SessionStore (with an injected clock)', () => {
       const { store } = makeStore();
       store.create(A, null, []);
       const snapshot = store.read(A, -1)!;
-      store.append(A, 'user', 'hi', 1);
+      store.append(A, encodeMessageRecord('user', 'hi', 1));
       expect(snapshot.context).toEqual([]);
     });
 
     it('get with lastMessages returns only the newest that many, in order', () => {
       const { store } = makeStore();
       store.create(A, null, []);
-      for (let i = 1; i <= 5; i++) store.append(A, 'user', `m${i}`, i);
+      for (let i = 1; i <= 5; i++) store.append(A, encodeMessageRecord('user', `m${i}`, i));
       expect(store.read(A, 2)!.context.map((m) => m.content)).toEqual(['m4', 'm5']);
       expect(store.read(A, 0)!.context).toEqual([]);
       expect(store.read(A, 99)!.context).toHaveLength(5);
@@ -134,9 +135,9 @@ describe('SessionStore (with an injected clock)', () => {
     it('returns the new context length and keeps messages in order', () => {
       const { store } = makeStore();
       store.create(A, null, []);
-      expect(store.append(A, 'user', 'one', 10)).toBe(1);
-      expect(store.append(A, 'assistant', 'two', 11)).toBe(2);
-      expect(store.append(A, 'system', 'three', 12)).toBe(3);
+      expect(store.append(A, encodeMessageRecord('user', 'one', 10))).toBe(1);
+      expect(store.append(A, encodeMessageRecord('assistant', 'two', 11))).toBe(2);
+      expect(store.append(A, encodeMessageRecord('system', 'three', 12))).toBe(3);
       expect(store.read(A, -1)!.context).toEqual([
         { role: 'user', content: 'one', timestamp: 10 },
         { role: 'assistant', content: 'two', timestamp: 11 },
@@ -147,14 +148,14 @@ describe('SessionStore (with an injected clock)', () => {
 
     it('rejects an append to an unknown id with ERR_SESSION_NOT_FOUND', () => {
       const { store } = makeStore();
-      expect(failureCode(() => store.append(A, 'user', 'x', 1))).toBe('ERR_SESSION_NOT_FOUND');
+      expect(failureCode(() => store.append(A, encodeMessageRecord('user', 'x', 1)))).toBe('ERR_SESSION_NOT_FOUND');
     });
 
     it('rejects the append beyond maxMessagesPerSession with ERR_LIMIT_EXCEEDED and trims nothing', () => {
       const { store } = makeStore({ maxMessagesPerSession: 3 });
       store.create(A, null, []);
-      for (let i = 0; i < 3; i++) store.append(A, 'user', `m${i}`, i);
-      expect(failureCode(() => store.append(A, 'user', 'over', 9))).toBe('ERR_LIMIT_EXCEEDED');
+      for (let i = 0; i < 3; i++) store.append(A, encodeMessageRecord('user', `m${i}`, i));
+      expect(failureCode(() => store.append(A, encodeMessageRecord('user', 'over', 9)))).toBe('ERR_LIMIT_EXCEEDED');
       expect(store.read(A, -1)!.context.map((m) => m.content)).toEqual(['m0', 'm1', 'm2']);
       expect(store.messageCount).toBe(3);
     });
@@ -163,7 +164,7 @@ describe('SessionStore (with an injected clock)', () => {
       const { store, clock } = makeStore();
       store.create(A, null, []);
       clock.advance(TTL);
-      store.append(A, 'user', 'x', 1);
+      store.append(A, encodeMessageRecord('user', 'x', 1));
       clock.advance(TTL);
       expect(store.touch(A)).toBe(true);
     });
@@ -173,13 +174,13 @@ describe('SessionStore (with an injected clock)', () => {
     it('refuses the append that would pass maxBytes with ERR_CAPACITY, and the session stays as it was', () => {
       const { store } = makeStore({ maxBytes: 2_000 });
       store.create(A, null, []);
-      store.append(A, 'user', 'x'.repeat(1_000), 1);
+      store.append(A, encodeMessageRecord('user', 'x'.repeat(1_000), 1));
       const held = store.heldBytes;
-      expect(failureCode(() => store.append(A, 'user', 'y'.repeat(1_000), 2))).toBe('ERR_CAPACITY');
+      expect(failureCode(() => store.append(A, encodeMessageRecord('user', 'y'.repeat(1_000), 2)))).toBe('ERR_CAPACITY');
       expect(store.heldBytes).toBe(held);
       expect(store.messageCount).toBe(1);
       expect(store.read(A, -1)!.context).toEqual([{ role: 'user', content: 'x'.repeat(1_000), timestamp: 1 }]);
-      store.append(A, 'user', 'small', 3);
+      store.append(A, encodeMessageRecord('user', 'small', 3));
       expect(store.read(A, -1)!.context.map((m) => m.content)).toEqual(['x'.repeat(1_000), 'small']);
     });
 
@@ -205,7 +206,7 @@ describe('SessionStore (with an injected clock)', () => {
       expect(store.size).toBe(0);
       expect(store.heldBytes).toBe(0);
       store.create(A, null, []);
-      store.append(A, 'assistant', 'w'.repeat(300), 1);
+      store.append(A, encodeMessageRecord('assistant', 'w'.repeat(300), 1));
       expect(store.read(A, -1)!.context).toHaveLength(1);
     });
   });
@@ -235,7 +236,7 @@ describe('SessionStore (with an injected clock)', () => {
     it('remove returns the session as it was and forgets it and its messages', () => {
       const { store } = makeStore();
       store.create(A, null, []);
-      store.append(A, 'user', 'x', 1);
+      store.append(A, encodeMessageRecord('user', 'x', 1));
       const removed = store.removeDecoded(A);
       expect(removed?.context).toEqual([{ role: 'user', content: 'x', timestamp: 1 }]);
       expect(store.removeDecoded(A)).toBeUndefined();
@@ -273,7 +274,7 @@ describe('SessionStore (with an injected clock)', () => {
       store.create(A, null, []);
       store.create(B, null, []);
       clock.advance(TTL + 1);
-      expect(failureCode(() => store.append(A, 'user', 'late', 1))).toBe('ERR_SESSION_NOT_FOUND');
+      expect(failureCode(() => store.append(A, encodeMessageRecord('user', 'late', 1)))).toBe('ERR_SESSION_NOT_FOUND');
       expect(failureCode(() => store.updateFields(B, true, null, false, []))).toBe('ERR_SESSION_NOT_FOUND');
     });
 
@@ -309,7 +310,7 @@ describe('SessionStore (with an injected clock)', () => {
       const { store, clock } = makeStore();
       store.create(A, null, []);
       store.create(B, null, []);
-      store.append(B, 'user', 'x', 1);
+      store.append(B, encodeMessageRecord('user', 'x', 1));
       clock.advance(TTL / 2);
       store.create(C, null, []);
       clock.advance(TTL / 2 + 1);

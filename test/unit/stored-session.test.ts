@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { decode } from '../../src/protocol/codec.js';
 import type { Message, Session } from '../../src/protocol/model.js';
+import { encodeMessageRecord } from '../../src/protocol/message-record.js';
 import { MsgpackWriter } from '../../src/protocol/msgpack-writer.js';
 import { appendMessageRecord, encodeCapabilities, encodeServers, newStoredSession, offsetOfMessage, writeSession } from '../../src/shard/stored-session.js';
 
@@ -17,7 +18,7 @@ function read(session: ReturnType<typeof newStoredSession>, lastMessages: number
 
 function sessionWith(messages: Message[]) {
   const session = newStoredSession(ID, 1_000, encodeCapabilities({ fs: { readTextFile: true }, custom: [1, 'x'] }), encodeServers(['git', 'fs']));
-  for (const m of messages) appendMessageRecord(session, m.role, m.content, m.timestamp);
+  for (const m of messages) appendMessageRecord(session, encodeMessageRecord(m.role, m.content, m.timestamp));
   return session;
 }
 
@@ -56,7 +57,7 @@ describe('a stored session (messages kept as encoded records)', () => {
 
   it('keeps the log within a quarter of spare capacity as it grows', () => {
     const session = sessionWith([]);
-    for (let i = 0; i < 1_000; i++) appendMessageRecord(session, 'user', 'x'.repeat(200), i);
+    for (let i = 0; i < 1_000; i++) appendMessageRecord(session, encodeMessageRecord('user', 'x'.repeat(200), i));
     expect(session.messageCount).toBe(1_000);
     expect(session.log.length).toBeLessThanOrEqual(Math.ceil(session.logBytes * 1.25) + 512);
   });

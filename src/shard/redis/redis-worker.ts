@@ -11,10 +11,11 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { move } from 'piscina';
-import { decode, MESSAGE_STRUCTURE, SESSION_V2_STRUCTURE, FORMAT_VERSION } from '../../protocol/codec.js';
+import { decode, SESSION_V2_STRUCTURE, FORMAT_VERSION } from '../../protocol/codec.js';
 import { ErrorCode } from '../../protocol/error-codes.js';
 import { FAULT_KINDS, Op, OP_STRIDE, type FaultKind, type ShardConfig, type ShardEvent } from '../../protocol/messages.js';
 import type { ClientCapabilities, SessionId } from '../../protocol/model.js';
+import { checkMessageRecord } from '../../protocol/message-record.js';
 import { MsgpackWriter } from '../../protocol/msgpack-writer.js';
 import { RESULTS_PER_CHUNK, writeReplyTail } from '../../protocol/reply.js';
 import { faultPending, injectFault } from '../fault.js';
@@ -68,17 +69,11 @@ function optionalString(value: unknown, field: string): string | null {
   return value as string | null;
 }
 
-/** One encoded Message record, laid out as the in-memory shard lays them out (`stored-session.ts`). */
-const recordWriter = new MsgpackWriter(1024);
-function encodeMessage(message: unknown): { record: Uint8Array; contentBytes: number } {
-  const { role, content, timestamp } = (message ?? {}) as { role?: unknown; content?: unknown; timestamp?: unknown };
-  if (typeof role !== 'string' || typeof content !== 'string' || typeof timestamp !== 'number') fail(ErrorCode.INVALID_ARGUMENT, 'message: malformed');
-  recordWriter.reset();
-  recordWriter.recordHeader(MESSAGE_STRUCTURE);
-  recordWriter.string(role);
-  recordWriter.string(content);
-  recordWriter.number(timestamp);
-  return { record: recordWriter.finish(), contentBytes: Buffer.byteLength(content, 'utf8') };
+/** The message record an APPEND carries (see `protocol/message-record.ts`), checked, and its content's size. */
+function messageRecordOf(arg: unknown): { record: Uint8Array; contentBytes: number } {
+  const info = arg instanceof Uint8Array ? checkMessageRecord(arg) : null;
+  if (info === null) fail(ErrorCode.INVALID_ARGUMENT, 'message: not a well-formed message record');
+  return { record: arg as Uint8Array, contentBytes: info.contentBytes };
 }
 
 /**
@@ -151,7 +146,7 @@ async function start(op: unknown, id: unknown, arg: unknown, now: number): Promi
       return sessionWrites(sessionId, await store.get(sessionId, now, typeof arg === 'number' ? arg : -1));
     }
     case Op.APPEND: {
-      const { record, contentBytes } = encodeMessage(arg);
+      const { record, contentBytes } = messageRecordOf(arg);
       const length = await store.append(expectId(id), now, record, contentBytes);
       return (writer) => writer.number(length);
     }

@@ -1,0 +1,105 @@
+import { beforeAll, describe, expect, it, vi } from 'vitest';
+import type * as BatchWriterModule from '../../src/protocol/batch-writer.js';
+import type * as CodecModule from '../../src/protocol/codec.js';
+import { checkMessageRecord } from '../../src/protocol/message-record.js';
+import { Op, OP_STRIDE } from '../../src/protocol/messages.js';
+
+/** The host's writer and the worker's codec load as separate module instances, as on two threads. */
+let host: typeof BatchWriterModule;
+let worker: typeof CodecModule;
+
+beforeAll(async () => {
+  vi.resetModules();
+  host = await import('../../src/protocol/batch-writer.js');
+  vi.resetModules();
+  worker = await import('../../src/protocol/codec.js');
+});
+
+const ID = '01JD2Q3W4E5R6T7Y8Z9ABCDEFG';
+
+/** The batch as the worker reads it: triples, with each APPEND's record checked and decoded. */
+function read(bytes: Uint8Array): unknown[][] {
+  const flat = worker.decode(bytes) as unknown[];
+  const ops: unknown[][] = [];
+  for (let i = 0; i < flat.length; i += OP_STRIDE) {
+    const [op, id, arg] = flat.slice(i, i + OP_STRIDE);
+    if (op === Op.APPEND) {
+      expect(arg).toBeInstanceOf(Uint8Array);
+      expect(checkMessageRecord(arg as Uint8Array)).not.toBeNull();
+      ops.push([op, id, worker.decode(arg as Uint8Array)]);
+    } else {
+      ops.push([op, id, arg]);
+    }
+  }
+  return ops;
+}
+
+describe('a batch written op by op on the host', () => {
+  it('decodes on the worker side to the ops written, in order, whatever their arguments', () => {
+    const batch = new host.BatchWriter(100);
+    // Capabilities of different shapes: each is a record defined inline by its own encoding.
+    const expected: unknown[][] = [
+      [Op.CREATE, ID, [{ fs: { readTextFile: true, writeTextFile: false }, terminal: true }, ['git'], '/w', 'a title', null]],
+      [Op.APPEND, ID, { role: 'user', content: 'hello', timestamp: 1 }],
+      [Op.CREATE, ID, [{ terminal: false, _meta: { x: [1, { y: 2 }] } }, [], null, null, 'owner']],
+      [Op.GET, ID, -1],
+      [Op.GET, ID, 5],
+      [Op.APPEND, ID, { role: 'assistant', content: 'é'.repeat(300), timestamp: 1_764_000_000_000.5 }],
+      [Op.CREATE, ID, [{ fs: { readTextFile: false, writeTextFile: true }, terminal: true }, [], null, null, null]],
+      [Op.TOUCH, ID, null],
+      [Op.APPEND, ID, { role: 'system', content: 'z'.repeat(70_000), timestamp: 0 }],
+      [Op.UPDATE, ID, [true, null, false, [], true, '/x', false, null, false, null]],
+      [Op.LIST, null, [10, false, null, null]],
+      [Op.SIZE, null, null],
+    ];
+    for (const [op, id, arg] of expected) {
+      if (op === Op.APPEND) {
+        const { role, content, timestamp } = arg as { role: 'user'; content: string; timestamp: number };
+        batch.addAppend(id as string, role, content, timestamp);
+      } else {
+        batch.add(op as Op, id as string | null, arg);
+      }
+    }
+    const taken = batch.take()!;
+    expect(taken.ops).toBe(expected.length);
+    expect(read(taken.bytes)).toEqual(expected);
+  });
+
+  it('seals a batch at maxOps and hands batches out oldest first', () => {
+    const batch = new host.BatchWriter(3);
+    for (let n = 0; n < 7; n++) batch.add(Op.GET, ID, n);
+    expect(batch.pendingOps).toBe(7);
+    const sizes: number[] = [];
+    const firsts: unknown[] = [];
+    for (let taken = batch.take(); taken !== null; taken = batch.take()) {
+      sizes.push(taken.ops);
+      firsts.push(read(taken.bytes)[0]![2]);
+    }
+    expect(sizes).toEqual([3, 3, 1]);
+    expect(firsts).toEqual([0, 3, 6]);
+    expect(batch.pendingOps).toBe(0);
+  });
+
+  it('writes nothing for an argument the codec cannot encode, and goes on', () => {
+    const batch = new host.BatchWriter(10);
+    batch.add(Op.GET, ID, 1);
+    expect(() => batch.add(Op.CREATE, ID, [Symbol('no')])).toThrow();
+    batch.add(Op.GET, ID, 2);
+    const taken = batch.take()!;
+    expect(taken.ops).toBe(2);
+    expect(read(taken.bytes)).toEqual([
+      [Op.GET, ID, 1],
+      [Op.GET, ID, 2],
+    ]);
+  });
+
+  it('drops everything written when cleared', () => {
+    const batch = new host.BatchWriter(2);
+    for (let n = 0; n < 5; n++) batch.addAppend(ID, 'user', 'x', n);
+    batch.clear();
+    expect(batch.pendingOps).toBe(0);
+    expect(batch.take()).toBeNull();
+    batch.add(Op.SIZE, null, null);
+    expect(read(batch.take()!.bytes)).toEqual([[Op.SIZE, null, null]]);
+  });
+});
