@@ -4,6 +4,7 @@
  */
 import { ErrorCode } from '../protocol/error-codes.js';
 import type { SessionId } from '../protocol/model.js';
+import { SessionIndex } from './session-index.js';
 import { appendMessageRecord, captureStoredSession, MAX_LOG_BYTES, newStoredSession, type SessionFields, type StoredSession } from './stored-session.js';
 
 /** A failure of one operation, carried to the caller as `{ code, message }`. */
@@ -75,7 +76,7 @@ export type Clock = () => number;
 const SWEEP_CHECK_EVERY = 1024;
 
 export class SessionStore {
-  private readonly sessions = new Map<SessionId, StoredSession>();
+  private readonly sessions = new SessionIndex();
   /** The capture in progress (see `capture()`), or `null`. */
   private capturing: Capture | null = null;
   private messages = 0;
@@ -114,7 +115,7 @@ export class SessionStore {
     }
     const session = newStoredSession(id, now, capabilities, servers, fields);
     this.reserve(id, weightOf(session));
-    this.sessions.set(id, session);
+    this.sessions.add(session);
     this.capturing?.born.add(id);
   }
 
@@ -258,7 +259,7 @@ export class SessionStore {
   restore(session: StoredSession): void {
     const previous = this.sessions.get(session.id);
     if (previous !== undefined) this.delete(previous);
-    this.sessions.set(session.id, session);
+    this.sessions.add(session);
     this.messages += session.messageCount;
     // Recovery puts back what was acknowledged, even past the budget (a smaller shardHeapMb than before).
     this.bytes += weightOf(session);
@@ -348,7 +349,7 @@ export class SessionStore {
 
   private delete(session: StoredSession): void {
     this.preserve(session);
-    this.sessions.delete(session.id);
+    this.sessions.delete(session);
     this.messages -= session.messageCount;
     this.bytes -= weightOf(session);
   }

@@ -16,9 +16,10 @@ import { constants } from 'node:buffer';
 import { encode, SESSION_V2_STRUCTURE } from '../protocol/codec.js';
 import type { ClientCapabilities, SessionId } from '../protocol/model.js';
 import type { MsgpackWriter } from '../protocol/msgpack-writer.js';
+import { ID_PART_KEYS, idPartsOf, type IdParts } from './session-index.js';
 
-/** A session as a shard holds it. */
-export interface StoredSession {
+/** A session as a shard holds it; its id also as the numbers its shard's index compares (`session-index.ts`). */
+export interface StoredSession extends Readonly<IdParts> {
   readonly id: SessionId;
   readonly createdAt: number;
   lastAccessed: number;
@@ -63,8 +64,14 @@ export function encodeServers(servers: string[]): Uint8Array {
 }
 
 export function newStoredSession(id: SessionId, now: number, capabilities: Uint8Array, servers: Uint8Array, fields: SessionFields = NO_FIELDS): StoredSession {
+  const parts = idPartsOf(id);
   return {
     id,
+    idPart0: parts.idPart0,
+    idPart1: parts.idPart1,
+    idPart2: parts.idPart2,
+    idPart3: parts.idPart3,
+    idPart4: parts.idPart4,
     createdAt: now,
     lastAccessed: now,
     log: EMPTY_LOG,
@@ -167,6 +174,8 @@ export function captureStoredSession(session: StoredSession): StoredSession {
 export function serialiseStoredSession(session: StoredSession): Record<string, unknown> {
   const record: Record<string, unknown> = { ...session, log: session.log.subarray(0, session.logBytes) };
   delete record.logBytes;
+  // Derived from the id: never stored.
+  for (const key of ID_PART_KEYS) delete record[key];
   return record;
 }
 
@@ -185,7 +194,7 @@ export function restoreStoredSession(record: unknown): StoredSession {
   if (!(capabilities instanceof Uint8Array) || !(servers instanceof Uint8Array)) throw new TypeError('not a session record');
   const session = newStoredSession(id, createdAt, new Uint8Array(capabilities), new Uint8Array(servers)) as unknown as Record<string, unknown>;
   for (const key of Object.keys(session)) {
-    if (key === 'log' || key === 'logBytes' || key === 'capabilities' || key === 'servers') continue;
+    if (key === 'log' || key === 'logBytes' || key === 'capabilities' || key === 'servers' || (ID_PART_KEYS as readonly string[]).includes(key)) continue;
     if (given[key] !== undefined && typeof given[key] === typeof session[key]) session[key] = given[key];
     else if (given[key] !== undefined && session[key] === null) session[key] = given[key];
   }
