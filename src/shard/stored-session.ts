@@ -27,6 +27,11 @@ export interface StoredSession extends Readonly<IdParts> {
   log: Buffer;
   logBytes: number;
   messageCount: number;
+  /**
+   * Where messages number CHECKPOINT_EVERY, 2 x CHECKPOINT_EVERY, ... start in the log (entry k: message
+   * (k + 1) x CHECKPOINT_EVERY); entries past the count are spare. `null` until the session has that many.
+   */
+  checkpoints: Uint32Array | null;
   /** The encoded `ClientCapabilities | null`. */
   capabilities: Uint8Array;
   /** The encoded `string[]` of MCP server names. */
@@ -77,6 +82,7 @@ export function newStoredSession(id: SessionId, now: number, capabilities: Uint8
     log: EMPTY_LOG,
     logBytes: 0,
     messageCount: 0,
+    checkpoints: null,
     capabilities,
     servers,
     updatedAt: now,
@@ -100,37 +106,72 @@ export function appendMessageRecord(session: StoredSession, record: Uint8Array):
     session.log.copy(grown, 0, 0, session.logBytes);
     session.log = grown;
   }
+  noteMessageStart(session, session.messageCount, session.logBytes);
   session.log.set(record, session.logBytes);
   session.logBytes = needed;
   session.messageCount++;
   return true;
 }
 
+/**
+ * A checkpoint every 16 messages. Reading the newest few of a long session used to skip every record
+ * before them, each in another cache line: `lastMessages: 5` of 100 messages touched 95 records. Now it
+ * skips at most 15. Sessions of fewer than 16 messages (most) pay nothing but the field.
+ */
+const CHECKPOINT_EVERY = 16;
+
+/** Keeps `offset`, where message number `index` starts, if that message is a checkpoint. */
+function noteMessageStart(session: StoredSession, index: number, offset: number): void {
+  if (index % CHECKPOINT_EVERY !== 0 || index === 0) return;
+  const entry = index / CHECKPOINT_EVERY - 1;
+  let checkpoints = session.checkpoints;
+  if (checkpoints === null || entry >= checkpoints.length) {
+    // A new array, never one grown in place: a capture of the session may still read the old one.
+    const grown = new Uint32Array(Math.max(4, entry * 2));
+    if (checkpoints !== null) grown.set(checkpoints);
+    session.checkpoints = checkpoints = grown;
+  }
+  checkpoints[entry] = offset;
+}
+
 /** The byte offset of message number `index` in the log (`logBytes` when `index` is the count). */
 export function offsetOfMessage(session: StoredSession, index: number): number {
-  const log = session.log;
-  let at = 0;
-  for (let n = 0; n < index; n++) {
-    at += 1; // record marker
-    at += 1 + (log[at]! & 0x1f); // role fixstr
-    const header = log[at]!;
-    let length: number;
-    if ((header & 0xe0) === 0xa0) {
-      length = header & 0x1f;
-      at += 1;
-    } else if (header === 0xd9) {
-      length = log[at + 1]!;
-      at += 2;
-    } else if (header === 0xda) {
-      length = (log[at + 1]! << 8) | log[at + 2]!;
-      at += 3;
-    } else {
-      length = ((log[at + 1]! << 24) | (log[at + 2]! << 16) | (log[at + 3]! << 8) | log[at + 4]!) >>> 0;
-      at += 5;
-    }
-    at += length + 9; // content, then the float64 timestamp
-  }
+  if (index >= session.messageCount) return session.logBytes;
+  const checkpoint = Math.floor(index / CHECKPOINT_EVERY);
+  let at = checkpoint > 0 ? session.checkpoints![checkpoint - 1]! : 0;
+  for (let n = checkpoint * CHECKPOINT_EVERY; n < index; n++) at = recordEnd(session.log, at);
   return at;
+}
+
+/** Where the record starting at `at` ends: past its marker, role fixstr, content str and float64. */
+function recordEnd(log: Buffer, at: number): number {
+  at += 1; // record marker
+  at += 1 + (log[at]! & 0x1f); // role fixstr
+  const header = log[at]!;
+  let length: number;
+  if ((header & 0xe0) === 0xa0) {
+    length = header & 0x1f;
+    at += 1;
+  } else if (header === 0xd9) {
+    length = log[at + 1]!;
+    at += 2;
+  } else if (header === 0xda) {
+    length = (log[at + 1]! << 8) | log[at + 2]!;
+    at += 3;
+  } else {
+    length = ((log[at + 1]! << 24) | (log[at + 2]! << 16) | (log[at + 3]! << 8) | log[at + 4]!) >>> 0;
+    at += 5;
+  }
+  return at + length + 9; // content, then the float64 timestamp
+}
+
+/** Sets the checkpoints of a session whose log was put in whole (a recovered one). */
+function rebuildCheckpoints(session: StoredSession): void {
+  session.checkpoints = null;
+  for (let index = 0, at = 0; index < session.messageCount; index++) {
+    noteMessageStart(session, index, at);
+    at = recordEnd(session.log, at);
+  }
 }
 
 /**
@@ -174,10 +215,14 @@ export function captureStoredSession(session: StoredSession): StoredSession {
 export function serialiseStoredSession(session: StoredSession): Record<string, unknown> {
   const record: Record<string, unknown> = { ...session, log: session.log.subarray(0, session.logBytes) };
   delete record.logBytes;
-  // Derived from the id: never stored.
+  // Derived from the id and the log: never stored.
+  delete record.checkpoints;
   for (const key of ID_PART_KEYS) delete record[key];
   return record;
 }
+
+/** Fields `restoreStoredSession` sets itself, whatever the record says. */
+const DERIVED_KEYS: ReadonlySet<string> = new Set(['log', 'logBytes', 'checkpoints', 'capabilities', 'servers', ...ID_PART_KEYS]);
 
 /**
  * Rebuilds a session from `serialiseStoredSession`'s record. Fields the record lacks (written by an older
@@ -194,7 +239,7 @@ export function restoreStoredSession(record: unknown): StoredSession {
   if (!(capabilities instanceof Uint8Array) || !(servers instanceof Uint8Array)) throw new TypeError('not a session record');
   const session = newStoredSession(id, createdAt, new Uint8Array(capabilities), new Uint8Array(servers)) as unknown as Record<string, unknown>;
   for (const key of Object.keys(session)) {
-    if (key === 'log' || key === 'logBytes' || key === 'capabilities' || key === 'servers' || (ID_PART_KEYS as readonly string[]).includes(key)) continue;
+    if (DERIVED_KEYS.has(key)) continue;
     if (given[key] !== undefined && typeof given[key] === typeof session[key]) session[key] = given[key];
     else if (given[key] !== undefined && session[key] === null) session[key] = given[key];
   }
@@ -203,5 +248,6 @@ export function restoreStoredSession(record: unknown): StoredSession {
   owned.set(log);
   session.log = owned;
   session.logBytes = log.length;
+  rebuildCheckpoints(session as unknown as StoredSession);
   return session as unknown as StoredSession;
 }

@@ -1,9 +1,19 @@
 import { describe, expect, it } from 'vitest';
-import { decode } from '../../src/protocol/codec.js';
+import { decode, encode } from '../../src/protocol/codec.js';
 import type { Message, Session } from '../../src/protocol/model.js';
 import { encodeMessageRecord } from '../../src/protocol/message-record.js';
 import { MsgpackWriter } from '../../src/protocol/msgpack-writer.js';
-import { appendMessageRecord, encodeCapabilities, encodeServers, newStoredSession, offsetOfMessage, writeSession } from '../../src/shard/stored-session.js';
+import {
+  appendMessageRecord,
+  captureStoredSession,
+  encodeCapabilities,
+  encodeServers,
+  newStoredSession,
+  offsetOfMessage,
+  restoreStoredSession,
+  serialiseStoredSession,
+  writeSession,
+} from '../../src/shard/stored-session.js';
 
 const ID = '01JAAAAAAAAAAAAAAAAAAAAAAA';
 
@@ -53,6 +63,26 @@ describe('a stored session (messages kept as encoded records)', () => {
     expect(offsetOfMessage(session, 0)).toBe(0);
     expect(offsetOfMessage(session, messages.length)).toBe(session.logBytes);
     for (let i = 1; i < messages.length; i++) expect(offsetOfMessage(session, i)).toBeGreaterThan(offsetOfMessage(session, i - 1));
+  });
+
+  it('reads the newest n of a long session for every n, before and after a snapshot round trip', () => {
+    // 100 messages of every str header size, so that the checkpoints (every 16 messages) land on all of them.
+    const long: Message[] = Array.from({ length: 100 }, (_, i) => ({ role: 'user', content: CONTENTS[i % CONTENTS.length]!, timestamp: i }));
+    const session = sessionWith(long);
+    const restored = restoreStoredSession(decode(encode(serialiseStoredSession(session))));
+    for (const s of [session, restored]) {
+      for (let n = 0; n <= long.length + 1; n++) expect(read(s, n).context).toEqual(long.slice(Math.max(0, long.length - n)));
+      for (let i = 0; i <= long.length; i++) expect(offsetOfMessage(s, i)).toBe(offsetOfMessage(sessionWith(long.slice(0, i)), i));
+    }
+  });
+
+  it('keeps what a capture read when the session goes on growing', () => {
+    const long: Message[] = Array.from({ length: 40 }, (_, i) => ({ role: 'assistant', content: `m${i}`, timestamp: i }));
+    const session = sessionWith(long.slice(0, 20));
+    const captured = captureStoredSession(session);
+    for (const m of long.slice(20)) appendMessageRecord(session, encodeMessageRecord(m.role, m.content, m.timestamp));
+    expect(read(captured, 3).context).toEqual(long.slice(17, 20));
+    expect(read(session, 3).context).toEqual(long.slice(37, 40));
   });
 
   it('keeps the log within a quarter of spare capacity as it grows', () => {
