@@ -46,7 +46,7 @@ export interface VariantResult {
   gcPauses?: { count: number; totalMs: number; p99Ms: number; maxMs: number };
   /** --scale, engine: 1-in-flight get latency while a sweep walks every session. */
   /** --scale, engine: get latency (1 in flight) while timer sweeps walk every session; an explicit sweep()'s duration. */
-  sweepProbe?: { sweepMs: number; maxGetUs: number; p99GetUs: number; gets: number };
+  sweepProbe?: { sweepMs: number; maxGetUs: number; p99GetUs: number; gets: number; longestSliceMs: number };
   prefillSeconds: number;
 }
 
@@ -126,7 +126,7 @@ export async function runVariant(variant: Variant, plan: Plan): Promise<VariantR
     const result: VariantResult = { variant: variant.id, rows, memory, prefillSeconds };
     if (plan.mode === 'scale') {
       result.gcPauses = gc.stop();
-      if (variant.kind === 'engine') result.sweepProbe = await probeSweep(api as SessionApi & { sweep(): Promise<number> }, ids);
+      if (variant.kind === 'engine') result.sweepProbe = await probeSweep(api as SweepableApi, ids);
     }
     return result;
   } finally {
@@ -137,21 +137,46 @@ export async function runVariant(variant: Variant, plan: Plan): Promise<VariantR
 /** How often the scale run's engine sweeps: short enough that timer sweeps happen while it is probed. */
 export const SCALE_CLEANUP_INTERVAL_MS = 1_000;
 
+type SweepableApi = SessionApi & { sweep(): Promise<number>; stats(): Promise<{ shards: { lastSweepSliceMs: number }[] }> };
+
+/** How often the probe reads the shards' last-sweep figure: well within a cleanup interval. */
+const SWEEP_STATS_EVERY_MS = 100;
+
 /**
  * Gets one at a time for a few cleanup intervals, so that the shard's timer sweeps (each a walk over
- * every session, in slices) run meanwhile: the slowest get bounds how long a slice stalls the shard.
- * Then times an explicit `sweep()`, which holds the shard's queue until the whole walk is done.
+ * every session, in slices) run meanwhile, and reads how long each sweep's longest slice held the shard
+ * (the shard times its slices). The slowest get is reported beside it: it includes stalls that are not
+ * the sweep's (garbage collection). Then times an explicit `sweep()`, which holds the shard's queue until
+ * the whole walk is done.
  */
-async function probeSweep(engine: SessionApi & { sweep(): Promise<number> }, ids: string[]): Promise<VariantResult['sweepProbe'] & object> {
+async function probeSweep(engine: SweepableApi, ids: string[]): Promise<VariantResult['sweepProbe'] & object> {
   const latencies: number[] = [];
   const until = performance.now() + 3 * SCALE_CLEANUP_INTERVAL_MS;
+  // The longest slice of each timer sweep that ends during the probe, read between gets (not timed). A
+  // shard's figure changes when one of its sweeps completes; the one it shows at the start is older.
+  const sliceFigures = async (): Promise<number[]> => (await engine.stats()).shards.map((shard) => shard.lastSweepSliceMs);
+  let shown = await sliceFigures();
+  let longestSliceMs = 0;
+  const readSweeps = async (): Promise<void> => {
+    const now = await sliceFigures();
+    now.forEach((figure, shard) => {
+      if (figure !== shown[shard]) longestSliceMs = Math.max(longestSliceMs, figure);
+    });
+    shown = now;
+  };
+  let nextStats = performance.now() + SWEEP_STATS_EVERY_MS;
   while (performance.now() < until) {
+    if (performance.now() >= nextStats) {
+      await readSweeps();
+      nextStats = performance.now() + SWEEP_STATS_EVERY_MS;
+    }
     const s = performance.now();
     await engine.get(ids[Math.floor(Math.random() * ids.length)]!);
     latencies.push((performance.now() - s) * 1_000);
   }
+  await readSweeps();
   const t0 = performance.now();
   await engine.sweep();
   const sweepMs = performance.now() - t0;
-  return { sweepMs, maxGetUs: latencies.reduce((m, v) => Math.max(m, v), 0), p99GetUs: percentile(Float64Array.from(latencies), 99), gets: latencies.length };
+  return { sweepMs, maxGetUs: latencies.reduce((m, v) => Math.max(m, v), 0), p99GetUs: percentile(Float64Array.from(latencies), 99), gets: latencies.length, longestSliceMs };
 }

@@ -148,8 +148,11 @@ export function checkScaleTargets(results: VariantResult[]): TargetCheck[] {
   if (engine.sweepProbe !== undefined) {
     checks.push({
       target: 'a sweep over every session never blocks a shard > 10 ms',
-      measured: `slowest of ${engine.sweepProbe.gets} gets (1 in flight) over 3 timer sweeps: ${(engine.sweepProbe.maxGetUs / 1_000).toFixed(2)} ms (p99 ${(engine.sweepProbe.p99GetUs / 1_000).toFixed(2)} ms); an explicit sweep() held the shard's queue ${engine.sweepProbe.sweepMs.toFixed(0)} ms`,
-      status: engine.sweepProbe.maxGetUs < 10_000 ? 'pass' : 'fail',
+      measured:
+        `longest slice of the timer sweeps during the probe (the shard's own timing, GC during it included): ${engine.sweepProbe.longestSliceMs.toFixed(2)} ms; ` +
+        `slowest of ${engine.sweepProbe.gets} gets (1 in flight) over 3 timer sweeps: ${(engine.sweepProbe.maxGetUs / 1_000).toFixed(2)} ms ` +
+        `(p99 ${(engine.sweepProbe.p99GetUs / 1_000).toFixed(2)} ms; GC pauses outside the sweep included); an explicit sweep() held the shard's queue ${engine.sweepProbe.sweepMs.toFixed(0)} ms`,
+      status: engine.sweepProbe.longestSliceMs < 10 ? 'pass' : 'fail',
     });
   }
   return checks;

@@ -29,6 +29,11 @@ export interface ShardStats {
   sessionBytes: number;
   /** Its worker's V8 heap in use, in bytes (garbage not yet collected included). */
   heapUsedBytes: number;
+  /**
+   * The longest a slice of the last complete sweep (the timer's or `sweep()`'s) held the shard, in
+   * milliseconds, garbage collection during the slice included. 0 before the first sweep and on a Redis store.
+   */
+  lastSweepSliceMs: number;
   /** Operations queued or in flight on it when `stats()` was called. */
   pendingOps: number;
   /** Batches sent to it since start. */
@@ -318,13 +323,14 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
     this.assertOpen();
     const pendingOps = this.shards.map((shard) => shard.pendingOps);
     // A Redis shard answers the first two figures only.
-    const figures = (await this.everyShard(Op.STATS, null, null)) as [number, number, number?, number?][];
+    const figures = (await this.everyShard(Op.STATS, null, null)) as [number, number, number?, number?, number?][];
     return {
       shards: this.shards.map((shard, i) => ({
         sessions: figures[i]![0],
         messages: figures[i]![1],
         sessionBytes: figures[i]![2] ?? 0,
         heapUsedBytes: figures[i]![3] ?? 0,
+        lastSweepSliceMs: figures[i]![4] ?? 0,
         pendingOps: pendingOps[i]!,
         batches: shard.batches,
         ops: shard.ops,

@@ -58,15 +58,30 @@ let sweepChain: Promise<number> = Promise.resolve(0);
 function sweepInSlices(): Promise<number> {
   sweepChain = sweepChain.then(async () => {
     store.restartSweep();
+    longestSliceThisSweep = 0;
     clockNow = Date.now();
-    while (!store.sweepStep(SWEEP_SLICE_MS, performance.now.bind(performance))) {
+    while (!sweepSlice()) {
       postExpired();
       await yieldToEventLoop();
       clockNow = Date.now();
     }
+    lastSweepLongestSliceMs = longestSliceThisSweep;
     return store.takeSweepRemoved();
   });
   return sweepChain;
+}
+
+/** The longest a slice of the sweep in progress has held this shard, in milliseconds (GC during it included). */
+let longestSliceThisSweep = 0;
+/** The same figure for the last complete sweep. */
+let lastSweepLongestSliceMs = 0;
+
+/** One slice of the sweep in progress; true when the pass is complete. */
+function sweepSlice(): boolean {
+  const started = performance.now();
+  const done = store.sweepStep(SWEEP_SLICE_MS, performance.now.bind(performance));
+  longestSliceThisSweep = Math.max(longestSliceThisSweep, performance.now() - started);
+  return done;
 }
 
 function postExpired(): void {
@@ -213,11 +228,12 @@ function apply(op: unknown, id: unknown, arg: unknown): void {
       writer.number(store.size);
       return;
     case Op.STATS:
-      writer.arrayHeader(4);
+      writer.arrayHeader(5);
       writer.number(store.size);
       writer.number(store.messageCount);
       writer.number(store.heldBytes);
       writer.number(getHeapStatistics().used_heap_size);
+      writer.number(lastSweepLongestSliceMs);
       return;
     case Op.PING:
       writer.number(config.shard);

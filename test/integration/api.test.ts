@@ -337,6 +337,17 @@ describe('SessionEngine (one engine, 3 shards)', () => {
       expect((await engine.stats()).shards[shard]!.sessionBytes).toBeLessThan(before.sessionBytes);
     });
 
+    it('stats reports the longest slice the last sweep held each shard: none before the first sweep', async () => {
+      await withEngine({ shards: 1 }, async (own) => {
+        await Promise.all(Array.from({ length: 2_000 }, () => own.create()));
+        expect((await own.stats()).shards[0]!.lastSweepSliceMs).toBe(0);
+        await own.sweep();
+        const { lastSweepSliceMs } = (await own.stats()).shards[0]!;
+        expect(lastSweepSliceMs).toBeGreaterThan(0);
+        expect(Number.isFinite(lastSweepSliceMs)).toBe(true);
+      });
+    });
+
     it('sweep resolves 0 when nothing has expired, and removes nothing', async () => {
       const size = await engine.size();
       expect(await engine.sweep()).toBe(0);
