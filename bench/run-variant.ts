@@ -44,8 +44,10 @@ export interface VariantResult {
   memory: MemoryFigures;
   /** Main-thread GC pauses during prefill and load (--scale). */
   gcPauses?: { count: number; totalMs: number; p99Ms: number; maxMs: number };
-  /** --scale, engine: 1-in-flight get latency while a sweep walks every session. */
-  /** --scale, engine: get latency (1 in flight) while timer sweeps walk every session; an explicit sweep()'s duration. */
+  /**
+   * --scale, engine: the longest slice of the timer sweeps during the probe, get latency (1 in flight)
+   * meanwhile, and an explicit sweep()'s duration.
+   */
   sweepProbe?: { sweepMs: number; maxGetUs: number; p99GetUs: number; gets: number; longestSliceMs: number };
   prefillSeconds: number;
 }

@@ -9,6 +9,7 @@
 import { isUtf8 } from 'node:buffer';
 import { MESSAGE_STRUCTURE } from './codec.js';
 import { ROLES, type Role } from './model.js';
+import { stringHeaderBytes, writeStringHeaderOfSize } from './msgpack-writer.js';
 
 const RECORD_MARKER = 0x40 + MESSAGE_STRUCTURE;
 const FLOAT64 = 0xcb;
@@ -17,11 +18,6 @@ const ROLE_BYTES: readonly Uint8Array[] = ROLES.map((role) => Buffer.from(role, 
 /** The bytes of a record around its content: marker, role fixstr, content header, float64. */
 function overheadBytes(roleBytes: number, contentHeaderBytes: number): number {
   return 1 + 1 + roleBytes + contentHeaderBytes + 9;
-}
-
-/** The str header a writer picks for content of at most `maxBytes` bytes (before it knows the exact length). */
-function stringHeaderBytes(maxBytes: number): number {
-  return maxBytes < 32 ? 1 : maxBytes < 0x100 ? 2 : maxBytes < 0x10000 ? 3 : 5;
 }
 
 function roleBytesOf(role: Role): Uint8Array {
@@ -49,8 +45,8 @@ export function writeMessageRecord(target: Buffer, at: number, role: Role, conte
   const headerAt = at;
   const headerBytes = stringHeaderBytes(content.length * 3);
   at += headerBytes;
-  const contentBytes = content.length === 0 ? 0 : target.write(content, at, 'utf8');
-  writeSizedStringHeader(target, headerAt, headerBytes, contentBytes);
+  const contentBytes = target.write(content, at, 'utf8');
+  writeStringHeaderOfSize(target, headerAt, headerBytes, contentBytes);
   at += contentBytes;
   target[at++] = FLOAT64;
   target.writeDoubleBE(timestamp, at);
@@ -61,29 +57,6 @@ export function writeMessageRecord(target: Buffer, at: number, role: Role, conte
 export function encodeMessageRecord(role: Role, content: string, timestamp: number): Uint8Array {
   const record = Buffer.allocUnsafe(maxMessageRecordBytes(role, content));
   return record.subarray(0, writeMessageRecord(record, 0, role, content, timestamp));
-}
-
-function writeSizedStringHeader(target: Uint8Array, at: number, headerBytes: number, length: number): void {
-  switch (headerBytes) {
-    case 1:
-      target[at] = 0xa0 | length;
-      return;
-    case 2:
-      target[at] = 0xd9;
-      target[at + 1] = length;
-      return;
-    case 3:
-      target[at] = 0xda;
-      target[at + 1] = length >>> 8;
-      target[at + 2] = length & 0xff;
-      return;
-    default:
-      target[at] = 0xdb;
-      target[at + 1] = length >>> 24;
-      target[at + 2] = (length >>> 16) & 0xff;
-      target[at + 3] = (length >>> 8) & 0xff;
-      target[at + 4] = length & 0xff;
-  }
 }
 
 /** What `checkMessageRecord` found in a well-formed record. */
@@ -103,28 +76,44 @@ export function checkMessageRecord(bytes: Uint8Array): MessageRecordInfo | null 
   const roleLength = bytes[1]! & 0x1f;
   if (!isRole(bytes, roleLength)) return null;
   let at = 2 + roleLength;
-  const header = bytes[at]!;
-  let contentBytes: number;
-  if ((header & 0xe0) === 0xa0) {
-    contentBytes = header & 0x1f;
-    at += 1;
-  } else if (header === 0xd9) {
-    contentBytes = bytes[at + 1]!;
-    at += 2;
-  } else if (header === 0xda) {
-    contentBytes = (bytes[at + 1]! << 8) | bytes[at + 2]!;
-    at += 3;
-  } else if (header === 0xdb) {
-    contentBytes = ((bytes[at + 1]! << 24) | (bytes[at + 2]! << 16) | (bytes[at + 3]! << 8) | bytes[at + 4]!) >>> 0;
-    at += 5;
-  } else {
-    return null;
-  }
+  const headerBytes = stringHeaderBytesAt(bytes[at]!);
+  if (headerBytes === 0) return null;
+  const contentBytes = stringLengthAt(bytes, at, headerBytes);
+  at += headerBytes;
   if (bytes.length !== at + contentBytes + 9 || bytes[at + contentBytes] !== FLOAT64) return null;
   if (!isUtf8(bytes.subarray(at, at + contentBytes))) return null;
   const timestamp = readFloat64(bytes, at + contentBytes + 1);
   if (!Number.isFinite(timestamp) || timestamp < 0) return null;
   return { contentBytes, timestamp };
+}
+
+/**
+ * Where the record starting at `at` ends, for a reader that skips records without decoding them. It
+ * trusts the bytes: they passed `checkMessageRecord` (or were written by `writeMessageRecord`).
+ */
+export function messageRecordEnd(bytes: Uint8Array, at: number): number {
+  at += 2 + (bytes[at + 1]! & 0x1f); // the record marker, the role fixstr
+  const headerBytes = stringHeaderBytesAt(bytes[at]!);
+  return at + headerBytes + stringLengthAt(bytes, at, headerBytes) + 9; // content, then the float64 timestamp
+}
+
+/** The size of the str header whose first byte is `first`: 1, 2, 3 or 5; 0 when it is no str header. */
+function stringHeaderBytesAt(first: number): number {
+  return (first & 0xe0) === 0xa0 ? 1 : first === 0xd9 ? 2 : first === 0xda ? 3 : first === 0xdb ? 5 : 0;
+}
+
+/** The length announced by the str header of `headerBytes` at `at`. */
+function stringLengthAt(bytes: Uint8Array, at: number, headerBytes: number): number {
+  switch (headerBytes) {
+    case 1:
+      return bytes[at]! & 0x1f;
+    case 2:
+      return bytes[at + 1]!;
+    case 3:
+      return (bytes[at + 1]! << 8) | bytes[at + 2]!;
+    default:
+      return ((bytes[at + 1]! << 24) | (bytes[at + 2]! << 16) | (bytes[at + 3]! << 8) | bytes[at + 4]!) >>> 0;
+  }
 }
 
 function isRole(bytes: Uint8Array, length: number): boolean {

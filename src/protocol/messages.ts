@@ -2,8 +2,8 @@
  * The wire protocol between the main thread and a shard worker.
  *
  * A batch is one msgpack-encoded flat array of `[op, id, arg]` triples (see `Op`), applied by the worker
- * in order; the host writes it op by op (`batch-writer.ts`). The reply's layout is in `reply.ts`. Worker-initiated events (the timer's sweep)
- * arrive as `ShardEvent` messages on the worker's parent port.
+ * in order; the host writes it op by op (`batch-writer.ts`). The reply's layout is in `reply.ts`.
+ * Worker-initiated events (the timer's sweep) arrive as `ShardEvent` messages on the worker's parent port.
  */
 import type { WireError } from './error-codes.js';
 

@@ -141,23 +141,41 @@ export class MsgpackWriter {
   }
 }
 
-/** Writes a msgpack str header for `length` UTF-8 bytes at `position`; returns the position after it. */
+/** The size of the shortest str header for `length` bytes: 1, 2, 3 or 5. */
+export function stringHeaderBytes(length: number): number {
+  return length < 32 ? 1 : length < 0x100 ? 2 : length < 0x10000 ? 3 : 5;
+}
+
+/** Writes the shortest msgpack str header for `length` UTF-8 bytes at `position`; returns the position after it. */
 export function writeStringHeader(target: Uint8Array, position: number, length: number): number {
-  if (length < 32) {
-    target[position++] = 0xa0 | length;
-  } else if (length < 0x100) {
-    target[position++] = 0xd9;
-    target[position++] = length;
-  } else if (length < 0x10000) {
-    target[position++] = 0xda;
-    target[position++] = length >>> 8;
-    target[position++] = length & 0xff;
-  } else {
-    target[position++] = 0xdb;
-    target[position++] = length >>> 24;
-    target[position++] = (length >>> 16) & 0xff;
-    target[position++] = (length >>> 8) & 0xff;
-    target[position++] = length & 0xff;
+  return writeStringHeaderOfSize(target, position, stringHeaderBytes(length), length);
+}
+
+/**
+ * Writes a str header of `headerBytes` (1, 2, 3 or 5, at least `stringHeaderBytes(length)`) for `length`
+ * bytes at `position`; returns the position after it. A longer header than needed is still msgpack: a
+ * writer that sizes the header before it knows the length uses it.
+ */
+export function writeStringHeaderOfSize(target: Uint8Array, position: number, headerBytes: number, length: number): number {
+  switch (headerBytes) {
+    case 1:
+      target[position] = 0xa0 | length;
+      break;
+    case 2:
+      target[position] = 0xd9;
+      target[position + 1] = length;
+      break;
+    case 3:
+      target[position] = 0xda;
+      target[position + 1] = length >>> 8;
+      target[position + 2] = length & 0xff;
+      break;
+    default:
+      target[position] = 0xdb;
+      target[position + 1] = length >>> 24;
+      target[position + 2] = (length >>> 16) & 0xff;
+      target[position + 3] = (length >>> 8) & 0xff;
+      target[position + 4] = length & 0xff;
   }
-  return position;
+  return position + headerBytes;
 }

@@ -14,6 +14,7 @@
  */
 import { constants } from 'node:buffer';
 import { encode, SESSION_V2_STRUCTURE } from '../protocol/codec.js';
+import { messageRecordEnd } from '../protocol/message-record.js';
 import type { ClientCapabilities, SessionId } from '../protocol/model.js';
 import type { MsgpackWriter } from '../protocol/msgpack-writer.js';
 import { ID_PART_KEYS, idPartsOf, type IdParts } from './session-index.js';
@@ -139,30 +140,8 @@ export function offsetOfMessage(session: StoredSession, index: number): number {
   if (index >= session.messageCount) return session.logBytes;
   const checkpoint = Math.floor(index / CHECKPOINT_EVERY);
   let at = checkpoint > 0 ? session.checkpoints![checkpoint - 1]! : 0;
-  for (let n = checkpoint * CHECKPOINT_EVERY; n < index; n++) at = recordEnd(session.log, at);
+  for (let n = checkpoint * CHECKPOINT_EVERY; n < index; n++) at = messageRecordEnd(session.log, at);
   return at;
-}
-
-/** Where the record starting at `at` ends: past its marker, role fixstr, content str and float64. */
-function recordEnd(log: Buffer, at: number): number {
-  at += 1; // record marker
-  at += 1 + (log[at]! & 0x1f); // role fixstr
-  const header = log[at]!;
-  let length: number;
-  if ((header & 0xe0) === 0xa0) {
-    length = header & 0x1f;
-    at += 1;
-  } else if (header === 0xd9) {
-    length = log[at + 1]!;
-    at += 2;
-  } else if (header === 0xda) {
-    length = (log[at + 1]! << 8) | log[at + 2]!;
-    at += 3;
-  } else {
-    length = ((log[at + 1]! << 24) | (log[at + 2]! << 16) | (log[at + 3]! << 8) | log[at + 4]!) >>> 0;
-    at += 5;
-  }
-  return at + length + 9; // content, then the float64 timestamp
 }
 
 /** Sets the checkpoints of a session whose log was put in whole (a recovered one). */
@@ -170,7 +149,7 @@ function rebuildCheckpoints(session: StoredSession): void {
   session.checkpoints = null;
   for (let index = 0, at = 0; index < session.messageCount; index++) {
     noteMessageStart(session, index, at);
-    at = recordEnd(session.log, at);
+    at = messageRecordEnd(session.log, at);
   }
 }
 
