@@ -4,8 +4,19 @@
  */
 import { ErrorCode } from '../protocol/error-codes.js';
 import type { SessionId } from '../protocol/model.js';
+import { LogArena } from './log-arena.js';
 import { SessionIndex } from './session-index.js';
-import { appendMessageRecord, captureStoredSession, MAX_LOG_BYTES, newStoredSession, type SessionFields, type StoredSession } from './stored-session.js';
+import {
+  appendMessageRecord,
+  captureStoredSession,
+  logCapacityOf,
+  MAX_LOG_BYTES,
+  newStoredSession,
+  releaseLog,
+  truncateLog,
+  type SessionFields,
+  type StoredSession,
+} from './stored-session.js';
 
 /** A failure of one operation, carried to the caller as `{ code, message }`. */
 export class OperationFailure extends Error {
@@ -37,7 +48,7 @@ const SESSION_OVERHEAD_BYTES = 256;
 export function weightOf(session: StoredSession): number {
   return (
     SESSION_OVERHEAD_BYTES +
-    session.log.length +
+    logCapacityOf(session) +
     session.capabilities.length +
     session.servers.length +
     (session.cwd?.length ?? 0) +
@@ -67,6 +78,8 @@ interface Capture {
   born: Set<SessionId>;
   /** Sessions as they were when the capture began, copied before they changed or went. */
   preserved: Map<SessionId, StoredSession>;
+  /** Sessions removed meanwhile, whose blocks a preserved copy may still read: released when it ends. */
+  removed: StoredSession[];
 }
 
 /** A clock returning milliseconds since the epoch. */
@@ -76,6 +89,8 @@ export type Clock = () => number;
 const SWEEP_CHECK_EVERY = 1024;
 
 export class SessionStore {
+  /** Where the sessions' logs are. */
+  readonly arena = new LogArena();
   private readonly sessions = new SessionIndex();
   /** The capture in progress (see `capture()`), or `null`. */
   private capturing: Capture | null = null;
@@ -113,7 +128,7 @@ export class SessionStore {
     if (this.live(id, now) !== undefined) {
       throw new OperationFailure(ErrorCode.INVALID_ARGUMENT, `id: session ${id} already exists`);
     }
-    const session = newStoredSession(id, now, capabilities, servers, fields);
+    const session = newStoredSession(this.arena, id, now, capabilities, servers, fields);
     this.reserve(id, weightOf(session));
     this.sessions.add(session);
     this.capturing?.born.add(id);
@@ -144,7 +159,8 @@ export class SessionStore {
       );
     }
     this.preserve(session);
-    const { log, logBytes } = session;
+    const { logBytes, messageCount } = session;
+    const capacity = logCapacityOf(session);
     if (!appendMessageRecord(session, record)) {
       throw new OperationFailure(
         ErrorCode.LIMIT_EXCEEDED,
@@ -152,12 +168,9 @@ export class SessionStore {
       );
     }
     try {
-      this.reserve(id, session.log.length - log.length);
+      this.reserve(id, logCapacityOf(session) - capacity);
     } catch (error) {
-      // Appends write past logBytes, into the same buffer or a grown copy: the old pair undoes it.
-      session.log = log;
-      session.logBytes = logBytes;
-      session.messageCount--;
+      truncateLog(session, messageCount, logBytes);
       throw error;
     }
     session.lastAccessed = now;
@@ -273,10 +286,12 @@ export class SessionStore {
    */
   capture(): Iterable<StoredSession> {
     if (this.capturing !== null) throw new Error('a capture is already in progress');
-    const state: Capture = { cursor: this.sessions.values(), visited: new Set(), born: new Set(), preserved: new Map() };
+    const state: Capture = { cursor: this.sessions.values(), visited: new Set(), born: new Set(), preserved: new Map(), removed: [] };
     this.capturing = state;
     const end = (): void => {
-      if (this.capturing === state) this.capturing = null;
+      if (this.capturing !== state) return;
+      this.capturing = null;
+      for (const session of state.removed) releaseLog(session);
     };
     return {
       *[Symbol.iterator]() {
@@ -352,6 +367,8 @@ export class SessionStore {
     this.sessions.delete(session);
     this.messages -= session.messageCount;
     this.bytes -= weightOf(session);
+    if (this.capturing === null) releaseLog(session);
+    else this.capturing.removed.push(session);
   }
 
   /** Counts `bytes` more against `maxBytes`, or rejects `ERR_CAPACITY` and counts nothing. */

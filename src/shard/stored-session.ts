@@ -3,11 +3,12 @@
  * wire format, and its capabilities and servers encoded once per change. A read copies bytes into the
  * reply instead of encoding every message again, and a session costs a few objects, not one per message.
  *
- * The log is a Buffer, outside the V8 heap. Tried and measured: a string of one byte per character, grown
- * by concatenation, appended faster (1 shard, 100 000 sessions: 300 000 against 230 000 appends a second)
- * but, at a million sessions, its garbage collection (a 3 GB heap, a score of string pieces per session)
- * cut mixed throughput from 161 000 to 70 000 ops/s and stalled the shard for up to 17 ms during sweeps
- * instead of 5 ms. Flattening the string on every append cost more in garbage than it saved.
+ * The log lives in the shard's `LogArena`, outside the V8 heap, as a list of fixed-size blocks: byte `n`
+ * of the log is byte `n % LOG_BLOCK_BYTES` of block `blocks[n / LOG_BLOCK_BYTES]`, and a record may run
+ * on from one block into the next. Tried and measured before: one Buffer per log grown by copying (see
+ * `log-arena.ts` for what it cost); a string of one byte per character, grown by concatenation, which
+ * appended faster but whose garbage collection at a million sessions (a 3 GB heap, a score of string
+ * pieces per session) cut mixed throughput from 161 000 to 70 000 ops/s and stalled sweeps for 17 ms.
  *
  * Message records are laid out as `protocol/message-record.ts` says, which is what lets `offsetOfMessage`
  * skip them cheaply.
@@ -17,6 +18,7 @@ import { encode, SESSION_V2_STRUCTURE } from '../protocol/codec.js';
 import { messageRecordEnd } from '../protocol/message-record.js';
 import type { ClientCapabilities, SessionId } from '../protocol/model.js';
 import type { MsgpackWriter } from '../protocol/msgpack-writer.js';
+import { blocksFor, LOG_BLOCK_BYTES, type LogArena } from './log-arena.js';
 import { ID_PART_KEYS, idPartsOf, type IdParts } from './session-index.js';
 
 /** A session as a shard holds it; its id also as the numbers its shard's index compares (`session-index.ts`). */
@@ -24,8 +26,13 @@ export interface StoredSession extends Readonly<IdParts> {
   readonly id: SessionId;
   readonly createdAt: number;
   lastAccessed: number;
-  /** Message records back to back; bytes past `logBytes` are spare capacity. */
-  log: Buffer;
+  /** Where the log's blocks are. */
+  readonly arena: LogArena;
+  /**
+   * The log's blocks in order: message records back to back over `logBytes` bytes. Entries past
+   * `blocksFor(logBytes)` are spare. Replaced when it grows, never grown in place (a capture may read it).
+   */
+  blocks: Uint32Array;
   logBytes: number;
   messageCount: number;
   /**
@@ -55,9 +62,12 @@ const NO_FIELDS: SessionFields = Object.freeze({ cwd: null, title: null, owner: 
 
 const NULL_BYTES = Uint8Array.of(0xc0);
 const EMPTY_ARRAY_BYTES = Uint8Array.of(0x90);
-const EMPTY_LOG = Buffer.alloc(0);
-/** The longest log: the longest Buffer. */
+const NO_BLOCKS = new Uint32Array(0);
+/** The longest log: one that a Buffer can still hold when it is written out whole. */
 export const MAX_LOG_BYTES = constants.MAX_LENGTH;
+/** The most bytes `messageRecordEnd` reads: marker, role fixstr of up to 9 bytes, str header of up to 5. */
+const MAX_RECORD_HEADER_BYTES = 16;
+const headerScratch = Buffer.alloc(MAX_RECORD_HEADER_BYTES);
 
 /** Encoded capabilities; the common `null` shares one constant. */
 export function encodeCapabilities(capabilities: ClientCapabilities | null): Uint8Array {
@@ -69,7 +79,15 @@ export function encodeServers(servers: string[]): Uint8Array {
   return servers.length === 0 ? EMPTY_ARRAY_BYTES : encode(servers);
 }
 
-export function newStoredSession(id: SessionId, now: number, capabilities: Uint8Array, servers: Uint8Array, fields: SessionFields = NO_FIELDS): StoredSession {
+/** A session with no messages; its log will take blocks from `arena`. */
+export function newStoredSession(
+  arena: LogArena,
+  id: SessionId,
+  now: number,
+  capabilities: Uint8Array,
+  servers: Uint8Array,
+  fields: SessionFields = NO_FIELDS,
+): StoredSession {
   const parts = idPartsOf(id);
   return {
     id,
@@ -80,7 +98,8 @@ export function newStoredSession(id: SessionId, now: number, capabilities: Uint8
     idPart4: parts.idPart4,
     createdAt: now,
     lastAccessed: now,
-    log: EMPTY_LOG,
+    arena,
+    blocks: NO_BLOCKS,
     logBytes: 0,
     messageCount: 0,
     checkpoints: null,
@@ -94,24 +113,89 @@ export function newStoredSession(id: SessionId, now: number, capabilities: Uint8
 }
 
 /**
- * Appends one message record (checked: see `protocol/message-record.ts`) to the session's log, growing
- * it by a quarter, at least 256 bytes (bounded slack, few copies); `false` (and nothing appended) when
- * the log would pass `MAX_LOG_BYTES`.
+ * Appends one message record (checked: see `protocol/message-record.ts`) to the session's log, taking
+ * blocks from its arena as it needs them; `false` (and nothing appended) when the log would pass
+ * `MAX_LOG_BYTES`. Undo with `truncateLog`.
  */
 export function appendMessageRecord(session: StoredSession, record: Uint8Array): boolean {
-  const needed = session.logBytes + record.length;
-  if (needed > MAX_LOG_BYTES) return false;
-  if (needed > session.log.length) {
-    // Unpooled: a pooled slice would keep a shared 8 KiB slab alive for as long as any session in it.
-    const grown = Buffer.allocUnsafeSlow(Math.min(MAX_LOG_BYTES, needed + Math.max(256, needed >>> 2)));
-    session.log.copy(grown, 0, 0, session.logBytes);
-    session.log = grown;
+  const start = session.logBytes;
+  const end = start + record.length;
+  if (end > MAX_LOG_BYTES) return false;
+  noteMessageStart(session, session.messageCount, start);
+  const { arena } = session;
+  let blocks = session.blocks;
+  for (let at = start; at < end; ) {
+    const index = Math.floor(at / LOG_BLOCK_BYTES);
+    const inBlock = at - index * LOG_BLOCK_BYTES;
+    // Logs are written in order: a write at the start of a block is the first one into it.
+    if (inBlock === 0) {
+      if (index === blocks.length) blocks = session.blocks = grownBlocks(blocks);
+      blocks[index] = arena.allocate();
+    }
+    const block = blocks[index]!;
+    const bytes = Math.min(LOG_BLOCK_BYTES - inBlock, end - at);
+    const from = at - start;
+    arena.pageOf(block).set(bytes === record.length ? record : record.subarray(from, from + bytes), arena.offsetOf(block) + inBlock);
+    at += bytes;
   }
-  noteMessageStart(session, session.messageCount, session.logBytes);
-  session.log.set(record, session.logBytes);
-  session.logBytes = needed;
+  session.logBytes = end;
   session.messageCount++;
   return true;
+}
+
+function grownBlocks(blocks: Uint32Array): Uint32Array {
+  // Small tables stay on V8's heap (typed arrays of up to 64 bytes have no ArrayBuffer of their own).
+  const grown = new Uint32Array(Math.max(4, blocks.length * 2));
+  grown.set(blocks);
+  return grown;
+}
+
+/** Drops the messages past the first `messageCount`, whose log ended at `logBytes`: undoes appends. */
+export function truncateLog(session: StoredSession, messageCount: number, logBytes: number): void {
+  session.arena.release(session.blocks, blocksFor(logBytes), blocksFor(session.logBytes));
+  session.logBytes = logBytes;
+  session.messageCount = messageCount;
+}
+
+/**
+ * Gives the session's blocks back to its arena, for the next session to write over: the session must not
+ * be read after the arena's next `allocate()`.
+ */
+export function releaseLog(session: StoredSession): void {
+  session.arena.release(session.blocks, 0, blocksFor(session.logBytes));
+}
+
+/** The bytes the session's log takes in its arena. */
+export function logCapacityOf(session: StoredSession): number {
+  return blocksFor(session.logBytes) * LOG_BLOCK_BYTES;
+}
+
+/** Copies log bytes `start` up to `end` into `target` at `at`. */
+function copyLog(session: StoredSession, start: number, end: number, target: Buffer, at: number): void {
+  const { arena, blocks } = session;
+  while (start < end) {
+    const index = Math.floor(start / LOG_BLOCK_BYTES);
+    const inBlock = start - index * LOG_BLOCK_BYTES;
+    const bytes = Math.min(LOG_BLOCK_BYTES - inBlock, end - start);
+    const block = blocks[index]!;
+    const from = arena.offsetOf(block) + inBlock;
+    arena.pageOf(block).copy(target, at, from, from + bytes);
+    start += bytes;
+    at += bytes;
+  }
+}
+
+/** Where the record starting at log byte `at` ends (see `messageRecordEnd`), its header perhaps across two blocks. */
+function recordEndAt(session: StoredSession, at: number): number {
+  const index = Math.floor(at / LOG_BLOCK_BYTES);
+  const inBlock = at - index * LOG_BLOCK_BYTES;
+  if (inBlock + MAX_RECORD_HEADER_BYTES <= LOG_BLOCK_BYTES) {
+    const block = session.blocks[index]!;
+    const from = session.arena.offsetOf(block) + inBlock;
+    return at + messageRecordEnd(session.arena.pageOf(block), from) - from;
+  }
+  copyLog(session, at, Math.min(at + MAX_RECORD_HEADER_BYTES, session.logBytes), headerScratch, 0);
+  return at + messageRecordEnd(headerScratch, 0);
 }
 
 /**
@@ -140,7 +224,7 @@ export function offsetOfMessage(session: StoredSession, index: number): number {
   if (index >= session.messageCount) return session.logBytes;
   const checkpoint = Math.floor(index / CHECKPOINT_EVERY);
   let at = checkpoint > 0 ? session.checkpoints![checkpoint - 1]! : 0;
-  for (let n = checkpoint * CHECKPOINT_EVERY; n < index; n++) at = messageRecordEnd(session.log, at);
+  for (let n = checkpoint * CHECKPOINT_EVERY; n < index; n++) at = recordEndAt(session, at);
   return at;
 }
 
@@ -149,7 +233,7 @@ function rebuildCheckpoints(session: StoredSession): void {
   session.checkpoints = null;
   for (let index = 0, at = 0; index < session.messageCount; index++) {
     noteMessageStart(session, index, at);
-    at = messageRecordEnd(session.log, at);
+    at = recordEndAt(session, at);
   }
 }
 
@@ -165,7 +249,10 @@ export function writeSession(writer: MsgpackWriter, session: StoredSession, last
   writer.number(session.createdAt);
   writer.number(session.lastAccessed);
   writer.arrayHeader(count);
-  writer.raw(session.log, start, session.logBytes);
+  const bytes = session.logBytes - start;
+  const target = writer.reserve(bytes);
+  copyLog(session, start, session.logBytes, target, writer.length);
+  writer.advanceTo(writer.length + bytes);
   writer.raw(session.capabilities);
   writer.raw(session.servers);
   writeOptionalString(writer, session.cwd);
@@ -181,7 +268,8 @@ function writeOptionalString(writer: MsgpackWriter, value: string | null): void 
 
 /**
  * A point-in-time copy of a session that later appends and updates do not change: appends only write past
- * `logBytes` (or into a new buffer), and encoded fields are replaced, never mutated. Cheap: no bytes copied.
+ * `logBytes`, and encoded fields are replaced, never mutated. Cheap: no bytes copied. Its blocks are the
+ * session's: they must not be released while the copy is read (`SessionStore` holds them back).
  */
 export function captureStoredSession(session: StoredSession): StoredSession {
   return { ...session };
@@ -192,7 +280,11 @@ export function captureStoredSession(session: StoredSession): StoredSession {
  * By name, so that a later version that adds fields still reads it (`restoreStoredSession`).
  */
 export function serialiseStoredSession(session: StoredSession): Record<string, unknown> {
-  const record: Record<string, unknown> = { ...session, log: session.log.subarray(0, session.logBytes) };
+  const log = Buffer.allocUnsafe(session.logBytes);
+  copyLog(session, 0, session.logBytes, log, 0);
+  const record: Record<string, unknown> = { ...session, log };
+  delete record.arena;
+  delete record.blocks;
   delete record.logBytes;
   // Derived from the id and the log: never stored.
   delete record.checkpoints;
@@ -201,14 +293,14 @@ export function serialiseStoredSession(session: StoredSession): Record<string, u
 }
 
 /** Fields `restoreStoredSession` sets itself, whatever the record says. */
-const DERIVED_KEYS: ReadonlySet<string> = new Set(['log', 'logBytes', 'checkpoints', 'capabilities', 'servers', ...ID_PART_KEYS]);
+const DERIVED_KEYS: ReadonlySet<string> = new Set(['arena', 'blocks', 'log', 'logBytes', 'messageCount', 'checkpoints', 'capabilities', 'servers', ...ID_PART_KEYS]);
 
 /**
- * Rebuilds a session from `serialiseStoredSession`'s record. Fields the record lacks (written by an older
- * version) keep `newStoredSession`'s defaults; keys this version does not know are ignored. Throws a
- * `TypeError` for a record that is not a session.
+ * Rebuilds a session from `serialiseStoredSession`'s record, its log in blocks of `arena`. Fields the
+ * record lacks (written by an older version) keep `newStoredSession`'s defaults; keys this version does
+ * not know are ignored. Throws a `TypeError` for a record that is not a session.
  */
-export function restoreStoredSession(record: unknown): StoredSession {
+export function restoreStoredSession(record: unknown, arena: LogArena): StoredSession {
   if (typeof record !== 'object' || record === null) throw new TypeError('not a session record');
   const given = record as Record<string, unknown>;
   const { id, createdAt, log, messageCount, capabilities, servers } = given;
@@ -216,17 +308,29 @@ export function restoreStoredSession(record: unknown): StoredSession {
     throw new TypeError('not a session record');
   }
   if (!(capabilities instanceof Uint8Array) || !(servers instanceof Uint8Array)) throw new TypeError('not a session record');
-  const session = newStoredSession(id, createdAt, new Uint8Array(capabilities), new Uint8Array(servers)) as unknown as Record<string, unknown>;
+  const session = newStoredSession(arena, id, createdAt, new Uint8Array(capabilities), new Uint8Array(servers)) as unknown as Record<string, unknown>;
   for (const key of Object.keys(session)) {
     if (DERIVED_KEYS.has(key)) continue;
     if (given[key] !== undefined && typeof given[key] === typeof session[key]) session[key] = given[key];
     else if (given[key] !== undefined && session[key] === null) session[key] = given[key];
   }
-  // Unpooled, like appendMessageRecord's buffers: the file's bytes must not be kept alive by one session.
-  const owned = Buffer.allocUnsafeSlow(log.length);
-  owned.set(log);
-  session.log = owned;
+  const restored = session as unknown as StoredSession;
+  restoreLog(restored, log, messageCount as number);
+  return restored;
+}
+
+/** Puts a whole log of `messageCount` records into the session's blocks and rebuilds its checkpoints. */
+function restoreLog(session: StoredSession, log: Uint8Array, messageCount: number): void {
+  if (log.length > MAX_LOG_BYTES) throw new TypeError('not a session record');
+  const count = blocksFor(log.length);
+  const blocks = new Uint32Array(count);
+  for (let index = 0; index < count; index++) {
+    const block = (blocks[index] = session.arena.allocate());
+    const from = index * LOG_BLOCK_BYTES;
+    session.arena.pageOf(block).set(log.subarray(from, Math.min(from + LOG_BLOCK_BYTES, log.length)), session.arena.offsetOf(block));
+  }
+  session.blocks = blocks;
   session.logBytes = log.length;
-  rebuildCheckpoints(session as unknown as StoredSession);
-  return session as unknown as StoredSession;
+  session.messageCount = messageCount;
+  rebuildCheckpoints(session);
 }

@@ -4,6 +4,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { encodeMessageRecord } from '../../src/protocol/message-record.js';
 import { SessionStore } from '../../src/shard/session-store.js';
 import { serialiseStoredSession, type StoredSession } from '../../src/shard/stored-session.js';
 
@@ -29,7 +30,7 @@ describe('SessionStore.capture()', () => {
         const store = new SessionStore({ maxSessionAgeMs: 50, maxMessagesPerSession: 1_000, maxBytes: Number.MAX_SAFE_INTEGER }, () => now);
         for (let i = 0; i < initial; i++) {
           store.create(idOf(i), NULL, EMPTY);
-          store.append(idOf(i), 'user', `first ${i}`, 1);
+          store.append(idOf(i), encodeMessageRecord('user', `first ${i}`, 1));
           now += 1;
         }
         // What a capture read through at once sees.
@@ -41,7 +42,7 @@ describe('SessionStore.capture()', () => {
           now += 3;
           const id = idOf(n % Math.max(1, next));
           try {
-            if (kind === 'append') store.append(id, 'assistant', `later ${n}`, 2);
+            if (kind === 'append') store.append(id, encodeMessageRecord('assistant', `later ${n} ${'x'.repeat(n * 20)}`, 2));
             else if (kind === 'update') store.update(id, Uint8Array.of(0x80), null);
             else if (kind === 'touch') store.touch(id);
             else if (kind === 'get') store.get(id);
@@ -63,6 +64,26 @@ describe('SessionStore.capture()', () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it("keeps a removed session's messages for the capture, and its memory from other sessions until the capture ends", () => {
+    const store = new SessionStore({ maxSessionAgeMs: 50, maxMessagesPerSession: 100, maxBytes: Number.MAX_SAFE_INTEGER }, () => 0);
+    store.create(idOf(1), NULL, EMPTY);
+    for (let i = 0; i < 10; i++) store.append(idOf(1), encodeMessageRecord('user', `old ${i} ${'o'.repeat(300)}`, i));
+    const expected = view(store.capture());
+    const inUse = store.arena.blocksInUse;
+    const capture = store.capture()[Symbol.iterator]();
+    store.remove(idOf(1));
+    // Without the hold-back, this session would write over the removed one's blocks.
+    store.create(idOf(2), NULL, EMPTY);
+    for (let i = 0; i < 10; i++) store.append(idOf(2), encodeMessageRecord('assistant', `new ${i} ${'n'.repeat(300)}`, i));
+    expect(store.arena.blocksInUse).toBe(2 * inUse);
+    const seen: StoredSession[] = [];
+    for (let step = capture.next(); !step.done; step = capture.next()) seen.push(step.value);
+    expect(view(seen)).toEqual(expected);
+    expect(store.arena.blocksInUse).toBe(inUse);
+    store.remove(idOf(2));
+    expect(store.arena.blocksInUse).toBe(0);
   });
 
   it('refuses a second capture while one is in progress', () => {

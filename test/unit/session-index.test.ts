@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
+import { LogArena } from '../../src/shard/log-arena.js';
 import { idPartsOf, readIdParts, SessionIndex } from '../../src/shard/session-index.js';
 import { encodeCapabilities, encodeServers, newStoredSession, type StoredSession } from '../../src/shard/stored-session.js';
 
 function session(id: string): StoredSession {
-  return newStoredSession(id, 1_000, encodeCapabilities(null), encodeServers([]));
+  return newStoredSession(new LogArena(), id, 1_000, encodeCapabilities(null), encodeServers([]));
 }
 
 function crockford(n: number): string {

@@ -3,19 +3,23 @@ import { decode, encode } from '../../src/protocol/codec.js';
 import type { Message, Session } from '../../src/protocol/model.js';
 import { encodeMessageRecord } from '../../src/protocol/message-record.js';
 import { MsgpackWriter } from '../../src/protocol/msgpack-writer.js';
+import { blocksFor, LOG_BLOCK_BYTES, LogArena } from '../../src/shard/log-arena.js';
 import {
   appendMessageRecord,
   captureStoredSession,
   encodeCapabilities,
   encodeServers,
+  logCapacityOf,
   newStoredSession,
   offsetOfMessage,
   restoreStoredSession,
   serialiseStoredSession,
+  truncateLog,
   writeSession,
 } from '../../src/shard/stored-session.js';
 
 const ID = '01JAAAAAAAAAAAAAAAAAAAAAAA';
+const arena = new LogArena();
 
 /** Contents that cross every msgpack string-header boundary, in ASCII and in multibyte UTF-8. */
 const CONTENTS = ['', 'hi', 'a'.repeat(31), 'b'.repeat(32), 'c'.repeat(255), 'd'.repeat(256), 'é'.repeat(200), 'e'.repeat(65_536), '😀 emoji'];
@@ -27,7 +31,7 @@ function read(session: ReturnType<typeof newStoredSession>, lastMessages: number
 }
 
 function sessionWith(messages: Message[]) {
-  const session = newStoredSession(ID, 1_000, encodeCapabilities({ fs: { readTextFile: true }, custom: [1, 'x'] }), encodeServers(['git', 'fs']));
+  const session = newStoredSession(arena, ID, 1_000, encodeCapabilities({ fs: { readTextFile: true }, custom: [1, 'x'] }), encodeServers(['git', 'fs']));
   for (const m of messages) appendMessageRecord(session, encodeMessageRecord(m.role, m.content, m.timestamp));
   return session;
 }
@@ -69,7 +73,7 @@ describe('a stored session (messages kept as encoded records)', () => {
     // 100 messages of every str header size, so that the checkpoints (every 16 messages) land on all of them.
     const long: Message[] = Array.from({ length: 100 }, (_, i) => ({ role: 'user', content: CONTENTS[i % CONTENTS.length]!, timestamp: i }));
     const session = sessionWith(long);
-    const restored = restoreStoredSession(decode(encode(serialiseStoredSession(session))));
+    const restored = restoreStoredSession(decode(encode(serialiseStoredSession(session))), arena);
     for (const s of [session, restored]) {
       for (let n = 0; n <= long.length + 1; n++) expect(read(s, n).context).toEqual(long.slice(Math.max(0, long.length - n)));
       for (let i = 0; i <= long.length; i++) expect(offsetOfMessage(s, i)).toBe(offsetOfMessage(sessionWith(long.slice(0, i)), i));
@@ -85,16 +89,49 @@ describe('a stored session (messages kept as encoded records)', () => {
     expect(read(session, 3).context).toEqual(long.slice(37, 40));
   });
 
-  it('keeps the log within a quarter of spare capacity as it grows', () => {
-    const session = sessionWith([]);
-    for (let i = 0; i < 1_000; i++) appendMessageRecord(session, encodeMessageRecord('user', 'x'.repeat(200), i));
+  it('takes blocks as the log grows, never more than one block spare', () => {
+    const own = new LogArena();
+    const session = newStoredSession(own, ID, 1_000, encodeCapabilities(null), encodeServers([]));
+    for (let i = 0; i < 1_000; i++) {
+      appendMessageRecord(session, encodeMessageRecord('user', 'x'.repeat(i % 300), i));
+      expect(logCapacityOf(session) - session.logBytes).toBeLessThan(LOG_BLOCK_BYTES);
+      expect(own.blocksInUse).toBe(blocksFor(session.logBytes));
+    }
     expect(session.messageCount).toBe(1_000);
-    expect(session.log.length).toBeLessThanOrEqual(Math.ceil(session.logBytes * 1.25) + 512);
+  });
+
+  it('reads records whose header runs from one block into the next, at every split', () => {
+    // A first message sized so that the second record starts 0 to 20 bytes before a block ends.
+    for (let gap = 0; gap <= 20; gap++) {
+      let length = 0;
+      while (encodeMessageRecord('user', 'p'.repeat(length), 1).length < LOG_BLOCK_BYTES - gap) length++;
+      const first: Message = { role: 'user', content: 'p'.repeat(length), timestamp: 1 };
+      expect(encodeMessageRecord(first.role, first.content, 1).length).toBe(LOG_BLOCK_BYTES - gap);
+      const rest: Message[] = Array.from({ length: 40 }, (_, i) => ({ role: 'assistant', content: CONTENTS[i % 7]!, timestamp: i }));
+      const all = [first, ...rest];
+      const session = sessionWith(all);
+      for (let n = 0; n <= all.length; n++) expect(read(session, n).context).toEqual(all.slice(all.length - n));
+    }
+  });
+
+  it('undoes appends: truncating gives their blocks back and reads as before', () => {
+    const own = new LogArena();
+    const session = newStoredSession(own, ID, 1_000, encodeCapabilities(null), encodeServers([]));
+    const kept: Message[] = Array.from({ length: 3 }, (_, i) => ({ role: 'user', content: 'k'.repeat(300), timestamp: i }));
+    for (const m of kept) appendMessageRecord(session, encodeMessageRecord(m.role, m.content, m.timestamp));
+    const { messageCount, logBytes } = session;
+    const blocks = own.blocksInUse;
+    for (let i = 0; i < 5; i++) appendMessageRecord(session, encodeMessageRecord('assistant', 'u'.repeat(700), i));
+    truncateLog(session, messageCount, logBytes);
+    expect(own.blocksInUse).toBe(blocks);
+    expect(read(session, -1).context).toEqual(kept);
+    appendMessageRecord(session, encodeMessageRecord('system', 'after', 9));
+    expect(read(session, -1).context).toEqual([...kept, { role: 'system', content: 'after', timestamp: 9 }]);
   });
 
   it('shares one encoding for null capabilities and for no servers', () => {
     expect(encodeCapabilities(null)).toBe(encodeCapabilities(null));
     expect(encodeServers([])).toBe(encodeServers([]));
-    expect(read(newStoredSession(ID, 5, encodeCapabilities(null), encodeServers([])), -1)).toMatchObject({ clientCapabilities: null, mcpServers: [], context: [] });
+    expect(read(newStoredSession(arena, ID, 5, encodeCapabilities(null), encodeServers([])), -1)).toMatchObject({ clientCapabilities: null, mcpServers: [], context: [] });
   });
 });

@@ -11,7 +11,6 @@ import { decode } from '../../protocol/codec.js';
 import type { ShardPersistenceConfig } from '../../protocol/messages.js';
 import { parseDataFileName, type DataFileName } from '../../protocol/persistence-files.js';
 import { shardFor } from '../../protocol/shard-for.js';
-import { restoreStoredSession, type StoredSession } from '../stored-session.js';
 import { FileKind, readFrames } from './frames.js';
 
 /**
@@ -25,8 +24,8 @@ export const LOG_STRIDE = 4;
 
 /** Where recovered state goes. */
 export interface RecoverySink {
-  /** A session from a snapshot. */
-  restore(session: StoredSession): void;
+  /** A session record from a snapshot (`serialiseStoredSession`'s); throws a TypeError if it is not one. */
+  restore(record: object): void;
   /** One logged operation, to apply as of `time`; false if it could not be applied. */
   replay(time: number, op: number, id: string | null, arg: unknown): boolean;
 }
@@ -68,14 +67,14 @@ export function recoverFiles(config: ShardPersistenceConfig, shard: number, sink
       const file = readFrames(readFileSync(join(config.dir, source.snapshot)), FileKind.SNAPSHOT, source.snapshot);
       coversLog = file.number;
       for (const payload of file.payloads) {
-        let session: StoredSession;
         try {
-          session = restoreStoredSession(decode(payload));
+          const record: unknown = decode(payload);
+          if (typeof record !== 'object' || record === null || typeof (record as { id?: unknown }).id !== 'string') throw new TypeError('not a session record');
+          // Only this shard's: a restored session takes blocks of its log arena.
+          if (mine((record as { id: string }).id)) sink.restore(record);
         } catch (error) {
           skip(`${source.snapshot}: undecodable session record (${(error as Error).message})`);
-          continue;
         }
-        if (mine(session.id)) sink.restore(session);
       }
       if (file.torn !== null) skip(file.torn);
     }

@@ -14,6 +14,7 @@ import { encode } from '../../protocol/codec.js';
 import type { RecoveryFigures, ShardPersistenceConfig } from '../../protocol/messages.js';
 import { parseDataFileName } from '../../protocol/persistence-files.js';
 import type { SessionStore } from '../session-store.js';
+import { restoreStoredSession } from '../stored-session.js';
 import { LOG_EXPIRED, recoverFiles, type RecoverySink } from './recovery.js';
 import { ShardLog } from './shard-log.js';
 import { writeSnapshot } from './snapshot.js';
@@ -41,7 +42,7 @@ export class ShardPersistence {
     const found = recoverFiles(
       this.config,
       this.shard,
-      { restore: (session) => this.store.restore(session), replay: this.replay },
+      { restore: (record) => this.store.restore(restoreStoredSession(record, this.store.arena)), replay: this.replay },
       (message) => warnings.push(message),
     );
     this.setClock(Date.now());
