@@ -1,78 +1,121 @@
 /**
- * Where a shard keeps the bytes of its sessions' message logs: fixed-size blocks carved out of a few
- * large pages, handed out and taken back by number. A session's log is the list of its blocks
- * (`stored-session.ts`), so an append writes into the last block or takes a new one: nothing is ever
- * copied to grow a log, and no log has an ArrayBuffer of its own.
+ * Where a shard keeps the bytes of its sessions' message logs: pieces of a few fixed sizes carved out of
+ * large pages, handed out and taken back by handle. A session's log is a list of pieces
+ * (`stored-session.ts`), so no log has an ArrayBuffer of its own, and every size has its own free list:
+ * a released piece is reused whole by the next request of its size, without a general allocator's
+ * splitting and coalescing.
  *
  * Measured before this (one Buffer per log, grown by a quarter with a copy): a shard spent over a third
  * of each append allocating, copying and collecting those buffers (malloc and free, V8's ArrayBuffer
- * sweeping and marking, and the full collections their external memory set off), and appended about
- * 200 000 messages a second; with blocks, about 350 000 (1 shard, 100 000 sessions, 1 024 in flight).
+ * sweeping and marking, and the full collections their external memory set off).
  *
- * Freed blocks are kept for later appends, not given back to the system: a shard holds the log memory
- * of its busiest moment.
+ * Released pieces are kept for later requests, not given back to the system: a shard holds the log
+ * memory of its busiest moment.
  */
 
-/** The bytes of one block. About two messages of 200 bytes: a session's spare room is under one block. */
-export const LOG_BLOCK_BYTES = 512;
-const BLOCK_SHIFT = 9;
-/** Blocks per page: pages of 1 MiB. */
-const PAGE_BLOCKS = 2_048;
+/** The bytes of the smallest piece, a unit. About two messages of 200 bytes: a log's spare room is under one unit. */
+export const LOG_UNIT_BYTES = 512;
+/** Piece sizes: LOG_UNIT_BYTES x 4^level, level 0 to MAX_LEVEL (512 B to 512 KiB). */
+export const MAX_LEVEL = 5;
+/** Units per page: pages of 1 MiB. */
+const PAGE_UNITS = 2_048;
 const PAGE_SHIFT = 11;
-/** The most blocks an arena hands out: block numbers are kept in Uint32Arrays. */
-const MAX_BLOCKS = 2 ** 32 - 1;
+const UNIT_SHIFT = 9;
+/** A handle is `unit * LEVELS + level`, exact in a double for any unit below 2^32. */
+const LEVELS = 8;
+const MAX_UNITS = 2 ** 32;
+
+/** The bytes of a piece of `level`. */
+export function pieceBytes(level: number): number {
+  return LOG_UNIT_BYTES << (2 * level);
+}
+
+/** The level of the piece `handle` names. */
+export function levelOf(handle: number): number {
+  return handle % LEVELS;
+}
 
 export class LogArena {
   private readonly pages: Buffer[] = [];
-  /** Blocks ever handed out: the next new block's number. */
+  /** Units carved so far: the next carved piece starts here. */
   private carved = 0;
-  /** Released blocks, the most recently released on top. */
-  private free = new Uint32Array(1_024);
-  private freeCount = 0;
+  /** Released pieces by level, the most recently released last. */
+  private readonly free: number[][] = Array.from({ length: MAX_LEVEL + 1 }, () => []);
+  private unitsInUse = 0;
+  private unitsFree = 0;
+  /** While above 0 (`hold()`), releases wait in `held`. */
+  private holds = 0;
+  private held: number[] = [];
 
-  /** Blocks handed out and not released. */
-  get blocksInUse(): number {
-    return this.carved - this.freeCount;
+  /** Bytes in pieces handed out and not released. */
+  get bytesInUse(): number {
+    return this.unitsInUse * LOG_UNIT_BYTES;
   }
 
-  /** Blocks released and waiting to be handed out again. */
-  get blocksFree(): number {
-    return this.freeCount;
+  /** Bytes in released pieces waiting to be handed out again. */
+  get bytesFree(): number {
+    return this.unitsFree * LOG_UNIT_BYTES;
   }
 
-  /** A block's number; its bytes hold whatever they held before. */
-  allocate(): number {
-    if (this.freeCount > 0) return this.free[--this.freeCount]!;
-    if (this.carved >= MAX_BLOCKS) throw new RangeError('the log arena is full');
-    const block = this.carved++;
-    // Unpooled and never freed: a page lives as long as the arena.
-    if (block >>> PAGE_SHIFT === this.pages.length) this.pages.push(Buffer.allocUnsafeSlow(PAGE_BLOCKS * LOG_BLOCK_BYTES));
-    return block;
-  }
-
-  /** Takes back `blocks[from]` up to (not including) `blocks[to]`. Their bytes may be handed out by the next `allocate()`. */
-  release(blocks: Uint32Array, from: number, to: number): void {
-    const needed = this.freeCount + (to - from);
-    if (needed > this.free.length) {
-      const grown = new Uint32Array(Math.max(needed, this.free.length * 2));
-      grown.set(this.free.subarray(0, this.freeCount));
-      this.free = grown;
+  /** A piece of `pieceBytes(level)` bytes; they hold whatever they held before. */
+  allocate(level: number): number {
+    const units = 1 << (2 * level);
+    this.unitsInUse += units;
+    const free = this.free[level]!;
+    if (free.length > 0) {
+      this.unitsFree -= units;
+      return free.pop()!;
     }
-    for (let i = from; i < to; i++) this.free[this.freeCount++] = blocks[i]!;
+    const left = PAGE_UNITS - (this.carved & (PAGE_UNITS - 1));
+    if (this.pages.length > 0 && left < units && left < PAGE_UNITS) {
+      // The end of this page is too short for the piece: it becomes unit pieces, and a new page begins.
+      for (let unit = this.carved; unit < this.carved + left; unit++) this.free[0]!.push(unit * LEVELS);
+      this.unitsFree += left;
+      this.carved += left;
+    }
+    if (this.carved + units > MAX_UNITS) throw new RangeError('the log arena is full');
+    // Unpooled and never freed: a page lives as long as the arena.
+    if (this.carved >>> PAGE_SHIFT === this.pages.length) this.pages.push(Buffer.allocUnsafeSlow(PAGE_UNITS * LOG_UNIT_BYTES));
+    const unit = this.carved;
+    this.carved += units;
+    return unit * LEVELS + level;
   }
 
-  /** The page that holds `block`; its bytes start at `offsetOf(block)`. */
-  pageOf(block: number): Buffer {
-    return this.pages[block >>> PAGE_SHIFT]!;
+  /** Takes a piece back. Its bytes may be handed out by the next `allocate()`, unless releases are held. */
+  release(handle: number): void {
+    if (this.holds > 0) {
+      this.held.push(handle);
+      return;
+    }
+    const level = levelOf(handle);
+    const units = 1 << (2 * level);
+    this.unitsInUse -= units;
+    this.unitsFree += units;
+    this.free[level]!.push(handle);
   }
 
-  /** Where `block`'s bytes start in `pageOf(block)`. */
-  offsetOf(block: number): number {
-    return (block & (PAGE_BLOCKS - 1)) << BLOCK_SHIFT;
+  /**
+   * Keeps released pieces from being handed out until the matching `unhold()`: for a reader (a capture
+   * written out over many turns of the event loop) of sessions that may change or go meanwhile.
+   */
+  hold(): void {
+    this.holds++;
   }
-}
 
-/** How many blocks hold `bytes` bytes of log. */
-export function blocksFor(bytes: number): number {
-  return Math.ceil(bytes / LOG_BLOCK_BYTES);
+  unhold(): void {
+    if (this.holds === 0 || --this.holds > 0) return;
+    const held = this.held;
+    this.held = [];
+    for (const handle of held) this.release(handle);
+  }
+
+  /** The page that holds the piece; its bytes start at `offsetOf(handle)`. */
+  pageOf(handle: number): Buffer {
+    return this.pages[Math.floor(handle / LEVELS) >>> PAGE_SHIFT]!;
+  }
+
+  /** Where the piece's bytes start in `pageOf(handle)`. */
+  offsetOf(handle: number): number {
+    return (Math.floor(handle / LEVELS) & (PAGE_UNITS - 1)) << UNIT_SHIFT;
+  }
 }

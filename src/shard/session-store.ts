@@ -78,8 +78,6 @@ interface Capture {
   born: Set<SessionId>;
   /** Sessions as they were when the capture began, copied before they changed or went. */
   preserved: Map<SessionId, StoredSession>;
-  /** Sessions removed meanwhile, whose blocks a preserved copy may still read: released when it ends. */
-  removed: StoredSession[];
 }
 
 /** A clock returning milliseconds since the epoch. */
@@ -286,12 +284,14 @@ export class SessionStore {
    */
   capture(): Iterable<StoredSession> {
     if (this.capturing !== null) throw new Error('a capture is already in progress');
-    const state: Capture = { cursor: this.sessions.values(), visited: new Set(), born: new Set(), preserved: new Map(), removed: [] };
+    const state: Capture = { cursor: this.sessions.values(), visited: new Set(), born: new Set(), preserved: new Map() };
     this.capturing = state;
+    // What the capture hands out reads log pieces that removals and merges release meanwhile.
+    this.arena.hold();
     const end = (): void => {
       if (this.capturing !== state) return;
       this.capturing = null;
-      for (const session of state.removed) releaseLog(session);
+      this.arena.unhold();
     };
     return {
       *[Symbol.iterator]() {
@@ -367,8 +367,7 @@ export class SessionStore {
     this.sessions.delete(session);
     this.messages -= session.messageCount;
     this.bytes -= weightOf(session);
-    if (this.capturing === null) releaseLog(session);
-    else this.capturing.removed.push(session);
+    releaseLog(session);
   }
 
   /** Counts `bytes` more against `maxBytes`, or rejects `ERR_CAPACITY` and counts nothing. */

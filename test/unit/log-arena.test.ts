@@ -1,42 +1,48 @@
 import { describe, expect, it } from 'vitest';
-import { blocksFor, LOG_BLOCK_BYTES, LogArena } from '../../src/shard/log-arena.js';
+import { levelOf, LOG_UNIT_BYTES, LogArena, MAX_LEVEL, pieceBytes } from '../../src/shard/log-arena.js';
+
+function bytesOf(arena: LogArena, handle: number): Buffer {
+  return arena.pageOf(handle).subarray(arena.offsetOf(handle), arena.offsetOf(handle) + pieceBytes(levelOf(handle)));
+}
 
 describe('a log arena', () => {
-  it('hands out blocks whose bytes do not overlap, across pages', () => {
+  it('hands out pieces of every size whose bytes do not overlap, across pages', () => {
     const arena = new LogArena();
-    // 5 000 blocks: more than two 1 MiB pages.
-    const blocks = Array.from({ length: 5_000 }, () => arena.allocate());
-    blocks.forEach((block, i) => arena.pageOf(block).fill(i & 0xff, arena.offsetOf(block), arena.offsetOf(block) + LOG_BLOCK_BYTES));
-    blocks.forEach((block, i) => {
-      const bytes = arena.pageOf(block).subarray(arena.offsetOf(block), arena.offsetOf(block) + LOG_BLOCK_BYTES);
-      expect(bytes.every((byte) => byte === (i & 0xff))).toBe(true);
+    // Over 8 MiB in pieces of mixed sizes: several 1 MiB pages, and page ends too short for the next piece.
+    const levels = Array.from({ length: 3_000 }, (_, i) => [0, 1, 0, 2, 0, 1, 3, 0, 5, 4][i % 10]!);
+    const pieces = levels.map((level) => arena.allocate(level));
+    pieces.forEach((piece, i) => bytesOf(arena, piece).fill(i & 0xff));
+    pieces.forEach((piece, i) => {
+      expect(levelOf(piece)).toBe(levels[i]);
+      expect(bytesOf(arena, piece).every((byte) => byte === (i & 0xff))).toBe(true);
     });
-    expect(new Set(blocks).size).toBe(blocks.length);
-    expect(arena.blocksInUse).toBe(5_000);
+    expect(arena.bytesInUse).toBe(levels.reduce((sum, level) => sum + pieceBytes(level), 0));
   });
 
-  it('hands released blocks out again before carving new ones', () => {
+  it('hands a released piece out again for the next request of its size', () => {
     const arena = new LogArena();
-    const first = Uint32Array.from({ length: 10 }, () => arena.allocate());
-    arena.release(first, 2, 6);
-    expect(arena.blocksInUse).toBe(6);
-    expect(arena.blocksFree).toBe(4);
-    const again = Array.from({ length: 4 }, () => arena.allocate());
-    expect(again.sort()).toEqual([...first.subarray(2, 6)].sort());
-    expect(arena.blocksFree).toBe(0);
-    expect(arena.allocate()).toBe(10);
+    const small = arena.allocate(0);
+    const large = arena.allocate(2);
+    arena.release(small);
+    arena.release(large);
+    expect(arena.bytesFree).toBe(LOG_UNIT_BYTES + pieceBytes(2));
+    expect(arena.allocate(2)).toBe(large);
+    expect(arena.allocate(0)).toBe(small);
+    expect(arena.bytesFree).toBe(0);
+    expect(arena.bytesInUse).toBe(LOG_UNIT_BYTES + pieceBytes(2));
   });
 
-  it('keeps any number of released blocks', () => {
+  it('keeps released pieces from being handed out while releases are held', () => {
     const arena = new LogArena();
-    const blocks = Uint32Array.from({ length: 3_000 }, () => arena.allocate());
-    arena.release(blocks, 0, blocks.length);
-    expect(arena.blocksFree).toBe(3_000);
-    expect(new Set(Array.from({ length: 3_000 }, () => arena.allocate())).size).toBe(3_000);
-    expect(arena.blocksInUse).toBe(3_000);
+    const piece = arena.allocate(1);
+    arena.hold();
+    arena.release(piece);
+    expect(arena.allocate(1)).not.toBe(piece);
+    arena.unhold();
+    expect(arena.allocate(1)).toBe(piece);
   });
 
-  it('counts the blocks a log of n bytes takes', () => {
-    expect([0, 1, LOG_BLOCK_BYTES, LOG_BLOCK_BYTES + 1].map(blocksFor)).toEqual([0, 1, 1, 2]);
+  it('sizes pieces from one unit to 4^MAX_LEVEL units', () => {
+    expect(Array.from({ length: MAX_LEVEL + 1 }, (_, level) => pieceBytes(level))).toEqual([512, 2_048, 8_192, 32_768, 131_072, 524_288]);
   });
 });

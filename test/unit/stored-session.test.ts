@@ -3,7 +3,7 @@ import { decode, encode } from '../../src/protocol/codec.js';
 import type { Message, Session } from '../../src/protocol/model.js';
 import { encodeMessageRecord } from '../../src/protocol/message-record.js';
 import { MsgpackWriter } from '../../src/protocol/msgpack-writer.js';
-import { blocksFor, LOG_BLOCK_BYTES, LogArena } from '../../src/shard/log-arena.js';
+import { LOG_UNIT_BYTES, LogArena } from '../../src/shard/log-arena.js';
 import {
   appendMessageRecord,
   captureStoredSession,
@@ -89,24 +89,30 @@ describe('a stored session (messages kept as encoded records)', () => {
     expect(read(session, 3).context).toEqual(long.slice(37, 40));
   });
 
-  it('takes blocks as the log grows, never more than one block spare', () => {
+  it('takes pieces as the log grows: never more than one unit spare, a few pieces for a long log', () => {
     const own = new LogArena();
     const session = newStoredSession(own, ID, 1_000, encodeCapabilities(null), encodeServers([]));
-    for (let i = 0; i < 1_000; i++) {
-      appendMessageRecord(session, encodeMessageRecord('user', 'x'.repeat(i % 300), i));
-      expect(logCapacityOf(session) - session.logBytes).toBeLessThan(LOG_BLOCK_BYTES);
-      expect(own.blocksInUse).toBe(blocksFor(session.logBytes));
+    const all: Message[] = [];
+    for (let i = 0; i < 2_000; i++) {
+      const m: Message = { role: 'user', content: `${i} ${'x'.repeat(i % 300)}`, timestamp: i };
+      all.push(m);
+      appendMessageRecord(session, encodeMessageRecord(m.role, m.content, m.timestamp));
+      expect(logCapacityOf(session) - session.logBytes).toBeLessThan(LOG_UNIT_BYTES);
+      expect(own.bytesInUse).toBe(logCapacityOf(session));
     }
-    expect(session.messageCount).toBe(1_000);
+    // ~320 KB in pieces of 512 B to 128 KiB: at most 4 of each size.
+    expect(session.pieceCount).toBeLessThanOrEqual(4 * 5);
+    expect(read(session, -1).context).toEqual(all);
+    expect(read(session, 7).context).toEqual(all.slice(-7));
   });
 
-  it('reads records whose header runs from one block into the next, at every split', () => {
-    // A first message sized so that the second record starts 0 to 20 bytes before a block ends.
+  it('reads records whose header runs from one piece into the next, at every split', () => {
+    // A first message sized so that the second record starts 0 to 20 bytes before the first piece ends.
     for (let gap = 0; gap <= 20; gap++) {
       let length = 0;
-      while (encodeMessageRecord('user', 'p'.repeat(length), 1).length < LOG_BLOCK_BYTES - gap) length++;
+      while (encodeMessageRecord('user', 'p'.repeat(length), 1).length < LOG_UNIT_BYTES - gap) length++;
       const first: Message = { role: 'user', content: 'p'.repeat(length), timestamp: 1 };
-      expect(encodeMessageRecord(first.role, first.content, 1).length).toBe(LOG_BLOCK_BYTES - gap);
+      expect(encodeMessageRecord(first.role, first.content, 1).length).toBe(LOG_UNIT_BYTES - gap);
       const rest: Message[] = Array.from({ length: 40 }, (_, i) => ({ role: 'assistant', content: CONTENTS[i % 7]!, timestamp: i }));
       const all = [first, ...rest];
       const session = sessionWith(all);
@@ -114,16 +120,18 @@ describe('a stored session (messages kept as encoded records)', () => {
     }
   });
 
-  it('undoes appends: truncating gives their blocks back and reads as before', () => {
+  it('undoes appends, merges included: truncating gives their pieces back and reads as before', () => {
     const own = new LogArena();
     const session = newStoredSession(own, ID, 1_000, encodeCapabilities(null), encodeServers([]));
     const kept: Message[] = Array.from({ length: 3 }, (_, i) => ({ role: 'user', content: 'k'.repeat(300), timestamp: i }));
     for (const m of kept) appendMessageRecord(session, encodeMessageRecord(m.role, m.content, m.timestamp));
     const { messageCount, logBytes } = session;
-    const blocks = own.blocksInUse;
+    const inUse = own.bytesInUse;
+    // 3 500 bytes more: the four units it fills are merged on the way.
     for (let i = 0; i < 5; i++) appendMessageRecord(session, encodeMessageRecord('assistant', 'u'.repeat(700), i));
     truncateLog(session, messageCount, logBytes);
-    expect(own.blocksInUse).toBe(blocks);
+    expect(own.bytesInUse).toBeLessThanOrEqual(inUse + 3 * LOG_UNIT_BYTES);
+    expect(logCapacityOf(session) - session.logBytes).toBeLessThan(4 * LOG_UNIT_BYTES);
     expect(read(session, -1).context).toEqual(kept);
     appendMessageRecord(session, encodeMessageRecord('system', 'after', 9));
     expect(read(session, -1).context).toEqual([...kept, { role: 'system', content: 'after', timestamp: 9 }]);
