@@ -34,6 +34,13 @@ export interface ShardStats {
    * milliseconds, garbage collection during the slice included. 0 before the first sweep and on a Redis store.
    */
   lastSweepSliceMs: number;
+  /** The bytes of message log its sessions hold, outside its worker's heap (spare room included). 0 on a Redis store. */
+  logBytes: number;
+  /**
+   * The bytes of message log it keeps for reuse: released by removed and expired sessions, taken again by
+   * later appends, never given back to the system. 0 on a Redis store.
+   */
+  logBytesFree: number;
   /** Operations queued or in flight on it when `stats()` was called. */
   pendingOps: number;
   /** Batches sent to it since start. */
@@ -323,7 +330,7 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
     this.assertOpen();
     const pendingOps = this.shards.map((shard) => shard.pendingOps);
     // A Redis shard answers the first two figures only.
-    const figures = (await this.everyShard(Op.STATS, null, null)) as [number, number, number?, number?, number?][];
+    const figures = (await this.everyShard(Op.STATS, null, null)) as [number, number, number?, number?, number?, number?, number?][];
     return {
       shards: this.shards.map((shard, i) => ({
         sessions: figures[i]![0],
@@ -331,6 +338,8 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
         sessionBytes: figures[i]![2] ?? 0,
         heapUsedBytes: figures[i]![3] ?? 0,
         lastSweepSliceMs: figures[i]![4] ?? 0,
+        logBytes: figures[i]![5] ?? 0,
+        logBytesFree: figures[i]![6] ?? 0,
         pendingOps: pendingOps[i]!,
         batches: shard.batches,
         ops: shard.ops,

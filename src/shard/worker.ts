@@ -228,12 +228,14 @@ function apply(op: unknown, id: unknown, arg: unknown): void {
       writer.number(store.size);
       return;
     case Op.STATS:
-      writer.arrayHeader(5);
+      writer.arrayHeader(7);
       writer.number(store.size);
       writer.number(store.messageCount);
       writer.number(store.heldBytes);
       writer.number(getHeapStatistics().used_heap_size);
       writer.number(lastSweepLongestSliceMs);
+      writer.number(store.arena.bytesInUse);
+      writer.number(store.arena.bytesFree);
       return;
     case Op.PING:
       writer.number(config.shard);

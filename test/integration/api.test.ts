@@ -337,6 +337,22 @@ describe('SessionEngine (one engine, 3 shards)', () => {
       expect((await engine.stats()).shards[shard]!.sessionBytes).toBeLessThan(before.sessionBytes);
     });
 
+    it("stats reports each shard's log memory: taken by appends, kept for reuse when a session goes", async () => {
+      await withEngine({ shards: 1 }, async (own) => {
+        const id = await own.create();
+        const before = (await own.stats()).shards[0]!;
+        for (let i = 0; i < 10; i++) await own.appendMessage(id, { role: 'user', content: 'z'.repeat(1_000) });
+        const grown = (await own.stats()).shards[0]!;
+        expect(grown.logBytes - before.logBytes).toBeGreaterThanOrEqual(10_000);
+        await own.remove(id);
+        const after = (await own.stats()).shards[0]!;
+        expect(after.logBytes).toBe(before.logBytes);
+        expect(after.logBytesFree - grown.logBytesFree).toBe(grown.logBytes - before.logBytes);
+        await own.appendMessage(await own.create(), { role: 'user', content: 'z'.repeat(1_000) });
+        expect((await own.stats()).shards[0]!.logBytesFree).toBeLessThan(after.logBytesFree);
+      });
+    });
+
     it('stats reports the longest slice the last sweep held each shard: none before the first sweep', async () => {
       await withEngine({ shards: 1 }, async (own) => {
         await Promise.all(Array.from({ length: 2_000 }, () => own.create()));
