@@ -4,16 +4,18 @@
  * reply instead of encoding every message again, and a session costs a few objects, not one per message.
  *
  * The log lives in the shard's `LogArena`, outside the V8 heap, as a list of pieces, every one full but
- * the last: an append writes into the last piece, or takes a new 512-byte one. Four pieces of one size
- * in a row are merged into one of the next size (2 KiB, 8 KiB, ... 512 KiB) when the log grows past
- * them, like the carries of a counter, so a log of n bytes is O(log n) pieces and each byte is copied
- * about once per size it passes through. A record may run on from one piece into the next.
+ * the last: an append writes into the last piece, or takes a new 512-byte one. When a log that needs
+ * room ends in three full pieces of every size below some size, they are merged into one piece of that
+ * size (2 KiB, 8 KiB, ... 512 KiB) with room to spare, like the carries of a counter (`addPiece`): a log
+ * of n bytes is at most three pieces of each size, and each byte is copied about once per size it passes
+ * through. A record may run on from one piece into the next.
  *
  * Measured (1 shard, 100 000 sessions of 10 messages, 1 024 in flight): one Buffer per log grown by a
  * quarter with a copy appended ~220 000 messages a second (see `log-arena.ts` for where its time went);
  * 512-byte pieces never merged appended ~410 000 but read whole sessions a third slower (~175 000 against
  * ~265 000 gets a second: a 2 KiB log was 5 pieces in 5 places, each a copy call and a cache and TLB
- * miss); merged pieces keep both (figures in the README). Also tried: a string of one byte per character,
+ * miss); merged pieces append ~350 000 a second and read ~215 000 (figures in the README). Merging four
+ * full pieces at a time instead of three plus the new room, or two at a time, measured no better. Also tried: a string of one byte per character,
  * grown by concatenation, whose garbage collection at a million sessions (a 3 GB heap, a score of string
  * pieces per session) cut mixed throughput from 161 000 to 70 000 ops/s and stalled sweeps for 17 ms.
  *
@@ -158,36 +160,42 @@ function writeLog(session: StoredSession, bytes: Uint8Array): void {
   session.logBytes = end;
 }
 
-/** Adds an empty unit piece at the end of a full log, merging the full pieces before it first. */
+/**
+ * Adds one unit of room at the end of a full log: a new unit piece, or, when the log ends in three full
+ * pieces of each level below some level L, one piece of level L holding their bytes with a unit to spare
+ * (3 x (4^(L-1) + ... + 1) = 4^L - 1 units). So a log has at most three pieces of a level, largest first.
+ */
 function addPiece(session: StoredSession): void {
   const { arena } = session;
   let { pieces, pieceCount: count } = session;
-  // Four pieces of one level at the end (pieces are largest first, so the two between are of it too).
-  for (let level = 0; level < MAX_LEVEL && count >= 4 && levelOf(pieces[count - 1]!) === level && levelOf(pieces[count - 4]!) === level; level++) {
-    const merged = arena.allocate(level + 1);
-    const page = arena.pageOf(merged);
-    let at = arena.offsetOf(merged);
-    const size = pieceBytes(level);
-    for (let i = count - 4; i < count; i++) {
+  let level = 0;
+  let first = count;
+  // Pieces are largest first: when the first and third of three are of one level, so is the second.
+  while (level < MAX_LEVEL && first >= 3 && levelOf(pieces[first - 1]!) === level && levelOf(pieces[first - 3]!) === level) {
+    first -= 3;
+    level++;
+  }
+  const added = arena.allocate(level);
+  if (level > 0) {
+    const page = arena.pageOf(added);
+    let at = arena.offsetOf(added);
+    for (let i = first; i < count; i++) {
       const from = arena.offsetOf(pieces[i]!);
-      arena.pageOf(pieces[i]!).copy(page, at, from, from + size);
-      at += size;
+      at += arena.pageOf(pieces[i]!).copy(page, at, from, from + pieceBytes(levelOf(pieces[i]!)));
       arena.release(pieces[i]!);
     }
     // A new table: a capture of the session may still read the old one.
     const table = new Float64Array(pieces.length);
-    table.set(pieces.subarray(0, count - 4));
-    table[count - 4] = merged;
+    table.set(pieces.subarray(0, first));
     pieces = table;
-    count -= 3;
-  }
-  if (count === pieces.length) {
+    count = first;
+  } else if (count === pieces.length) {
     // Small tables stay on V8's heap (typed arrays of up to 64 bytes have no ArrayBuffer of their own).
     const grown = new Float64Array(Math.max(4, pieces.length * 2));
     grown.set(pieces);
     pieces = grown;
   }
-  pieces[count++] = arena.allocate(0);
+  pieces[count++] = added;
   session.pieces = pieces;
   session.pieceCount = count;
   session.logCapacity += LOG_UNIT_BYTES;

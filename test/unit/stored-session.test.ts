@@ -100,8 +100,8 @@ describe('a stored session (messages kept as encoded records)', () => {
       expect(logCapacityOf(session) - session.logBytes).toBeLessThan(LOG_UNIT_BYTES);
       expect(own.bytesInUse).toBe(logCapacityOf(session));
     }
-    // ~320 KB in pieces of 512 B to 128 KiB: at most 4 of each size.
-    expect(session.pieceCount).toBeLessThanOrEqual(4 * 5);
+    // ~320 KB in pieces of 512 B to 128 KiB: at most 3 of each size.
+    expect(session.pieceCount).toBeLessThanOrEqual(3 * 5);
     expect(read(session, -1).context).toEqual(all);
     expect(read(session, 7).context).toEqual(all.slice(-7));
   });
@@ -127,7 +127,7 @@ describe('a stored session (messages kept as encoded records)', () => {
     for (const m of kept) appendMessageRecord(session, encodeMessageRecord(m.role, m.content, m.timestamp));
     const { messageCount, logBytes } = session;
     const inUse = own.bytesInUse;
-    // 3 500 bytes more: the four units it fills are merged on the way.
+    // 3 500 bytes more: pieces are merged on the way.
     for (let i = 0; i < 5; i++) appendMessageRecord(session, encodeMessageRecord('assistant', 'u'.repeat(700), i));
     truncateLog(session, messageCount, logBytes);
     expect(own.bytesInUse).toBeLessThanOrEqual(inUse + 3 * LOG_UNIT_BYTES);
