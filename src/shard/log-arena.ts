@@ -21,9 +21,14 @@ export const MAX_LEVEL = 5;
 const PAGE_UNITS = 2_048;
 const PAGE_SHIFT = 11;
 const UNIT_SHIFT = 9;
-/** A handle is `unit * LEVELS + level`, exact in a double for any unit below 2^32. */
-const LEVELS = 8;
-const MAX_UNITS = 2 ** 32;
+/**
+ * A handle is `unit << LEVEL_BITS | level`: an int32 (a small integer to V8, and what a session's Uint32Array
+ * of pieces holds), so taking it apart is two integer operations.
+ */
+const LEVEL_BITS = 3;
+const LEVEL_MASK = (1 << LEVEL_BITS) - 1;
+/** The most units an arena carves: 2^28 units of 512 bytes, 128 GiB. */
+const MAX_UNITS = 2 ** (31 - LEVEL_BITS);
 
 /** The bytes of a piece of `level`. */
 export function pieceBytes(level: number): number {
@@ -32,7 +37,7 @@ export function pieceBytes(level: number): number {
 
 /** The level of the piece `handle` names. */
 export function levelOf(handle: number): number {
-  return handle % LEVELS;
+  return handle & LEVEL_MASK;
 }
 
 export class LogArena {
@@ -60,16 +65,16 @@ export class LogArena {
   /** A piece of `pieceBytes(level)` bytes; they hold whatever they held before. */
   allocate(level: number): number {
     const units = 1 << (2 * level);
-    this.unitsInUse += units;
     const free = this.free[level]!;
     if (free.length > 0) {
       this.unitsFree -= units;
+      this.unitsInUse += units;
       return free.pop()!;
     }
     const left = PAGE_UNITS - (this.carved & (PAGE_UNITS - 1));
     if (this.pages.length > 0 && left < units && left < PAGE_UNITS) {
       // The end of this page is too short for the piece: it becomes unit pieces, and a new page begins.
-      for (let unit = this.carved; unit < this.carved + left; unit++) this.free[0]!.push(unit * LEVELS);
+      for (let unit = this.carved; unit < this.carved + left; unit++) this.free[0]!.push(unit << LEVEL_BITS);
       this.unitsFree += left;
       this.carved += left;
     }
@@ -78,7 +83,8 @@ export class LogArena {
     if (this.carved >>> PAGE_SHIFT === this.pages.length) this.pages.push(Buffer.allocUnsafeSlow(PAGE_UNITS * LOG_UNIT_BYTES));
     const unit = this.carved;
     this.carved += units;
-    return unit * LEVELS + level;
+    this.unitsInUse += units;
+    return (unit << LEVEL_BITS) | level;
   }
 
   /** Takes a piece back. Its bytes may be handed out by the next `allocate()`, unless releases are held. */
@@ -111,11 +117,11 @@ export class LogArena {
 
   /** The page that holds the piece; its bytes start at `offsetOf(handle)`. */
   pageOf(handle: number): Buffer {
-    return this.pages[Math.floor(handle / LEVELS) >>> PAGE_SHIFT]!;
+    return this.pages[handle >>> (LEVEL_BITS + PAGE_SHIFT)]!;
   }
 
   /** Where the piece's bytes start in `pageOf(handle)`. */
   offsetOf(handle: number): number {
-    return (Math.floor(handle / LEVELS) & (PAGE_UNITS - 1)) << UNIT_SHIFT;
+    return ((handle >>> LEVEL_BITS) & (PAGE_UNITS - 1)) << UNIT_SHIFT;
   }
 }

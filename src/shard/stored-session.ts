@@ -42,7 +42,7 @@ export interface StoredSession extends Readonly<IdParts> {
    * `logBytes` bytes. Entries past `pieceCount` are spare. Replaced when pieces merge, never rewritten in
    * place (a capture may read it); a new last piece may be written into a spare entry.
    */
-  pieces: Float64Array;
+  pieces: Uint32Array;
   pieceCount: number;
   /** The bytes of all pieces; `logBytes` of them are used, the rest is in the last piece. */
   logCapacity: number;
@@ -75,7 +75,7 @@ const NO_FIELDS: SessionFields = Object.freeze({ cwd: null, title: null, owner: 
 
 const NULL_BYTES = Uint8Array.of(0xc0);
 const EMPTY_ARRAY_BYTES = Uint8Array.of(0x90);
-const NO_PIECES = new Float64Array(0);
+const NO_PIECES = new Uint32Array(0);
 /** The longest log: one that a Buffer can still hold when it is written out whole. */
 export const MAX_LOG_BYTES = constants.MAX_LENGTH;
 /** The most bytes `messageRecordEnd` reads: marker, role fixstr of up to 9 bytes, str header of up to 5. */
@@ -185,13 +185,13 @@ function addPiece(session: StoredSession): void {
       arena.release(pieces[i]!);
     }
     // A new table: a capture of the session may still read the old one.
-    const table = new Float64Array(pieces.length);
+    const table = new Uint32Array(pieces.length);
     table.set(pieces.subarray(0, first));
     pieces = table;
     count = first;
   } else if (count === pieces.length) {
     // Small tables stay on V8's heap (typed arrays of up to 64 bytes have no ArrayBuffer of their own).
-    const grown = new Float64Array(Math.max(4, pieces.length * 2));
+    const grown = new Uint32Array(Math.max(4, pieces.length * 2));
     grown.set(pieces);
     pieces = grown;
   }
