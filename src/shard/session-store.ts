@@ -10,10 +10,10 @@ import {
   appendMessageRecord,
   captureStoredSession,
   logCapacityOf,
+  logGrowthFor,
   MAX_LOG_BYTES,
   newStoredSession,
   releaseLog,
-  truncateLog,
   type SessionFields,
   type StoredSession,
 } from './stored-session.js';
@@ -156,21 +156,16 @@ export class SessionStore {
         `maxMessagesPerSession: session ${id} already holds ${session.messageCount} messages (the limit is ${this.limits.maxMessagesPerSession})`,
       );
     }
-    this.preserve(session);
-    const { logBytes, messageCount } = session;
-    const capacity = logCapacityOf(session);
-    if (!appendMessageRecord(session, record)) {
+    if (session.logBytes + record.length > MAX_LOG_BYTES) {
       throw new OperationFailure(
         ErrorCode.LIMIT_EXCEEDED,
         `message: session ${id} holds ${session.logBytes} bytes of messages; this one would pass the most one session can hold (${MAX_LOG_BYTES} bytes)`,
       );
     }
-    try {
-      this.reserve(id, logCapacityOf(session) - capacity);
-    } catch (error) {
-      truncateLog(session, messageCount, logBytes);
-      throw error;
-    }
+    // Counted before anything is written: a refused append leaves the log as it was, merges included.
+    this.reserve(id, logGrowthFor(session, record.length));
+    this.preserve(session);
+    appendMessageRecord(session, record);
     session.lastAccessed = now;
     session.updatedAt = now;
     this.messages++;

@@ -130,7 +130,7 @@ export function newStoredSession(
 /**
  * Appends one message record (checked: see `protocol/message-record.ts`) to the session's log, taking
  * pieces from its arena as it needs them; `false` (and nothing appended) when the log would pass
- * `MAX_LOG_BYTES`. Undo with `truncateLog`.
+ * `MAX_LOG_BYTES`. It adds `logGrowthFor(session, record.length)` bytes of room.
  */
 export function appendMessageRecord(session: StoredSession, record: Uint8Array): boolean {
   const start = session.logBytes;
@@ -201,19 +201,10 @@ function addPiece(session: StoredSession): void {
   session.logCapacity += LOG_UNIT_BYTES;
 }
 
-/** Drops the messages past the first `messageCount`, whose log ended at `logBytes`: undoes appends. */
-export function truncateLog(session: StoredSession, messageCount: number, logBytes: number): void {
-  // Merges keep the bytes where they were in the log: dropping whole pieces from the end undoes the rest.
-  while (session.pieceCount > 0) {
-    const last = session.pieces[session.pieceCount - 1]!;
-    const size = pieceBytes(levelOf(last));
-    if (session.logCapacity - size < logBytes) break;
-    session.arena.release(last);
-    session.pieceCount--;
-    session.logCapacity -= size;
-  }
-  session.logBytes = logBytes;
-  session.messageCount = messageCount;
+/** The bytes of room appending `bytes` adds to the session's log: each new piece, merged or not, adds one unit. */
+export function logGrowthFor(session: StoredSession, bytes: number): number {
+  const short = session.logBytes + bytes - session.logCapacity;
+  return short <= 0 ? 0 : Math.ceil(short / LOG_UNIT_BYTES) * LOG_UNIT_BYTES;
 }
 
 /**

@@ -184,6 +184,25 @@ describe('SessionStore (with an injected clock)', () => {
       expect(store.read(A, -1)!.context.map((m) => m.content)).toEqual(['x'.repeat(1_000), 'small']);
     });
 
+    it('refuses an append whose room would come with a merge, and counts nothing for it', () => {
+      // Records of exactly one 512-byte unit: three fill three pieces, and the room for a fourth would come as
+      // one 2 KiB piece taking the three in.
+      let length = 0;
+      while (encodeMessageRecord('user', 'u'.repeat(length), 1).length < 512) length++;
+      const unit = (t: number) => encodeMessageRecord('user', 'u'.repeat(length), t);
+      expect(unit(0).length).toBe(512);
+      // An empty session is counted 258 bytes here: with three units, 1 794.
+      const { store } = makeStore({ maxBytes: 1_800 });
+      store.create(A, null, []);
+      for (let t = 0; t < 3; t++) store.append(A, unit(t));
+      const held = store.heldBytes;
+      expect(failureCode(() => store.append(A, unit(3)))).toBe('ERR_CAPACITY');
+      expect(store.heldBytes).toBe(held);
+      expect(store.read(A, -1)!.context.map((m) => m.timestamp)).toEqual([0, 1, 2]);
+      store.removeDecoded(A);
+      expect(store.heldBytes).toBe(0);
+    });
+
     it('refuses a create, and an update that grows a session, once the budget is spent', () => {
       // An empty session is counted about 260 bytes: two fit in 600, a third does not.
       const { store } = makeStore({ maxBytes: 600 });

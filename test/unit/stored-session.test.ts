@@ -10,11 +10,11 @@ import {
   encodeCapabilities,
   encodeServers,
   logCapacityOf,
+  logGrowthFor,
   newStoredSession,
   offsetOfMessage,
   restoreStoredSession,
   serialiseStoredSession,
-  truncateLog,
   writeSession,
 } from '../../src/shard/stored-session.js';
 
@@ -120,21 +120,16 @@ describe('a stored session (messages kept as encoded records)', () => {
     }
   });
 
-  it('undoes appends, merges included: truncating gives their pieces back and reads as before', () => {
+  it('says beforehand how much room an append adds, merges included', () => {
     const own = new LogArena();
     const session = newStoredSession(own, ID, 1_000, encodeCapabilities(null), encodeServers([]));
-    const kept: Message[] = Array.from({ length: 3 }, (_, i) => ({ role: 'user', content: 'k'.repeat(300), timestamp: i }));
-    for (const m of kept) appendMessageRecord(session, encodeMessageRecord(m.role, m.content, m.timestamp));
-    const { messageCount, logBytes } = session;
-    const inUse = own.bytesInUse;
-    // 3 500 bytes more: pieces are merged on the way.
-    for (let i = 0; i < 5; i++) appendMessageRecord(session, encodeMessageRecord('assistant', 'u'.repeat(700), i));
-    truncateLog(session, messageCount, logBytes);
-    expect(own.bytesInUse).toBeLessThanOrEqual(inUse + 3 * LOG_UNIT_BYTES);
-    expect(logCapacityOf(session) - session.logBytes).toBeLessThan(4 * LOG_UNIT_BYTES);
-    expect(read(session, -1).context).toEqual(kept);
-    appendMessageRecord(session, encodeMessageRecord('system', 'after', 9));
-    expect(read(session, -1).context).toEqual([...kept, { role: 'system', content: 'after', timestamp: 9 }]);
+    for (let i = 0; i < 3_000; i++) {
+      const record = encodeMessageRecord('assistant', 'g'.repeat((i * 37) % 1_500), i);
+      const expected = logGrowthFor(session, record.length);
+      const before = logCapacityOf(session);
+      appendMessageRecord(session, record);
+      expect(logCapacityOf(session) - before).toBe(expected);
+    }
   });
 
   it('shares one encoding for null capabilities and for no servers', () => {
