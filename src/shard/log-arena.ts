@@ -40,6 +40,7 @@ export function levelOf(handle: number): number {
   return handle & LEVEL_MASK;
 }
 
+/** One shard's log memory (one per `SessionStore`); synchronous, used by one thread. */
 export class LogArena {
   private readonly pages: Buffer[] = [];
   /** Units carved so far: the next carved piece starts here. */
