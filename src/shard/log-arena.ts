@@ -73,7 +73,7 @@ export class LogArena {
       return free.pop()!;
     }
     const left = PAGE_UNITS - (this.carved & (PAGE_UNITS - 1));
-    if (this.pages.length > 0 && left < units && left < PAGE_UNITS) {
+    if (left < units && left < PAGE_UNITS) {
       // The end of this page is too short for the piece: it becomes unit pieces, and a new page begins.
       for (let unit = this.carved; unit < this.carved + left; unit++) this.free[0]!.push(unit << LEVEL_BITS);
       this.unitsFree += left;

@@ -129,16 +129,13 @@ export function newStoredSession(
 
 /**
  * Appends one message record (checked: see `protocol/message-record.ts`) to the session's log, taking
- * pieces from its arena as it needs them; `false` (and nothing appended) when the log would pass
- * `MAX_LOG_BYTES`. It adds `logGrowthFor(session, record.length)` bytes of room.
+ * pieces from its arena as it needs them. It adds `logGrowthFor(session, record.length)` bytes of room.
+ * The caller has checked that the log stays within `MAX_LOG_BYTES` (`SessionStore.append`).
  */
-export function appendMessageRecord(session: StoredSession, record: Uint8Array): boolean {
-  const start = session.logBytes;
-  if (start + record.length > MAX_LOG_BYTES) return false;
-  noteMessageStart(session, session.messageCount, start);
+export function appendMessageRecord(session: StoredSession, record: Uint8Array): void {
+  noteMessageStart(session, session.messageCount, session.logBytes);
   writeLog(session, record);
   session.messageCount++;
-  return true;
 }
 
 /** Writes `bytes` at the end of the log. */
@@ -301,7 +298,7 @@ function noteMessageStart(session: StoredSession, index: number, offset: number)
 export function offsetOfMessage(session: StoredSession, index: number): number {
   if (index >= session.messageCount) return session.logBytes;
   const checkpoint = Math.floor(index / CHECKPOINT_EVERY);
-  let at = checkpoint > 0 ? session.checkpoints![checkpoint - 1]! : 0;
+  const at = checkpoint > 0 ? session.checkpoints![checkpoint - 1]! : 0;
   return skipRecords(session, at, index - checkpoint * CHECKPOINT_EVERY);
 }
 

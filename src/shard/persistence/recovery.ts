@@ -70,7 +70,7 @@ export function recoverFiles(config: ShardPersistenceConfig, shard: number, sink
         try {
           const record: unknown = decode(payload);
           if (typeof record !== 'object' || record === null || typeof (record as { id?: unknown }).id !== 'string') throw new TypeError('not a session record');
-          // Only this shard's: a restored session takes blocks of its log arena.
+          // Only this shard's: a restored session takes pieces of its shard's log arena.
           if (mine((record as { id: string }).id)) sink.restore(record);
         } catch (error) {
           skip(`${source.snapshot}: undecodable session record (${(error as Error).message})`);
