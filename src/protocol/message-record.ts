@@ -59,32 +59,33 @@ export function encodeMessageRecord(role: Role, content: string, timestamp: numb
   return record.subarray(0, writeMessageRecord(record, 0, role, content, timestamp));
 }
 
-/** What `checkMessageRecord` found in a well-formed record. */
-export interface MessageRecordInfo {
-  /** The content's length in UTF-8 bytes. */
-  contentBytes: number;
-  timestamp: number;
-}
-
 /**
  * Checks that `bytes` are exactly one message record as `encodeMessageRecord` writes it: a known role,
- * well-formed UTF-8 content, a finite timestamp >= 0, nothing before or after. Returns `null` when they
- * are not, so the caller can fail its operation with its own error.
+ * well-formed UTF-8 content, a finite timestamp >= 0, nothing before or after. Returns the content's
+ * length in UTF-8 bytes, or -1 when they are not, so the caller can fail its operation with its own
+ * error. A number, not an object, and no view of the content unless it is not plain ASCII: a shard checks
+ * every append, and each object it allocates per append is garbage its thread collects.
  */
-export function checkMessageRecord(bytes: Uint8Array): MessageRecordInfo | null {
-  if (bytes.length < overheadBytes(4, 1) || bytes[0] !== RECORD_MARKER || (bytes[1]! & 0xe0) !== 0xa0) return null;
+export function checkMessageRecord(bytes: Uint8Array): number {
+  if (bytes.length < overheadBytes(4, 1) || bytes[0] !== RECORD_MARKER || (bytes[1]! & 0xe0) !== 0xa0) return -1;
   const roleLength = bytes[1]! & 0x1f;
-  if (!isRole(bytes, roleLength)) return null;
+  if (!isRole(bytes, roleLength)) return -1;
   let at = 2 + roleLength;
   const headerBytes = stringHeaderBytesAt(bytes[at]!);
-  if (headerBytes === 0) return null;
+  if (headerBytes === 0) return -1;
   const contentBytes = stringLengthAt(bytes, at, headerBytes);
   at += headerBytes;
-  if (bytes.length !== at + contentBytes + 9 || bytes[at + contentBytes] !== FLOAT64) return null;
-  if (!isUtf8(bytes.subarray(at, at + contentBytes))) return null;
+  if (bytes.length !== at + contentBytes + 9 || bytes[at + contentBytes] !== FLOAT64) return -1;
+  if (!isUtf8Range(bytes, at, at + contentBytes)) return -1;
   const timestamp = readFloat64(bytes, at + contentBytes + 1);
-  if (!Number.isFinite(timestamp) || timestamp < 0) return null;
-  return { contentBytes, timestamp };
+  if (!Number.isFinite(timestamp) || timestamp < 0) return -1;
+  return contentBytes;
+}
+
+/** Whether `bytes[from, to)` is well-formed UTF-8; plain ASCII is checked in place, anything else by `isUtf8`. */
+function isUtf8Range(bytes: Uint8Array, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (bytes[i]! >= 0x80) return isUtf8(bytes.subarray(from, to));
+  return true;
 }
 
 /**

@@ -138,7 +138,7 @@ function optionalUpdate(set: unknown, value: unknown, field: string): string | n
  */
 function messageRecordOf(arg: unknown): Uint8Array {
   if (arg instanceof Uint8Array) {
-    if (checkMessageRecord(arg) === null) fail(ErrorCode.INVALID_ARGUMENT, 'message: not a well-formed message record');
+    if (checkMessageRecord(arg) < 0) fail(ErrorCode.INVALID_ARGUMENT, 'message: not a well-formed message record');
     return arg;
   }
   const message = arg as { role?: unknown; content?: unknown; timestamp?: unknown } | null;

@@ -71,9 +71,9 @@ function optionalString(value: unknown, field: string): string | null {
 
 /** The message record an APPEND carries (see `protocol/message-record.ts`), checked, and its content's size. */
 function messageRecordOf(arg: unknown): { record: Uint8Array; contentBytes: number } {
-  const info = arg instanceof Uint8Array ? checkMessageRecord(arg) : null;
-  if (info === null) fail(ErrorCode.INVALID_ARGUMENT, 'message: not a well-formed message record');
-  return { record: arg as Uint8Array, contentBytes: info.contentBytes };
+  const contentBytes = arg instanceof Uint8Array ? checkMessageRecord(arg) : -1;
+  if (contentBytes < 0) fail(ErrorCode.INVALID_ARGUMENT, 'message: not a well-formed message record');
+  return { record: arg as Uint8Array, contentBytes };
 }
 
 /**
