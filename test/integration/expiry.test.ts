@@ -60,15 +60,16 @@ describe('idle expiry with a short TTL and a sweep every 100 ms', () => {
   });
 
   it('expires a session TTL after its last access, not after its creation', async () => {
-    await withEngine({ shards: 1, maxSessionAgeMs: 1_000, cleanupIntervalMs: 100 }, async (engine) => {
+    await withEngine({ shards: 1, maxSessionAgeMs: 2_000, cleanupIntervalMs: 100 }, async (engine) => {
       const expired = recordExpired(engine);
       const id = await engine.create();
-      await sleep(600);
+      // Past half the TTL, with a second to spare before it: the append must find the session alive.
+      await sleep(1_000);
       const appendCalledAt = Date.now();
       expect(await engine.appendMessage(id, { role: 'user', content: 'keeps me alive' })).toBe(1);
       await waitFor(() => expired.reported.includes(id), 15_000, 'the session to expire');
       // The append stamped lastAccessed no earlier than it was called: expiry cannot come sooner than TTL after.
-      expect(Date.now() - appendCalledAt).toBeGreaterThanOrEqual(1_000);
+      expect(Date.now() - appendCalledAt).toBeGreaterThanOrEqual(2_000);
     });
   });
 });

@@ -67,13 +67,15 @@ describe('persistence across engine restarts', () => {
 
   it('drops sessions that expired while the engine was down, keeps the idle clock of the others', async () => {
     const dir = tempDir();
-    const options = { shards: 2, maxSessionAgeMs: 400, persistence: { dir } };
+    // The TTL must outlast the closing of one engine and the start (replay, snapshot) of the next, which
+    // took up to a third of a second on a loaded 2-core machine: the fresh sessions must not expire there.
+    const options = { shards: 2, maxSessionAgeMs: 2_000, persistence: { dir } };
     let stale: string[] = [];
     let fresh: string[] = [];
     await withEngine({ ...options, maxSessionAgeMs: 60_000 }, async (engine) => {
       stale = await fill(engine, 5);
     });
-    await sleep(500);
+    await sleep(2_500);
     await withEngine({ ...options, maxSessionAgeMs: 60_000 }, async (engine) => {
       // Accessed now: their idle clocks restart, the stale ones keep theirs.
       expect(engine.recovery?.sessions).toBe(5);

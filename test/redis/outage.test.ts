@@ -16,14 +16,16 @@ describe.skipIf(!hasRedis)('a Redis that goes away', () => {
       await withEngine({ shards: SHARDS, store: { redis: server.url }, storeTimeoutMs: TIMEOUT_MS }, async (engine) => {
         const id = await engine.create();
         let stop = false;
-        const seen = { ok: 0, unavailable: 0, other: [] as unknown[] };
+        const seen = { ok: 0, unavailable: 0, other: [] as unknown[], slowRounds: [] as number[] };
         // A steady load from the host while Redis dies and comes back.
         const load = (async () => {
           while (!stop) {
             const started = Date.now();
             const outcomes = await Promise.all(Array.from({ length: 20 }, () => settle(engine.appendMessage(id, { role: 'user', content: 'x' }))));
-            // Generous for a loaded machine, but far below ioredis's own minute of retries.
-            expect(Date.now() - started).toBeLessThan(TIMEOUT_MS + 3_000);
+            // Generous for a loaded machine, but far below ioredis's own minute of retries. Recorded, not
+            // asserted here: an assertion failing inside the loop would surface as an unhandled rejection.
+            const took = Date.now() - started;
+            if (took >= TIMEOUT_MS + 3_000) seen.slowRounds.push(took);
             for (const o of outcomes) {
               if (o.ok) seen.ok++;
               else if (codeOf(o.error) === ErrorCode.STORE_UNAVAILABLE) seen.unavailable++;
@@ -33,34 +35,39 @@ describe.skipIf(!hasRedis)('a Redis that goes away', () => {
             await sleep(5);
           }
         })();
-        await waitFor(() => seen.ok > 50, 10_000, 'appends before the kill');
-        await server.kill();
-        const whileDown = await settle(engine.get(id));
-        expect(whileDown.ok).toBe(false);
-        expect(whileDown.ok ? null : whileDown.error).toBeInstanceOf(StoreUnavailableError);
-        await waitFor(() => seen.unavailable > 0, 10_000, 'typed errors while down');
-        await sleep(300);
-        await server.restart();
-        // Service afterwards, from every shard: each shard's connection comes back on its own schedule, so
-        // one shard serving says nothing of the other. Then a new session works end to end.
-        const serving = new Set<number>();
-        await waitFor(
-          async () => {
-            const outcome = await settle(engine.create());
-            if (outcome.ok) serving.add(shardFor(outcome.value, SHARDS));
-            return serving.size === SHARDS;
-          },
-          15_000,
-          'service from every shard after the restart',
-        );
-        const fresh = await engine.create();
-        expect(await engine.appendMessage(fresh, { role: 'user', content: 'back' })).toBe(1);
-        stop = true;
-        await load;
+        try {
+          await waitFor(() => seen.ok > 50, 10_000, 'appends before the kill');
+          await server.kill();
+          const whileDown = await settle(engine.get(id));
+          expect(whileDown.ok).toBe(false);
+          expect(whileDown.ok ? null : whileDown.error).toBeInstanceOf(StoreUnavailableError);
+          await waitFor(() => seen.unavailable > 0, 10_000, 'typed errors while down');
+          await sleep(300);
+          await server.restart();
+          // Service afterwards, from every shard: each shard's connection comes back on its own schedule, so
+          // one shard serving says nothing of the other. Then a new session works end to end.
+          const serving = new Set<number>();
+          await waitFor(
+            async () => {
+              const outcome = await settle(engine.create());
+              if (outcome.ok) serving.add(shardFor(outcome.value, SHARDS));
+              return serving.size === SHARDS;
+            },
+            15_000,
+            'service from every shard after the restart',
+          );
+          const fresh = await engine.create();
+          expect(await engine.appendMessage(fresh, { role: 'user', content: 'back' })).toBe(1);
+        } finally {
+          // The load stops whatever happened above: it must not outlive the test against a closed engine.
+          stop = true;
+          await load;
+        }
+        expect(seen.slowRounds).toEqual([]);
         expect(seen.other).toEqual([]);
       });
     });
-  });
+  }, 60_000);
 
   it('announces expiries again after Redis restarted (its notification setting is re-enabled)', async () => {
     await withRedis(async (server) => {
@@ -85,7 +92,7 @@ describe.skipIf(!hasRedis)('a Redis that goes away', () => {
         );
       });
     });
-  });
+  }, 60_000);
 
   it('rejects start() with ERR_STORE_UNAVAILABLE, in bounded time, when Redis is not there', async () => {
     const port = await freePort();
