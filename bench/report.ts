@@ -2,6 +2,7 @@
  * Writes the results for people: the table on stdout, the markdown report, and the SVG chart of
  * throughput by variant and shard count.
  */
+import type { PairedFigure } from './paired-runs.js';
 import type { Row, VariantResult } from './run-variant.js';
 import type { TargetCheck } from './targets.js';
 import { WORKLOAD_DESCRIPTIONS, WORKLOAD_NAMES, type Plan } from './workloads.js';
@@ -19,6 +20,8 @@ export interface BenchResults {
   variants: { id: string; label: string; isDefault: boolean; shards?: number }[];
   skipped: Record<string, string>;
   results: VariantResult[];
+  /** The write targets' alternating runs (none in a scale or filtered run). */
+  paired: PairedFigure[];
   targets: TargetCheck[];
 }
 
@@ -60,6 +63,29 @@ function markdownTable(headers: string[], rows: string[][]): string {
   return [headers, align, ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n');
 }
 
+/** The alternating runs behind the write targets, one row per pair. */
+function pairedSection(results: BenchResults): string {
+  if (results.paired.length === 0) return '';
+  const labels = new Map(results.variants.map((v) => [v.id, v.label]));
+  const rows = results.paired.flatMap((figure) =>
+    figure.ratios.map((ratio, pair) => [
+      figure.workload,
+      String(pair + 1),
+      Math.round(figure.subjectRuns[pair]!).toLocaleString('en-US'),
+      Math.round(figure.baselineRuns[pair]!).toLocaleString('en-US'),
+      `${ratio.toFixed(2)}x`,
+    ]),
+  );
+  const first = results.paired[0]!;
+  return `## Write targets in alternating runs
+
+${labels.get(first.subject) ?? first.subject} and ${labels.get(first.baseline) ?? first.baseline}, each prefilled afresh in a process of its own, take turns at 1 024 in flight, one run each, the side that goes first alternating from pair to pair; the write targets above are the median of the pairs' ratios (see bench/paired-runs.ts for why).
+
+${markdownTable(['workload', 'pair', 'engine ops/s', 'Map ops/s', 'ratio'], rows)}
+
+`;
+}
+
 /** The markdown report. */
 export function markdownReport(results: BenchResults): string {
   const { plan, machine } = results;
@@ -89,7 +115,7 @@ ${markdownTable(HEADERS, tableRows(results))}
 
 ${markdownTable(['status', 'target', 'measured'], results.targets.map((t) => [t.status.toUpperCase(), t.target, t.measured]))}
 
-## Memory after prefill
+${pairedSection(results)}## Memory after prefill
 
 ${markdownTable(['variant', 'sessions', 'main heap B/session', 'RSS B/session', 'RSS minus main heap B/session', 'redis-server B/session', 'main heap MB', 'prefill s'], memoryRows)}
 ${scaleExtras.length > 0 ? '\n' + scaleExtras.join('\n') + '\n' : ''}${skipped.length > 0 ? '\n' + skipped.join('\n') + '\n' : ''}

@@ -6,6 +6,9 @@
  *   --scale     1 000 000 sessions: host heap, event-loop delay, memory per session, GC pauses
  *   --only S    only the variants whose id or label contains S
  *   --json      the results as JSON on stdout instead of the table
+ *
+ * After the main pass, the write targets are measured again with the default engine and the `Map` taking
+ * turns (`paired-runs.ts`).
  */
 import { execFileSync, fork } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -13,6 +16,7 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { cpuSource } from './measure.js';
+import { runPaired, serveRuns, type PairedFigure } from './paired-runs.js';
 import { markdownReport, textTable, throughputSvg, type BenchResults } from './report.js';
 import { runVariant, type VariantResult } from './run-variant.js';
 import { checkScaleTargets, checkTargets } from './targets.js';
@@ -30,6 +34,8 @@ const { values } = parseArgs({
     help: { type: 'boolean', default: false },
     // Internal: this process is the child that runs one variant.
     child: { type: 'string' },
+    // Internal: this process is the child that serves one variant's runs on request (paired-runs.ts).
+    serve: { type: 'string' },
   },
   strict: true,
 });
@@ -61,8 +67,13 @@ function selectVariants(all: Variant[]): Variant[] {
   return chosen;
 }
 
+/** The flags a child needs to run the same plan. */
+function planArgs(): string[] {
+  return [...(values.quick ? ['--quick'] : []), ...(values.scale ? ['--scale'] : [])];
+}
+
 function runInChild(variant: Variant): Promise<VariantResult> {
-  const args = ['--child', variant.id, ...(values.quick ? ['--quick'] : []), ...(values.scale ? ['--scale'] : [])];
+  const args = ['--child', variant.id, ...planArgs()];
   // A million sessions held on the main thread need more than the default old-space limit.
   const execArgv = [...process.execArgv, ...(values.scale ? ['--max-old-space-size=12288'] : [])];
   // The child's stdout goes to our stderr: stdout carries only the final table or JSON.
@@ -77,11 +88,37 @@ function runInChild(variant: Variant): Promise<VariantResult> {
   });
 }
 
-async function child(id: string): Promise<void> {
+function variantById(id: string): Variant {
   const variant = allVariants().find((v) => v.id === id);
   if (variant === undefined) throw new Error(`unknown variant ${id}`);
-  const result = await runVariant(variant, planFromFlags());
+  return variant;
+}
+
+async function child(id: string): Promise<void> {
+  const result = await runVariant(variantById(id), planFromFlags());
   process.send!(result, () => process.exit(0));
+}
+
+/** The baseline the write targets are paired with: the three Map variants share their write code. */
+const PAIRED_BASELINE = 'map-live';
+
+/**
+ * The write targets in alternating runs (`paired-runs.ts`), when the default engine and the Map both ran
+ * in the main pass; a scale run has no write targets, and a filtered run is a diagnosis.
+ */
+async function pairedFigures(plan: Plan, ran: VariantResult[], skipped: Record<string, string>): Promise<PairedFigure[]> {
+  if (plan.mode === 'scale' || values.only !== undefined) return [];
+  if (!ran.some((r) => r.variant === 'engine-default') || !ran.some((r) => r.variant === PAIRED_BASELINE)) {
+    skipped['paired runs'] = 'the default engine or the Map did not run';
+    return [];
+  }
+  try {
+    return await runPaired(fileURLToPath(import.meta.url), planArgs(), variantById('engine-default'), variantById(PAIRED_BASELINE), plan, say);
+  } catch (error) {
+    say(`[paired] FAILED (${(error as Error).message})`);
+    skipped['paired runs'] = `failed: ${(error as Error).message}`;
+    return [];
+  }
 }
 
 async function main(): Promise<void> {
@@ -112,6 +149,7 @@ async function main(): Promise<void> {
       say(`[${n + 1}/${chosen.length}] ${variant.label}: FAILED (${(error as Error).message})`);
     }
   }
+  const paired = await pairedFigures(plan, results, skipped);
   const bench: BenchResults = {
     startedAt,
     durationSeconds: (performance.now() - started) / 1_000,
@@ -122,7 +160,8 @@ async function main(): Promise<void> {
     variants: chosen.map((v) => ({ id: v.id, label: v.label, isDefault: v.isDefault === true, shards: v.shards })),
     skipped,
     results,
-    targets: plan.mode === 'scale' ? checkScaleTargets(results) : checkTargets(results, skipped),
+    paired,
+    targets: plan.mode === 'scale' ? checkScaleTargets(results) : checkTargets(results, skipped, paired),
   };
   mkdirSync(RESULTS_DIR, { recursive: true });
   const json = JSON.stringify(bench, null, 2);
@@ -140,6 +179,8 @@ async function main(): Promise<void> {
 
 if (values.child !== undefined) {
   await child(values.child);
+} else if (values.serve !== undefined) {
+  await serveRuns(variantById(values.serve), planFromFlags());
 } else {
   await main();
 }

@@ -1,0 +1,168 @@
+/**
+ * The write targets (appendMessage and create at 1 024 in flight, at least half the `Map`'s throughput)
+ * measured in alternating runs.
+ *
+ * The main pass runs each variant in turn, its workloads minutes apart from the `Map`'s. On this shared
+ * 2-core machine, seven full runs of one day gave the append ratio 0.62, 0.60, 0.60, 0.58, 0.51, 0.45
+ * (the `Map`'s appends at 683 000/s where other runs saw 546 000-605 000) and 0.41 (a slow spell in which
+ * every engine figure fell): a ratio of two figures taken at different times carries the machine's drift.
+ * Here the engine and the `Map` are each prefilled once in a process of their own and then take turns,
+ * one run each (engine, Map, Map, engine, ...), so that both sides of each ratio see the same machine.
+ * Each pair gives a ratio; the figure is the median of the pairs' ratios.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { drive, median } from './measure.js';
+import type { SessionApi } from './subject.js';
+import type { Variant } from './variants.js';
+import { maxOpsFor, operationFor, prefill, THROUGHPUT_IN_FLIGHT, type Plan, type WorkloadName } from './workloads.js';
+
+/** The workloads whose targets are measured in pairs. */
+export const PAIRED_WORKLOADS = ['append', 'create'] as const satisfies readonly WorkloadName[];
+
+/** One workload's alternating runs. */
+export interface PairedFigure {
+  workload: (typeof PAIRED_WORKLOADS)[number];
+  subject: string;
+  baseline: string;
+  /** ops/s of the subject's runs, in order. */
+  subjectRuns: number[];
+  /** ops/s of the baseline's runs, in order; run i of each side forms pair i. */
+  baselineRuns: number[];
+  /** subjectRuns[i] / baselineRuns[i]. */
+  ratios: number[];
+  /** The median of `ratios`. */
+  ratio: number;
+}
+
+/** What the parent asks of a serving child. */
+type Command = { workload: WorkloadName; warmUp: boolean } | { close: true };
+/** What a serving child answers. */
+type Answer = { ready: true } | { opsPerSec: number };
+
+/** Sessions a serving variant must hold: the prefill and every create run (warm-up included) at its cap. */
+function maxSessionsFor(plan: Plan): number {
+  return plan.sessions + (plan.pairs + 1) * plan.createMaxOps;
+}
+
+/**
+ * The child's side: starts and prefills `variant`, answers `{ ready }`, then runs one workload per
+ * command and answers its ops/s, until told to close.
+ */
+export async function serveRuns(variant: Variant, plan: Plan): Promise<void> {
+  const api: SessionApi = await variant.start(maxSessionsFor(plan));
+  const ids = await prefill(api, plan.sessions, plan.messagesPerSession);
+  const answer = (message: Answer): Promise<void> => new Promise((resolve) => process.send!(message, () => resolve()));
+  // The parent sends a command only after the answer to the previous one: they never overlap.
+  process.on('message', (message) => {
+    const command = message as Command;
+    void (async () => {
+      if ('close' in command) {
+        await api.close();
+        process.exit(0);
+      }
+      const op = operationFor(command.workload, api, ids, []);
+      const sample = await drive(op, THROUGHPUT_IN_FLIGHT, maxOpsFor(plan, command.workload), command.warmUp ? plan.warmupMs : plan.runMaxMs);
+      await answer({ opsPerSec: sample.opsPerSec });
+    })();
+  });
+  await answer({ ready: true });
+}
+
+/** The parent's handle on a serving child. */
+class ServedVariant {
+  private waiting: { resolve(answer: Answer): void; reject(error: Error): void } | null = null;
+  private exited: Error | null = null;
+
+  private constructor(
+    readonly id: string,
+    private readonly child: ChildProcess,
+  ) {
+    child.on('message', (answer) => {
+      const waiting = this.waiting;
+      this.waiting = null;
+      waiting?.resolve(answer as Answer);
+    });
+    child.on('exit', (code) => {
+      this.exited = new Error(`${id}: serving child exited with code ${code}`);
+      this.waiting?.reject(this.exited);
+      this.waiting = null;
+    });
+  }
+
+  /** Forks `script --serve id ...childArgs` and waits until its variant is prefilled. */
+  static async start(script: string, id: string, childArgs: string[]): Promise<ServedVariant> {
+    const child = fork(script, ['--serve', id, ...childArgs], { stdio: ['ignore', 2, 2, 'ipc'] });
+    const served = new ServedVariant(id, child);
+    await served.next();
+    return served;
+  }
+
+  /** One run of `workload`; resolves its ops/s. */
+  async run(workload: WorkloadName, warmUp: boolean): Promise<number> {
+    const answer = this.next();
+    this.child.send({ workload, warmUp } satisfies Command);
+    return ((await answer) as { opsPerSec: number }).opsPerSec;
+  }
+
+  /** Closes the variant and waits for the child to exit. */
+  async close(): Promise<void> {
+    if (this.exited !== null) return;
+    const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
+    this.child.send({ close: true } satisfies Command);
+    await exited;
+  }
+
+  private next(): Promise<Answer> {
+    if (this.exited !== null) return Promise.reject(this.exited);
+    return new Promise((resolve, reject) => {
+      this.waiting = { resolve, reject };
+    });
+  }
+}
+
+/**
+ * Runs `PAIRED_WORKLOADS` on `subject` and `baseline` in turns: per workload a warm-up run of each, then
+ * `plan.pairs` pairs, the side that goes first alternating from pair to pair (a trend within the phase
+ * then favours neither side). Nine pairs in a full run: one run here differs from the next by up to a
+ * fifth, in either direction, and a median of nine ratios moves less than one of five. `script` is the bench entry that serves a variant given `--serve id`.
+ */
+export async function runPaired(
+  script: string,
+  childArgs: string[],
+  subject: Variant,
+  baseline: Variant,
+  plan: Plan,
+  say: (message: string) => void,
+): Promise<PairedFigure[]> {
+  // One after the other: two prefills at once would share the cores.
+  say(`[paired] prefilling ${subject.label} and ${baseline.label}, each in its own process`);
+  const a = await ServedVariant.start(script, subject.id, childArgs);
+  let b: ServedVariant | null = null;
+  try {
+    b = await ServedVariant.start(script, baseline.id, childArgs);
+    const figures: PairedFigure[] = [];
+    for (const workload of PAIRED_WORKLOADS) {
+      await a.run(workload, true);
+      await b.run(workload, true);
+      const subjectRuns: number[] = [];
+      const baselineRuns: number[] = [];
+      for (let pair = 0; pair < plan.pairs; pair++) {
+        if (pair % 2 === 0) {
+          subjectRuns.push(await a.run(workload, false));
+          baselineRuns.push(await b.run(workload, false));
+        } else {
+          baselineRuns.push(await b.run(workload, false));
+          subjectRuns.push(await a.run(workload, false));
+        }
+      }
+      const ratios = subjectRuns.map((ops, pair) => ops / baselineRuns[pair]!);
+      const figure: PairedFigure = { workload, subject: subject.id, baseline: baseline.id, subjectRuns, baselineRuns, ratios, ratio: median(ratios) };
+      figures.push(figure);
+      say(`[paired] ${workload}: ${ratios.map((r) => r.toFixed(2)).join(' ')} (median ${figure.ratio.toFixed(2)}x)`);
+    }
+    return figures;
+  } finally {
+    await a.close();
+    await b?.close();
+  }
+}
