@@ -41,7 +41,7 @@ type Answer = { ready: true } | { opsPerSec: number };
 
 /** Sessions a serving variant must hold: the prefill and every create run (warm-up included) at its cap. */
 function maxSessionsFor(plan: Plan): number {
-  return plan.sessions + (plan.pairs + 1) * plan.createMaxOps;
+  return plan.sessions + (plan.runs + 1) * plan.createMaxOps;
 }
 
 /**
@@ -94,20 +94,30 @@ class ServedVariant {
     const child = fork(script, ['--serve', id, ...childArgs], { stdio: ['ignore', 2, 2, 'ipc'] });
     const served = new ServedVariant(id, child);
     await served.next();
+    child.kill('SIGSTOP');
     return served;
   }
 
-  /** One run of `workload`; resolves its ops/s. */
+  /**
+   * One run of `workload`; resolves its ops/s. The child is stopped (SIGSTOP) between its runs: an idle
+   * process still finishes its collections on background threads, and the engine, which keeps both cores
+   * busy, lost a fifth of its appends to such a neighbour (250 000/s against 308 000/s in the main pass of
+   * the same run) where the single-threaded Map had a core to spare for it.
+   */
   async run(workload: WorkloadName, warmUp: boolean): Promise<number> {
     const answer = this.next();
+    this.child.kill('SIGCONT');
     this.child.send({ workload, warmUp } satisfies Command);
-    return ((await answer) as { opsPerSec: number }).opsPerSec;
+    const { opsPerSec } = (await answer) as { opsPerSec: number };
+    this.child.kill('SIGSTOP');
+    return opsPerSec;
   }
 
   /** Closes the variant and waits for the child to exit. */
   async close(): Promise<void> {
     if (this.exited !== null) return;
     const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
+    this.child.kill('SIGCONT');
     this.child.send({ close: true } satisfies Command);
     await exited;
   }
@@ -122,9 +132,11 @@ class ServedVariant {
 
 /**
  * Runs `PAIRED_WORKLOADS` on `subject` and `baseline` in turns: per workload a warm-up run of each, then
- * `plan.pairs` pairs, the side that goes first alternating from pair to pair (a trend within the phase
- * then favours neither side). Nine pairs in a full run: one run here differs from the next by up to a
- * fifth, in either direction, and a median of nine ratios moves less than one of five. `script` is the bench entry that serves a variant given `--serve id`.
+ * as many pairs as the main pass has runs, the side that goes first alternating from pair to pair (a
+ * trend within the phase then favours neither side). Runs have the main pass's caps, so that sessions
+ * grow by as much: the engine's appends slow down as logs grow (every append writes into a log somewhere
+ * in a large arena; the Map's writes go to freshly allocated memory), and nine pairs, which grew sessions
+ * from 10 to ~37 messages, took its appends from ~400 000/s in the first pair to ~170 000/s in the last. `script` is the bench entry that serves a variant given `--serve id`.
  */
 export async function runPaired(
   script: string,
@@ -146,7 +158,7 @@ export async function runPaired(
       await b.run(workload, true);
       const subjectRuns: number[] = [];
       const baselineRuns: number[] = [];
-      for (let pair = 0; pair < plan.pairs; pair++) {
+      for (let pair = 0; pair < plan.runs; pair++) {
         if (pair % 2 === 0) {
           subjectRuns.push(await a.run(workload, false));
           baselineRuns.push(await b.run(workload, false));

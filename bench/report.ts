@@ -79,7 +79,7 @@ function pairedSection(results: BenchResults): string {
   const first = results.paired[0]!;
   return `## Write targets in alternating runs
 
-${labels.get(first.subject) ?? first.subject} and ${labels.get(first.baseline) ?? first.baseline}, each prefilled afresh in a process of its own, take turns at 1 024 in flight, one run each, the side that goes first alternating from pair to pair; the write targets above are the median of the pairs' ratios (see bench/paired-runs.ts for why).
+${labels.get(first.subject) ?? first.subject} and ${labels.get(first.baseline) ?? first.baseline}, each prefilled afresh in a process of its own, take turns at 1 024 in flight, one run each with the main pass's caps (the other process stopped meanwhile), the side that goes first alternating from pair to pair; the write targets above are the median of the pairs' ratios (see bench/paired-runs.ts for why).
 
 ${markdownTable(['workload', 'pair', 'engine ops/s', 'Map ops/s', 'ratio'], rows)}
 
