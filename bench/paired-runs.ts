@@ -134,9 +134,9 @@ class ServedVariant {
  * Runs `PAIRED_WORKLOADS` on `subject` and `baseline` in turns: per workload a warm-up run of each, then
  * as many pairs as the main pass has runs, the side that goes first alternating from pair to pair (a
  * trend within the phase then favours neither side). Runs have the main pass's caps, so that sessions
- * grow by as much: the engine's appends slow down as logs grow (every append writes into a log somewhere
- * in a large arena; the Map's writes go to freshly allocated memory), and nine pairs, which grew sessions
- * from 10 to ~37 messages, took its appends from ~400 000/s in the first pair to ~170 000/s in the last. `script` is the bench entry that serves a variant given `--serve id`.
+ * grow by as much: nine pairs grew sessions from 10 to ~37 messages, where every log merges its pieces
+ * into an 8 KiB one at about the same time (see the README's Performance), and took the engine's appends
+ * from ~400 000/s in the first pair to ~170 000/s in the last. `script` is the bench entry that serves a variant given `--serve id`.
  */
 export async function runPaired(
   script: string,
