@@ -113,6 +113,11 @@ class ServedVariant {
     return opsPerSec;
   }
 
+  /** Ends the child at once, stopped or not (what a dying parent does: see `killedOnExit`). */
+  kill(): void {
+    this.child.kill('SIGKILL');
+  }
+
   /** Closes the variant and waits for the child to exit. */
   async close(): Promise<void> {
     if (this.exited !== null) return;
@@ -131,12 +136,35 @@ class ServedVariant {
 }
 
 /**
+ * Kills the children of `served` if this process ends first (an exception, Ctrl-C, SIGTERM): stopped
+ * between runs, they would stay stopped for good, holding their sessions' memory. Returns the release.
+ */
+function killedOnExit(served: ServedVariant[]): () => void {
+  const kill = (): void => served.forEach((child) => child.kill());
+  const onSignal = (signal: NodeJS.Signals): void => {
+    release();
+    kill();
+    process.kill(process.pid, signal);
+  };
+  const release = (): void => {
+    process.off('exit', kill);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  };
+  process.on('exit', kill);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return release;
+}
+
+/**
  * Runs `PAIRED_WORKLOADS` on `subject` and `baseline` in turns: per workload a warm-up run of each, then
  * as many pairs as the main pass has runs, the side that goes first alternating from pair to pair (a
  * trend within the phase then favours neither side). Runs have the main pass's caps, so that sessions
  * grow by as much: nine pairs grew sessions from 10 to ~37 messages, where every log merges its pieces
  * into an 8 KiB one at about the same time (see the README's Performance), and took the engine's appends
- * from ~400 000/s in the first pair to ~170 000/s in the last. `script` is the bench entry that serves a variant given `--serve id`.
+ * from ~400 000/s in the first pair to ~170 000/s in the last. `script` is the bench entry that serves a
+ * variant given `--serve id`.
  */
 export async function runPaired(
   script: string,
@@ -148,10 +176,13 @@ export async function runPaired(
 ): Promise<PairedFigure[]> {
   // One after the other: two prefills at once would share the cores.
   say(`[paired] prefilling ${subject.label} and ${baseline.label}, each in its own process`);
-  const a = await ServedVariant.start(script, subject.id, childArgs);
-  let b: ServedVariant | null = null;
+  const served: ServedVariant[] = [];
+  const release = killedOnExit(served);
   try {
-    b = await ServedVariant.start(script, baseline.id, childArgs);
+    const a = await ServedVariant.start(script, subject.id, childArgs);
+    served.push(a);
+    const b = await ServedVariant.start(script, baseline.id, childArgs);
+    served.push(b);
     const figures: PairedFigure[] = [];
     for (const workload of PAIRED_WORKLOADS) {
       await a.run(workload, true);
@@ -174,7 +205,7 @@ export async function runPaired(
     }
     return figures;
   } finally {
-    await a.close();
-    await b?.close();
+    for (const child of served) await child.close();
+    release();
   }
 }
