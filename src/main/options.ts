@@ -65,7 +65,9 @@ export interface SessionEngineOptions {
   shardHeapMb?: number;
   /**
    * How long a shard may take to answer a batch before the watchdog declares it hung, terminates its
-   * worker and restarts it (its pending calls reject `ERR_SHARD_CRASHED`).
+   * worker and restarts it (its pending calls reject `ERR_SHARD_CRASHED`). The watchdog looks every
+   * quarter of it (at most every second) and acts on a batch found overdue twice in a row, so that a host
+   * thread held past it (a long collection) does not end a shard whose answer is waiting to be read.
    * @default 30_000
    */
   shardTimeoutMs?: number;
