@@ -12,13 +12,19 @@ const NULL = Uint8Array.of(0xc0);
 const EMPTY = Uint8Array.of(0x90);
 const idOf = (n: number) => `01JD${String(n).padStart(22, '0')}`;
 
+/** A session as a snapshot writes it, log as hex. Read at once: a capture's copies share log pieces that
+ * the arena may hand out again once the capture has ended, as a snapshot writer reads them. */
+function viewOf(session: StoredSession): Record<string, unknown> {
+  const record = serialiseStoredSession(session);
+  return { ...record, log: Buffer.from(record.log as Uint8Array).toString('hex') };
+}
+
+function sorted(views: Record<string, unknown>[]): Record<string, unknown>[] {
+  return views.sort((a, b) => String(a.id).localeCompare(String(b.id)));
+}
+
 function view(sessions: Iterable<StoredSession>): Record<string, unknown>[] {
-  return [...sessions]
-    .map((session) => {
-      const record = serialiseStoredSession(session);
-      return { ...record, log: Buffer.from(record.log as Uint8Array).toString('hex') } as Record<string, unknown>;
-    })
-    .sort((a, b) => String(a.id).localeCompare(String(b.id)));
+  return sorted([...sessions].map(viewOf));
 }
 
 describe('SessionStore.capture()', () => {
@@ -36,7 +42,7 @@ describe('SessionStore.capture()', () => {
         // What a capture read through at once sees.
         const expected = view(store.capture());
         const capture = store.capture()[Symbol.iterator]();
-        const seen: StoredSession[] = [];
+        const seen: Record<string, unknown>[] = [];
         let next = initial;
         for (const [kind, n] of ops) {
           now += 3;
@@ -51,17 +57,19 @@ describe('SessionStore.capture()', () => {
             else if (kind === 'sweep') store.sweep();
             else {
               const step = capture.next();
-              if (!step.done) seen.push(step.value);
+              if (!step.done) seen.push(viewOf(step.value));
             }
           } catch {
             // unknown or expired ids: nothing changed
           }
         }
-        for (let step = capture.next(); !step.done; step = capture.next()) seen.push(step.value);
-        expect(view(seen)).toEqual(expected);
+        for (let step = capture.next(); !step.done; step = capture.next()) seen.push(viewOf(step.value));
+        expect(sorted(seen)).toEqual(expected);
         // The capture ended: another may begin.
         expect(() => store.capture()).not.toThrow();
       }),
+      // seed -1125506319 (path 49:7:11:11:13:14:18:19:24) once failed when the copies were read after the
+      // capture had ended: an append then reused a removed session's released piece.
       { numRuns: 300 },
     );
   });
