@@ -63,8 +63,8 @@ export function encodeMessageRecord(role: Role, content: string, timestamp: numb
  * Checks that `bytes` are exactly one message record as `encodeMessageRecord` writes it: a known role,
  * well-formed UTF-8 content, a finite timestamp >= 0, nothing before or after. Returns the content's
  * length in UTF-8 bytes, or -1 when they are not, so the caller can fail its operation with its own
- * error. A number, not an object, and no view of the content unless it is not plain ASCII: a shard checks
- * every append, and each object it allocates per append is garbage its thread collects.
+ * error. A number, not an object: a shard checks every append, and each object it allocates per append is
+ * garbage its thread collects.
  */
 export function checkMessageRecord(bytes: Uint8Array): number {
   if (bytes.length < overheadBytes(4, 1) || bytes[0] !== RECORD_MARKER || (bytes[1]! & 0xe0) !== 0xa0) return -1;
@@ -76,16 +76,12 @@ export function checkMessageRecord(bytes: Uint8Array): number {
   const contentBytes = stringLengthAt(bytes, at, headerBytes);
   at += headerBytes;
   if (bytes.length !== at + contentBytes + 9 || bytes[at + contentBytes] !== FLOAT64) return -1;
-  if (!isUtf8Range(bytes, at, at + contentBytes)) return -1;
+  // A view for the SIMD check rather than a loop here: the whole check of a 200-byte message took ~105 ns
+  // so, ~225 ns with a loop that skipped the view for plain ASCII (less garbage, more time).
+  if (!isUtf8(bytes.subarray(at, at + contentBytes))) return -1;
   const timestamp = readFloat64(bytes, at + contentBytes + 1);
   if (!Number.isFinite(timestamp) || timestamp < 0) return -1;
   return contentBytes;
-}
-
-/** Whether `bytes[from, to)` is well-formed UTF-8; plain ASCII is checked in place, anything else by `isUtf8`. */
-function isUtf8Range(bytes: Uint8Array, from: number, to: number): boolean {
-  for (let i = from; i < to; i++) if (bytes[i]! >= 0x80) return isUtf8(bytes.subarray(from, to));
-  return true;
 }
 
 /**
