@@ -76,8 +76,8 @@ export function checkMessageRecord(bytes: Uint8Array): number {
   const contentBytes = stringLengthAt(bytes, at, headerBytes);
   at += headerBytes;
   if (bytes.length !== at + contentBytes + 9 || bytes[at + contentBytes] !== FLOAT64) return -1;
-  // A view for the SIMD check rather than a loop here: the whole check of a 200-byte message took ~105 ns
-  // so, ~225 ns with a loop that skipped the view for plain ASCII (less garbage, more time).
+  // A view for the SIMD check rather than a loop here: with the view the whole check of a 200-byte message
+  // took ~105 ns; with a loop that skipped the view for plain ASCII, ~225 ns (less garbage, more time).
   if (!isUtf8(bytes.subarray(at, at + contentBytes))) return -1;
   const timestamp = readFloat64(bytes, at + contentBytes + 1);
   if (!Number.isFinite(timestamp) || timestamp < 0) return -1;
