@@ -181,9 +181,10 @@ function addPiece(session: StoredSession): void {
       at += arena.pageOf(pieces[i]!).copy(page, at, from, from + pieceBytes(levelOf(pieces[i]!)));
       arena.release(pieces[i]!);
     }
-    // A new table: a capture of the session may still read the old one.
+    // A new table: a capture of the session may still read the old one. Copied in a loop: a view of a
+    // small table (on V8's heap) would give it an ArrayBuffer of its own, allocated off the heap.
     const table = new Uint32Array(pieces.length);
-    table.set(pieces.subarray(0, first));
+    for (let i = 0; i < first; i++) table[i] = pieces[i]!;
     pieces = table;
     count = first;
   } else if (count === pieces.length) {
