@@ -67,7 +67,9 @@ export interface SessionEngineOptions {
    * How long a shard may take to answer a batch before the watchdog declares it hung, terminates its
    * worker and restarts it (its pending calls reject `ERR_SHARD_CRASHED`). The watchdog looks every
    * quarter of it (at most every second) and acts on a batch found overdue twice in a row, so that a host
-   * thread held past it (a long collection) does not end a shard whose answer is waiting to be read.
+   * thread held past it (a long collection) does not end a shard whose answer is waiting to be read. A
+   * starting worker has as long to answer its start-up ping, judged the same way; one that does not fails
+   * `start()` (or its restart is tried again) with `ERR_SHARD_CRASHED`.
    * @default 30_000
    */
   shardTimeoutMs?: number;

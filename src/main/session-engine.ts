@@ -10,6 +10,7 @@ import type { MessageInput, Session, SessionId, SessionInit, SessionUpdate } fro
 import { FAULT_KINDS, Op, type FaultKind } from '../protocol/messages.js';
 import { CapacityError, EngineClosedError, InvalidArgumentError, QueueFullError, ShardCrashedError } from './errors.js';
 import { resolveOptions, shardSpinConfig, type ResolvedOptions, type SessionEngineOptions } from './options.js';
+import { lookPeriodMs } from './overdue.js';
 import { acquireLock, commitGeneration, readManifest, removeOtherGenerations } from './persistence-dir.js';
 import { newSessionId } from './session-ids.js';
 import { Reply, Shard } from './shard.js';
@@ -153,17 +154,13 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
     };
     const spin = shardSpinConfig(options);
     this.shards = Array.from({ length: options.shards }, (_, index) => new Shard(index, options.store === null ? WORKER_FILE : REDIS_WORKER_FILE, options, hooks, spin));
-    const period = Math.max(25, Math.min(1_000, Math.floor(options.shardTimeoutMs / 4)));
     let previousTick = performance.now();
     this.watchdog = setInterval(() => {
       const now = performance.now();
-      // Overdue at this tick and at the one before. When the host's own thread was held (a long collection,
-      // a long synchronous task, a busy machine), the first timer to run afterwards finds every batch overdue
-      // while their answers wait behind it in the event loop: a healthy shard, and its sessions, would be
-      // ended. One more tick (a quarter of shardTimeoutMs at most) lets those answers be read first.
+      // Overdue at this look and at the one before: see `overdue.ts` for why two.
       for (const shard of this.shards) if (shard.isHung(previousTick) && shard.isHung(now)) shard.declareHung();
       previousTick = now;
-    }, period).unref();
+    }, lookPeriodMs(options.shardTimeoutMs)).unref();
   }
 
   /**

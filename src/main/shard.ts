@@ -17,6 +17,7 @@ import type { Role } from '../protocol/model.js';
 import { decodeReply, decodeReplyChunk, decodeReplyHeader, RESULTS_PER_CHUNK, type ReplyHeader } from '../protocol/reply.js';
 import { EngineClosedError, fromWire, ProtocolError, ShardCrashedError, type SessionEngineError } from './errors.js';
 import { maxSessionBytes, type ResolvedOptions } from './options.js';
+import { abortWhenOverdue } from './overdue.js';
 
 /** How an op's result is handed to its caller. */
 export const enum Reply {
@@ -456,8 +457,18 @@ export class Shard {
     try {
       const bytes = encode(this.persistence === null ? [Op.PING, null, null] : [Op.PING, null, null, Op.RECOVERY, null, null]);
       // A worker that dies while starting leaves the ping queued forever in piscina: bound the wait.
-      const signal = AbortSignal.timeout(this.options.shardTimeoutMs);
-      const reply = decodeReply(await pool.run(bytes, { transferList: [bytes.buffer as ArrayBuffer], signal }));
+      const timeout = new AbortController();
+      const stopLooking = abortWhenOverdue(timeout, this.options.shardTimeoutMs, () => new Error('start-up ping unanswered'));
+      let answer: Uint8Array;
+      try {
+        answer = await pool.run(bytes, { transferList: [bytes.buffer as ArrayBuffer], signal: timeout.signal });
+      } catch (error) {
+        if (!timeout.signal.aborted) throw error;
+        throw new ShardCrashedError(`shard ${this.index} did not answer its start-up ping within shardTimeoutMs (${this.options.shardTimeoutMs} ms)`);
+      } finally {
+        stopLooking();
+      }
+      const reply = decodeReply(answer);
       // A Redis shard refuses its ping when Redis is unreachable: start() rejects ERR_STORE_UNAVAILABLE.
       if (reply.errors !== null && reply.errors[0] === 0) throw fromWire({ code: reply.errors[1], message: reply.errors[2] } as WireError);
       if (reply.results[0] !== this.index) throw new Error(`the worker answered the ping as shard ${String(reply.results[0])}`);

@@ -1,10 +1,13 @@
 /**
  * The watchdog ends shards that stop answering (test/integration/crash.test.ts), and only those: a host
  * whose own thread was held (a long garbage collection, a busy machine) finds every batch overdue at its
- * first timer tick back, while the replies wait behind that timer in the event loop.
+ * first timer tick back, while the replies wait behind that timer in the event loop. The same holds for
+ * the ping a starting worker answers (`src/main/overdue.ts`).
  */
 import { describe, expect, it } from 'vitest';
-import type { ShardRestartEvent } from '../../dist/src/index.js';
+import { ErrorCode, SessionEngine, type ShardRestartEvent } from '../../dist/src/index.js';
+import { resolveOptions, shardSpinConfig } from '../../dist/src/main/options.js';
+import { Shard } from '../../dist/src/main/shard.js';
 import { sleep, withEngine } from '../helpers/engine.js';
 
 const SHARD_TIMEOUT_MS = 200;
@@ -43,4 +46,40 @@ describe('the watchdog', () => {
     });
   });
 
+  it('does not fail a start whose workers answered their start-up ping behind a held host thread', async () => {
+    // A longer timeout here: after the hold the ping still has to reach the worker (piscina hands it over
+    // once it reads the worker's "ready"), and be answered within the quarter timeout of the second look.
+    const timeoutMs = 1_000;
+    // The ping is sent (queued in piscina) before start() returns its promise.
+    const starting = SessionEngine.start({ shards: 2, shardTimeoutMs: timeoutMs });
+    // Held three times past the timeout while the workers boot: the first timer afterwards finds the ping late.
+    await new Promise<void>((resolve) =>
+      setImmediate(() => {
+        holdThread(3 * timeoutMs);
+        resolve();
+      }),
+    );
+    const engine = await starting;
+    try {
+      const id = await engine.create();
+      expect((await engine.get(id))?.id).toBe(id);
+    } finally {
+      await engine.close();
+    }
+  });
+
+  it('fails the start of a worker that never answers its start-up ping with ERR_SHARD_CRASHED', async () => {
+    const options = resolveOptions({ shards: 1, shardTimeoutMs: 200 });
+    const hooks = { sizeChanged() {}, createSettled() {}, expired() {}, restarted() {} };
+    const shard = new Shard(0, new URL('./fixtures/silent-worker.mjs', import.meta.url).href, options, hooks, shardSpinConfig(options));
+    const started = performance.now();
+    const error = await shard.start().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toMatchObject({ code: ErrorCode.SHARD_CRASHED, message: expect.stringMatching(/start-up ping within shardTimeoutMs \(200 ms\)/) });
+    // Given up only once the timeout has passed (at the second look that finds the ping late).
+    expect(performance.now() - started).toBeGreaterThanOrEqual(200);
+    await shard.close();
+  });
 });
