@@ -15,17 +15,18 @@ export function lookPeriodMs(timeoutMs: number): number {
 }
 
 /**
- * Aborts `controller` with `reason()` once `timeoutMs` have passed at two looks in a row. Returns the
- * function that stops looking (call it once the awaited answer has come, or failed).
+ * Aborts `controller` once `timeoutMs` have passed at two looks in a row (the caller tells why, by
+ * checking `signal.aborted`). Returns the function that stops looking (call it once the awaited answer
+ * has come, or failed).
  */
-export function abortWhenOverdue(controller: AbortController, timeoutMs: number, reason: () => Error): () => void {
+export function abortWhenOverdue(controller: AbortController, timeoutMs: number): () => void {
   const deadline = performance.now() + timeoutMs;
   let lateBefore = false;
   const timer = setInterval(() => {
     const late = performance.now() > deadline;
     if (late && lateBefore) {
       clearInterval(timer);
-      controller.abort(reason());
+      controller.abort();
     }
     lateBefore = late;
   }, lookPeriodMs(timeoutMs));

@@ -458,7 +458,7 @@ export class Shard {
       const bytes = encode(this.persistence === null ? [Op.PING, null, null] : [Op.PING, null, null, Op.RECOVERY, null, null]);
       // A worker that dies while starting leaves the ping queued forever in piscina: bound the wait.
       const timeout = new AbortController();
-      const stopLooking = abortWhenOverdue(timeout, this.options.shardTimeoutMs, () => new Error('start-up ping unanswered'));
+      const stopLooking = abortWhenOverdue(timeout, this.options.shardTimeoutMs);
       let answer: Uint8Array;
       try {
         answer = await pool.run(bytes, { transferList: [bytes.buffer as ArrayBuffer], signal: timeout.signal });
