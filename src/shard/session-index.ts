@@ -1,16 +1,18 @@
 /**
- * A shard's sessions by id: a `Map` keyed by 30 bits of the id's random part, not by the id string.
+ * A shard's sessions by id: a slot table keyed by 30 bits of the id's random part, not by the id string,
+ * pointing at the sessions' rows (`session-rows.ts`).
  *
  * Measured (100 000 sessions, ids decoded by the codec from batches, as a shard gets them): a `Map` keyed
- * by the id string took 530-650 ns a lookup, this index 310-330 ns. The same `Map` took 220 ns when the
- * key was the very string stored, so the cost is hashing and comparing a fresh string against cold ones.
- * Keyed by a number, with the rest of the id compared as four more numbers kept in the session object
- * (already in cache once it is found), a lookup touches no string but the one it reads the numbers from.
+ * by the id string took 530-650 ns a lookup, a `Map` keyed by this number 310-330 ns. The same `Map` took
+ * 220 ns when the key was the very string stored, so the cost is hashing and comparing a fresh string
+ * against cold ones. Keyed by a number, with the rest of the id compared as four more numbers in the row,
+ * a lookup touches no string but the one it reads the numbers from, and one row.
  *
- * Two ids can share a key (about n²/2³¹ pairs among n sessions: ~230 at a million); the second goes to
- * a small `Map` by id string, as does any id that is not canonical (only tests make those).
+ * Two ids can share a key (about n²/2³¹ pairs among n sessions: ~230 at a million): the probe goes on to
+ * the next slot with that key. Ids that are not canonical (only tests make those) are kept by id string.
  */
 import type { SessionId } from '../protocol/model.js';
+import { ID_PART0, ID_PART1, ID_PART2, ID_PART4, ROW_INTS, type SessionRows } from './session-rows.js';
 import type { StoredSession } from './stored-session.js';
 
 /** The numbers an id is read into (`readIdParts`); -1 in each when the id is not canonical. */
@@ -22,9 +24,6 @@ export interface IdParts {
   idPart3: number;
   idPart4: number;
 }
-
-/** The fields of `IdParts`. */
-export const ID_PART_KEYS = Object.freeze(['idPart0', 'idPart1', 'idPart2', 'idPart3', 'idPart4'] as const);
 
 const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 const DIGIT = new Int8Array(128).fill(-1);
@@ -64,70 +63,104 @@ export function idPartsOf(id: string): IdParts {
 /** Scratch parts of the id being looked up: lookups are synchronous, one at a time. */
 const wanted: IdParts = { ...NOT_CANONICAL };
 
+const EMPTY = -1;
+const INITIAL_SLOTS = 2_048;
+
 export class SessionIndex {
-  /** The first session to claim each key. */
-  private readonly byKey = new Map<number, StoredSession>();
-  /** Sessions whose key another held first, and sessions with ids that are not canonical. */
+  /**
+   * Open addressing with linear probing: slot s is `[key, row]` at `2s` and `2s + 1`, `key` -1 when empty.
+   * The key beside the row lets a probe skip other sessions without reading their rows.
+   */
+  private slots = new Int32Array(INITIAL_SLOTS * 2).fill(EMPTY);
+  private mask = INITIAL_SLOTS - 1;
+  private keyed = 0;
+  /** Sessions with ids that are not canonical (only tests make those). */
   private readonly byId = new Map<SessionId, StoredSession>();
 
+  /** `rows`: where the sessions added live (`StoredSession.rows`). */
+  constructor(readonly rows: SessionRows) {}
+
   get size(): number {
-    return this.byKey.size + this.byId.size;
+    return this.keyed + this.byId.size;
+  }
+
+  /** The row of the session with this id, or -1. */
+  rowOf(id: SessionId): number {
+    if (!readIdParts(id, wanted)) return this.byId.size === 0 ? -1 : (this.byId.get(id)?.row ?? -1);
+    const { slots, mask } = this;
+    const { i32 } = this.rows;
+    const key = wanted.idPart3;
+    for (let slot = key & mask; ; slot = (slot + 1) & mask) {
+      const found = slots[slot * 2]!;
+      if (found === EMPTY) return -1;
+      if (found !== key) continue;
+      const row = slots[slot * 2 + 1]!;
+      const at = row * ROW_INTS;
+      if (
+        i32[at + ID_PART0] === wanted.idPart0 &&
+        i32[at + ID_PART1] === wanted.idPart1 &&
+        i32[at + ID_PART2] === wanted.idPart2 &&
+        i32[at + ID_PART4] === wanted.idPart4
+      ) {
+        return row;
+      }
+    }
   }
 
   get(id: SessionId): StoredSession | undefined {
-    if (readIdParts(id, wanted)) {
-      const session = this.byKey.get(wanted.idPart3);
-      if (
-        session !== undefined &&
-        session.idPart0 === wanted.idPart0 &&
-        session.idPart1 === wanted.idPart1 &&
-        session.idPart2 === wanted.idPart2 &&
-        session.idPart4 === wanted.idPart4
-      ) {
-        return session;
-      }
-    }
-    return this.byId.size === 0 ? undefined : this.byId.get(id);
+    const row = this.rowOf(id);
+    return row < 0 ? undefined : this.rows.sessions[row];
   }
 
-  /** Adds a session whose id is not in the index. */
+  /** Adds a session of these rows whose id is not in the index. */
   add(session: StoredSession): void {
-    if (session.idPart3 >= 0 && !this.byKey.has(session.idPart3)) this.byKey.set(session.idPart3, session);
-    else this.byId.set(session.id, session);
+    if (session.idPart3 < 0) {
+      this.byId.set(session.id, session);
+      return;
+    }
+    // At most half full: probes stay short.
+    if ((this.keyed + 1) * 2 > this.mask + 1) this.resize((this.mask + 1) * 2);
+    this.insert(session.idPart3, session.row);
+    this.keyed++;
   }
 
   delete(session: StoredSession): void {
-    if (this.byKey.get(session.idPart3) === session) this.byKey.delete(session.idPart3);
-    else this.byId.delete(session.id);
-  }
-
-  /** Every session; like a `Map`'s, the iterator survives sessions added and deleted meanwhile. */
-  values(): IterableIterator<StoredSession> {
-    return new Sessions(this.byKey.values(), this.byId.values());
-  }
-}
-
-/**
- * The two maps' iterators one after the other. Not a generator: a sweep steps through a million
- * sessions, and a generator's own result objects would double the garbage each step leaves.
- */
-class Sessions implements IterableIterator<StoredSession> {
-  constructor(
-    private current: IterableIterator<StoredSession>,
-    private rest: IterableIterator<StoredSession> | null,
-  ) {}
-
-  next(): IteratorResult<StoredSession> {
-    let result = this.current.next();
-    if (result.done === true && this.rest !== null) {
-      this.current = this.rest;
-      this.rest = null;
-      result = this.current.next();
+    if (session.idPart3 < 0) {
+      this.byId.delete(session.id);
+      return;
     }
-    return result;
+    const { slots, mask } = this;
+    let hole = session.idPart3 & mask;
+    while (slots[hole * 2 + 1] !== session.row || slots[hole * 2] !== session.idPart3) {
+      if (slots[hole * 2] === EMPTY) return;
+      hole = (hole + 1) & mask;
+    }
+    // Backward shift: an entry after the hole moves into it when the hole lies between its home slot and
+    // it, so that no probe meets an empty slot before the entry it looks for.
+    for (let next = (hole + 1) & mask; slots[next * 2] !== EMPTY; next = (next + 1) & mask) {
+      const home = slots[next * 2]! & mask;
+      if (((next - home) & mask) >= ((next - hole) & mask)) {
+        slots[hole * 2] = slots[next * 2]!;
+        slots[hole * 2 + 1] = slots[next * 2 + 1]!;
+        hole = next;
+      }
+    }
+    slots[hole * 2] = EMPTY;
+    this.keyed--;
   }
 
-  [Symbol.iterator](): IterableIterator<StoredSession> {
-    return this;
+  private insert(key: number, row: number): void {
+    const { slots, mask } = this;
+    let slot = key & mask;
+    while (slots[slot * 2] !== EMPTY) slot = (slot + 1) & mask;
+    slots[slot * 2] = key;
+    slots[slot * 2 + 1] = row;
+  }
+
+  private resize(slotCount: number): void {
+    const old = this.slots;
+    this.slots = new Int32Array(slotCount * 2).fill(EMPTY);
+    this.mask = slotCount - 1;
+    for (let i = 0; i < old.length; i += 2) if (old[i] !== EMPTY) this.insert(old[i]!, old[i + 1]!);
   }
 }

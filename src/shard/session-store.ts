@@ -6,14 +6,15 @@ import { ErrorCode } from '../protocol/error-codes.js';
 import type { SessionId } from '../protocol/model.js';
 import { LogArena } from './log-arena.js';
 import { SessionIndex } from './session-index.js';
+import { LAST_ACCESSED, LOG_BYTES, LOG_CAPACITY, MESSAGE_COUNT, ROW_DOUBLES, ROW_INTS, SessionRows, UPDATED_AT } from './session-rows.js';
 import {
-  appendMessageRecord,
+  appendMessageRecordAt,
   captureStoredSession,
   logCapacityOf,
-  logGrowthFor,
+  logGrowth,
   MAX_LOG_BYTES,
   newStoredSession,
-  releaseLog,
+  releaseStoredSession,
   type SessionFields,
   type StoredSession,
 } from './stored-session.js';
@@ -44,17 +45,16 @@ export interface StoreLimits {
 /** What a session costs beyond its log and fields: its object, its id and its Map entry (an estimate). */
 const SESSION_OVERHEAD_BYTES = 256;
 
+/** The fields of a session that `update()` may replace. */
+type ReplaceableFields = Pick<StoredSession, 'capabilities' | 'servers' | 'cwd' | 'title' | 'owner'>;
+
 /** The bytes a session is counted for against `StoreLimits.maxBytes`. */
 export function weightOf(session: StoredSession): number {
-  return (
-    SESSION_OVERHEAD_BYTES +
-    logCapacityOf(session) +
-    session.capabilities.length +
-    session.servers.length +
-    (session.cwd?.length ?? 0) +
-    (session.title?.length ?? 0) +
-    (session.owner?.length ?? 0)
-  );
+  return SESSION_OVERHEAD_BYTES + logCapacityOf(session) + fieldsWeight(session);
+}
+
+function fieldsWeight(fields: ReplaceableFields): number {
+  return fields.capabilities.length + fields.servers.length + (fields.cwd?.length ?? 0) + (fields.title?.length ?? 0) + (fields.owner?.length ?? 0);
 }
 
 /** What `list()` keeps and in which order. */
@@ -76,6 +76,8 @@ interface Capture {
   visited: Set<SessionId>;
   /** Ids created after the capture began: not part of it. */
   born: Set<SessionId>;
+  /** The rows of the copies the capture keeps and hands out. */
+  rows: SessionRows;
   /** Sessions as they were when the capture began, copied before they changed or went. */
   preserved: Map<SessionId, StoredSession>;
 }
@@ -89,15 +91,17 @@ const SWEEP_CHECK_EVERY = 1024;
 export class SessionStore {
   /** Where the sessions' logs are. */
   readonly arena = new LogArena();
-  private readonly sessions = new SessionIndex();
+  /** Where the sessions' hot state is (`session-rows.ts`). */
+  readonly rows = new SessionRows();
+  private readonly sessions = new SessionIndex(this.rows);
   /** The capture in progress (see `capture()`), or `null`. */
   private capturing: Capture | null = null;
   private messages = 0;
   /** `weightOf` summed over the sessions held. */
   private bytes = 0;
   private expired: SessionId[] = [];
-  /** A sweep in progress keeps its place here between steps; a Map iterator survives mutation. */
-  private sweepCursor: Iterator<StoredSession> | null = null;
+  /** A sweep in progress keeps its place here between steps: the next row to look at, or -1. */
+  private sweepCursor = -1;
   private sweepRemoved = 0;
 
   constructor(
@@ -123,11 +127,16 @@ export class SessionStore {
   /** Creates a session from its encoded capabilities and servers (see `stored-session.ts`) and its plain fields. */
   create(id: SessionId, capabilities: Uint8Array, servers: Uint8Array, fields?: SessionFields): void {
     const now = this.clock();
-    if (this.live(id, now) !== undefined) {
+    if (this.liveRow(id, now) >= 0) {
       throw new OperationFailure(ErrorCode.INVALID_ARGUMENT, `id: session ${id} already exists`);
     }
-    const session = newStoredSession(this.arena, id, now, capabilities, servers, fields);
-    this.reserve(id, weightOf(session));
+    const session = newStoredSession(this.rows, this.arena, id, now, capabilities, servers, fields);
+    try {
+      this.reserve(id, weightOf(session));
+    } catch (error) {
+      releaseStoredSession(session);
+      throw error;
+    }
     this.sessions.add(session);
     this.capturing?.born.add(id);
   }
@@ -138,38 +147,42 @@ export class SessionStore {
    */
   get(id: SessionId): StoredSession | undefined {
     const now = this.clock();
-    const session = this.live(id, now);
-    if (session !== undefined) {
-      this.preserve(session);
-      session.lastAccessed = now;
-    }
+    const row = this.liveRow(id, now);
+    if (row < 0) return undefined;
+    const session = this.rows.sessions[row]!;
+    this.preserve(session);
+    this.rows.f64[row * ROW_DOUBLES + LAST_ACCESSED] = now;
     return session;
   }
 
   /** Appends a message record (checked: see `protocol/message-record.ts`) and returns the new context length. */
   append(id: SessionId, record: Uint8Array): number {
     const now = this.clock();
-    const session = this.require(id, now);
-    if (session.messageCount >= this.limits.maxMessagesPerSession) {
+    // By row, not by object: most appends then touch the row and the log's end and nothing else.
+    const row = this.requireRow(id, now);
+    const { rows } = this;
+    const count = rows.i32[row * ROW_INTS + MESSAGE_COUNT]!;
+    const logBytes = rows.f64[row * ROW_DOUBLES + LOG_BYTES]!;
+    if (count >= this.limits.maxMessagesPerSession) {
       throw new OperationFailure(
         ErrorCode.LIMIT_EXCEEDED,
-        `maxMessagesPerSession: session ${id} already holds ${session.messageCount} messages (the limit is ${this.limits.maxMessagesPerSession})`,
+        `maxMessagesPerSession: session ${id} already holds ${count} messages (the limit is ${this.limits.maxMessagesPerSession})`,
       );
     }
-    if (session.logBytes + record.length > MAX_LOG_BYTES) {
+    if (logBytes + record.length > MAX_LOG_BYTES) {
       throw new OperationFailure(
         ErrorCode.LIMIT_EXCEEDED,
-        `message: session ${id} holds ${session.logBytes} bytes of messages; this one would pass the most one session can hold (${MAX_LOG_BYTES} bytes)`,
+        `message: session ${id} holds ${logBytes} bytes of messages; this one would pass the most one session can hold (${MAX_LOG_BYTES} bytes)`,
       );
     }
     // Counted before anything is written: a refused append leaves the log as it was, merges included.
-    this.reserve(id, logGrowthFor(session, record.length));
-    this.preserve(session);
-    appendMessageRecord(session, record);
-    session.lastAccessed = now;
-    session.updatedAt = now;
+    this.reserve(id, logGrowth(logBytes, rows.f64[row * ROW_DOUBLES + LOG_CAPACITY]!, record.length));
+    if (this.capturing !== null) this.preserve(rows.sessions[row]!);
+    appendMessageRecordAt(rows, row, this.arena, record);
+    rows.f64[row * ROW_DOUBLES + LAST_ACCESSED] = now;
+    rows.f64[row * ROW_DOUBLES + UPDATED_AT] = now;
     this.messages++;
-    return session.messageCount;
+    return count + 1;
   }
 
   /** Replaces the encoded fields given (`null`: unchanged) and the plain fields present in `fields`. */
@@ -183,7 +196,7 @@ export class SessionStore {
       title: fields?.title !== undefined ? fields.title : session.title,
       owner: fields?.owner !== undefined ? fields.owner : session.owner,
     };
-    this.reserve(id, weightOf({ ...session, ...changes }) - weightOf(session));
+    this.reserve(id, fieldsWeight(changes) - fieldsWeight(session));
     this.preserve(session);
     Object.assign(session, changes);
     session.lastAccessed = now;
@@ -192,17 +205,21 @@ export class SessionStore {
 
   touch(id: SessionId): boolean {
     const now = this.clock();
-    const session = this.live(id, now);
-    if (session === undefined) return false;
-    this.preserve(session);
-    session.lastAccessed = now;
+    const row = this.liveRow(id, now);
+    if (row < 0) return false;
+    if (this.capturing !== null) this.preserve(this.rows.sessions[row]!);
+    this.rows.f64[row * ROW_DOUBLES + LAST_ACCESSED] = now;
     return true;
   }
 
-  /** Removes the session and returns it as it was (to be written out by the caller). */
+  /**
+   * Removes the session and returns it as it was. The caller must write it out (`writeSession`) before the
+   * next operation: its row and its log's pieces are free for the next session to take.
+   */
   remove(id: SessionId): StoredSession | undefined {
-    const session = this.live(id, this.clock());
-    if (session === undefined) return undefined;
+    const row = this.liveRow(id, this.clock());
+    if (row < 0) return undefined;
+    const session = this.rows.sessions[row]!;
     this.delete(session);
     return session;
   }
@@ -215,7 +232,7 @@ export class SessionStore {
     const now = this.clock();
     const { desc, cwd, owner } = filter;
     const ids: SessionId[] = [];
-    for (const session of this.sessions.values()) {
+    for (const session of this.rows.values()) {
       if (after !== null && (desc ? session.id >= after : session.id <= after)) continue;
       if (cwd !== null && session.cwd !== cwd) continue;
       if (owner !== null && session.owner !== owner) continue;
@@ -244,17 +261,21 @@ export class SessionStore {
   sweepStep(budgetMs: number, timer: Clock = this.clock): boolean {
     const started = timer();
     const now = this.clock();
-    this.sweepCursor ??= this.sessions.values();
+    if (this.sweepCursor < 0) this.sweepCursor = 0;
+    const { rows } = this;
+    const oldest = now - this.limits.maxSessionAgeMs;
     let visited = 0;
+    // Row by row: the rows are read in order, and a session object is read only when it has expired.
     for (;;) {
-      const next = this.sweepCursor.next();
-      if (next.done === true) {
-        this.sweepCursor = null;
+      const row = this.sweepCursor++;
+      if (row >= rows.end) {
+        this.sweepCursor = -1;
         return true;
       }
-      if (this.isExpired(next.value, now)) {
-        this.delete(next.value);
-        this.expired.push(next.value.id);
+      const session = rows.sessions[row];
+      if (session !== undefined && rows.f64[row * ROW_DOUBLES + LAST_ACCESSED]! < oldest) {
+        this.delete(session);
+        this.expired.push(session.id);
         this.sweepRemoved++;
       }
       if (++visited % SWEEP_CHECK_EVERY === 0 && timer() - started >= budgetMs) return false;
@@ -276,10 +297,11 @@ export class SessionStore {
    * steps of the iteration, yet what it yields is the state at this call. Copy-on-write: a session is
    * copied only when it changes (or goes) before the iteration reached it, so starting costs O(1), not
    * O(sessions). One capture at a time; it ends when the iteration ends (or is abandoned with `return()`).
+   * Each session handed out is a copy to be read before the next step: its row is then given to the next.
    */
   capture(): Iterable<StoredSession> {
     if (this.capturing !== null) throw new Error('a capture is already in progress');
-    const state: Capture = { cursor: this.sessions.values(), visited: new Set(), born: new Set(), preserved: new Map() };
+    const state: Capture = { cursor: this.rows.values(), visited: new Set(), born: new Set(), rows: new SessionRows(), preserved: new Map() };
     this.capturing = state;
     // What the capture hands out reads log pieces that removals and merges release meanwhile.
     this.arena.hold();
@@ -294,10 +316,17 @@ export class SessionStore {
           for (const session of state.cursor) {
             if (state.born.has(session.id) || state.visited.has(session.id)) continue;
             state.visited.add(session.id);
-            yield state.preserved.get(session.id) ?? captureStoredSession(session);
+            const copy = state.preserved.get(session.id) ?? captureStoredSession(session, state.rows);
+            yield copy;
+            // Without this, the copies' rows would add up to every session's by the end of the capture.
+            state.rows.release(copy.row);
           }
           // Sessions removed before the iteration reached them.
-          for (const [id, copy] of state.preserved) if (!state.visited.has(id)) yield copy;
+          for (const [id, copy] of state.preserved) {
+            if (state.visited.has(id)) continue;
+            yield copy;
+            state.rows.release(copy.row);
+          }
         } finally {
           end();
         }
@@ -309,12 +338,12 @@ export class SessionStore {
   private preserve(session: StoredSession): void {
     const state = this.capturing;
     if (state === null || state.visited.has(session.id) || state.born.has(session.id) || state.preserved.has(session.id)) return;
-    state.preserved.set(session.id, captureStoredSession(session));
+    state.preserved.set(session.id, captureStoredSession(session, state.rows));
   }
 
   /** Abandons a pass in progress: the next `sweepStep()` starts a full one. */
   restartSweep(): void {
-    this.sweepCursor = null;
+    this.sweepCursor = -1;
     this.sweepRemoved = 0;
   }
 
@@ -333,24 +362,26 @@ export class SessionStore {
     return ids;
   }
 
-  /** The session if it exists and has not expired; an expired one is removed and reported. */
-  private live(id: SessionId, now: number): StoredSession | undefined {
-    const session = this.sessions.get(id);
-    if (session === undefined) return undefined;
-    if (this.isExpired(session, now)) {
-      this.delete(session);
+  /** The row of the session if it exists and has not expired, or -1; an expired one is removed and reported. */
+  private liveRow(id: SessionId, now: number): number {
+    const row = this.sessions.rowOf(id);
+    if (row < 0) return -1;
+    if (now - this.rows.f64[row * ROW_DOUBLES + LAST_ACCESSED]! > this.limits.maxSessionAgeMs) {
+      this.delete(this.rows.sessions[row]!);
       this.expired.push(id);
-      return undefined;
+      return -1;
     }
-    return session;
+    return row;
+  }
+
+  private requireRow(id: SessionId, now: number): number {
+    const row = this.liveRow(id, now);
+    if (row < 0) throw new OperationFailure(ErrorCode.SESSION_NOT_FOUND, `id: no session ${id} (unknown or expired)`);
+    return row;
   }
 
   private require(id: SessionId, now: number): StoredSession {
-    const session = this.live(id, now);
-    if (session === undefined) {
-      throw new OperationFailure(ErrorCode.SESSION_NOT_FOUND, `id: no session ${id} (unknown or expired)`);
-    }
-    return session;
+    return this.rows.sessions[this.requireRow(id, now)]!;
   }
 
   private isExpired(session: StoredSession, now: number): boolean {
@@ -362,7 +393,7 @@ export class SessionStore {
     this.sessions.delete(session);
     this.messages -= session.messageCount;
     this.bytes -= weightOf(session);
-    releaseLog(session);
+    releaseStoredSession(session);
   }
 
   /** Counts `bytes` more against `maxBytes`, or rejects `ERR_CAPACITY` and counts nothing. */

@@ -28,40 +28,116 @@ import { messageRecordEnd } from '../protocol/message-record.js';
 import type { ClientCapabilities, SessionId } from '../protocol/model.js';
 import type { MsgpackWriter } from '../protocol/msgpack-writer.js';
 import { levelOf, LOG_UNIT_BYTES, MAX_LEVEL, pieceBytes, type LogArena } from './log-arena.js';
-import { ID_PART_KEYS, idPartsOf, type IdParts } from './session-index.js';
+import { idPartsOf, type IdParts } from './session-index.js';
+import {
+  ID_PART0,
+  ID_PART1,
+  ID_PART2,
+  ID_PART3,
+  ID_PART4,
+  LAST_ACCESSED,
+  LAST_PIECE,
+  LOG_BYTES,
+  LOG_CAPACITY,
+  MESSAGE_COUNT,
+  ROW_DOUBLES,
+  ROW_INTS,
+  UPDATED_AT,
+  SessionRows,
+} from './session-rows.js';
 
-/** A session as a shard holds it; its id also as the numbers its shard's index compares (`session-index.ts`). */
-export interface StoredSession extends Readonly<IdParts> {
-  readonly id: SessionId;
-  readonly createdAt: number;
-  lastAccessed: number;
-  /** Where the log's pieces are. */
-  readonly arena: LogArena;
+/**
+ * A session as a shard holds it. What finding it and appending to it use is in its row of `rows`
+ * (`session-rows.ts`), read and written through the accessors here or, on the hot path, in place; the
+ * rest is in the object.
+ */
+export class StoredSession implements Readonly<IdParts> {
+  /** Its row in `rows`, for as long as it is held (`releaseStoredSession`). */
+  readonly row: number;
   /**
    * The handles of the log's pieces in order, largest first: message records back to back over
    * `logBytes` bytes. Entries past `pieceCount` are spare. Replaced when pieces merge, never rewritten in
    * place (a capture may read it); a new last piece may be written into a spare entry.
    */
-  pieces: Uint32Array;
-  pieceCount: number;
-  /** The bytes of all pieces; `logBytes` of them are used, the rest is in the last piece. */
-  logCapacity: number;
-  logBytes: number;
-  messageCount: number;
+  pieces: Uint32Array = NO_PIECES;
+  pieceCount = 0;
   /**
    * Where messages number CHECKPOINT_EVERY, 2 x CHECKPOINT_EVERY, ... start in the log (entry k: message
    * (k + 1) x CHECKPOINT_EVERY); entries past the count are spare. `null` until the session has that many.
    */
-  checkpoints: Uint32Array | null;
-  /** The encoded `ClientCapabilities | null`. */
-  capabilities: Uint8Array;
-  /** The encoded `string[]` of MCP server names. */
-  servers: Uint8Array;
-  /** The last create, append or update. */
-  updatedAt: number;
+  checkpoints: Uint32Array | null = null;
   cwd: string | null;
   title: string | null;
   owner: string | null;
+
+  constructor(
+    readonly rows: SessionRows,
+    /** Where the log's pieces are. */
+    readonly arena: LogArena,
+    readonly id: SessionId,
+    readonly createdAt: number,
+    /** The encoded `ClientCapabilities | null`. */
+    public capabilities: Uint8Array,
+    /** The encoded `string[]` of MCP server names. */
+    public servers: Uint8Array,
+    fields: SessionFields,
+  ) {
+    this.row = rows.allocate(this);
+    this.cwd = fields.cwd;
+    this.title = fields.title;
+    this.owner = fields.owner;
+  }
+
+  get idPart0(): number {
+    return this.rows.i32[this.row * ROW_INTS + ID_PART0]!;
+  }
+
+  get idPart1(): number {
+    return this.rows.i32[this.row * ROW_INTS + ID_PART1]!;
+  }
+
+  get idPart2(): number {
+    return this.rows.i32[this.row * ROW_INTS + ID_PART2]!;
+  }
+
+  get idPart3(): number {
+    return this.rows.i32[this.row * ROW_INTS + ID_PART3]!;
+  }
+
+  get idPart4(): number {
+    return this.rows.i32[this.row * ROW_INTS + ID_PART4]!;
+  }
+
+  get lastAccessed(): number {
+    return this.rows.f64[this.row * ROW_DOUBLES + LAST_ACCESSED]!;
+  }
+
+  set lastAccessed(time: number) {
+    this.rows.f64[this.row * ROW_DOUBLES + LAST_ACCESSED] = time;
+  }
+
+  /** The last create, append or update. */
+  get updatedAt(): number {
+    return this.rows.f64[this.row * ROW_DOUBLES + UPDATED_AT]!;
+  }
+
+  set updatedAt(time: number) {
+    this.rows.f64[this.row * ROW_DOUBLES + UPDATED_AT] = time;
+  }
+
+  get messageCount(): number {
+    return this.rows.i32[this.row * ROW_INTS + MESSAGE_COUNT]!;
+  }
+
+  /** The bytes of the log's records. */
+  get logBytes(): number {
+    return this.rows.f64[this.row * ROW_DOUBLES + LOG_BYTES]!;
+  }
+
+  /** The bytes of all pieces; `logBytes` of them are used, the rest is in the last piece. */
+  get logCapacity(): number {
+    return this.rows.f64[this.row * ROW_DOUBLES + LOG_CAPACITY]!;
+  }
 }
 
 /** The plain fields of a session, `null` when unset. */
@@ -92,8 +168,9 @@ export function encodeServers(servers: string[]): Uint8Array {
   return servers.length === 0 ? EMPTY_ARRAY_BYTES : encode(servers);
 }
 
-/** A session with no messages; its log will take pieces from `arena`. */
+/** A session with no messages, holding a row of `rows` until `releaseStoredSession`; its log will take pieces from `arena`. */
 export function newStoredSession(
+  rows: SessionRows,
   arena: LogArena,
   id: SessionId,
   now: number,
@@ -101,30 +178,29 @@ export function newStoredSession(
   servers: Uint8Array,
   fields: SessionFields = NO_FIELDS,
 ): StoredSession {
+  const session = new StoredSession(rows, arena, id, now, capabilities, servers, fields);
   const parts = idPartsOf(id);
-  return {
-    id,
-    idPart0: parts.idPart0,
-    idPart1: parts.idPart1,
-    idPart2: parts.idPart2,
-    idPart3: parts.idPart3,
-    idPart4: parts.idPart4,
-    createdAt: now,
-    lastAccessed: now,
-    arena,
-    pieces: NO_PIECES,
-    pieceCount: 0,
-    logCapacity: 0,
-    logBytes: 0,
-    messageCount: 0,
-    checkpoints: null,
-    capabilities,
-    servers,
-    updatedAt: now,
-    cwd: fields.cwd,
-    title: fields.title,
-    owner: fields.owner,
-  };
+  const { i32, f64 } = rows;
+  const at = session.row * ROW_INTS;
+  i32[at + ID_PART0] = parts.idPart0;
+  i32[at + ID_PART1] = parts.idPart1;
+  i32[at + ID_PART2] = parts.idPart2;
+  i32[at + ID_PART3] = parts.idPart3;
+  i32[at + ID_PART4] = parts.idPart4;
+  i32[at + MESSAGE_COUNT] = 0;
+  i32[at + LAST_PIECE] = -1;
+  const times = session.row * ROW_DOUBLES;
+  f64[times + LAST_ACCESSED] = now;
+  f64[times + UPDATED_AT] = now;
+  f64[times + LOG_BYTES] = 0;
+  f64[times + LOG_CAPACITY] = 0;
+  return session;
+}
+
+/** Gives back what the session holds, its row and its log's pieces: it must not be used after. */
+export function releaseStoredSession(session: StoredSession): void {
+  releaseLog(session);
+  session.rows.release(session.row);
 }
 
 /**
@@ -133,28 +209,40 @@ export function newStoredSession(
  * The caller has checked that the log stays within `MAX_LOG_BYTES` (`SessionStore.append`).
  */
 export function appendMessageRecord(session: StoredSession, record: Uint8Array): void {
-  noteMessageStart(session, session.messageCount, session.logBytes);
-  writeLog(session, record);
-  session.messageCount++;
+  appendMessageRecordAt(session.rows, session.row, session.arena, record);
 }
 
-/** Writes `bytes` at the end of the log. */
-function writeLog(session: StoredSession, bytes: Uint8Array): void {
-  const { arena } = session;
-  const start = session.logBytes;
+/**
+ * `appendMessageRecord` for the session in `row` of `rows`, whose log is in `arena`: it reads the session
+ * object only when the log needs a piece or a checkpoint, so that most appends touch the row and the log's
+ * end and nothing else.
+ */
+export function appendMessageRecordAt(rows: SessionRows, row: number, arena: LogArena, record: Uint8Array): void {
+  const count = rows.i32[row * ROW_INTS + MESSAGE_COUNT]!;
+  if (count % CHECKPOINT_EVERY === 0 && count > 0) noteMessageStart(rows.sessions[row]!, count, rows.f64[row * ROW_DOUBLES + LOG_BYTES]!);
+  writeLog(rows, row, arena, record);
+  rows.i32[row * ROW_INTS + MESSAGE_COUNT] = count + 1;
+}
+
+/** Writes `bytes` at the end of the log of the session in `row`. */
+function writeLog(rows: SessionRows, row: number, arena: LogArena, bytes: Uint8Array): void {
+  const { i32, f64 } = rows;
+  const ints = row * ROW_INTS;
+  const doubles = row * ROW_DOUBLES;
+  const start = f64[doubles + LOG_BYTES]!;
   const end = start + bytes.length;
   for (let at = start; at < end; ) {
-    if (at === session.logCapacity) addPiece(session);
+    if (at === f64[doubles + LOG_CAPACITY]) addPiece(rows.sessions[row]!);
     // Every piece but the last is full: the write goes into the last one.
-    const last = session.pieces[session.pieceCount - 1]!;
+    const last = i32[ints + LAST_PIECE]!;
     const size = pieceBytes(levelOf(last));
-    const inPiece = at - (session.logCapacity - size);
+    const inPiece = at - (f64[doubles + LOG_CAPACITY]! - size);
     const length = Math.min(size - inPiece, end - at);
     const from = at - start;
     arena.pageOf(last).set(length === bytes.length ? bytes : bytes.subarray(from, from + length), arena.offsetOf(last) + inPiece);
     at += length;
   }
-  session.logBytes = end;
+  f64[doubles + LOG_BYTES] = end;
 }
 
 /**
@@ -196,12 +284,19 @@ function addPiece(session: StoredSession): void {
   pieces[count++] = added;
   session.pieces = pieces;
   session.pieceCount = count;
-  session.logCapacity += LOG_UNIT_BYTES;
+  const { rows, row } = session;
+  rows.i32[row * ROW_INTS + LAST_PIECE] = added;
+  rows.f64[row * ROW_DOUBLES + LOG_CAPACITY] += LOG_UNIT_BYTES;
 }
 
 /** The bytes of room appending `bytes` adds to the session's log: each new piece, merged or not, adds one unit. */
 export function logGrowthFor(session: StoredSession, bytes: number): number {
-  const short = session.logBytes + bytes - session.logCapacity;
+  return logGrowth(session.logBytes, session.logCapacity, bytes);
+}
+
+/** `logGrowthFor` from a log's bytes and capacity. */
+export function logGrowth(logBytes: number, logCapacity: number, bytes: number): number {
+  const short = logBytes + bytes - logCapacity;
   return short <= 0 ? 0 : Math.ceil(short / LOG_UNIT_BYTES) * LOG_UNIT_BYTES;
 }
 
@@ -209,7 +304,7 @@ export function logGrowthFor(session: StoredSession, bytes: number): number {
  * Gives the session's pieces back to its arena, for other sessions to write over: the session must not be
  * read after the arena's next `allocate()`, unless the arena holds releases (`LogArena.hold`).
  */
-export function releaseLog(session: StoredSession): void {
+function releaseLog(session: StoredSession): void {
   for (let i = 0; i < session.pieceCount; i++) session.arena.release(session.pieces[i]!);
 }
 
@@ -343,11 +438,17 @@ function writeOptionalString(writer: MsgpackWriter, value: string | null): void 
 
 /**
  * A point-in-time copy of a session that later appends and updates do not change: appends only write past
- * `logBytes`, and encoded fields are replaced, never mutated. Cheap: no bytes copied. Its pieces are the
- * session's: while the copy is read, the arena must hold releases (`LogArena.hold`).
+ * `logBytes`, and encoded fields are replaced, never mutated. Cheap: no bytes copied, its row copied into
+ * `into`. Its pieces are the session's: while the copy is read, the arena must hold releases
+ * (`LogArena.hold`). It is for reading: it holds its row in `into` until `into` goes.
  */
-export function captureStoredSession(session: StoredSession): StoredSession {
-  return { ...session };
+export function captureStoredSession(session: StoredSession, into: SessionRows): StoredSession {
+  const copy = new StoredSession(into, session.arena, session.id, session.createdAt, session.capabilities, session.servers, session);
+  into.copyRow(session.rows, session.row, copy.row);
+  copy.pieces = session.pieces;
+  copy.pieceCount = session.pieceCount;
+  copy.checkpoints = session.checkpoints;
+  return copy;
 }
 
 /**
@@ -357,27 +458,32 @@ export function captureStoredSession(session: StoredSession): StoredSession {
 export function serialiseStoredSession(session: StoredSession): Record<string, unknown> {
   const log = Buffer.allocUnsafe(session.logBytes);
   copyLog(session, 0, session.logBytes, log, 0);
-  const record: Record<string, unknown> = { ...session, log };
-  delete record.arena;
-  delete record.pieces;
-  delete record.pieceCount;
-  delete record.logCapacity;
-  delete record.logBytes;
-  // Derived from the id and the log: never stored.
-  delete record.checkpoints;
-  for (const key of ID_PART_KEYS) delete record[key];
-  return record;
+  // Not stored: where the log and the row are, and what is derived from the id and the log.
+  return {
+    id: session.id,
+    createdAt: session.createdAt,
+    lastAccessed: session.lastAccessed,
+    messageCount: session.messageCount,
+    capabilities: session.capabilities,
+    servers: session.servers,
+    updatedAt: session.updatedAt,
+    cwd: session.cwd,
+    title: session.title,
+    owner: session.owner,
+    log,
+  };
 }
 
-/** Fields `restoreStoredSession` sets itself, whatever the record says. */
-const DERIVED_KEYS: ReadonlySet<string> = new Set(['arena', 'pieces', 'pieceCount', 'logCapacity', 'log', 'logBytes', 'messageCount', 'checkpoints', 'capabilities', 'servers', ...ID_PART_KEYS]);
+/** The fields `restoreStoredSession` takes from a record as they are; it rebuilds the others. */
+const RESTORED_KEYS = ['lastAccessed', 'updatedAt', 'cwd', 'title', 'owner'] as const;
 
 /**
- * Rebuilds a session from `serialiseStoredSession`'s record, its log in pieces of `arena`. Fields the
- * record lacks (written by an older version) keep `newStoredSession`'s defaults; keys this version does
- * not know are ignored. Throws a `TypeError` for a record that is not a session.
+ * Rebuilds a session from `serialiseStoredSession`'s record, in a row of `rows`, its log in pieces of
+ * `arena`. Fields the record lacks (written by an older version) keep `newStoredSession`'s defaults; keys
+ * this version does not know are ignored. Throws a `TypeError` for a record that is not a session, and
+ * then holds nothing.
  */
-export function restoreStoredSession(record: unknown, arena: LogArena): StoredSession {
+export function restoreStoredSession(record: unknown, rows: SessionRows, arena: LogArena): StoredSession {
   if (typeof record !== 'object' || record === null) throw new TypeError('not a session record');
   const given = record as Record<string, unknown>;
   const { id, createdAt, log, messageCount, capabilities, servers } = given;
@@ -385,21 +491,22 @@ export function restoreStoredSession(record: unknown, arena: LogArena): StoredSe
     throw new TypeError('not a session record');
   }
   if (!(capabilities instanceof Uint8Array) || !(servers instanceof Uint8Array)) throw new TypeError('not a session record');
-  const session = newStoredSession(arena, id, createdAt, new Uint8Array(capabilities), new Uint8Array(servers)) as unknown as Record<string, unknown>;
-  for (const key of Object.keys(session)) {
-    if (DERIVED_KEYS.has(key)) continue;
-    if (given[key] !== undefined && typeof given[key] === typeof session[key]) session[key] = given[key];
-    else if (given[key] !== undefined && session[key] === null) session[key] = given[key];
-  }
-  const restored = session as unknown as StoredSession;
-  restoreLog(restored, log, messageCount as number);
-  return restored;
-}
-
-/** Puts a whole log of `messageCount` records into the session's pieces and rebuilds its checkpoints. */
-function restoreLog(session: StoredSession, log: Uint8Array, messageCount: number): void {
   if (log.length > MAX_LOG_BYTES) throw new TypeError('not a session record');
-  writeLog(session, log);
-  session.messageCount = messageCount;
-  rebuildCheckpoints(session);
+  const session = newStoredSession(rows, arena, id, createdAt, new Uint8Array(capabilities), new Uint8Array(servers));
+  const fields = session as unknown as Record<string, unknown>;
+  for (const key of RESTORED_KEYS) {
+    const value = given[key];
+    if (value === undefined) continue;
+    // A field keeps its type; one that defaults to null takes what the record holds.
+    if (typeof value === typeof fields[key] || fields[key] === null) fields[key] = value;
+  }
+  try {
+    writeLog(rows, session.row, arena, log);
+    rows.i32[session.row * ROW_INTS + MESSAGE_COUNT] = messageCount as number;
+    rebuildCheckpoints(session);
+  } catch (error) {
+    releaseStoredSession(session);
+    throw error;
+  }
+  return session;
 }

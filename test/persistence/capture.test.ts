@@ -12,8 +12,9 @@ const NULL = Uint8Array.of(0xc0);
 const EMPTY = Uint8Array.of(0x90);
 const idOf = (n: number) => `01JD${String(n).padStart(22, '0')}`;
 
-/** A session as a snapshot writes it, log as hex. Read at once: a capture's copies share log pieces that
- * the arena may hand out again once the capture has ended, as a snapshot writer reads them. */
+/** A session as a snapshot writes it, log as hex. Read at once, as a snapshot writer reads them: a
+ * capture's copies share log pieces that the arena may hand out again once the capture has ended, and
+ * each copy's row goes to the next copy at the next step. */
 function viewOf(session: StoredSession): Record<string, unknown> {
   const record = serialiseStoredSession(session);
   return { ...record, log: Buffer.from(record.log as Uint8Array).toString('hex') };
@@ -24,7 +25,7 @@ function sorted(views: Record<string, unknown>[]): Record<string, unknown>[] {
 }
 
 function view(sessions: Iterable<StoredSession>): Record<string, unknown>[] {
-  return sorted([...sessions].map(viewOf));
+  return sorted(Array.from(sessions, viewOf));
 }
 
 describe('SessionStore.capture()', () => {
@@ -87,9 +88,9 @@ describe('SessionStore.capture()', () => {
     for (let i = 0; i < 10; i++) store.append(idOf(2), encodeMessageRecord('assistant', `new ${i} ${'n'.repeat(300)}`, i));
     // The removed session's pieces still count as taken: the new session's log is in other pieces.
     expect(store.arena.bytesInUse).toBeGreaterThanOrEqual(2 * inUse);
-    const seen: StoredSession[] = [];
-    for (let step = capture.next(); !step.done; step = capture.next()) seen.push(step.value);
-    expect(view(seen)).toEqual(expected);
+    const seen: Record<string, unknown>[] = [];
+    for (let step = capture.next(); !step.done; step = capture.next()) seen.push(viewOf(step.value));
+    expect(sorted(seen)).toEqual(expected);
     expect(store.arena.bytesFree).toBeGreaterThanOrEqual(inUse);
     store.remove(idOf(2));
     expect(store.arena.bytesInUse).toBe(0);

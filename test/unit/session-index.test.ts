@@ -1,10 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { LogArena } from '../../src/shard/log-arena.js';
 import { idPartsOf, readIdParts, SessionIndex } from '../../src/shard/session-index.js';
-import { encodeCapabilities, encodeServers, newStoredSession, type StoredSession } from '../../src/shard/stored-session.js';
+import { SessionRows } from '../../src/shard/session-rows.js';
+import { encodeCapabilities, encodeServers, newStoredSession, releaseStoredSession, type StoredSession } from '../../src/shard/stored-session.js';
+
+const rows = new SessionRows();
+const arena = new LogArena();
 
 function session(id: string): StoredSession {
-  return newStoredSession(new LogArena(), id, 1_000, encodeCapabilities(null), encodeServers([]));
+  return newStoredSession(rows, arena, id, 1_000, encodeCapabilities(null), encodeServers([]));
 }
 
 function crockford(n: number): string {
@@ -25,9 +29,9 @@ function fresh(id: string): string {
 const SHARED_KEY = ['01JAAAAAAAAAAAAAAAKEYKEYAA', '01JBBBBBBBBBBBBBBBKEYKEYBB', '7ZZZZZZZZZZZZZZZZZKEYKEYZZ'];
 
 describe('the index of a shard’s sessions', () => {
-  it('finds every session by its id, given as a fresh string, and nothing else', () => {
-    const index = new SessionIndex();
-    const ids = Array.from({ length: 1_000 }, (_, n) => `01J${crockford(n * 7_919).padStart(23, '0')}`);
+  it('finds every session by its id, given as a fresh string, and nothing else, as the table grows', () => {
+    const index = new SessionIndex(rows);
+    const ids = Array.from({ length: 5_000 }, (_, n) => `01J${crockford(n * 7_919).padStart(23, '0')}`);
     for (const id of ids) index.add(session(id));
     expect(index.size).toBe(ids.length);
     for (const id of ids) expect(index.get(fresh(id))?.id).toBe(id);
@@ -35,7 +39,7 @@ describe('the index of a shard’s sessions', () => {
   });
 
   it('keeps ids that share a key apart, and finds each after another goes', () => {
-    const index = new SessionIndex();
+    const index = new SessionIndex(rows);
     const sessions = SHARED_KEY.map(session);
     expect(new Set(sessions.map((s) => s.idPart3)).size).toBe(1);
     for (const s of sessions) index.add(s);
@@ -46,12 +50,14 @@ describe('the index of a shard’s sessions', () => {
     expect(index.get(SHARED_KEY[2]!)?.id).toBe(SHARED_KEY[2]);
     index.add(sessions[0]!);
     index.delete(sessions[2]!);
-    expect([...index.values()].map((s) => s.id).sort()).toEqual([SHARED_KEY[0], SHARED_KEY[1]]);
+    expect(index.get(SHARED_KEY[0]!)?.id).toBe(SHARED_KEY[0]);
+    expect(index.get(SHARED_KEY[1]!)?.id).toBe(SHARED_KEY[1]);
+    expect(index.get(SHARED_KEY[2]!)).toBeUndefined();
     expect(index.size).toBe(2);
   });
 
   it('keeps an id that is not canonical under that exact string, and never matches another spelling', () => {
-    const index = new SessionIndex();
+    const index = new SessionIndex(rows);
     index.add(session('not-a-ulid'));
     index.add(session('01JAAAAAAAAAAAAAAAAAAAAAAA'));
     expect(index.get(fresh('not-a-ulid'))?.id).toBe('not-a-ulid');
@@ -59,18 +65,33 @@ describe('the index of a shard’s sessions', () => {
     expect(index.get('not-a-ulid ')).toBeUndefined();
   });
 
-  it('visits every session once while sessions are deleted and added during the visit', () => {
-    const index = new SessionIndex();
-    const ids = ['01JAAAAAAAAAAAAAAAAAAAAAA1', '01JAAAAAAAAAAAAAAAAAAAAAA2', ...SHARED_KEY, 'not-canonical'];
-    const sessions = new Map(ids.map((id) => [id, session(id)]));
-    for (const s of sessions.values()) index.add(s);
-    const seen: string[] = [];
-    for (const s of index.values()) {
-      seen.push(s.id);
-      if (s.id === ids[0]) index.delete(sessions.get(ids[1]!)!);
-      if (s.id === ids[2]) index.add(session('01JAAAAAAAAAAAAAAAAAAAAAA3'));
+  it('finds what a model Map finds through random adds and deletes, with ids crowding few slots', () => {
+    // Keys from a small set near the end of the table, so that probes run long, wrap around, and deletions shift entries back.
+    const index = new SessionIndex(rows);
+    const model = new Map<string, StoredSession>();
+    let seed = 7;
+    const random = (n: number): number => {
+      seed = (seed * 1_103_515_245 + 12_345) & 0x7fffffff;
+      return seed % n;
+    };
+    const idOf = (n: number): string => `01J${crockford(n % 50).padStart(9, '0')}000000${crockford(1_990 + ((n * 31) % 97)).padStart(6, '0')}${crockford(n).padStart(2, '0').slice(-2)}`.slice(0, 26).padEnd(26, '0');
+    for (let step = 0; step < 20_000; step++) {
+      const id = idOf(random(600));
+      const held = model.get(id);
+      if (held === undefined) {
+        const added = session(id);
+        index.add(added);
+        model.set(id, added);
+      } else if (random(3) === 0) {
+        index.delete(held);
+        releaseStoredSession(held);
+        model.delete(id);
+      }
+      const probe = idOf(random(600));
+      expect(index.get(fresh(probe))).toBe(model.get(probe));
     }
-    expect(seen.sort()).toEqual([...ids.filter((id) => id !== ids[1]), '01JAAAAAAAAAAAAAAAAAAAAAA3'].sort());
+    expect(index.size).toBe(model.size);
+    for (const [id, held] of model) expect(index.get(fresh(id))).toBe(held);
   });
 
   it('reads only canonical ids: 26 upper-case Crockford characters, the first 0-7', () => {

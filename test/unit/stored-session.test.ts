@@ -4,6 +4,7 @@ import type { Message, Session } from '../../src/protocol/model.js';
 import { encodeMessageRecord } from '../../src/protocol/message-record.js';
 import { MsgpackWriter } from '../../src/protocol/msgpack-writer.js';
 import { LOG_UNIT_BYTES, LogArena } from '../../src/shard/log-arena.js';
+import { SessionRows } from '../../src/shard/session-rows.js';
 import {
   appendMessageRecord,
   captureStoredSession,
@@ -20,6 +21,7 @@ import {
 
 const ID = '01JAAAAAAAAAAAAAAAAAAAAAAA';
 const arena = new LogArena();
+const rows = new SessionRows();
 
 /** Contents that cross every msgpack string-header boundary, in ASCII and in multibyte UTF-8. */
 const CONTENTS = ['', 'hi', 'a'.repeat(31), 'b'.repeat(32), 'c'.repeat(255), 'd'.repeat(256), 'é'.repeat(200), 'e'.repeat(65_536), '😀 emoji'];
@@ -31,7 +33,7 @@ function read(session: ReturnType<typeof newStoredSession>, lastMessages: number
 }
 
 function sessionWith(messages: Message[]) {
-  const session = newStoredSession(arena, ID, 1_000, encodeCapabilities({ fs: { readTextFile: true }, custom: [1, 'x'] }), encodeServers(['git', 'fs']));
+  const session = newStoredSession(rows, arena, ID, 1_000, encodeCapabilities({ fs: { readTextFile: true }, custom: [1, 'x'] }), encodeServers(['git', 'fs']));
   for (const m of messages) appendMessageRecord(session, encodeMessageRecord(m.role, m.content, m.timestamp));
   return session;
 }
@@ -73,7 +75,7 @@ describe('a stored session (messages kept as encoded records)', () => {
     // 100 messages of every str header size, so that the checkpoints (every 16 messages) land on all of them.
     const long: Message[] = Array.from({ length: 100 }, (_, i) => ({ role: 'user', content: CONTENTS[i % CONTENTS.length]!, timestamp: i }));
     const session = sessionWith(long);
-    const restored = restoreStoredSession(decode(encode(serialiseStoredSession(session))), arena);
+    const restored = restoreStoredSession(decode(encode(serialiseStoredSession(session))), rows, arena);
     for (const s of [session, restored]) {
       for (let n = 0; n <= long.length + 1; n++) expect(read(s, n).context).toEqual(long.slice(Math.max(0, long.length - n)));
       for (let i = 0; i <= long.length; i++) expect(offsetOfMessage(s, i)).toBe(offsetOfMessage(sessionWith(long.slice(0, i)), i));
@@ -83,7 +85,7 @@ describe('a stored session (messages kept as encoded records)', () => {
   it('keeps what a capture read when the session goes on growing', () => {
     const long: Message[] = Array.from({ length: 40 }, (_, i) => ({ role: 'assistant', content: `m${i}`, timestamp: i }));
     const session = sessionWith(long.slice(0, 20));
-    const captured = captureStoredSession(session);
+    const captured = captureStoredSession(session, new SessionRows());
     for (const m of long.slice(20)) appendMessageRecord(session, encodeMessageRecord(m.role, m.content, m.timestamp));
     expect(read(captured, 3).context).toEqual(long.slice(17, 20));
     expect(read(session, 3).context).toEqual(long.slice(37, 40));
@@ -91,7 +93,7 @@ describe('a stored session (messages kept as encoded records)', () => {
 
   it('takes pieces as the log grows: never more than one unit spare, a few pieces for a long log', () => {
     const own = new LogArena();
-    const session = newStoredSession(own, ID, 1_000, encodeCapabilities(null), encodeServers([]));
+    const session = newStoredSession(rows, own, ID, 1_000, encodeCapabilities(null), encodeServers([]));
     const all: Message[] = [];
     for (let i = 0; i < 2_000; i++) {
       const m: Message = { role: 'user', content: `${i} ${'x'.repeat(i % 300)}`, timestamp: i };
@@ -122,7 +124,7 @@ describe('a stored session (messages kept as encoded records)', () => {
 
   it('says beforehand how much room an append adds, merges included', () => {
     const own = new LogArena();
-    const session = newStoredSession(own, ID, 1_000, encodeCapabilities(null), encodeServers([]));
+    const session = newStoredSession(rows, own, ID, 1_000, encodeCapabilities(null), encodeServers([]));
     for (let i = 0; i < 3_000; i++) {
       const record = encodeMessageRecord('assistant', 'g'.repeat((i * 37) % 1_500), i);
       const expected = logGrowthFor(session, record.length);
@@ -135,6 +137,6 @@ describe('a stored session (messages kept as encoded records)', () => {
   it('shares one encoding for null capabilities and for no servers', () => {
     expect(encodeCapabilities(null)).toBe(encodeCapabilities(null));
     expect(encodeServers([])).toBe(encodeServers([]));
-    expect(read(newStoredSession(arena, ID, 5, encodeCapabilities(null), encodeServers([])), -1)).toMatchObject({ clientCapabilities: null, mcpServers: [], context: [] });
+    expect(read(newStoredSession(rows, arena, ID, 5, encodeCapabilities(null), encodeServers([])), -1)).toMatchObject({ clientCapabilities: null, mcpServers: [], context: [] });
   });
 });
