@@ -128,6 +128,11 @@ export class LogArena {
     this.holds++;
   }
 
+  /** Whether releases are held: a reader may still be reading pieces and the tables that list them. */
+  get holding(): boolean {
+    return this.holds > 0;
+  }
+
   unhold(): void {
     if (this.holds === 0 || --this.holds > 0) return;
     const held = this.held;

@@ -23,13 +23,17 @@ export const ID_PART4 = 4;
 export const MESSAGE_COUNT = 5;
 /** The handle of the log's last piece (the one an append writes into); -1 when the log has none. */
 export const LAST_PIECE = 6;
+/** Three slots: the handles of the log's newest unit pieces, oldest first, -1 in those unused. */
+export const TAIL_PIECES = 7;
+/** The bytes of the log's records (read through `u32`: up to 2^32 - 1). */
+export const LOG_BYTES = 10;
+/** The bytes left in the log's last piece. */
+export const LOG_ROOM = 11;
 export const ROW_INTS = 16;
 
-/** Float64 slots of a row (index `row * ROW_DOUBLES + slot`): times, and byte counts that may pass 2^31. */
-export const LAST_ACCESSED = 4;
-export const UPDATED_AT = 5;
-export const LOG_BYTES = 6;
-export const LOG_CAPACITY = 7;
+/** Float64 slots of a row (index `row * ROW_DOUBLES + slot`), after the int32 ones. */
+export const LAST_ACCESSED = 6;
+export const UPDATED_AT = 7;
 export const ROW_DOUBLES = 8;
 
 const ROW_BYTES = ROW_INTS * 4;
@@ -37,6 +41,8 @@ const INITIAL_ROWS = 1_024;
 
 export class SessionRows {
   i32: Int32Array;
+  /** The same rows, for `LOG_BYTES`. */
+  u32: Uint32Array;
   f64: Float64Array;
   /** The session each row belongs to; `undefined` for a free row. */
   readonly sessions: (StoredSession | undefined)[] = [];
@@ -47,6 +53,7 @@ export class SessionRows {
   constructor(capacity = INITIAL_ROWS) {
     const buffer = new ArrayBuffer(Math.max(1, capacity) * ROW_BYTES);
     this.i32 = new Int32Array(buffer);
+    this.u32 = new Uint32Array(buffer);
     this.f64 = new Float64Array(buffer);
   }
 
@@ -96,6 +103,7 @@ export class SessionRows {
     const i32 = new Int32Array(buffer);
     i32.set(this.i32);
     this.i32 = i32;
+    this.u32 = new Uint32Array(buffer);
     this.f64 = new Float64Array(buffer);
   }
 }

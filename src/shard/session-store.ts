@@ -6,7 +6,7 @@ import { ErrorCode } from '../protocol/error-codes.js';
 import type { SessionId } from '../protocol/model.js';
 import { LogArena } from './log-arena.js';
 import { SessionIndex } from './session-index.js';
-import { LAST_ACCESSED, LOG_BYTES, LOG_CAPACITY, MESSAGE_COUNT, ROW_DOUBLES, ROW_INTS, SessionRows, UPDATED_AT } from './session-rows.js';
+import { LAST_ACCESSED, LOG_BYTES, LOG_ROOM, MESSAGE_COUNT, ROW_DOUBLES, ROW_INTS, SessionRows, UPDATED_AT } from './session-rows.js';
 import {
   appendMessageRecordAt,
   captureStoredSession,
@@ -162,7 +162,7 @@ export class SessionStore {
     const row = this.requireRow(id, now);
     const { rows } = this;
     const count = rows.i32[row * ROW_INTS + MESSAGE_COUNT]!;
-    const logBytes = rows.f64[row * ROW_DOUBLES + LOG_BYTES]!;
+    const logBytes = rows.u32[row * ROW_INTS + LOG_BYTES]!;
     if (count >= this.limits.maxMessagesPerSession) {
       throw new OperationFailure(
         ErrorCode.LIMIT_EXCEEDED,
@@ -176,7 +176,7 @@ export class SessionStore {
       );
     }
     // Counted before anything is written: a refused append leaves the log as it was, merges included.
-    this.reserve(id, logGrowth(logBytes, rows.f64[row * ROW_DOUBLES + LOG_CAPACITY]!, record.length));
+    this.reserve(id, logGrowth(logBytes, logBytes + rows.i32[row * ROW_INTS + LOG_ROOM]!, record.length));
     if (this.capturing !== null) this.preserve(rows.sessions[row]!);
     appendMessageRecordAt(rows, row, this.arena, record);
     rows.f64[row * ROW_DOUBLES + LAST_ACCESSED] = now;

@@ -85,9 +85,13 @@ describe('a stored session (messages kept as encoded records)', () => {
   it('keeps what a capture read when the session goes on growing', () => {
     const long: Message[] = Array.from({ length: 40 }, (_, i) => ({ role: 'assistant', content: `m${i}`, timestamp: i }));
     const session = sessionWith(long.slice(0, 20));
+    // As a capture does: the captured pieces and table stay as they are while it reads.
+    arena.hold();
     const captured = captureStoredSession(session, new SessionRows());
     for (const m of long.slice(20)) appendMessageRecord(session, encodeMessageRecord(m.role, m.content, m.timestamp));
     expect(read(captured, 3).context).toEqual(long.slice(17, 20));
+    expect(read(captured, -1).context).toEqual(long.slice(0, 20));
+    arena.unhold();
     expect(read(session, 3).context).toEqual(long.slice(37, 40));
   });
 
