@@ -199,7 +199,7 @@ export function newStoredSession(
   i32[at + MESSAGE_COUNT] = 0;
   i32[at + LAST_PIECE] = -1;
   i32.fill(-1, at + TAIL_PIECES, at + TAIL_PIECES + 3);
-  i32[at + LOG_BYTES] = 0;
+  rows.u32[at + LOG_BYTES] = 0;
   i32[at + LOG_ROOM] = 0;
   const times = session.row * ROW_DOUBLES;
   f64[times + LAST_ACCESSED] = now;
