@@ -42,7 +42,7 @@ export interface StoreLimits {
   maxBytes: number;
 }
 
-/** What a session costs beyond its log and fields: its object, its id and its Map entry (an estimate). */
+/** What a session costs beyond its log and fields: its object, its id, its row and its slot (an estimate). */
 const SESSION_OVERHEAD_BYTES = 256;
 
 /** The fields of a session that `update()` may replace. */
