@@ -130,8 +130,9 @@ export class SessionIndex {
       return;
     }
     const { slots, mask } = this;
-    let hole = session.idPart3 & mask;
-    while (slots[hole * 2 + 1] !== session.row || slots[hole * 2] !== session.idPart3) {
+    const { row, idPart3: key } = session;
+    let hole = key & mask;
+    while (slots[hole * 2 + 1] !== row || slots[hole * 2] !== key) {
       if (slots[hole * 2] === EMPTY) return;
       hole = (hole + 1) & mask;
     }

@@ -215,7 +215,7 @@ export function releaseStoredSession(session: StoredSession): void {
 
 /**
  * Appends one message record (checked: see `protocol/message-record.ts`) to the session's log, taking
- * pieces from its arena as it needs them. It adds `logGrowthFor(session, record.length)` bytes of room.
+ * pieces from its arena as it needs them. It adds `logGrowth(session.logBytes, session.logCapacity, record.length)` bytes of room.
  * The caller has checked that the log stays within `MAX_LOG_BYTES` (`SessionStore.append`).
  */
 export function appendMessageRecord(session: StoredSession, record: Uint8Array): void {
@@ -314,12 +314,10 @@ function mergeIntoTable(session: StoredSession, i32: Int32Array, at: number, are
   return added;
 }
 
-/** The bytes of room appending `bytes` adds to the session's log: each new piece, merged or not, adds one unit. */
-export function logGrowthFor(session: StoredSession, bytes: number): number {
-  return logGrowth(session.logBytes, session.logCapacity, bytes);
-}
-
-/** `logGrowthFor` from a log's bytes and capacity. */
+/**
+ * The bytes of room appending `bytes` to a log of `logBytes` bytes in `logCapacity` adds: each new piece,
+ * merged or not, adds one unit.
+ */
 export function logGrowth(logBytes: number, logCapacity: number, bytes: number): number {
   const short = logBytes + bytes - logCapacity;
   return short <= 0 ? 0 : Math.ceil(short / LOG_UNIT_BYTES) * LOG_UNIT_BYTES;

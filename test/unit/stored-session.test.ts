@@ -11,7 +11,7 @@ import {
   encodeCapabilities,
   encodeServers,
   logCapacityOf,
-  logGrowthFor,
+  logGrowth,
   newStoredSession,
   offsetOfMessage,
   restoreStoredSession,
@@ -131,7 +131,7 @@ describe('a stored session (messages kept as encoded records)', () => {
     const session = newStoredSession(rows, own, ID, 1_000, encodeCapabilities(null), encodeServers([]));
     for (let i = 0; i < 3_000; i++) {
       const record = encodeMessageRecord('assistant', 'g'.repeat((i * 37) % 1_500), i);
-      const expected = logGrowthFor(session, record.length);
+      const expected = logGrowth(session.logBytes, session.logCapacity, record.length);
       const before = logCapacityOf(session);
       appendMessageRecord(session, record);
       expect(logCapacityOf(session) - before).toBe(expected);
