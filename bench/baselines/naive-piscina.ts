@@ -39,6 +39,8 @@ export class NaivePiscinaSessions implements SessionApi {
         maxSessionBytes: maxSessionBytes(resolveOptions()),
         faultInjection: false,
         spin,
+        // The naive route sleeps until each reply comes: nobody polls this counter.
+        replies: new SharedArrayBuffer(4),
       };
       return new Piscina({ filename: WORKER_FILE, minThreads: 1, maxThreads: 1, idleTimeout: Infinity, atomics: 'disabled', workerData: config });
     });

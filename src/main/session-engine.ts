@@ -50,6 +50,10 @@ export interface ShardStats {
   ops: number;
   /** How many times its worker has been replaced after a crash or hang. */
   restarts: number;
+  /** Replies the host's thread caught while polling for them (`replySpinUs`). */
+  replySpinsCaught: number;
+  /** Polls that reached `replySpinUs` without a reply (the host then slept until it came). */
+  replySpinsMissed: number;
 }
 
 /** What `stats()` resolves. */
@@ -347,6 +351,8 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
         batches: shard.batches,
         ops: shard.ops,
         restarts: shard.restarts,
+        replySpinsCaught: shard.replySpin.caught,
+        replySpinsMissed: shard.replySpin.missed,
       })),
     };
   }

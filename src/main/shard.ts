@@ -18,6 +18,7 @@ import { decodeReply, decodeReplyChunk, decodeReplyHeader, RESULTS_PER_CHUNK, ty
 import { EngineClosedError, fromWire, ProtocolError, ShardCrashedError, type SessionEngineError } from './errors.js';
 import { maxSessionBytes, type ResolvedOptions } from './options.js';
 import { abortWhenOverdue } from './overdue.js';
+import { ReplySpin, REPLY_SPIN_MAX_OPS } from './reply-spin.js';
 
 /** How an op's result is handed to its caller. */
 export const enum Reply {
@@ -123,6 +124,10 @@ export class Shard {
   private readonly deliveries: Delivery[] = [];
   private flushScheduled = false;
   private drained: (() => void) | null = null;
+  /** Bumped by the worker after each reply it posts (`ShardConfig.replies`); kept across restarts. */
+  private readonly replies = new SharedArrayBuffer(4);
+  /** Polls for small batches' replies (`replySpinUs`); its figures show in `stats()`. */
+  readonly replySpin: ReplySpin;
   private readonly flushTask = (): void => {
     this.flushScheduled = false;
     this.flush();
@@ -137,6 +142,8 @@ export class Shard {
   ) {
     this.maxInFlight = options.store === null ? MEMORY_BATCHES_IN_FLIGHT : 1;
     this.batch = new BatchWriter(options.maxBatchOps);
+    // A Redis shard's reply waits on Redis: not worth holding the host's thread for.
+    this.replySpin = new ReplySpin(options.store === null ? options.replySpinUs / 1_000 : 0, this.replies, performance.now.bind(performance));
   }
 
   /** Whether the shard's worker is up and taking batches (not starting, restarting or closed). */
@@ -238,6 +245,8 @@ export class Shard {
       (reply: Uint8Array) => this.replied(pool, reply),
       (error: unknown) => this.crashed(pool, error),
     );
+    // A caller waiting on a few operations, and nothing else of this shard's to do meanwhile.
+    if (pending.length <= REPLY_SPIN_MAX_OPS && this.inFlight.length === 1 && this.delivering === 0) this.replySpin.expect();
   }
 
   private scheduleFlush(): void {
@@ -428,6 +437,7 @@ export class Shard {
       maxSessionBytes: maxSessionBytes(this.options),
       faultInjection: this.options.faultInjection,
       spin: this.spin,
+      replies: this.replies,
       persistence: this.persistence,
       redis: this.options.store?.redis ?? null,
       storeTimeoutMs: this.options.storeTimeoutMs,

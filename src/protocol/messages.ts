@@ -82,6 +82,11 @@ export interface ShardConfig {
   faultInjection: boolean;
   /** How the worker polls for its next batch after answering one (see `shard/idle-spin.ts`). */
   spin: ShardSpinConfig;
+  /**
+   * A counter (4 bytes, an `Int32Array`) the worker bumps once each reply has been posted; the host polls
+   * it while it waits for a small batch's reply (`replySpinUs`, see `main/reply-spin.ts`).
+   */
+  replies: SharedArrayBuffer;
   /** `null`: memory only. */
   persistence?: ShardPersistenceConfig | null;
   /** Where a Redis shard keeps its sessions (only the Redis worker reads it). */

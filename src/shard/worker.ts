@@ -52,6 +52,19 @@ let recovery: RecoveryFigures = { sessions: 0, expired: 0, skippedRecords: 0, ms
 let batchRunning = false;
 let seq = 0;
 const spin = new IdleSpin(config.spin.us / 1_000, config.spin.board, config.spin.spinners, performance.now.bind(performance));
+const replies = new Int32Array(config.replies, 0, 1);
+/** Tells a host polling for a reply that it has been posted (see `ShardConfig.replies`). */
+const replyPosted = (): void => {
+  Atomics.add(replies, 0, 1);
+};
+/**
+ * piscina posts a batch's reply (or its error) in the microtasks that follow the batch's promise; an
+ * immediate runs after them. Bumping before the post measured worse: the host stopped polling and slept
+ * before the message came.
+ */
+const afterReply = (): void => {
+  setImmediate(replyPosted);
+};
 /** Sweeps run one after another: a timer pass and an explicit `sweep()` must not share a cursor. */
 let sweepChain: Promise<number> = Promise.resolve(0);
 
@@ -277,7 +290,7 @@ let applying: Promise<unknown> = Promise.resolve();
  */
 export default function handleBatch(task: unknown): Promise<ReturnType<typeof move>> {
   const result = applying.then(() => applyBatch(task));
-  applying = result.catch(() => undefined);
+  applying = result.then(afterReply, afterReply);
   return result;
 }
 

@@ -8,7 +8,7 @@ import { Piscina } from 'piscina';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../dist/src/index.js';
 import { encode } from '../../dist/src/protocol/codec.js';
-import { Op } from '../../dist/src/protocol/messages.js';
+import { Op, type ShardConfig } from '../../dist/src/protocol/messages.js';
 import { decodeReply } from '../../dist/src/protocol/reply.js';
 
 const WORKER = fileURLToPath(new URL('../../dist/src/shard/worker.js', import.meta.url));
@@ -30,7 +30,17 @@ describe("a shard worker's batch decoder", () => {
       minThreads: 1,
       maxThreads: 1,
       atomics: 'disabled',
-      workerData: { shard: 0, maxSessionAgeMs: 60_000, cleanupIntervalMs: 60_000, maxMessagesPerSession: 100, maxSessionBytes: 1_000_000, faultInjection: false, spin: { us: 0, board: new SharedArrayBuffer(4), spinners: 0 }, persistence: null },
+      workerData: {
+        shard: 0,
+        maxSessionAgeMs: 60_000,
+        cleanupIntervalMs: 60_000,
+        maxMessagesPerSession: 100,
+        maxSessionBytes: 1_000_000,
+        faultInjection: false,
+        spin: { us: 0, board: new SharedArrayBuffer(4), spinners: 0 },
+        replies: new SharedArrayBuffer(4),
+        persistence: null,
+      } satisfies ShardConfig,
     });
   });
   afterAll(() => pool.destroy());

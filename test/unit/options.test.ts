@@ -15,6 +15,7 @@ const INTEGER_OPTIONS = {
   shardHeapMb: { min: 16, max: 1_048_576 },
   shardTimeoutMs: { min: 100, max: 2_147_483_647 },
   shardSpinUs: { min: 0, max: 10_000 },
+  replySpinUs: { min: 0, max: 10_000 },
 } as const;
 
 type IntegerOption = keyof typeof INTEGER_OPTIONS;
@@ -45,6 +46,7 @@ describe('resolveOptions', () => {
       shardHeapMb: 8_192,
       shardTimeoutMs: 30_000,
       shardSpinUs: 200,
+      replySpinUs: 50,
       faultInjection: false,
       persistence: null,
       store: null,

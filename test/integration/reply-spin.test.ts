@@ -1,0 +1,46 @@
+/**
+ * The host polls for the reply to a small batch (`replySpinUs`) instead of sleeping until it comes: the
+ * worker tells it, through a shared counter, once the reply is posted.
+ */
+import { describe, expect, it } from 'vitest';
+import { withEngine } from '../helpers/engine.js';
+import type { SessionEngine } from '../../dist/src/index.js';
+
+async function polls(engine: SessionEngine): Promise<{ caught: number; missed: number }> {
+  const [shard] = (await engine.stats()).shards;
+  return { caught: shard!.replySpinsCaught, missed: shard!.replySpinsMissed };
+}
+
+describe('the host polling for a small batch reply', () => {
+  it('catches the replies of one-operation batches, which the worker announces once posted', async () => {
+    // A window far longer than any reply takes, even on a loaded machine: every poll should catch its reply.
+    await withEngine({ shards: 1, replySpinUs: 10_000 }, async (engine) => {
+      const id = await engine.create();
+      await engine.appendMessage(id, { role: 'user', content: 'hello' });
+      for (let i = 0; i < 20; i++) expect((await engine.get(id))!.context).toHaveLength(1);
+      const { caught, missed } = await polls(engine);
+      expect(caught).toBeGreaterThanOrEqual(20);
+      expect(missed).toBeLessThan(caught);
+    });
+  });
+
+  it('does not poll for a batch of many operations', async () => {
+    await withEngine({ shards: 1, replySpinUs: 10_000 }, async (engine) => {
+      const id = await engine.create();
+      const before = await polls(engine);
+      const sessions = await Promise.all(Array.from({ length: 100 }, () => engine.get(id)));
+      expect(sessions.every((session) => session!.id === id)).toBe(true);
+      const after = await polls(engine);
+      // The one poll between them is for the stats() batch that reads `after`.
+      expect(after.caught + after.missed).toBe(before.caught + before.missed + 1);
+    });
+  });
+
+  it('never polls with replySpinUs 0', async () => {
+    await withEngine({ shards: 1, replySpinUs: 0 }, async (engine) => {
+      const id = await engine.create();
+      for (let i = 0; i < 5; i++) await engine.get(id);
+      expect(await polls(engine)).toEqual({ caught: 0, missed: 0 });
+    });
+  });
+});
