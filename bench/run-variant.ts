@@ -84,9 +84,9 @@ export async function runVariant(variant: Variant, plan: Plan): Promise<VariantR
   const tag = `[${variant.id}]`;
   const gc = new GcPauses();
   const cleanupIntervalMs = plan.mode === 'scale' ? SCALE_CLEANUP_INTERVAL_MS : undefined;
-  // Room for every session the plan can create: the prefills, and the create workload's warm-up, latency run
-  // and throughput runs, each capped at createMaxOps.
-  const maxSessions = plan.sessions + plan.longSessions + (plan.runs + 2) * plan.createMaxOps;
+  // Room for every session the plan can create: the prefills, and the create workload's two warm-ups,
+  // latency run and throughput runs, each capped at createMaxOps.
+  const maxSessions = plan.sessions + plan.longSessions + (plan.runs + 3) * plan.createMaxOps;
   const api = (await variant.start(maxSessions, cleanupIntervalMs)) as SessionApi & { usedMemory?: () => Promise<number> };
   try {
     const before = settledMemory();
@@ -117,6 +117,7 @@ export async function runVariant(variant: Variant, plan: Plan): Promise<VariantR
       const op = operationFor(workload, api, ids, longIds);
       const maxOps = maxOpsFor(plan, workload);
       await drive(op, THROUGHPUT_IN_FLIGHT, maxOps, plan.warmupMs);
+      await drive(op, 1, Math.min(maxOps, plan.latencyMaxOps), plan.latencyWarmupMs);
       const latency = await drive(op, 1, Math.min(maxOps, plan.latencyMaxOps), plan.latencyMaxMs);
       rows.push(rowFrom(variant.id, workload, 1, [latency]));
       const runs: RunSample[] = [];

@@ -46,7 +46,7 @@ describe('resolveOptions', () => {
       shardHeapMb: 8_192,
       shardTimeoutMs: 30_000,
       shardSpinUs: 200,
-      replySpinUs: 50,
+      replySpinUs: 200,
       faultInjection: false,
       persistence: null,
       store: null,
