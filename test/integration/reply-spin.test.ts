@@ -17,7 +17,8 @@ describe('the host polling for a small batch reply', () => {
     await withEngine({ shards: 1, replySpinUs: 10_000 }, async (engine) => {
       const id = await engine.create();
       await engine.appendMessage(id, { role: 'user', content: 'hello' });
-      for (let i = 0; i < 20; i++) expect((await engine.get(id))!.context).toHaveLength(1);
+      for (let i = 0; i < 40; i++) expect((await engine.get(id))!.context).toHaveLength(1);
+      // Room for a reply that a loaded machine delays past the window (a miss, and the next batch skipped).
       const { caught, missed } = await polls(engine);
       expect(caught).toBeGreaterThanOrEqual(20);
       expect(missed).toBeLessThan(caught);
@@ -31,8 +32,9 @@ describe('the host polling for a small batch reply', () => {
       const sessions = await Promise.all(Array.from({ length: 100 }, () => engine.get(id)));
       expect(sessions.every((session) => session!.id === id)).toBe(true);
       const after = await polls(engine);
-      // The one poll between them is for the stats() batch that reads `after`.
-      expect(after.caught + after.missed).toBe(before.caught + before.missed + 1);
+      // At most one poll between them: the one for the stats() batch that reads `after` (skipped if the
+      // poll before it missed).
+      expect(after.caught + after.missed).toBeLessThanOrEqual(before.caught + before.missed + 1);
     });
   });
 
