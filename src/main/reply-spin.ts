@@ -1,3 +1,16 @@
+/** How many looks at the counter the poll takes between readings of the clock (~10 ns a look). */
+const CLOCK_EVERY = 64;
+
+/** The most batches skipped after a run of misses. */
+export const MAX_SKIPPED = 64;
+
+/**
+ * The largest batch whose reply the host polls for: a few operations, which a shard answers within
+ * microseconds (a whole get of a 10-message session took 5-7 µs in the worker). A larger batch is not
+ * one caller waiting on one operation, and its reply may take longer than the window.
+ */
+export const REPLY_SPIN_MAX_OPS = 4;
+
 /**
  * Keeps the host's thread awake for the reply to a small batch, for a bounded while (`replySpinUs`).
  *
@@ -67,16 +80,3 @@ export class ReplySpin {
     setImmediate(this.poll);
   }
 }
-
-/** How many looks at the counter the poll takes between readings of the clock (~10 ns a look). */
-const CLOCK_EVERY = 64;
-
-/** The most batches skipped after a run of misses. */
-export const MAX_SKIPPED = 64;
-
-/**
- * The largest batch whose reply the host polls for: a few operations, which a shard answers within
- * microseconds (a whole get of a 10-message session took 5-7 µs in the worker). A larger batch is not
- * one caller waiting on one operation, and its reply may take longer than the window.
- */
-export const REPLY_SPIN_MAX_OPS = 4;
