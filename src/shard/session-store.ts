@@ -100,8 +100,8 @@ export class SessionStore {
   /** `weightOf` summed over the sessions held. */
   private bytes = 0;
   private expired: SessionId[] = [];
-  /** A sweep in progress keeps its place here between steps: the next row to look at, or -1. */
-  private sweepCursor = -1;
+  /** The next row a sweep looks at; a sweep in progress keeps its place here between steps (0: a new pass). */
+  private sweepCursor = 0;
   private sweepRemoved = 0;
 
   constructor(
@@ -261,7 +261,6 @@ export class SessionStore {
   sweepStep(budgetMs: number, timer: Clock = this.clock): boolean {
     const started = timer();
     const now = this.clock();
-    if (this.sweepCursor < 0) this.sweepCursor = 0;
     const { rows } = this;
     const oldest = now - this.limits.maxSessionAgeMs;
     let visited = 0;
@@ -269,7 +268,7 @@ export class SessionStore {
     for (;;) {
       const row = this.sweepCursor++;
       if (row >= rows.end) {
-        this.sweepCursor = -1;
+        this.sweepCursor = 0;
         return true;
       }
       const session = rows.sessions[row];
@@ -343,7 +342,7 @@ export class SessionStore {
 
   /** Abandons a pass in progress: the next `sweepStep()` starts a full one. */
   restartSweep(): void {
-    this.sweepCursor = -1;
+    this.sweepCursor = 0;
     this.sweepRemoved = 0;
   }
 

@@ -17,6 +17,13 @@ function steppingClock(replies: SharedArrayBuffer, stepMs: number, replyAfterRea
   return clock;
 }
 
+/** A poll with a 50 µs window, its reply counter, and a stepping clock (see `steppingClock`). */
+function pollWithClock(stepMs: number, replyAfterReads?: number) {
+  const replies = new SharedArrayBuffer(4);
+  const clock = steppingClock(replies, stepMs, replyAfterReads);
+  return { replies, clock, spin: new ReplySpin(0.05, replies, clock) };
+}
+
 /** Lets the event loop turn, so that a poll scheduled with `setImmediate` has run. */
 function turn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
@@ -24,9 +31,7 @@ function turn(): Promise<void> {
 
 describe('the host polling for a small batch reply', () => {
   it('polls after the event loop has had its turn, until the reply is posted, and counts it caught', async () => {
-    const replies = new SharedArrayBuffer(4);
-    const clock = steppingClock(replies, 0.001, 5);
-    const spin = new ReplySpin(0.05, replies, clock);
+    const { clock, spin } = pollWithClock(0.001, 5);
     spin.expect();
     expect(clock.reads).toBe(0);
     await turn();
@@ -35,9 +40,7 @@ describe('the host polling for a small batch reply', () => {
   });
 
   it('ends at the window when no reply comes, and counts a miss', async () => {
-    const replies = new SharedArrayBuffer(4);
-    const clock = steppingClock(replies, 0.01);
-    const spin = new ReplySpin(0.05, replies, clock);
+    const { clock, spin } = pollWithClock(0.01);
     spin.expect();
     await turn();
     expect(clock.reads).toBe(6);
@@ -45,9 +48,7 @@ describe('the host polling for a small batch reply', () => {
   });
 
   it('ends at once when the reply was posted before the poll began', async () => {
-    const replies = new SharedArrayBuffer(4);
-    const clock = steppingClock(replies, 0.001);
-    const spin = new ReplySpin(0.05, replies, clock);
+    const { replies, clock, spin } = pollWithClock(0.001);
     spin.expect();
     Atomics.add(new Int32Array(replies), 0, 1);
     await turn();
@@ -56,9 +57,7 @@ describe('the host polling for a small batch reply', () => {
   });
 
   it('runs one poll per turn, however many batches are sent before it', async () => {
-    const replies = new SharedArrayBuffer(4);
-    const clock = steppingClock(replies, 0.01);
-    const spin = new ReplySpin(0.05, replies, clock);
+    const { spin } = pollWithClock(0.01);
     spin.expect();
     spin.expect();
     spin.expect();
