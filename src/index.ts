@@ -37,6 +37,7 @@ export {
 } from './main/errors.js';
 export type { RedisClusterOptions, RedisConnectionOptions, ResolvedStore, StoreOptions } from './main/store-options.js';
 export type { FaultKind, FsyncPolicy } from './protocol/messages.js';
+export type { ShardFigures } from './protocol/ops.js';
 export { SKIPPED_RECORDS_WARNING } from './protocol/error-codes.js';
 export type {
   ClientCapabilities,

@@ -7,7 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { shardFor, type MessageInput, type Session } from '../../src/index.js';
 import { encode } from '../../src/protocol/codec.js';
-import { Op, type ShardConfig } from '../../src/protocol/messages.js';
+import type { ShardConfig } from '../../src/protocol/messages.js';
+import { OPS } from '../../src/protocol/ops.js';
 import { decodeReply } from '../../src/protocol/reply.js';
 import { maxSessionBytes, resolveOptions, shardSpinConfig } from '../../src/main/options.js';
 import { newSessionId } from '../../src/main/session-ids.js';
@@ -17,7 +18,7 @@ import { CLEANUP_INTERVAL_MS, SESSION_TTL_MS, type SessionApi } from '../subject
 /** CREATE's argument for a bare session, as the engine sends it: `[capabilities, servers, cwd, title, owner]`. */
 const BARE_INIT = [null, [], null, null, null];
 
-const WORKER_FILE = fileURLToPath(new URL('../../src/shard/worker.js', import.meta.url));
+const WORKER_FILE = fileURLToPath(new URL('../../src/shard/memory/worker.js', import.meta.url));
 
 /** Operations per task when seeding; seeding is set-up, not measured, so it may batch. */
 const SEED_BATCH = 2_048;
@@ -45,7 +46,7 @@ export class NaivePiscinaSessions implements SessionApi {
       return new Piscina({ filename: WORKER_FILE, minThreads: 1, maxThreads: 1, idleTimeout: Infinity, atomics: 'disabled', workerData: config });
     });
     const naive = new NaivePiscinaSessions(pools);
-    await Promise.all(pools.map((_, shard) => naive.runBatch(shard, [Op.PING, null, null])));
+    await Promise.all(pools.map((_, shard) => naive.runBatch(shard, [OPS.ping.code, null, null])));
     return naive;
   }
 
@@ -56,19 +57,19 @@ export class NaivePiscinaSessions implements SessionApi {
 
   async create(): Promise<string> {
     const id = newSessionId();
-    await this.run(id, Op.CREATE, BARE_INIT);
+    await this.run(id, OPS.create.code, BARE_INIT);
     return id;
   }
 
   async get(id: string, options?: { lastMessages?: number }): Promise<Session | undefined> {
     checkSessionId(id);
-    const session = await this.run(id, Op.GET, options?.lastMessages ?? -1);
+    const session = await this.run(id, OPS.get.code, options?.lastMessages ?? -1);
     return session === null ? undefined : (session as Session);
   }
 
   async appendMessage(id: string, message: MessageInput): Promise<number> {
     checkSessionId(id);
-    return (await this.run(id, Op.APPEND, checkMessage(message, 1_048_576))) as number;
+    return (await this.run(id, OPS.append.code, checkMessage(message, 1_048_576))) as number;
   }
 
   /** Set-up only: creates `count` sessions of `messages(i)` each, many operations per task. */
@@ -83,8 +84,8 @@ export class NaivePiscinaSessions implements SessionApi {
     ids.forEach((id, i) => {
       const shard = shardFor(id, this.pools.length);
       const batch = perShard[shard]!;
-      batch.push(Op.CREATE, id, BARE_INIT);
-      for (const m of messages(i)) batch.push(Op.APPEND, id, checkMessage(m, 1_048_576));
+      batch.push(OPS.create.code, id, BARE_INIT);
+      for (const m of messages(i)) batch.push(OPS.append.code, id, checkMessage(m, 1_048_576));
       if (batch.length >= SEED_BATCH * 3) flush(shard);
     });
     this.pools.forEach((_, shard) => perShard[shard]!.length > 0 && flush(shard));

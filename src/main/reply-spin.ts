@@ -6,7 +6,7 @@ export const MAX_SKIPPED = 64;
 
 /**
  * The largest batch whose reply the host polls for: a few operations, which a shard answers within
- * microseconds (a whole get of a 10-message session took 5-7 µs in the worker). A larger batch is not
+ * microseconds. A larger batch is not
  * one caller waiting on one operation, and its reply may take longer than the window.
  */
 export const REPLY_SPIN_MAX_OPS = 4;
@@ -15,10 +15,9 @@ export const REPLY_SPIN_MAX_OPS = 4;
  * Keeps the host's thread awake for the reply to a small batch, for a bounded while (`replySpinUs`).
  *
  * On a virtual machine the costly part of a one-operation round trip is not the work or the message but
- * waking a processor that has gone idle: measured on 2 vCPUs, a whole-session get took 58-82 µs p50 when
- * the host's thread slept until the reply came, 25-28 µs when it polled for it, because the host's vCPU
- * halts about 10 µs after its thread sleeps, and both posting the reply and waking from the halt then take
- * 10-25 µs more. The shard's own idle spin (`shard/idle-spin.ts`) covers the other direction.
+ * waking a processor that has gone idle: a vCPU halts soon after its thread sleeps, and both posting the
+ * reply and waking from the halt then cost more than the operation (docs/performance.md). The shard's own
+ * idle spin (`shard/idle-spin.ts`) covers the other direction.
  *
  * The poll runs in a `setImmediate` callback, so the host first handles whatever else is ready (timers,
  * I/O, earlier immediates), and it ends as soon as the shard's reply is posted: the worker bumps a shared
@@ -41,7 +40,7 @@ export class ReplySpin {
     this.scheduled = false;
     const until = this.now() + this.windowMs;
     // The clock is read once every CLOCK_EVERY looks (under a microsecond): each reading allocates, and
-    // reading it at every look made the host collect garbage every ~30 ms at one get in flight.
+    // reading it at every look made the host collect garbage often at one get in flight.
     for (let looks = 1; Atomics.load(this.counter, 0) === this.seen; looks++) {
       if (looks % CLOCK_EVERY === 0 && this.now() >= until) {
         this.missed++;

@@ -7,7 +7,8 @@
 import { EventEmitter } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import type { MessageInput, Session, SessionId, SessionInit, SessionUpdate } from '../protocol/model.js';
-import { FAULT_KINDS, Op, type FaultKind } from '../protocol/messages.js';
+import { FAULT_KINDS, type FaultKind } from '../protocol/messages.js';
+import type { ArgsOf, IdOf, OpName, ResultOf, ShardFigures } from '../protocol/ops.js';
 import { CapacityError, EngineClosedError, InvalidArgumentError, QueueFullError, ShardCrashedError } from './errors.js';
 import { resolveOptions, shardSpinConfig, type ResolvedOptions, type SessionEngineOptions } from './options.js';
 import { lookPeriodMs } from './overdue.js';
@@ -17,31 +18,8 @@ import { Reply, Shard } from './shard.js';
 import { shardFor } from './shard-for.js';
 import { checkCount, checkCwd, checkMessage, checkOwner, checkSessionFields, checkSessionId, describeValue } from './validation.js';
 
-/** One shard's figures in `stats()`. */
-export interface ShardStats {
-  /** Sessions held (including expired ones not yet swept). */
-  sessions: number;
-  /** Messages held over all its sessions. */
-  messages: number;
-  /**
-   * The bytes its sessions are counted for against its share of `shardHeapMb` (creates and appends past
-   * the share reject `ERR_CAPACITY`). 0 on a Redis store.
-   */
-  sessionBytes: number;
-  /** Its worker's V8 heap in use, in bytes (garbage not yet collected included). */
-  heapUsedBytes: number;
-  /**
-   * The longest a slice of the last complete sweep (the timer's or `sweep()`'s) held the shard, in
-   * milliseconds, garbage collection during the slice included. 0 before the first sweep and on a Redis store.
-   */
-  lastSweepSliceMs: number;
-  /** The bytes of message log its sessions hold, outside its worker's heap (spare room included). 0 on a Redis store. */
-  logBytes: number;
-  /**
-   * The bytes of message log it keeps for reuse: released by removed and expired sessions, taken again by
-   * later appends, never given back to the system. 0 on a Redis store.
-   */
-  logBytesFree: number;
+/** One shard's figures in `stats()`: its own (`ShardFigures`), and the host's counters of it. */
+export interface ShardStats extends ShardFigures {
   /** Operations queued or in flight on it when `stats()` was called. */
   pendingOps: number;
   /** Batches sent to it since start. */
@@ -114,9 +92,9 @@ export interface ListOptions {
   order?: 'asc' | 'desc';
 }
 
-const WORKER_FILE = fileURLToPath(new URL('../shard/worker.js', import.meta.url));
+const WORKER_FILE = fileURLToPath(new URL('../shard/memory/worker.js', import.meta.url));
 /** The worker of a shard whose sessions live in Redis (the `store` option). */
-const REDIS_WORKER_FILE = fileURLToPath(new URL('../shard/redis/redis-worker.js', import.meta.url));
+const REDIS_WORKER_FILE = fileURLToPath(new URL('../shard/redis/worker.js', import.meta.url));
 
 /**
  * Conversation sessions kept in worker-thread shards. Create one with `SessionEngine.start()`.
@@ -196,7 +174,12 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
       }
       const id = newSessionId();
       const shard = this.route(id);
-      const created = shard.submit(Op.CREATE, id, [fields.capabilities, fields.servers, fields.cwd, fields.title, fields.owner], Reply.Created);
+      const created = shard.submit(
+        'create',
+        id,
+        { capabilities: fields.capabilities, servers: fields.servers, cwd: fields.cwd, title: fields.title, owner: fields.owner },
+        Reply.Created,
+      );
       // Counted once queued: a submit that throws reserves nothing.
       this.createsInFlight++;
       return created;
@@ -218,7 +201,7 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
         if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`options must be an object, got ${describeValue(options)}`);
         if (options.lastMessages !== undefined) lastMessages = checkCount(options.lastMessages, 'options.lastMessages');
       }
-      return this.route(id).submit(Op.GET, id, lastMessages, Reply.Optional);
+      return this.route(id).submit('get', id, { lastMessages }, Reply.Optional);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -246,19 +229,13 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
       this.assertOpen();
       checkSessionId(id);
       const checked = checkSessionFields(fields, 'update');
-      const arg = [
-        checked.hasCapabilities,
-        checked.capabilities,
-        checked.hasServers,
-        checked.servers,
-        checked.hasCwd,
-        checked.cwd,
-        checked.hasTitle,
-        checked.title,
-        checked.hasOwner,
-        checked.owner,
-      ];
-      return this.route(id).submit(Op.UPDATE, id, arg, Reply.Value).then(() => undefined);
+      const args: ArgsOf<'update'> = {};
+      if (checked.hasCapabilities) args.capabilities = checked.capabilities;
+      if (checked.hasServers) args.servers = checked.servers;
+      if (checked.hasCwd) args.cwd = checked.cwd;
+      if (checked.hasTitle) args.title = checked.title;
+      if (checked.hasOwner) args.owner = checked.owner;
+      return this.route(id).submit('update', id, args).then(() => undefined);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -269,7 +246,7 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
     try {
       this.assertOpen();
       checkSessionId(id);
-      return this.route(id).submit(Op.TOUCH, id, null, Reply.Value);
+      return this.route(id).submit('touch', id, null);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -280,7 +257,7 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
     try {
       this.assertOpen();
       checkSessionId(id);
-      return this.route(id).submit(Op.REMOVE, id, null, Reply.Optional);
+      return this.route(id).submit('remove', id, null, Reply.Optional);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -314,21 +291,21 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
         desc = options.order === 'desc';
       }
     }
-    const pages = (await this.everyShard(Op.LIST, after, [limit, desc, cwd, owner])) as SessionId[][];
+    const pages = await this.everyShard('list', after, { limit, desc, cwd, owner });
     return mergeSorted(pages, limit, desc);
   }
 
   /** The number of sessions held, over all shards (expired ones count until they are removed). */
   async size(): Promise<number> {
     this.assertOpen();
-    const sizes = (await this.everyShard(Op.SIZE, null, null)) as number[];
+    const sizes = await this.everyShard('size', null, null);
     return sizes.reduce((sum, n) => sum + n, 0);
   }
 
   /** Runs every shard's cleanup now; resolves how many sessions it removed. */
   async sweep(): Promise<number> {
     this.assertOpen();
-    const removed = (await this.everyShard(Op.SWEEP, null, null)) as number[];
+    const removed = await this.everyShard('sweep', null, null);
     return removed.reduce((sum, n) => sum + n, 0);
   }
 
@@ -336,17 +313,10 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
   async stats(): Promise<EngineStats> {
     this.assertOpen();
     const pendingOps = this.shards.map((shard) => shard.pendingOps);
-    // A Redis shard answers the first two figures only.
-    const figures = (await this.everyShard(Op.STATS, null, null)) as [number, number, number?, number?, number?, number?, number?][];
+    const figures = await this.everyShard('stats', null, null);
     return {
       shards: this.shards.map((shard, i) => ({
-        sessions: figures[i]![0],
-        messages: figures[i]![1],
-        sessionBytes: figures[i]![2] ?? 0,
-        heapUsedBytes: figures[i]![3] ?? 0,
-        lastSweepSliceMs: figures[i]![4] ?? 0,
-        logBytes: figures[i]![5] ?? 0,
-        logBytesFree: figures[i]![6] ?? 0,
+        ...figures[i]!,
         pendingOps: pendingOps[i]!,
         batches: shard.batches,
         ops: shard.ops,
@@ -376,7 +346,7 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
       throw new InvalidArgumentError(`kind must be one of ${FAULT_KINDS.join(', ')}, got ${describeValue(kind)}`);
     }
     try {
-      await this.submitTo(this.shards[shard]!, Op.FAULT, null, kind, Reply.Value);
+      await this.submitTo(this.shards[shard]!, 'fault', null, kind);
     } catch (error) {
       // The worker may die before its answer is read: the fault struck, which is what was asked for.
       if (!(error instanceof ShardCrashedError)) throw error;
@@ -396,7 +366,7 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
         // meanwhile has nothing more to flush, and one still restarting (a disk that keeps failing, say)
         // must not hold close() forever: only serving shards are asked.
         const serving = this.shards.filter((shard) => shard.serving);
-        await Promise.allSettled(serving.map((shard) => shard.submit(Op.FLUSH, null, true, Reply.Value)));
+        await Promise.allSettled(serving.map((shard) => shard.submit('flush', null, { close: true })));
       }
       await Promise.all(this.shards.map((shard) => shard.close()));
       clearInterval(this.watchdog);
@@ -450,19 +420,19 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
     return shard;
   }
 
-  private submitTo(shard: Shard, op: Op, id: string | null, arg: unknown, reply: Reply): Promise<unknown> {
+  private submitTo<K extends OpName>(shard: Shard, name: K, id: IdOf<K>, args: ArgsOf<K>): Promise<ResultOf<K>> {
     if (shard.pendingOps >= this.options.maxPendingOpsPerShard) {
       return Promise.reject(new QueueFullError(`shard ${shard.index} already has maxPendingOpsPerShard (${this.options.maxPendingOpsPerShard}) operations pending; retry later`));
     }
     try {
-      return shard.submit(op, id, arg, reply);
+      return shard.submit(name, id, args);
     } catch (error) {
       return Promise.reject(error);
     }
   }
 
-  private everyShard(op: Op, id: string | null, arg: unknown): Promise<unknown[]> {
-    return Promise.all(this.shards.map((shard) => this.submitTo(shard, op, id, arg, Reply.Value)));
+  private everyShard<K extends OpName>(name: K, id: IdOf<K>, args: ArgsOf<K>): Promise<ResultOf<K>[]> {
+    return Promise.all(this.shards.map((shard) => this.submitTo(shard, name, id, args)));
   }
 }
 

@@ -12,8 +12,9 @@ import { Piscina } from 'piscina';
 import { BatchWriter } from '../protocol/batch-writer.js';
 import { encode } from '../protocol/codec.js';
 import { SKIPPED_RECORDS_WARNING, type WireError } from '../protocol/error-codes.js';
-import { Op, type RecoveryFigures, type ShardConfig, type ShardEvent, type ShardPersistenceConfig, type ShardSpinConfig } from '../protocol/messages.js';
-import type { Role } from '../protocol/model.js';
+import { type RecoveryFigures, type ShardConfig, type ShardEvent, type ShardPersistenceConfig, type ShardSpinConfig } from '../protocol/messages.js';
+import type { Role, SessionId } from '../protocol/model.js';
+import { OPS, type ArgsOf, type IdOf, type OpName, type ResultOf } from '../protocol/ops.js';
 import { decodeReply, decodeReplyChunk, decodeReplyHeader, RESULTS_PER_CHUNK, type ReplyHeader } from '../protocol/reply.js';
 import { EngineClosedError, fromWire, ProtocolError, ShardCrashedError, type SessionEngineError } from './errors.js';
 import { maxSessionBytes, type ResolvedOptions } from './options.js';
@@ -30,10 +31,19 @@ export const enum Reply {
   Created,
 }
 
+/** What a call resolves, given how its result is handed over. */
+export type Delivered<K extends OpName, R extends Reply> = R extends Reply.Optional
+  ? NonNullable<ResultOf<K>> | undefined
+  : R extends Reply.Created
+    ? SessionId
+    : ResultOf<K>;
+
 interface Pending {
   resolve(value: unknown): void;
   reject(error: Error): void;
   reply: Reply;
+  /** Turns the decoded result into what the caller receives (`OpCodec.readResult`); absent: as decoded. */
+  read: ((wire: unknown) => unknown) | undefined;
   /** The op's session id: what a create resolves to. */
   id: string | null;
 }
@@ -71,9 +81,8 @@ interface Delivery {
 type State = 'starting' | 'ready' | 'restarting' | 'closing' | 'closed';
 
 /**
- * How many result chunks are handed out before the host's event loop gets a turn. Two (128 results): at a
- * million sessions, 1 024 in flight, the event-loop delay p99 was 5.6-5.9 ms with 2 against 10.0-11.0 ms
- * with 4, at the same throughput (alternating runs).
+ * How many result chunks are handed out before the host's event loop gets a turn: two (128 results) kept
+ * the event-loop delay at scale about half of what four did, at the same throughput.
  */
 const CHUNKS_PER_TURN = 2;
 
@@ -167,23 +176,24 @@ export class Shard {
 
   /**
    * Queues one operation. The caller has validated its arguments and checked `pendingOps` against
-   * `maxPendingOpsPerShard`. Throws (queueing nothing) if `arg` cannot be encoded.
+   * `maxPendingOpsPerShard`. Throws (queueing nothing) if its arguments cannot be encoded.
    */
-  submit(op: Op, id: string | null, arg: unknown, reply: Reply): Promise<any> {
-    this.batch.add(op, id, arg);
-    return this.queue(id, reply);
+  submit<K extends OpName, R extends Reply = Reply.Value>(name: K, id: IdOf<K>, args: ArgsOf<K>, reply?: R): Promise<Delivered<K, R>> {
+    const op = OPS[name];
+    this.batch.add(op.code, id, (op.encodeArgs as (args: ArgsOf<K>) => unknown)(args));
+    return this.queue(id, reply ?? Reply.Value, op.readResult as Pending['read']) as Promise<Delivered<K, R>>;
   }
 
   /** Queues an APPEND of a checked message, written straight into the batch (see `BatchWriter.addAppend`). */
   submitAppend(id: string, role: Role, content: string, timestamp: number): Promise<number> {
     this.batch.addAppend(id, role, content, timestamp);
-    return this.queue(id, Reply.Value);
+    return this.queue(id, Reply.Value, undefined) as Promise<number>;
   }
 
   /** The caller's promise of the op just written into the batch. */
-  private queue(id: string | null, reply: Reply): Promise<any> {
+  private queue(id: string | null, reply: Reply, read: Pending['read']): Promise<unknown> {
     return new Promise((resolve, reject) => {
-      this.queued.push({ resolve, reject, reply, id });
+      this.queued.push({ resolve, reject, reply, read, id });
       // A microtask, not now: every op issued in the same tick of the caller goes in one batch. While a
       // reply is still being handed out, wait for more ops (or its end) so batches stay large.
       if (
@@ -318,7 +328,7 @@ export class Shard {
         nextError = delivery.errorAt < errors!.length ? (errors![delivery.errorAt] as number) : -1;
         continue;
       }
-      const result = results[n - first];
+      const result = op.read === undefined ? results[n - first] : op.read(results[n - first]);
       if (op.reply === Reply.Value) op.resolve(result);
       else if (op.reply === Reply.Optional) op.resolve(result === null ? undefined : result);
       else op.resolve(op.id);
@@ -465,7 +475,8 @@ export class Shard {
     const worker = pool.threads[0];
     this.exits.set(pool, worker === undefined ? Promise.resolve() : new Promise((resolve) => worker.once('exit', () => resolve())));
     try {
-      const bytes = encode(this.persistence === null ? [Op.PING, null, null] : [Op.PING, null, null, Op.RECOVERY, null, null]);
+      const ping = [OPS.ping.code, null, null];
+      const bytes = encode(this.persistence === null ? ping : [...ping, OPS.recovery.code, null, null]);
       // A worker that dies while starting leaves the ping queued forever in piscina: bound the wait.
       const timeout = new AbortController();
       const stopLooking = abortWhenOverdue(timeout, this.options.shardTimeoutMs);
@@ -484,9 +495,8 @@ export class Shard {
       if (reply.results[0] !== this.index) throw new Error(`the worker answered the ping as shard ${String(reply.results[0])}`);
       this.launched = { seq: reply.seq, size: reply.size };
       if (this.persistence !== null) {
-        const [sessions, expired, skippedRecords, ms, warnings] = reply.results[1] as [number, number, number, number, string[]];
-        this.recovery = { sessions, expired, skippedRecords, ms, warnings };
-        for (const warning of warnings) process.emitWarning(`shard ${this.index}: ${warning}`, { code: SKIPPED_RECORDS_WARNING });
+        this.recovery = OPS.recovery.readResult!(reply.results[1]);
+        for (const warning of this.recovery.warnings) process.emitWarning(`shard ${this.index}: ${warning}`, { code: SKIPPED_RECORDS_WARNING });
       }
     } catch (error) {
       await pool.destroy().catch(() => undefined);

@@ -8,7 +8,7 @@
  */
 import { encodeView } from './codec.js';
 import { maxMessageRecordBytes, writeMessageRecord } from './message-record.js';
-import { Op, OP_STRIDE } from './messages.js';
+import { OP_STRIDE, OPS } from './ops.js';
 import type { Role } from './model.js';
 import { MsgpackWriter } from './msgpack-writer.js';
 
@@ -37,15 +37,18 @@ export class BatchWriter {
     return this.sealed.length * this.maxOps + this.ops;
   }
 
-  /** Writes one operation; `arg` is any value the codec encodes. Throws (writing nothing) if it cannot. */
-  add(op: Op, id: string | null, arg: unknown): void {
+  /**
+   * Writes one operation (`code` from `OPS`); `arg` is its wire argument (`OpCodec.encodeArgs`), any value the
+   * codec encodes. Throws (writing nothing) if it cannot.
+   */
+  add(code: number, id: string | null, arg: unknown): void {
     if (typeof arg === 'number' || arg === null) {
-      this.head(op, id);
+      this.head(code, id);
       if (arg === null) this.writer.nil();
       else this.writer.number(arg);
     } else {
       const encoded = encodeView(arg);
-      this.head(op, id);
+      this.head(code, id);
       this.writer.raw(encoded);
     }
     this.opWritten();
@@ -53,7 +56,7 @@ export class BatchWriter {
 
   /** Writes an APPEND of a checked message (see `writeMessageRecord`). */
   addAppend(id: string, role: Role, content: string, timestamp: number): void {
-    this.head(Op.APPEND, id);
+    this.head(OPS.append.code, id);
     const maxBytes = maxMessageRecordBytes(role, content);
     const binHeaderBytes = maxBytes < 0x100 ? 2 : maxBytes < 0x10000 ? 3 : 5;
     const start = this.writer.length;
@@ -87,8 +90,8 @@ export class BatchWriter {
     this.begin();
   }
 
-  private head(op: Op, id: string | null): void {
-    this.writer.number(op);
+  private head(code: number, id: string | null): void {
+    this.writer.number(code);
     if (id === null) this.writer.nil();
     else this.writer.asciiString(id);
   }

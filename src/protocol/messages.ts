@@ -1,61 +1,12 @@
 /**
  * The wire protocol between the main thread and a shard worker.
  *
- * A batch is one msgpack-encoded flat array of `[op, id, arg]` triples (see `Op`), applied by the worker
- * in order; the host writes it op by op (`batch-writer.ts`). The reply's layout is in `reply.ts`.
+ * A batch is one msgpack-encoded flat array of `[code, id, arg]` triples (the operations are in `ops.ts`),
+ * applied by the worker in order; the host writes it op by op (`batch-writer.ts`). The reply's layout is in
+ * `reply.ts`.
  * Worker-initiated events (the timer's sweep) arrive as `ShardEvent` messages on the worker's parent port.
  */
 import type { WireError } from './error-codes.js';
-
-/** Operation codes. The numbers are part of the wire format: never renumber one. */
-export const Op = Object.freeze({
-  /** id, arg: `[clientCapabilities, mcpServers, cwd, title, owner]` (the last three `string | null`); result: `true`. */
-  CREATE: 1,
-  /** id, arg: lastMessages (-1: all); result: a Session or `null`. */
-  GET: 2,
-  /**
-   * id, arg: a message record as bin (`message-record.ts`); result: the new context length. A shard also
-   * takes a `{ role, content, timestamp }` object: its persistence logs from before records carry those.
-   */
-  APPEND: 3,
-  /**
-   * id, arg: `[setCapabilities, clientCapabilities, setServers, mcpServers, setCwd, cwd, setTitle, title, setOwner, owner]`;
-   * result: `true`.
-   */
-  UPDATE: 4,
-  /** id, arg: `null`; result: whether the session exists. */
-  TOUCH: 5,
-  /** id, arg: `null`; result: the removed Session or `null`. */
-  REMOVE: 6,
-  /**
-   * id: `after` or `null`, arg: `[limit (-1: all), desc, cwd, owner]` (`cwd`, `owner`: `null` for any);
-   * result: ids, ascending (descending when `desc`).
-   */
-  LIST: 7,
-  /** id: `null`, arg: `null`; result: the number of sessions held. */
-  SIZE: 8,
-  /** id: `null`, arg: `null`; result: the number of sessions removed. */
-  SWEEP: 9,
-  /** id: `null`, arg: `null`; result: `[sessions, messages]`. */
-  STATS: 10,
-  /** id: `null`, arg: `null`; result: the shard index. The start-up handshake. */
-  PING: 11,
-  /** id: `null`, arg: a `FaultKind`; result: `true`, then the worker fails as asked. */
-  FAULT: 12,
-  /** id: `null`, arg: `null`; result: `RecoveryFigures` of the worker's start (zeros without persistence). */
-  RECOVERY: 13,
-  /**
-   * id: `null`, arg: whether to close the log too (the engine is closing); result: `true` once every record
-   * written so far is fsynced (and a compaction in progress has ended).
-   */
-  FLUSH: 14,
-} as const);
-
-/** An operation code. */
-export type Op = (typeof Op)[keyof typeof Op];
-
-/** Every slot of a batch triple, in order. */
-export const OP_STRIDE = 3;
 
 /** The faults a shard can be told to commit (only when the engine runs with `faultInjection`). */
 export type FaultKind = 'throw' | 'exit' | 'oom' | 'hang';

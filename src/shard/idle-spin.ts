@@ -2,7 +2,7 @@
  * Keeps a shard's thread awake for a short while after it answers a batch.
  *
  * A thread that sleeps in its event loop is woken by the next batch's message; on a virtual machine that
- * wake-up alone measured 25-50 µs, about half of a one-operation round trip. While a spin is on, the event
+ * wake-up is a large part of a one-operation round trip. While a spin is on, the event
  * loop turns with `setImmediate` (libuv then polls without sleeping), so a batch that arrives within the
  * window is picked up at once, and the timers (the cleanup sweep) still run.
  *
@@ -13,8 +13,7 @@
  *
  * The shards of one engine share a board (`ShardSpinConfig.board`) that lets only the most recent answerers spin, as
  * many as the board allows: a spinning thread holds a core, and one core must stay free for the host's
- * own thread, or the host's wake-up waits behind a spinner for its time slice (measured: on 2 cores, two
- * spinning shards made one-operation latency no better and its p99 worse).
+ * own thread, or the host's wake-up waits behind a spinner for its time slice.
  */
 export class IdleSpin {
   private spinUntil = 0;

@@ -8,18 +8,19 @@ import { Piscina } from 'piscina';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../dist/src/index.js';
 import { encode } from '../../dist/src/protocol/codec.js';
-import { Op, type ShardConfig } from '../../dist/src/protocol/messages.js';
+import type { ShardConfig } from '../../dist/src/protocol/messages.js';
+import { OPS } from '../../dist/src/protocol/ops.js';
 import { decodeReply } from '../../dist/src/protocol/reply.js';
 
-const WORKER = fileURLToPath(new URL('../../dist/src/shard/worker.js', import.meta.url));
+const WORKER = fileURLToPath(new URL('../../dist/src/shard/memory/worker.js', import.meta.url));
 const CODES = new Set<unknown>(Object.values(ErrorCode));
 const ID = '01JD0000000000000000000000';
 
 /** Valid batches of every op, to mutate. */
 const VALID: Uint8Array[] = [
-  encode([Op.CREATE, ID, [null, []], Op.APPEND, ID, { role: 'user', content: 'hello', timestamp: 1 }, Op.GET, ID, -1]),
-  encode([Op.UPDATE, ID, [true, { fs: { readTextFile: true } }, false, null], Op.TOUCH, ID, null, Op.LIST, null, -1]),
-  encode([Op.REMOVE, ID, null, Op.SIZE, null, null, Op.STATS, null, null, Op.SWEEP, null, null]),
+  encode([OPS.create.code, ID, [null, []], OPS.append.code, ID, { role: 'user', content: 'hello', timestamp: 1 }, OPS.get.code, ID, -1]),
+  encode([OPS.update.code, ID, [true, { fs: { readTextFile: true } }, false, null], OPS.touch.code, ID, null, OPS.list.code, null, -1]),
+  encode([OPS.remove.code, ID, null, OPS.size.code, null, null, OPS.stats.code, null, null, OPS.sweep.code, null, null]),
 ];
 
 describe("a shard worker's batch decoder", () => {
@@ -59,7 +60,7 @@ describe("a shard worker's batch decoder", () => {
 
   it('survives random bytes', async () => {
     await fc.assert(fc.asyncProperty(fc.uint8Array({ maxLength: 512 }), feed), { numRuns: 300 });
-    await feed(encode([Op.PING, null, null]));
+    await feed(encode([OPS.ping.code, null, null]));
   }, 60_000);
 
   it('survives mutated valid batches: flipped, cut, inserted and deleted bytes', async () => {
@@ -77,7 +78,7 @@ describe("a shard worker's batch decoder", () => {
         return Uint8Array.from(bytes);
       });
     await fc.assert(fc.asyncProperty(mutated, feed), { numRuns: 500 });
-    const reply = decodeReply(await pool.run(encode([Op.PING, null, null])));
+    const reply = decodeReply(await pool.run(encode([OPS.ping.code, null, null])));
     expect(reply.results).toEqual([0]);
   }, 60_000);
 

@@ -5,8 +5,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { encodeMessageRecord } from '../../src/protocol/message-record.js';
-import { SessionStore } from '../../src/shard/session-store.js';
-import { serialiseStoredSession, type StoredSession } from '../../src/shard/stored-session.js';
+import { SessionStore } from '../../src/shard/memory/session-store.js';
+import { serialiseStoredSession, type StoredSession } from '../../src/shard/memory/stored-session.js';
 
 const NULL = Uint8Array.of(0xc0);
 const EMPTY = Uint8Array.of(0x90);

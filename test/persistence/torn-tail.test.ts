@@ -8,8 +8,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { SessionEngine } from '../../dist/src/index.js';
 import { decode } from '../../src/protocol/codec.js';
 import type { ShardPersistenceConfig } from '../../src/protocol/messages.js';
-import { FRAME_BYTES, HEADER_BYTES } from '../../src/shard/persistence/frames.js';
-import { LOG_STRIDE, recoverFiles } from '../../src/shard/persistence/recovery.js';
+import { FRAME_BYTES, HEADER_BYTES } from '../../src/shard/memory/persistence/frames.js';
+import { LOG_STRIDE, recoverFiles } from '../../src/shard/memory/persistence/recovery.js';
 import { withEngine } from '../helpers/engine.js';
 import { fixtureDir, tempDir } from './helpers.js';
 

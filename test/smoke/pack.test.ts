@@ -85,7 +85,7 @@ describe('the packed package', () => {
     const files = (JSON.parse(stdout) as { files: { path: string }[] }[])[0]!.files.map((file) => file.path);
     expect(files).toContain('dist/src/index.js');
     expect(files).toContain('dist/src/index.d.ts');
-    expect(files).toContain('dist/src/shard/worker.js');
+    expect(files).toContain('dist/src/shard/memory/worker.js');
     // The ACP adapter ships too (its SDK is an optional peer); the example agent does not.
     expect(files).toContain('dist/src/acp/index.js');
     expect(files).toContain('dist/src/acp/index.d.ts');

@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it, vi } from 'vitest';
 import type * as BatchWriterModule from '../../src/protocol/batch-writer.js';
 import type * as CodecModule from '../../src/protocol/codec.js';
 import { checkMessageRecord } from '../../src/protocol/message-record.js';
-import { Op, OP_STRIDE } from '../../src/protocol/messages.js';
+import { OP_STRIDE, OPS } from '../../src/protocol/ops.js';
 
 /** The host's writer and the worker's codec load as separate module instances, as on two threads. */
 let host: typeof BatchWriterModule;
@@ -23,7 +23,7 @@ function read(bytes: Uint8Array): unknown[][] {
   const ops: unknown[][] = [];
   for (let i = 0; i < flat.length; i += OP_STRIDE) {
     const [op, id, arg] = flat.slice(i, i + OP_STRIDE);
-    if (op === Op.APPEND) {
+    if (op === OPS.append.code) {
       expect(arg).toBeInstanceOf(Uint8Array);
       expect(checkMessageRecord(arg as Uint8Array)).toBeGreaterThanOrEqual(0);
       ops.push([op, id, worker.decode(arg as Uint8Array)]);
@@ -39,25 +39,25 @@ describe('a batch written op by op on the host', () => {
     const batch = new host.BatchWriter(100);
     // Capabilities of different shapes: each is a record defined inline by its own encoding.
     const expected: unknown[][] = [
-      [Op.CREATE, ID, [{ fs: { readTextFile: true, writeTextFile: false }, terminal: true }, ['git'], '/w', 'a title', null]],
-      [Op.APPEND, ID, { role: 'user', content: 'hello', timestamp: 1 }],
-      [Op.CREATE, ID, [{ terminal: false, _meta: { x: [1, { y: 2 }] } }, [], null, null, 'owner']],
-      [Op.GET, ID, -1],
-      [Op.GET, ID, 5],
-      [Op.APPEND, ID, { role: 'assistant', content: 'é'.repeat(300), timestamp: 1_764_000_000_000.5 }],
-      [Op.CREATE, ID, [{ fs: { readTextFile: false, writeTextFile: true }, terminal: true }, [], null, null, null]],
-      [Op.TOUCH, ID, null],
-      [Op.APPEND, ID, { role: 'system', content: 'z'.repeat(70_000), timestamp: 0 }],
-      [Op.UPDATE, ID, [true, null, false, [], true, '/x', false, null, false, null]],
-      [Op.LIST, null, [10, false, null, null]],
-      [Op.SIZE, null, null],
+      [OPS.create.code, ID, [{ fs: { readTextFile: true, writeTextFile: false }, terminal: true }, ['git'], '/w', 'a title', null]],
+      [OPS.append.code, ID, { role: 'user', content: 'hello', timestamp: 1 }],
+      [OPS.create.code, ID, [{ terminal: false, _meta: { x: [1, { y: 2 }] } }, [], null, null, 'owner']],
+      [OPS.get.code, ID, -1],
+      [OPS.get.code, ID, 5],
+      [OPS.append.code, ID, { role: 'assistant', content: 'é'.repeat(300), timestamp: 1_764_000_000_000.5 }],
+      [OPS.create.code, ID, [{ fs: { readTextFile: false, writeTextFile: true }, terminal: true }, [], null, null, null]],
+      [OPS.touch.code, ID, null],
+      [OPS.append.code, ID, { role: 'system', content: 'z'.repeat(70_000), timestamp: 0 }],
+      [OPS.update.code, ID, [true, null, false, [], true, '/x', false, null, false, null]],
+      [OPS.list.code, null, [10, false, null, null]],
+      [OPS.size.code, null, null],
     ];
     for (const [op, id, arg] of expected) {
-      if (op === Op.APPEND) {
+      if (op === OPS.append.code) {
         const { role, content, timestamp } = arg as { role: 'user'; content: string; timestamp: number };
         batch.addAppend(id as string, role, content, timestamp);
       } else {
-        batch.add(op as Op, id as string | null, arg);
+        batch.add(op as number, id as string | null, arg);
       }
     }
     const taken = batch.take()!;
@@ -67,7 +67,7 @@ describe('a batch written op by op on the host', () => {
 
   it('seals a batch at maxOps and hands batches out oldest first', () => {
     const batch = new host.BatchWriter(3);
-    for (let n = 0; n < 7; n++) batch.add(Op.GET, ID, n);
+    for (let n = 0; n < 7; n++) batch.add(OPS.get.code, ID, n);
     expect(batch.pendingOps).toBe(7);
     const sizes: number[] = [];
     const firsts: unknown[] = [];
@@ -82,14 +82,14 @@ describe('a batch written op by op on the host', () => {
 
   it('writes nothing for an argument the codec cannot encode, and goes on', () => {
     const batch = new host.BatchWriter(10);
-    batch.add(Op.GET, ID, 1);
-    expect(() => batch.add(Op.CREATE, ID, [Symbol('no')])).toThrow();
-    batch.add(Op.GET, ID, 2);
+    batch.add(OPS.get.code, ID, 1);
+    expect(() => batch.add(OPS.create.code, ID, [Symbol('no')])).toThrow();
+    batch.add(OPS.get.code, ID, 2);
     const taken = batch.take()!;
     expect(taken.ops).toBe(2);
     expect(read(taken.bytes)).toEqual([
-      [Op.GET, ID, 1],
-      [Op.GET, ID, 2],
+      [OPS.get.code, ID, 1],
+      [OPS.get.code, ID, 2],
     ]);
   });
 
@@ -99,7 +99,7 @@ describe('a batch written op by op on the host', () => {
     batch.clear();
     expect(batch.pendingOps).toBe(0);
     expect(batch.take()).toBeNull();
-    batch.add(Op.SIZE, null, null);
-    expect(read(batch.take()!.bytes)).toEqual([[Op.SIZE, null, null]]);
+    batch.add(OPS.size.code, null, null);
+    expect(read(batch.take()!.bytes)).toEqual([[OPS.size.code, null, null]]);
   });
 });

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import type * as CodecModule from '../../src/protocol/codec.js';
 import { SHARED_STRUCTURES } from '../../src/protocol/codec.js';
-import { Op } from '../../src/protocol/messages.js';
+import { OPS } from '../../src/protocol/ops.js';
 
 type Codec = typeof CodecModule;
 
@@ -65,15 +65,15 @@ const CAPABILITY_SHAPES: unknown[] = [
 function wireShapes(): unknown[] {
   const shapes: unknown[] = [];
   for (const capabilities of CAPABILITY_SHAPES) {
-    shapes.push([Op.CREATE, ID, [capabilities, ['a', 'b']]]);
-    shapes.push([Op.UPDATE, ID, [true, capabilities, false, []]]);
+    shapes.push([OPS.create.code, ID, [capabilities, ['a', 'b']]]);
+    shapes.push([OPS.update.code, ID, [true, capabilities, false, []]]);
     shapes.push([[session({ clientCapabilities: capabilities })], null, null, 7, 1]);
     shapes.push(capabilities);
   }
-  shapes.push([Op.APPEND, ID, { role: 'user', content: 'x', timestamp: 1 }, Op.GET, ID, -1, Op.LIST, null, 10]);
+  shapes.push([OPS.append.code, ID, { role: 'user', content: 'x', timestamp: 1 }, OPS.get.code, ID, -1, OPS.list.code, null, 10]);
   shapes.push([[1, null, [ID, ID]], [1, 'ERR_SESSION_NOT_FOUND', 'no session'], [ID], 99, 12]);
   shapes.push([[session(), session({ context: [] }), null, 3, true], null, null, 1, 0]);
-  shapes.push([Op.PING, null, null]);
+  shapes.push([OPS.ping.code, null, null]);
   shapes.push([]);
   return shapes;
 }

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { levelOf, LOG_UNIT_BYTES, LogArena, MAX_LEVEL, pieceBytes } from '../../src/shard/log-arena.js';
+import { levelOf, LOG_UNIT_BYTES, LogArena, MAX_LEVEL, pieceBytes } from '../../src/shard/memory/log-arena.js';
 
 function bytesOf(arena: LogArena, handle: number): Buffer {
   return arena.pageOf(handle).subarray(arena.offsetOf(handle), arena.offsetOf(handle) + pieceBytes(levelOf(handle)));

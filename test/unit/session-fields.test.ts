@@ -5,8 +5,9 @@ import { decode, encode, FORMAT_VERSION, SESSION_STRUCTURE, SESSION_V2_STRUCTURE
 import { encodeMessageRecord } from '../../src/protocol/message-record.js';
 import { upgradeSession, type Session } from '../../src/protocol/model.js';
 import { MsgpackWriter } from '../../src/protocol/msgpack-writer.js';
-import { SessionStore } from '../../src/shard/session-store.js';
-import { encodeCapabilities, encodeServers, writeSession, type SessionFields, type StoredSession } from '../../src/shard/stored-session.js';
+import { SessionStore } from '../../src/shard/memory/session-store.js';
+import { encodeCapabilities, encodeServers } from '../../src/protocol/encoded-fields.js';
+import { writeSession, type SessionFields, type StoredSession } from '../../src/shard/memory/stored-session.js';
 
 const A = '01JAAAAAAAAAAAAAAAAAAAAAAA';
 const B = '01JBBBBBBBBBBBBBBBBBBBBBBB';

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { LogArena } from '../../src/shard/log-arena.js';
-import { idPartsOf, readIdParts, SessionIndex } from '../../src/shard/session-index.js';
-import { SessionRows } from '../../src/shard/session-rows.js';
-import { encodeCapabilities, encodeServers, newStoredSession, releaseStoredSession, type StoredSession } from '../../src/shard/stored-session.js';
+import { LogArena } from '../../src/shard/memory/log-arena.js';
+import { idPartsOf, readIdParts, SessionIndex } from '../../src/shard/memory/session-index.js';
+import { SessionRows } from '../../src/shard/memory/session-rows.js';
+import { encodeCapabilities, encodeServers } from '../../src/protocol/encoded-fields.js';
+import { newStoredSession, releaseStoredSession, type StoredSession } from '../../src/shard/memory/stored-session.js';
 
 const rows = new SessionRows();
 const arena = new LogArena();

@@ -8,8 +8,9 @@ import { decode } from '../../src/protocol/codec.js';
 import { encodeMessageRecord } from '../../src/protocol/message-record.js';
 import type { Session } from '../../src/protocol/model.js';
 import { MsgpackWriter } from '../../src/protocol/msgpack-writer.js';
-import { SessionStore } from '../../src/shard/session-store.js';
-import { encodeCapabilities, encodeServers, writeSession } from '../../src/shard/stored-session.js';
+import { SessionStore } from '../../src/shard/memory/session-store.js';
+import { encodeCapabilities, encodeServers } from '../../src/protocol/encoded-fields.js';
+import { writeSession } from '../../src/shard/memory/stored-session.js';
 
 const TTL = 100;
 const idOf = (n: number) => `01JM${String(n).padStart(22, '0')}`;

@@ -3,8 +3,10 @@ import { decode } from '../../src/protocol/codec.js';
 import { encodeMessageRecord } from '../../src/protocol/message-record.js';
 import type { ClientCapabilities, Session } from '../../src/protocol/model.js';
 import { MsgpackWriter } from '../../src/protocol/msgpack-writer.js';
-import { OperationFailure, SessionStore, type StoreLimits } from '../../src/shard/session-store.js';
-import { encodeCapabilities, encodeServers, writeSession, type StoredSession } from '../../src/shard/stored-session.js';
+import { OperationFailure } from '../../src/protocol/operation-failure.js';
+import { SessionStore, type StoreLimits } from '../../src/shard/memory/session-store.js';
+import { encodeCapabilities, encodeServers } from '../../src/protocol/encoded-fields.js';
+import { writeSession, type StoredSession } from '../../src/shard/memory/stored-session.js';
 
 const TTL = 1_000;
 const A = '01JAAAAAAAAAAAAAAAAAAAAAAA';

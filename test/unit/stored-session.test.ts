@@ -3,13 +3,12 @@ import { decode, encode } from '../../src/protocol/codec.js';
 import type { Message, Session } from '../../src/protocol/model.js';
 import { encodeMessageRecord } from '../../src/protocol/message-record.js';
 import { MsgpackWriter } from '../../src/protocol/msgpack-writer.js';
-import { LOG_UNIT_BYTES, LogArena } from '../../src/shard/log-arena.js';
-import { SessionRows } from '../../src/shard/session-rows.js';
+import { encodeCapabilities, encodeServers } from '../../src/protocol/encoded-fields.js';
+import { LOG_UNIT_BYTES, LogArena } from '../../src/shard/memory/log-arena.js';
+import { SessionRows } from '../../src/shard/memory/session-rows.js';
 import {
   appendMessageRecord,
   captureStoredSession,
-  encodeCapabilities,
-  encodeServers,
   logCapacityOf,
   logGrowth,
   newStoredSession,
@@ -17,7 +16,7 @@ import {
   restoreStoredSession,
   serialiseStoredSession,
   writeSession,
-} from '../../src/shard/stored-session.js';
+} from '../../src/shard/memory/stored-session.js';
 
 const ID = '01JAAAAAAAAAAAAAAAAAAAAAAA';
 const arena = new LogArena();

@@ -21,7 +21,7 @@ import { FORMAT_VERSION } from '../../protocol/codec.js';
 import { ErrorCode } from '../../protocol/error-codes.js';
 import type { ShardRedisConfig } from '../../protocol/messages.js';
 import type { SessionId } from '../../protocol/model.js';
-import { OperationFailure } from '../session-store.js';
+import { OperationFailure } from '../../protocol/operation-failure.js';
 import { idOfMetaKey, logKey, META_PATTERN, metaKey } from './keys.js';
 import { SCRIPTS } from './lua-scripts.js';
 

@@ -8,13 +8,8 @@
  * released piece whose three buddies are free too becomes their parent again, and so on up. Why buddies:
  * logs grow in step (every log of a long conversation merges into a larger piece about when the others do),
  * and with a free list per size only, each wave of merges left the smaller pieces idle and carved fresh
- * pages for the larger ones; the kernel zeroing those pages took 10-13% of a shard's time in an append
- * workload, and the idle pieces grew the shard's memory by half of its logs' (measured: 455 MB idle beside
- * 980 MB in use after 4.6 M appends to 100 000 sessions).
- *
- * Measured before this (one Buffer per log, grown by a quarter with a copy): a shard spent over a third
- * of each append allocating, copying and collecting those buffers (malloc and free, V8's ArrayBuffer
- * sweeping and marking, and the full collections their external memory set off).
+ * pages for the larger ones, which the kernel had to zero, while the idle pieces held memory. One buffer
+ * per log cost more still: allocating, copying and collecting them (docs/design/code-notes.md).
  *
  * Released pieces are kept for later requests, not given back to the system: a shard holds the log
  * memory of its busiest moment.

@@ -9,7 +9,7 @@
  * record: it keeps every record before the first bad one and skips the rest of the file.
  */
 import { crc32 } from 'node:zlib';
-import { PERSISTENCE_FORMAT } from '../../protocol/persistence-files.js';
+import { PERSISTENCE_FORMAT } from '../../../protocol/persistence-files.js';
 
 export const HEADER_BYTES = 16;
 export const FRAME_BYTES = 8;

@@ -2,11 +2,12 @@
  * One shard's sessions: its `Map`, idle expiry, and limits. Pure and synchronous: time comes from an
  * injected clock, so the rules can be tested without waiting. The worker around it owns the timer.
  */
-import { ErrorCode } from '../protocol/error-codes.js';
-import type { SessionId } from '../protocol/model.js';
+import { ErrorCode } from '../../protocol/error-codes.js';
+import type { SessionId } from '../../protocol/model.js';
+import { OperationFailure } from '../../protocol/operation-failure.js';
 import { LogArena } from './log-arena.js';
 import { SessionIndex } from './session-index.js';
-import { LAST_ACCESSED, LOG_BYTES, LOG_ROOM, MESSAGE_COUNT, ROW_DOUBLES, ROW_INTS, SessionRows, UPDATED_AT } from './session-rows.js';
+import { SessionRows } from './session-rows.js';
 import {
   appendMessageRecordAt,
   captureStoredSession,
@@ -18,16 +19,6 @@ import {
   type SessionFields,
   type StoredSession,
 } from './stored-session.js';
-
-/** A failure of one operation, carried to the caller as `{ code, message }`. */
-export class OperationFailure extends Error {
-  constructor(
-    readonly code: ErrorCode,
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 /** The limits a store enforces itself (the others are enforced before a request is encoded). */
 export interface StoreLimits {
@@ -151,7 +142,7 @@ export class SessionStore {
     if (row < 0) return undefined;
     const session = this.rows.sessions[row]!;
     this.preserve(session);
-    this.rows.f64[row * ROW_DOUBLES + LAST_ACCESSED] = now;
+    this.rows.setLastAccessed(row, now);
     return session;
   }
 
@@ -161,8 +152,8 @@ export class SessionStore {
     // By row, not by object: most appends then touch the row and the log's end and nothing else.
     const row = this.requireRow(id, now);
     const { rows } = this;
-    const count = rows.i32[row * ROW_INTS + MESSAGE_COUNT]!;
-    const logBytes = rows.u32[row * ROW_INTS + LOG_BYTES]!;
+    const count = rows.messageCount(row);
+    const logBytes = rows.logBytes(row);
     if (count >= this.limits.maxMessagesPerSession) {
       throw new OperationFailure(
         ErrorCode.LIMIT_EXCEEDED,
@@ -176,11 +167,11 @@ export class SessionStore {
       );
     }
     // Counted before anything is written: a refused append leaves the log as it was, merges included.
-    this.reserve(id, logGrowth(logBytes, logBytes + rows.i32[row * ROW_INTS + LOG_ROOM]!, record.length));
+    this.reserve(id, logGrowth(logBytes, logBytes + rows.logRoom(row), record.length));
     if (this.capturing !== null) this.preserve(rows.sessions[row]!);
     appendMessageRecordAt(rows, row, this.arena, record);
-    rows.f64[row * ROW_DOUBLES + LAST_ACCESSED] = now;
-    rows.f64[row * ROW_DOUBLES + UPDATED_AT] = now;
+    rows.setLastAccessed(row, now);
+    rows.setUpdatedAt(row, now);
     this.messages++;
     return count + 1;
   }
@@ -208,7 +199,7 @@ export class SessionStore {
     const row = this.liveRow(id, now);
     if (row < 0) return false;
     if (this.capturing !== null) this.preserve(this.rows.sessions[row]!);
-    this.rows.f64[row * ROW_DOUBLES + LAST_ACCESSED] = now;
+    this.rows.setLastAccessed(row, now);
     return true;
   }
 
@@ -272,7 +263,7 @@ export class SessionStore {
         return true;
       }
       const session = rows.sessions[row];
-      if (session !== undefined && rows.f64[row * ROW_DOUBLES + LAST_ACCESSED]! < oldest) {
+      if (session !== undefined && rows.lastAccessed(row) < oldest) {
         this.delete(session);
         this.expired.push(session.id);
         this.sweepRemoved++;
@@ -365,7 +356,7 @@ export class SessionStore {
   private liveRow(id: SessionId, now: number): number {
     const row = this.sessions.rowOf(id);
     if (row < 0) return -1;
-    if (now - this.rows.f64[row * ROW_DOUBLES + LAST_ACCESSED]! > this.limits.maxSessionAgeMs) {
+    if (now - this.rows.lastAccessed(row) > this.limits.maxSessionAgeMs) {
       this.delete(this.rows.sessions[row]!);
       this.expired.push(id);
       return -1;

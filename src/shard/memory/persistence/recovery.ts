@@ -7,10 +7,10 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { decode } from '../../protocol/codec.js';
-import type { ShardPersistenceConfig } from '../../protocol/messages.js';
-import { parseDataFileName, type DataFileName } from '../../protocol/persistence-files.js';
-import { shardFor } from '../../protocol/shard-for.js';
+import { decode } from '../../../protocol/codec.js';
+import type { ShardPersistenceConfig } from '../../../protocol/messages.js';
+import { parseDataFileName, type DataFileName } from '../../../protocol/persistence-files.js';
+import { shardFor } from '../../../protocol/shard-for.js';
 import { FileKind, readFrames } from './frames.js';
 
 /**

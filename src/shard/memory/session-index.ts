@@ -2,17 +2,16 @@
  * A shard's sessions by id: a slot table keyed by 30 bits of the id's random part, not by the id string,
  * pointing at the sessions' rows (`session-rows.ts`).
  *
- * Measured (100 000 sessions, ids decoded by the codec from batches, as a shard gets them): a `Map` keyed
- * by the id string took 530-650 ns a lookup, a `Map` keyed by this number 310-330 ns. The same `Map` took
- * 220 ns when the key was the very string stored, so the cost is hashing and comparing a fresh string
- * against cold ones. Keyed by a number, with the rest of the id compared as four more numbers in the row,
- * a lookup touches no string but the one it reads the numbers from, and one row.
+ * Why: the ids a shard looks up are fresh strings decoded from a batch, and hashing and comparing them
+ * against cold stored strings is what a `Map` lookup costs (docs/design/code-notes.md). Keyed by a number,
+ * with the rest of the id compared as four more numbers in the row, a lookup touches no string but the one
+ * it reads the numbers from, and one row.
  *
  * Two ids can share a key (about n²/2³¹ pairs among n sessions: ~230 at a million): the probe goes on to
  * the next slot with that key. Ids that are not canonical (only tests make those) are kept by id string.
  */
-import type { SessionId } from '../protocol/model.js';
-import { ID_PART0, ID_PART1, ID_PART2, ID_PART4, ROW_INTS, type SessionRows } from './session-rows.js';
+import type { SessionId } from '../../protocol/model.js';
+import type { SessionRows } from './session-rows.js';
 import type { StoredSession } from './stored-session.js';
 
 /** The numbers an id is read into (`readIdParts`); -1 in each when the id is not canonical. */
@@ -88,20 +87,14 @@ export class SessionIndex {
   rowOf(id: SessionId): number {
     if (!readIdParts(id, wanted)) return this.byId.size === 0 ? -1 : (this.byId.get(id)?.row ?? -1);
     const { slots, mask } = this;
-    const { i32 } = this.rows;
+    const { rows } = this;
     const key = wanted.idPart3;
     for (let slot = key & mask; ; slot = (slot + 1) & mask) {
       const found = slots[slot * 2]!;
       if (found === EMPTY) return -1;
       if (found !== key) continue;
       const row = slots[slot * 2 + 1]!;
-      const at = row * ROW_INTS;
-      if (
-        i32[at + ID_PART0] === wanted.idPart0 &&
-        i32[at + ID_PART1] === wanted.idPart1 &&
-        i32[at + ID_PART2] === wanted.idPart2 &&
-        i32[at + ID_PART4] === wanted.idPart4
-      ) {
+      if (rows.holdsId(row, wanted)) {
         return row;
       }
     }

@@ -10,44 +10,22 @@
  * of n bytes is at most three pieces of each size, and each byte is copied about once per size it passes
  * through. A record may run on from one piece into the next. The newest unit pieces (three at most) are
  * listed in the session's row, the larger ones in its table, so that only a merge reads the session
- * object: in the append pipeline (100 000 sessions) adding a piece had taken 17% of the shard's time, most
- * of it the misses on the object and its table.
- *
- * Measured (1 shard, 100 000 sessions of 10 messages, 1 024 in flight): one Buffer per log grown by a
- * quarter with a copy appended ~220 000 messages a second (see `log-arena.ts` for where its time went);
- * 512-byte pieces never merged appended ~410 000 but read whole sessions a third slower (~175 000 against
- * ~265 000 gets a second: a 2 KiB log was 5 pieces in 5 places, each a copy call and a cache and TLB
- * miss); merged pieces append ~350 000 a second and read ~215 000 (figures in the README). Merging four
- * full pieces at a time instead of three plus the new room, or two at a time, measured no better. Also tried: a string of one byte per character,
- * grown by concatenation, whose garbage collection at a million sessions (a 3 GB heap, a score of string
- * pieces per session) cut mixed throughput from 161 000 to 70 000 ops/s and stalled sweeps for 17 ms.
+ * object. Merging trades a little read speed (a log in a few pieces) for appends that never copy a whole
+ * log; the alternatives measured are in docs/design/code-notes.md.
  *
  * Message records are laid out as `protocol/message-record.ts` says, which is what lets `offsetOfMessage`
  * skip them cheaply.
  */
 import { constants } from 'node:buffer';
-import { encode, SESSION_V2_STRUCTURE } from '../protocol/codec.js';
-import { messageRecordEnd } from '../protocol/message-record.js';
-import type { ClientCapabilities, SessionId } from '../protocol/model.js';
-import type { MsgpackWriter } from '../protocol/msgpack-writer.js';
+import { SESSION_V2_STRUCTURE } from '../../protocol/codec.js';
+import { messageRecordEnd } from '../../protocol/message-record.js';
+import type { SessionId } from '../../protocol/model.js';
+import type { MsgpackWriter } from '../../protocol/msgpack-writer.js';
 import { levelOf, LOG_UNIT_BYTES, MAX_LEVEL, pieceBytes, type LogArena } from './log-arena.js';
 import { idPartsOf, type IdParts } from './session-index.js';
 import {
-  ID_PART0,
-  ID_PART1,
-  ID_PART2,
-  ID_PART3,
-  ID_PART4,
-  LAST_ACCESSED,
-  LAST_PIECE,
-  LOG_BYTES,
-  LOG_ROOM,
-  MESSAGE_COUNT,
-  ROW_DOUBLES,
-  ROW_INTS,
-  TAIL_PIECES,
-  UPDATED_AT,
   SessionRows,
+  TAIL_SLOTS,
 } from './session-rows.js';
 
 /**
@@ -93,59 +71,59 @@ export class StoredSession implements Readonly<IdParts> {
   }
 
   get idPart0(): number {
-    return this.rows.i32[this.row * ROW_INTS + ID_PART0]!;
+    return this.rows.idPart(this.row, 0);
   }
 
   get idPart1(): number {
-    return this.rows.i32[this.row * ROW_INTS + ID_PART1]!;
+    return this.rows.idPart(this.row, 1);
   }
 
   get idPart2(): number {
-    return this.rows.i32[this.row * ROW_INTS + ID_PART2]!;
+    return this.rows.idPart(this.row, 2);
   }
 
   get idPart3(): number {
-    return this.rows.i32[this.row * ROW_INTS + ID_PART3]!;
+    return this.rows.idPart(this.row, 3);
   }
 
   get idPart4(): number {
-    return this.rows.i32[this.row * ROW_INTS + ID_PART4]!;
+    return this.rows.idPart(this.row, 4);
   }
 
   get lastAccessed(): number {
-    return this.rows.f64[this.row * ROW_DOUBLES + LAST_ACCESSED]!;
+    return this.rows.lastAccessed(this.row);
   }
 
   set lastAccessed(time: number) {
-    this.rows.f64[this.row * ROW_DOUBLES + LAST_ACCESSED] = time;
+    this.rows.setLastAccessed(this.row, time);
   }
 
   /** The last create, append or update. */
   get updatedAt(): number {
-    return this.rows.f64[this.row * ROW_DOUBLES + UPDATED_AT]!;
+    return this.rows.updatedAt(this.row);
   }
 
   set updatedAt(time: number) {
-    this.rows.f64[this.row * ROW_DOUBLES + UPDATED_AT] = time;
+    this.rows.setUpdatedAt(this.row, time);
   }
 
   get messageCount(): number {
-    return this.rows.i32[this.row * ROW_INTS + MESSAGE_COUNT]!;
+    return this.rows.messageCount(this.row);
   }
 
   /** The bytes of the log's records. */
   get logBytes(): number {
-    return this.rows.u32[this.row * ROW_INTS + LOG_BYTES]!;
+    return this.rows.logBytes(this.row);
   }
 
   /** The bytes of all pieces; `logBytes` of them are used, the rest is in the last piece. */
   get logCapacity(): number {
-    return this.logBytes + this.rows.i32[this.row * ROW_INTS + LOG_ROOM]!;
+    return this.logBytes + this.rows.logRoom(this.row);
   }
 
   /** The log's pieces: those of the table, then those of the row. */
   get pieceCount(): number {
-    return this.tableCount + tailCount(this.rows.i32, this.row * ROW_INTS);
+    return this.tableCount + this.rows.tailCount(this.row);
   }
 }
 
@@ -158,24 +136,12 @@ export interface SessionFields {
 
 const NO_FIELDS: SessionFields = Object.freeze({ cwd: null, title: null, owner: null });
 
-const NULL_BYTES = Uint8Array.of(0xc0);
-const EMPTY_ARRAY_BYTES = Uint8Array.of(0x90);
 const NO_PIECES = new Uint32Array(0);
 /** The longest log: one that a Buffer can still hold when it is written out whole, and a row's uint32 can count. */
 export const MAX_LOG_BYTES = Math.min(constants.MAX_LENGTH, 2 ** 32 - 1);
 /** The most bytes `messageRecordEnd` reads: marker, role fixstr of up to 9 bytes, str header of up to 5. */
 const MAX_RECORD_HEADER_BYTES = 16;
 const headerScratch = Buffer.alloc(MAX_RECORD_HEADER_BYTES);
-
-/** Encoded capabilities; the common `null` shares one constant. */
-export function encodeCapabilities(capabilities: ClientCapabilities | null): Uint8Array {
-  return capabilities === null ? NULL_BYTES : encode(capabilities);
-}
-
-/** Encoded server names; the common empty list shares one constant. */
-export function encodeServers(servers: string[]): Uint8Array {
-  return servers.length === 0 ? EMPTY_ARRAY_BYTES : encode(servers);
-}
 
 /** A session with no messages, holding a row of `rows` until `releaseStoredSession`; its log will take pieces from `arena`. */
 export function newStoredSession(
@@ -188,22 +154,7 @@ export function newStoredSession(
   fields: SessionFields = NO_FIELDS,
 ): StoredSession {
   const session = new StoredSession(rows, arena, id, now, capabilities, servers, fields);
-  const parts = idPartsOf(id);
-  const { i32, f64 } = rows;
-  const at = session.row * ROW_INTS;
-  i32[at + ID_PART0] = parts.idPart0;
-  i32[at + ID_PART1] = parts.idPart1;
-  i32[at + ID_PART2] = parts.idPart2;
-  i32[at + ID_PART3] = parts.idPart3;
-  i32[at + ID_PART4] = parts.idPart4;
-  i32[at + MESSAGE_COUNT] = 0;
-  i32[at + LAST_PIECE] = -1;
-  i32.fill(-1, at + TAIL_PIECES, at + TAIL_PIECES + 3);
-  rows.u32[at + LOG_BYTES] = 0;
-  i32[at + LOG_ROOM] = 0;
-  const times = session.row * ROW_DOUBLES;
-  f64[times + LAST_ACCESSED] = now;
-  f64[times + UPDATED_AT] = now;
+  rows.initialise(session.row, idPartsOf(id), now);
   return session;
 }
 
@@ -228,33 +179,26 @@ export function appendMessageRecord(session: StoredSession, record: Uint8Array):
  * end and nothing else.
  */
 export function appendMessageRecordAt(rows: SessionRows, row: number, arena: LogArena, record: Uint8Array): void {
-  const count = rows.i32[row * ROW_INTS + MESSAGE_COUNT]!;
-  if (count % CHECKPOINT_EVERY === 0 && count > 0) noteMessageStart(rows.sessions[row]!, count, rows.u32[row * ROW_INTS + LOG_BYTES]!);
+  const count = rows.messageCount(row);
+  if (count % CHECKPOINT_EVERY === 0 && count > 0) noteMessageStart(rows.sessions[row]!, count, rows.logBytes(row));
   writeLog(rows, row, arena, record);
-  rows.i32[row * ROW_INTS + MESSAGE_COUNT] = count + 1;
+  rows.setMessageCount(row, count + 1);
 }
 
 /** Writes `bytes` at the end of the log of the session in `row`. */
 function writeLog(rows: SessionRows, row: number, arena: LogArena, bytes: Uint8Array): void {
-  const { i32, u32 } = rows;
-  const at = row * ROW_INTS;
   for (let from = 0; from < bytes.length; ) {
-    if (i32[at + LOG_ROOM] === 0) addPiece(rows, row, arena);
+    if (rows.logRoom(row) === 0) addPiece(rows, row, arena);
     // Every piece but the last is full: the write goes into the last one.
-    const last = i32[at + LAST_PIECE]!;
-    const room = i32[at + LOG_ROOM]!;
+    const last = rows.lastPiece(row);
+    const room = rows.logRoom(row);
     const length = Math.min(room, bytes.length - from);
     const inPiece = arena.offsetOf(last) + pieceBytes(levelOf(last)) - room;
     arena.pageOf(last).set(length === bytes.length ? bytes : bytes.subarray(from, from + length), inPiece);
-    i32[at + LOG_ROOM] = room - length;
+    rows.setLogRoom(row, room - length);
     from += length;
   }
-  u32[at + LOG_BYTES] = u32[at + LOG_BYTES]! + bytes.length;
-}
-
-/** How many of the row's three tail slots (from `at + TAIL_PIECES`) hold a piece. */
-function tailCount(i32: Int32Array, at: number): number {
-  return i32[at + TAIL_PIECES + 2] !== -1 ? 3 : i32[at + TAIL_PIECES + 1] !== -1 ? 2 : i32[at + TAIL_PIECES] !== -1 ? 1 : 0;
+  rows.setLogBytes(row, rows.logBytes(row) + bytes.length);
 }
 
 /**
@@ -264,26 +208,24 @@ function tailCount(i32: Int32Array, at: number): number {
  * Unit pieces go to the row; only a merge reads and changes the session object and its table.
  */
 function addPiece(rows: SessionRows, row: number, arena: LogArena): void {
-  const { i32 } = rows;
-  const at = row * ROW_INTS;
-  const tail = tailCount(i32, at);
+  const tail = rows.tailCount(row);
   let added: number;
-  if (tail < 3) {
+  if (tail < TAIL_SLOTS) {
     added = arena.allocate(0);
-    i32[at + TAIL_PIECES + tail] = added;
+    rows.setTailPiece(row, tail, added);
   } else {
-    added = mergeIntoTable(rows.sessions[row]!, i32, at, arena);
-    i32.fill(-1, at + TAIL_PIECES, at + TAIL_PIECES + 3);
+    added = mergeIntoTable(rows.sessions[row]!, rows, row, arena);
+    rows.clearTailPieces(row);
   }
-  i32[at + LAST_PIECE] = added;
-  i32[at + LOG_ROOM] = LOG_UNIT_BYTES;
+  rows.setLastPiece(row, added);
+  rows.setLogRoom(row, LOG_UNIT_BYTES);
 }
 
 /**
  * Merges the row's three unit pieces, and the three pieces of each level above them that end the table,
  * into one new piece at the end of the table; returns it.
  */
-function mergeIntoTable(session: StoredSession, i32: Int32Array, at: number, arena: LogArena): number {
+function mergeIntoTable(session: StoredSession, rows: SessionRows, row: number, arena: LogArena): number {
   let { pieces, tableCount: first } = session;
   const count = first;
   let level = 1;
@@ -295,8 +237,8 @@ function mergeIntoTable(session: StoredSession, i32: Int32Array, at: number, are
   const added = arena.allocate(level);
   const page = arena.pageOf(added);
   let to = arena.offsetOf(added);
-  for (let i = first; i < count + 3; i++) {
-    const piece = i < count ? pieces[i]! : i32[at + TAIL_PIECES + i - count]!;
+  for (let i = first; i < count + TAIL_SLOTS; i++) {
+    const piece = i < count ? pieces[i]! : rows.tailPiece(row, i - count);
     const from = arena.offsetOf(piece);
     to += arena.pageOf(piece).copy(page, to, from, from + pieceBytes(levelOf(piece)));
     arena.release(piece);
@@ -333,7 +275,7 @@ function releaseLog(session: StoredSession): void {
 
 /** The handle of the log's piece number `i` (see `StoredSession.pieces`). */
 function pieceAt(session: StoredSession, i: number): number {
-  return i < session.tableCount ? session.pieces[i]! : session.rows.i32[session.row * ROW_INTS + TAIL_PIECES + i - session.tableCount]!;
+  return i < session.tableCount ? session.pieces[i]! : session.rows.tailPiece(session.row, i - session.tableCount);
 }
 
 /** The bytes the session's log takes in its arena. */
@@ -531,7 +473,7 @@ export function restoreStoredSession(record: unknown, rows: SessionRows, arena: 
   }
   try {
     writeLog(rows, session.row, arena, log);
-    rows.i32[session.row * ROW_INTS + MESSAGE_COUNT] = messageCount as number;
+    rows.setMessageCount(session.row, messageCount as number);
     rebuildCheckpoints(session);
   } catch (error) {
     releaseStoredSession(session);

@@ -3,8 +3,8 @@
  */
 import { closeSync, fdatasync, fdatasyncSync, openSync } from 'node:fs';
 import { join } from 'node:path';
-import type { FsyncPolicy } from '../../protocol/messages.js';
-import { FILE_MODE, fsyncDir, logFileName, writeFully } from '../../protocol/persistence-files.js';
+import type { FsyncPolicy } from '../../../protocol/messages.js';
+import { FILE_MODE, fsyncDir, logFileName, writeFully } from '../../../protocol/persistence-files.js';
 import { encodeHeader, FileKind, frame, HEADER_BYTES } from './frames.js';
 
 /** How often `'everysec'` syncs. */

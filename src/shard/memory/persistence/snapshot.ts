@@ -5,8 +5,8 @@
 import { closeSync, fsync, fsyncSync, openSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { encode } from '../../protocol/codec.js';
-import { FILE_MODE, fsyncDir, snapshotFileName, writeFully } from '../../protocol/persistence-files.js';
+import { encode } from '../../../protocol/codec.js';
+import { FILE_MODE, fsyncDir, snapshotFileName, writeFully } from '../../../protocol/persistence-files.js';
 import { serialiseStoredSession, type StoredSession } from '../stored-session.js';
 import { encodeHeader, FileKind, FRAME_BYTES, writeFrame } from './frames.js';
 

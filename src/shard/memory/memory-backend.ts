@@ -1,0 +1,226 @@
+/**
+ * The memory store as a shard backend: the shard's sessions in its own `SessionStore`, its cleanup timer,
+ * and, with persistence, the log of every change it applies and the recovery at start.
+ *
+ * Operations are applied one after another (`'sequential'`); only a sweep (in slices) and a flush to disk
+ * wait. The store's clock is read once per chunk of results and carried into every logged operation, so
+ * that recovery replays each at the time it was first applied.
+ */
+import { performance } from 'node:perf_hooks';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { getHeapStatistics } from 'node:v8';
+import { encodeCapabilities, encodeServers } from '../../protocol/encoded-fields.js';
+import { ErrorCode } from '../../protocol/error-codes.js';
+import type { RecoveryFigures, ShardConfig, ShardEvent } from '../../protocol/messages.js';
+import { fail } from '../../protocol/operation-failure.js';
+import { expectSessionId, OP_BY_CODE, OPS, type OpCodec, type OpName } from '../../protocol/ops.js';
+import type { OpHandlers, ShardBackend } from '../backend.js';
+import type { ReplySequence } from '../batch-runner.js';
+import { injectFault } from '../fault.js';
+import { LOG_EXPIRED } from './persistence/recovery.js';
+import { ShardPersistence } from './persistence/shard-persistence.js';
+import { SessionStore } from './session-store.js';
+import { writeSession, type StoredSession } from './stored-session.js';
+
+/** The longest a sweep runs before it lets batches in (the target is under 10 ms per slice). */
+const SWEEP_SLICE_MS = 4;
+
+const NO_RECOVERY: RecoveryFigures = Object.freeze({ sessions: 0, expired: 0, skippedRecords: 0, ms: 0, warnings: [] }) as RecoveryFigures;
+
+export class MemoryBackend implements ShardBackend {
+  readonly mode = 'sequential';
+  readonly deadlineMs = Number.POSITIVE_INFINITY;
+  readonly store: SessionStore;
+  readonly ready: Promise<void>;
+  /** What this shard writes to disk; `null` when the engine keeps sessions in memory only. */
+  private readonly persistence: ShardPersistence | null;
+  /**
+   * The store's clock, read once per chunk of operations. A field rather than `Date.now` so that each
+   * logged operation carries the time it was applied at, and recovery replays it at that time.
+   */
+  private now = Date.now();
+  private recovery: RecoveryFigures = NO_RECOVERY;
+  /** While a batch is applied, expiry records join its log record instead of being written on their own. */
+  private batchRunning = false;
+  /** Sweeps run one after another: a timer pass and an explicit `sweep()` must not share a cursor. */
+  private sweepChain: Promise<number> = Promise.resolve(0);
+  /** The longest a slice of the sweep in progress has held this shard, in milliseconds (GC included). */
+  private longestSliceThisSweep = 0;
+  /** The same figure for the last complete sweep. */
+  private lastSweepLongestSliceMs = 0;
+
+  constructor(
+    private readonly config: ShardConfig,
+    private readonly sequence: ReplySequence,
+    /** Posts a message to the host outside any batch (the timer's expiries). */
+    private readonly post: (event: ShardEvent) => void,
+  ) {
+    this.store = new SessionStore(
+      { maxSessionAgeMs: config.maxSessionAgeMs, maxMessagesPerSession: config.maxMessagesPerSession, maxBytes: config.maxSessionBytes },
+      () => this.now,
+    );
+    this.persistence =
+      config.persistence == null
+        ? null
+        : new ShardPersistence(
+            config.persistence,
+            config.shard,
+            this.store,
+            (time, op, id, arg) => this.replay(time, op, id, arg),
+            (time) => {
+              this.now = time;
+            },
+          );
+    // Recovery runs before the first batch (the start-up ping) is answered; a failure fails the start.
+    this.ready =
+      this.persistence === null
+        ? Promise.resolve()
+        : this.persistence.recover().then((figures) => {
+            this.recovery = figures;
+          });
+    // Until the ping awaits it, a failed recovery must not count as an unhandled rejection.
+    this.ready.catch(() => undefined);
+  }
+
+  /** Starts the cleanup timer; unref'd so that it never keeps a closing worker alive. */
+  startCleanupTimer(): void {
+    setInterval(() => {
+      void this.sweepInSlices().then(() => this.postExpired());
+    }, this.config.cleanupIntervalMs).unref();
+  }
+
+  readonly handlers: OpHandlers = {
+    create: (id, a) => {
+      this.store.create(id, encodeCapabilities(a.capabilities), encodeServers(a.servers), { cwd: a.cwd, title: a.title, owner: a.owner });
+      return true as const;
+    },
+    get: (id, a) => this.sessionWrite(this.store.get(id), a.lastMessages),
+    append: (id, a) => this.store.append(id, a.record),
+    update: (id, a) => {
+      this.store.update(
+        id,
+        a.capabilities === undefined ? null : encodeCapabilities(a.capabilities),
+        a.servers === undefined ? null : encodeServers(a.servers),
+        { cwd: a.cwd, title: a.title, owner: a.owner },
+      );
+      return true as const;
+    },
+    touch: (id) => this.store.touch(id),
+    remove: (id) => this.sessionWrite(this.store.remove(id), -1),
+    list: (after, a) => this.store.list(after, a.limit, { desc: a.desc, cwd: a.cwd, owner: a.owner }),
+    size: () => this.store.size,
+    sweep: () => this.sweepInSlices(),
+    stats: () => ({
+      sessions: this.store.size,
+      messages: this.store.messageCount,
+      sessionBytes: this.store.heldBytes,
+      heapUsedBytes: getHeapStatistics().used_heap_size,
+      lastSweepSliceMs: this.lastSweepLongestSliceMs,
+      logBytes: this.store.arena.bytesInUse,
+      logBytesFree: this.store.arena.bytesFree,
+    }),
+    ping: () => this.config.shard,
+    fault: (_id, kind) => {
+      if (!this.config.faultInjection) fail(ErrorCode.INVALID_ARGUMENT, 'faultInjection: not enabled for this engine');
+      injectFault(kind, this.config.shard);
+      return true as const;
+    },
+    recovery: () => this.recovery,
+    flush: async (_id, a) => {
+      await this.persistence?.flush();
+      // The engine is closing: the worker is terminated next and must not leave its fd open.
+      if (a.close) this.persistence?.close();
+      return true as const;
+    },
+  };
+
+  get size(): number {
+    return this.store.size;
+  }
+
+  unanswered(): Error {
+    return new Error('a memory shard answers every operation');
+  }
+
+  batchStarted(): void {
+    this.batchRunning = true;
+  }
+
+  chunkStarted(): void {
+    this.now = Date.now();
+  }
+
+  /** Logs an applied change; a read is logged as the touch it is (it refreshes the idle clock). */
+  applied(op: OpCodec<OpName>, wireId: unknown, wireArgs: unknown): void {
+    if (this.persistence === null) return;
+    if (op.logged === 'self') this.persistence.record(this.now, op.code, wireId as string, wireArgs);
+    else if (op.logged === 'touch') this.persistence.record(this.now, OPS.touch.code, wireId as string, null);
+  }
+
+  drainExpired(): string[] | null {
+    const expired = this.store.drainExpired();
+    if (expired !== null) this.persistence?.expired(this.now, expired);
+    return expired;
+  }
+
+  batchEnded(): void {
+    this.persistence?.commit();
+    this.batchRunning = false;
+  }
+
+  private sessionWrite(session: StoredSession | undefined, lastMessages: number): ((writer: Parameters<typeof writeSession>[0]) => void) | null {
+    return session === undefined ? null : (writer) => writeSession(writer, session, lastMessages);
+  }
+
+  private sweepInSlices(): Promise<number> {
+    this.sweepChain = this.sweepChain.then(async () => {
+      this.store.restartSweep();
+      this.longestSliceThisSweep = 0;
+      this.now = Date.now();
+      while (!this.sweepSlice()) {
+        this.postExpired();
+        await yieldToEventLoop();
+        this.now = Date.now();
+      }
+      this.lastSweepLongestSliceMs = this.longestSliceThisSweep;
+      return this.store.takeSweepRemoved();
+    });
+    return this.sweepChain;
+  }
+
+  /** One slice of the sweep in progress; true when the pass is complete. */
+  private sweepSlice(): boolean {
+    const started = performance.now();
+    const done = this.store.sweepStep(SWEEP_SLICE_MS, performance.now.bind(performance));
+    this.longestSliceThisSweep = Math.max(this.longestSliceThisSweep, performance.now() - started);
+    return done;
+  }
+
+  private postExpired(): void {
+    const ids = this.store.drainExpired();
+    if (ids === null) return;
+    if (this.persistence !== null) {
+      this.persistence.expired(this.now, ids);
+      if (!this.batchRunning) this.persistence.commit();
+    }
+    this.post({ type: 'expired', ids, seq: this.sequence.next(), size: this.store.size });
+  }
+
+  /** Applies one operation of the log again during recovery, at the time it was first applied. */
+  private replay(time: number, code: number, id: string | null, wireArgs: unknown): boolean {
+    this.now = time;
+    try {
+      if (code === LOG_EXPIRED) {
+        for (const expiredId of wireArgs as string[]) this.store.remove(expiredId);
+        return true as const;
+      }
+      const op = OP_BY_CODE[code];
+      if (op === undefined || op.logged !== 'self') return false;
+      const handler = this.handlers[op.name] as (id: unknown, args: unknown) => unknown;
+      handler(expectSessionId(id), op.decodeArgs(wireArgs));
+      return true as const;
+    } catch {
+      return false;
+    }
+  }
+}
