@@ -62,6 +62,8 @@ export class BatchRunner {
   private applying: Promise<unknown> = Promise.resolve();
   private readonly spin: IdleSpin | null;
   private readonly afterReply: () => void;
+  /** The backend's handler of each wire code, looked up once. */
+  private readonly handlers: readonly (Handler | undefined)[];
 
   constructor(
     private readonly backend: ShardBackend,
@@ -69,6 +71,8 @@ export class BatchRunner {
     options: BatchRunnerOptions = {},
   ) {
     this.spin = options.spin ?? null;
+    const byName = backend.handlers as unknown as Record<OpName, Handler>;
+    this.handlers = OP_BY_CODE.map((op) => (op === undefined ? undefined : byName[op.name]));
     const replies = options.replies == null ? null : new Int32Array(options.replies, 0, 1);
     const replyPosted = (): void => {
       Atomics.add(replies!, 0, 1);
@@ -116,8 +120,7 @@ export class BatchRunner {
 
   /** Sequential: applies and writes each operation before the next. */
   private async applyInTurn(batch: unknown[]): Promise<{ errors: (number | string)[] | null; chunkEnds: number[] }> {
-    const { writer, backend } = this;
-    const handlers = backend.handlers as unknown as Record<OpName, Handler>;
+    const { writer, backend, handlers } = this;
     const count = batch.length / OP_STRIDE;
     const chunkEnds: number[] = [];
     let errors: (number | string)[] | null = null;
@@ -129,7 +132,7 @@ export class BatchRunner {
       }
       try {
         const op = opOf(batch[i]);
-        let out = handlers[op.name](idOf(op, batch[i + 1]), op.decodeArgs(batch[i + 2]));
+        let out = handlers[op.code]!(idOf(op, batch[i + 1]), op.decodeArgs(batch[i + 2]));
         // Only a few ops are asynchronous (a sweep, a flush); awaiting every op would cost a microtask each.
         if (out instanceof Promise) {
           out = await out;
@@ -149,8 +152,7 @@ export class BatchRunner {
 
   /** Pipelined: starts every operation at once, in order; writes the reply when all answered or the deadline passed. */
   private async applyAtOnce(batch: unknown[]): Promise<{ errors: (number | string)[] | null; chunkEnds: number[] }> {
-    const { writer, backend } = this;
-    const handlers = backend.handlers as unknown as Record<OpName, Handler>;
+    const { writer, backend, handlers } = this;
     const count = batch.length / OP_STRIDE;
     const outcomes = new Array<Outcome | undefined>(count);
     const ops = new Array<OpCodec<OpName> | undefined>(count);
@@ -161,7 +163,7 @@ export class BatchRunner {
         const op = (ops[n] = opOf(batch[i]));
         // Issued in batch order on one connection: the operations on one session apply in call order.
         started.push(
-          Promise.resolve(handlers[op.name](idOf(op, batch[i + 1]), op.decodeArgs(batch[i + 2]))).then(
+          Promise.resolve(handlers[op.code]!(idOf(op, batch[i + 1]), op.decodeArgs(batch[i + 2]))).then(
             (out) => void (outcomes[n] = { out }),
             (error: unknown) => void (outcomes[n] = { failure: error as Error }),
           ),
