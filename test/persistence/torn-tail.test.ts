@@ -8,7 +8,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { SessionEngine } from '../../dist/src/index.js';
 import { decode } from '../../src/protocol/codec.js';
 import type { ShardPersistenceConfig } from '../../src/protocol/messages.js';
-import { FRAME_BYTES, HEADER_BYTES } from '../../src/shard/persistence/frames.js';
+import { FRAME_BYTES, frameLength, HEADER_BYTES } from '../../src/shard/persistence/frames.js';
 import { LOG_STRIDE, recoverFiles } from '../../src/shard/persistence/recovery.js';
 import { withEngine } from '../helpers/engine.js';
 import { fixtureDir, tempDir } from './helpers.js';
@@ -69,7 +69,7 @@ describe('a torn or corrupt log tail', () => {
     let at = HEADER_BYTES;
     let ops = 0;
     while (at < log.length) {
-      const length = log.readUInt32BE(at);
+      const length = frameLength(log, at);
       ops += (decode(log.subarray(at + FRAME_BYTES, at + FRAME_BYTES + length)) as unknown[]).length / LOG_STRIDE;
       at += FRAME_BYTES + length;
       ends.push([at, ops]);

@@ -42,7 +42,7 @@ export class ShardPersistence {
     const found = recoverFiles(
       this.config,
       this.shard,
-      { restore: (record) => this.store.restore(restoreStoredSession(record, this.store.rows, this.store.arena)), replay: this.replay },
+      { restore: (record, pieces) => this.store.restore(restoreStoredSession(record, this.store.rows, this.store.arena, pieces)), replay: this.replay },
       (message) => warnings.push(message),
     );
     this.setClock(Date.now());
