@@ -39,12 +39,18 @@ export class ShardPersistence {
   async recover(): Promise<RecoveryFigures> {
     const started = performance.now();
     const warnings: string[] = [];
-    const found = recoverFiles(
-      this.config,
-      this.shard,
-      { restore: (record, pieces) => this.store.restore(restoreStoredSession(record, this.store.rows, this.store.arena, pieces)), replay: this.replay },
-      (message) => warnings.push(message),
-    );
+    let found;
+    this.store.replaying = true;
+    try {
+      found = recoverFiles(
+        this.config,
+        this.shard,
+        { restore: (record, pieces) => this.store.restore(restoreStoredSession(record, this.store.rows, this.store.arena, pieces)), replay: this.replay },
+        (message) => warnings.push(message),
+      );
+    } finally {
+      this.store.replaying = false;
+    }
     this.setClock(Date.now());
     const expired = this.store.sweep();
     // Expired while the host was down: counted in the figures, not announced as 'expired' events.
