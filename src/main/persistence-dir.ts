@@ -15,7 +15,7 @@ import {
   writeFileAtomic,
   writeFully,
 } from '../protocol/persistence-files.js';
-import { PersistenceLockedError } from './errors.js';
+import { PersistenceCorruptError, PersistenceLockedError } from './errors.js';
 
 /** Whether process `pid` exists (one we may not signal still exists). */
 function isAlive(pid: number): boolean {
@@ -87,23 +87,76 @@ export interface Manifest {
   shards: number;
 }
 
-/** The manifest, or `null` in a new directory. Throws for a manifest of a newer format. */
+/** The most shards a manifest may name (the `shards` option's bound). */
+const MAX_SHARDS = 256;
+
+/**
+ * The manifest, or `null` when there is none. Throws `PersistenceCorruptError` for one that is not valid
+ * JSON, names no valid generation, or has a newer format: guessing there could delete data.
+ */
 export function readManifest(dir: string): Manifest | null {
+  const path = join(dir, MANIFEST_FILE);
   let text: string;
   try {
-    text = readFileSync(join(dir, MANIFEST_FILE), 'utf8');
+    text = readFileSync(path, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw error;
   }
-  const parsed = JSON.parse(text) as { format?: unknown; generation?: unknown; shards?: unknown };
+  const remedy = `restore it from a backup, or remove it to let the engine recover from the data files (it does when they hold a single generation)`;
+  let parsed: { format?: unknown; generation?: unknown; shards?: unknown };
+  try {
+    parsed = JSON.parse(text) as typeof parsed;
+  } catch (error) {
+    throw new PersistenceCorruptError(`${path} is not valid JSON (${text.length} characters: ${(error as Error).message}); nothing was deleted; ${remedy}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null) throw new PersistenceCorruptError(`${path} holds ${JSON.stringify(text.slice(0, 40))}, not a manifest; nothing was deleted; ${remedy}`);
   if (typeof parsed.format !== 'number' || parsed.format > PERSISTENCE_FORMAT) {
-    throw new Error(`${join(dir, MANIFEST_FILE)} has format ${String(parsed.format)}; this version reads up to ${PERSISTENCE_FORMAT}`);
+    throw new PersistenceCorruptError(`${path} has format ${String(parsed.format)}; this version of session-shards reads up to ${PERSISTENCE_FORMAT}: use a newer version`);
   }
-  if (!Number.isSafeInteger(parsed.generation) || !Number.isSafeInteger(parsed.shards)) {
-    throw new Error(`${join(dir, MANIFEST_FILE)} is malformed`);
+  const { generation, shards } = parsed;
+  if (!Number.isSafeInteger(generation) || (generation as number) < 1) {
+    throw new PersistenceCorruptError(`${path}: generation must be a positive integer, got ${JSON.stringify(generation)}; nothing was deleted; ${remedy}`);
   }
-  return { generation: parsed.generation as number, shards: parsed.shards as number };
+  if (!Number.isSafeInteger(shards) || (shards as number) < 1 || (shards as number) > MAX_SHARDS) {
+    throw new PersistenceCorruptError(`${path}: shards must be an integer from 1 to ${MAX_SHARDS}, got ${JSON.stringify(shards)}; nothing was deleted; ${remedy}`);
+  }
+  return { generation: generation as number, shards: shards as number };
+}
+
+/**
+ * The generation to recover from: the manifest's, or, without a manifest, the only generation whose data
+ * files are there (`null` when there are none: a new directory). Throws `PersistenceCorruptError`, deleting
+ * nothing, when that cannot be proven: no manifest beside files of several generations (which one was
+ * committed is unknown), or a manifest naming a generation whose snapshots are gone beside other files.
+ */
+export function generationToRecover(dir: string): number | null {
+  const manifest = readManifest(dir);
+  const snapshots = new Set<number>();
+  const generations = new Set<number>();
+  for (const name of readdirSync(dir)) {
+    const parsed = parseDataFileName(name);
+    if (parsed === null || parsed.kind === 'temp') continue;
+    generations.add(parsed.generation);
+    if (parsed.kind === 'snapshot') snapshots.add(parsed.generation);
+  }
+  const path = join(dir, MANIFEST_FILE);
+  const found = [...generations].sort((a, b) => a - b);
+  if (manifest !== null) {
+    // A committed generation has a snapshot of every shard: without one, the files were lost or mixed.
+    if (!snapshots.has(manifest.generation) && found.length > 0) {
+      throw new PersistenceCorruptError(
+        `${path} names generation ${manifest.generation}, but ${dir} holds no snapshot of it, only files of generation ${found.join(', ')}; ` +
+          `nothing was deleted; restore the files of generation ${manifest.generation} from a backup, or remove ${path} to recover from the files there`,
+      );
+    }
+    return manifest.generation;
+  }
+  if (found.length <= 1) return found[0] ?? null;
+  throw new PersistenceCorruptError(
+    `${path} is missing, and ${dir} holds data files of generations ${found.join(', ')}: which one was committed is unknown; nothing was deleted; ` +
+      `restore ${MANIFEST_FILE} from a backup, or write {"format":${PERSISTENCE_FORMAT},"generation":G,"shards":N} naming the generation to recover (the newest if its start completed)`,
+  );
 }
 
 /** Makes `generation` the authoritative one (atomically), then deletes every other generation's files. */
