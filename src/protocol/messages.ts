@@ -135,6 +135,8 @@ export interface ShardPersistenceConfig {
   shards: number;
   /** Log size that triggers a compaction, in bytes. */
   compactAfterBytes: number;
+  /** How soon after a session is removed or expires a compaction erases its content from the files, in ms. */
+  eraseWithinMs: number;
 }
 
 /** What a shard's recovery restored. */

@@ -327,7 +327,7 @@ async function applyBatch(task: unknown): Promise<ReturnType<typeof move>> {
         writer.number(await sweepInSlices());
         clockNow = Date.now();
       } else if (batch[i] === Op.FLUSH) {
-        await persistence?.flush();
+        await persistence?.flush(batch[i + 2] === true);
         clockNow = Date.now();
         // true: the engine is closing; the worker is terminated next and must not leave its fd open.
         if (batch[i + 2] === true) persistence?.close();

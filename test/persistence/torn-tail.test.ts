@@ -29,6 +29,7 @@ function recoverFrom(dir: string): Recovered {
     recoverAll: true,
     shards: 1,
     compactAfterBytes: 1 << 30,
+    eraseWithinMs: 300_000,
   };
   const out: Recovered = { restored: 0, replayed: 0, skippedRecords: 0, warnings: [] };
   const found = recoverFiles(

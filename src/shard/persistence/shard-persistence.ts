@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { encode } from '../../protocol/codec.js';
-import type { RecoveryFigures, ShardPersistenceConfig } from '../../protocol/messages.js';
+import { Op, type RecoveryFigures, type ShardPersistenceConfig } from '../../protocol/messages.js';
 import { parseDataFileName } from '../../protocol/persistence-files.js';
 import type { SessionStore } from '../session-store.js';
 import { restoreStoredSession } from '../stored-session.js';
@@ -24,6 +24,8 @@ export class ShardPersistence {
   /** The records of the batch being applied. */
   private pending: unknown[] = [];
   private compaction: Promise<void> | null = null;
+  /** Set while the files hold content of a removed or expired session (see `eraseSoon`). */
+  private eraseTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly config: ShardPersistenceConfig,
@@ -63,11 +65,38 @@ export class ShardPersistence {
   /** Notes one operation applied by the batch in progress, at `time`. */
   record(time: number, op: number, id: string | null, arg: unknown): void {
     this.pending.push(time, op, id, arg);
+    if (op === Op.REMOVE) this.eraseSoon();
   }
 
   /** Notes sessions found expired at `time` (by a sweep or an access). */
   expired(time: number, ids: readonly string[]): void {
     this.pending.push(time, LOG_EXPIRED, null, ids);
+    this.eraseSoon();
+  }
+
+  /** A session's content left the store: within `eraseWithinMs`, a compaction removes it from the files. */
+  private eraseSoon(): void {
+    if (this.eraseTimer !== null) return;
+    this.eraseTimer = setTimeout(() => {
+      this.eraseTimer = null;
+      this.erase();
+    }, this.config.eraseWithinMs).unref();
+  }
+
+  /** Compacts now, or once the compaction in progress ends (it may have captured the removed session). */
+  private erase(): void {
+    if (this.log === null) return;
+    if (this.compaction !== null) {
+      void this.compaction.then(() => this.erase());
+      return;
+    }
+    this.startCompaction();
+  }
+
+  private startCompaction(): void {
+    this.compaction = this.compact(this.log!.seq, () => yieldToEventLoop()).finally(() => {
+      this.compaction = null;
+    });
   }
 
   /**
@@ -76,22 +105,29 @@ export class ShardPersistence {
    */
   commit(): void {
     this.writePending();
-    if (this.compaction === null && this.log !== null && this.log.bytes > this.config.compactAfterBytes) {
-      this.compaction = this.compact(this.log.seq, () => yieldToEventLoop()).finally(() => {
-        this.compaction = null;
-      });
-    }
+    if (this.compaction === null && this.log !== null && this.log.bytes > this.config.compactAfterBytes) this.startCompaction();
   }
 
-  /** Waits for a compaction in progress, then makes every record written so far durable. */
-  async flush(): Promise<void> {
+  /**
+   * Waits for a compaction in progress, then makes every record written so far durable. `closing`: the
+   * content of sessions removed since the last compaction is erased first (no timer will do it later).
+   */
+  async flush(closing = false): Promise<void> {
     await this.compaction;
+    if (closing && this.eraseTimer !== null) {
+      clearTimeout(this.eraseTimer);
+      this.eraseTimer = null;
+      this.startCompaction();
+      await this.compaction;
+    }
     this.writePending();
     this.log?.sync();
   }
 
   /** Flushes and closes the log (the engine is closing). */
   close(): void {
+    if (this.eraseTimer !== null) clearTimeout(this.eraseTimer);
+    this.eraseTimer = null;
     this.writePending();
     this.log?.close();
     this.log = null;
@@ -110,6 +146,9 @@ export class ShardPersistence {
    */
   private async compact(coversLog: number, pause: (() => Promise<void>) | null): Promise<void> {
     this.writePending();
+    // What was removed before the capture is erased by this compaction.
+    if (this.eraseTimer !== null) clearTimeout(this.eraseTimer);
+    this.eraseTimer = null;
     const sessions = this.store.capture();
     const previous = this.log;
     this.log = new ShardLog(this.config.dir, this.config.generation, this.shard, coversLog + 1, this.config.fsync);
