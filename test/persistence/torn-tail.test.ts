@@ -56,14 +56,17 @@ describe('a torn or corrupt log tail', () => {
   const ends: [number, number][] = [];
 
   beforeAll(async () => {
-    // One engine start writes generation 1; its log then holds every change of the session below.
-    await withEngine({ shards: 1, persistence: { dir: source, fsync: 'no' } }, async (engine: SessionEngine) => {
+    // One engine start writes generation 1; its log then holds every change of the session below. The
+    // files are copied while it runs: at close, the removal's erasure would fold the log into a snapshot.
+    const live = tempDir();
+    await withEngine({ shards: 1, persistence: { dir: live, fsync: 'no' } }, async (engine: SessionEngine) => {
       const ids = [await engine.create({ mcpServers: ['a'] }), await engine.create({ clientCapabilities: { terminal: true } })];
       for (let i = 0; i < 4; i++) await engine.appendMessage(ids[i % 2]!, { role: 'user', content: `m${i} ü` });
       await engine.update(ids[0]!, { mcpServers: ['b', 'c'] });
       await engine.touch(ids[1]!);
       await engine.get(ids[0]!);
       await engine.remove(ids[1]!);
+      for (const name of readdirSync(live)) if (name !== 'LOCK') copyFileSync(join(live, name), join(source, name));
     });
     logName = readdirSync(source).find((name) => name.endsWith('.log'))!;
     log = readFileSync(join(source, logName));
