@@ -11,7 +11,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { move } from 'piscina';
 import { decode } from '../protocol/codec.js';
 import { ErrorCode } from '../protocol/error-codes.js';
-import { FAULT_KINDS, Op, OP_STRIDE, type FaultKind, type RecoveryFigures, type ShardConfig, type ShardEvent } from '../protocol/messages.js';
+import { FAULT_KINDS, Op, OP_STRIDE, type FaultKind, type RecoveryFigures, type RecoveryProgress, type ShardConfig, type ShardEvent } from '../protocol/messages.js';
 import { checkMessageRecord, encodeMessageRecord } from '../protocol/message-record.js';
 import { MsgpackWriter } from '../protocol/msgpack-writer.js';
 import { RESULTS_PER_CHUNK, writeReplyTail } from '../protocol/reply.js';
@@ -44,9 +44,16 @@ const store = new SessionStore(
 const persistence =
   config.persistence == null
     ? null
-    : new ShardPersistence(config.persistence, config.shard, store, replayLogged, (time) => {
-        clockNow = time;
-      });
+    : new ShardPersistence(
+        config.persistence,
+        config.shard,
+        store,
+        replayLogged,
+        (time) => {
+          clockNow = time;
+        },
+        () => parentPort?.postMessage({ type: 'recovering' } satisfies RecoveryProgress),
+      );
 let recovery: RecoveryFigures = { sessions: 0, expired: 0, skippedRecords: 0, ms: 0, warnings: [] };
 /** While a batch is applied, expiry records join its log record instead of being written on their own. */
 let batchRunning = false;
@@ -298,7 +305,14 @@ export default function handleBatch(task: unknown): Promise<ReturnType<typeof mo
 async function applyBatch(task: unknown): Promise<ReturnType<typeof move>> {
   if (faultPending()) return new Promise(() => {});
   spin.arrived();
-  await ready;
+  const failure = await ready.then(
+    () => null,
+    (error: unknown) => {
+      // Files this version must not read: every op of the batch (the start-up ping) gets the typed error.
+      if (error instanceof OperationFailure) return error;
+      throw error;
+    },
+  );
   let batch: unknown;
   writer.reset();
   try {
@@ -333,6 +347,7 @@ async function applyBatch(task: unknown): Promise<ReturnType<typeof move>> {
         if (batch[i + 2] === true) persistence?.close();
         writer.boolean(true);
       } else {
+        if (failure !== null) throw failure;
         apply(batch[i], batch[i + 1], batch[i + 2]);
         if (persistence !== null) logApplied(batch[i], batch[i + 1], batch[i + 2]);
       }

@@ -2,13 +2,14 @@
  * The file format: records of any size the engine accepts are read back as records, damage is told from
  * them by checksums, and directories written by format 1 still load.
  */
-import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { crc32 } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { encodeHeader, FileKind, frame, FrameReader, HEADER_BYTES } from '../../src/shard/persistence/frames.js';
 import { LOG_PIECE_BYTES } from '../../src/shard/persistence/snapshot.js';
+import { PersistenceCorruptError, SessionEngine } from '../../dist/src/index.js';
 import { withEngine } from '../helpers/engine.js';
 import { tempDir } from './helpers.js';
 
@@ -84,5 +85,24 @@ describe('the persistence file format', () => {
     const damaged = join(dir, 'damaged.log');
     writeFileSync(damaged, Buffer.concat([encodeHeader(FileKind.LOG, 1), good, flipped]));
     expect(readAll(damaged)).toEqual({ payloads: [Buffer.from('a record')], torn: `test.log: corrupt record frame at byte ${HEADER_BYTES + good.length} (checksum mismatch)` });
+  });
+
+  it('refuses files of a newer format with a typed error naming the file, and deletes nothing', async () => {
+    const dir = tempDir();
+    cpSync(FORMAT1, dir, { recursive: true });
+    const snapshot = join(dir, 'g2-s0.snap');
+    const bytes = readFileSync(snapshot);
+    bytes.writeUInt32BE(99, 4);
+    writeFileSync(snapshot, bytes);
+    const before = readdirSync(dir).sort();
+    const refused = await SessionEngine.start({ shards: 1, persistence: { dir } }).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(PersistenceCorruptError);
+    expect((refused as Error).message).toContain(`${snapshot} has format version 99`);
+    expect(readdirSync(dir).sort()).toEqual(before);
+
+    writeFileSync(join(dir, 'manifest.json'), '{"format":99,"generation":2,"shards":1}');
+    const manifestRefused = await SessionEngine.start({ shards: 1, persistence: { dir } }).catch((error: unknown) => error);
+    expect(manifestRefused).toBeInstanceOf(PersistenceCorruptError);
+    expect((manifestRefused as Error).message).toContain('has format 99');
   });
 });

@@ -15,7 +15,9 @@
 import { constants } from 'node:buffer';
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
+import { ErrorCode } from '../../protocol/error-codes.js';
 import { PERSISTENCE_FORMAT } from '../../protocol/persistence-files.js';
+import { OperationFailure } from '../session-store.js';
 
 export const HEADER_BYTES = 16;
 /** A format 2 record's frame. */
@@ -74,14 +76,13 @@ export function frame(payload: Uint8Array): Buffer {
   return framed;
 }
 
-/** A file written by a newer version of this library: refusing it beats misreading it. */
-export class UnsupportedFormatError extends Error {}
 
 /**
  * A file's records, read one at a time: `next()` returns each record's payload (a buffer of its own), then
  * `null` at the end of the file or at the first torn or corrupt record (`torn` then says why). A short or
- * bad header counts as a torn file with no records (a crash right after it was created); a newer format
- * throws `UnsupportedFormatError`. Memory: one record at a time, whatever the file's size.
+ * bad header counts as a torn file with no records (a crash right after it was created); a file of a
+ * newer format (refusing it beats misreading it) throws an `ERR_PERSISTENCE_CORRUPT` failure. Memory: one
+ * record at a time, whatever the file's size.
  */
 export class FrameReader {
   /** The header's number (see above); 0 for a file without a valid header. */
@@ -112,7 +113,10 @@ export class FrameReader {
       }
       this.version = header.readUInt32BE(4);
       if (this.version > PERSISTENCE_FORMAT) {
-        throw new UnsupportedFormatError(`${what} has format version ${this.version}; this version of session-shards reads up to ${PERSISTENCE_FORMAT}`);
+        throw new OperationFailure(
+          ErrorCode.PERSISTENCE_CORRUPT,
+          `${path} has format version ${this.version}; this version of session-shards reads up to ${PERSISTENCE_FORMAT}: use a newer version`,
+        );
       }
       this.number = header.readUInt32BE(12);
     } catch (error) {
@@ -142,7 +146,10 @@ export class FrameReader {
     if (start + frameBytes + length > this.size) return this.end(`${this.what}: torn record at byte ${start} (${length} bytes announced)`);
     if (length > constants.MAX_LENGTH) {
       // A whole frame, checksummed: a record, not damage; this process cannot hold it.
-      throw new RangeError(`${this.what}: the record at byte ${start} is ${length} bytes, more than a buffer of this Node.js can hold (${constants.MAX_LENGTH})`);
+      throw new OperationFailure(
+        ErrorCode.PERSISTENCE_CORRUPT,
+        `${this.what}: the record at byte ${start} is ${length} bytes, more than a buffer of this Node.js can hold (${constants.MAX_LENGTH}); use a 64-bit Node.js 20 or newer`,
+      );
     }
     const payload = Buffer.allocUnsafe(length);
     this.readAt(payload, length, start + frameBytes);
