@@ -12,7 +12,7 @@ import { Piscina } from 'piscina';
 import { BatchWriter } from '../protocol/batch-writer.js';
 import { encode } from '../protocol/codec.js';
 import { SKIPPED_RECORDS_WARNING, type WireError } from '../protocol/error-codes.js';
-import { Op, type RecoveryFigures, type ShardConfig, type ShardEvent, type ShardPersistenceConfig, type ShardSpinConfig } from '../protocol/messages.js';
+import { Op, type RecoveryFigures, type RecoveryProgress, type ShardConfig, type ShardEvent, type ShardPersistenceConfig, type ShardSpinConfig } from '../protocol/messages.js';
 import type { Role } from '../protocol/model.js';
 import { decodeReply, decodeReplyChunk, decodeReplyHeader, RESULTS_PER_CHUNK, type ReplyHeader } from '../protocol/reply.js';
 import { EngineClosedError, fromWire, ProtocolError, ShardCrashedError, type SessionEngineError } from './errors.js';
@@ -461,20 +461,25 @@ export class Shard {
     // that exits without one only as 'workerDestroy'. Either is a crash once the pool serves.
     pool.on('error', (error: unknown) => this.crashed(pool, error));
     pool.on('workerDestroy', () => this.crashed(pool, new Error('its worker exited')));
-    pool.on('message', (message: unknown) => this.event(pool, message));
+    let progressAt = 0;
+    pool.on('message', (message: unknown) => {
+      if ((message as RecoveryProgress | null)?.type === 'recovering') progressAt = performance.now();
+      else this.event(pool, message);
+    });
     const worker = pool.threads[0];
     this.exits.set(pool, worker === undefined ? Promise.resolve() : new Promise((resolve) => worker.once('exit', () => resolve())));
     try {
       const bytes = encode(this.persistence === null ? [Op.PING, null, null] : [Op.PING, null, null, Op.RECOVERY, null, null]);
       // A worker that dies while starting leaves the ping queued forever in piscina: bound the wait.
       const timeout = new AbortController();
-      const stopLooking = abortWhenOverdue(timeout, this.options.shardTimeoutMs);
+      // A recovery that reports progress is not hung, however long it takes.
+      const stopLooking = abortWhenOverdue(timeout, this.options.shardTimeoutMs, () => progressAt);
       let answer: Uint8Array;
       try {
         answer = await pool.run(bytes, { transferList: [bytes.buffer as ArrayBuffer], signal: timeout.signal });
       } catch (error) {
         if (!timeout.signal.aborted) throw error;
-        throw new ShardCrashedError(`shard ${this.index} did not answer its start-up ping within shardTimeoutMs (${this.options.shardTimeoutMs} ms)`);
+        throw new ShardCrashedError(`shard ${this.index} did not answer its start-up ping (nor report recovery progress) within shardTimeoutMs (${this.options.shardTimeoutMs} ms)`);
       } finally {
         stopLooking();
       }

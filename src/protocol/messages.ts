@@ -71,6 +71,14 @@ export interface ShardEvent {
   size: number;
 }
 
+/**
+ * Posted every few milliseconds while a shard recovers: the host's bound on its start-up (`shardTimeoutMs`)
+ * then runs from the last one, so that a large recovery that advances is not taken for a hung worker.
+ */
+export interface RecoveryProgress {
+  type: 'recovering';
+}
+
 /** What a shard worker is started with (its `workerData`). All values are already validated. */
 export interface ShardConfig {
   shard: number;

@@ -19,6 +19,9 @@ import { LOG_EXPIRED, recoverFiles, type RecoverySink } from './recovery.js';
 import { ShardLog } from './shard-log.js';
 import { writeSnapshot } from './snapshot.js';
 
+/** How often a recovery reports progress to the host: well within the smallest `shardTimeoutMs` (100). */
+const PROGRESS_MS = 20;
+
 export class ShardPersistence {
   private log: ShardLog | null = null;
   /** The records of the batch being applied. */
@@ -35,31 +38,61 @@ export class ShardPersistence {
     private readonly replay: RecoverySink['replay'],
     /** Sets the store's clock (recovery ends with the real time, to expire what went stale meanwhile). */
     private readonly setClock: (time: number) => void,
+    /** Tells the host that recovery advances (called every `PROGRESS_MS` or so while it runs). */
+    private readonly progress: () => void = () => undefined,
   ) {}
 
   /** Restores the store from the files, then writes this shard's snapshot and opens its log. */
   async recover(): Promise<RecoveryFigures> {
     const started = performance.now();
     const warnings: string[] = [];
-    let found;
-    this.store.replaying = true;
+    let reportedAt = started;
+    const tick = (): void => {
+      if (performance.now() - reportedAt < PROGRESS_MS) return;
+      reportedAt = performance.now();
+      this.progress();
+    };
+    const ticking = function* (pieces: Iterable<Uint8Array>): Generator<Uint8Array> {
+      for (const piece of pieces) {
+        tick();
+        yield piece;
+      }
+    };
+    // Also while it awaits the disk (a snapshot's fsync): the turning event loop shows it is not hung.
+    const ticker = setInterval(tick, PROGRESS_MS);
     try {
-      found = recoverFiles(
-        this.config,
-        this.shard,
-        { restore: (record, pieces) => this.store.restore(restoreStoredSession(record, this.store.rows, this.store.arena, pieces)), replay: this.replay },
-        (message) => warnings.push(message),
-      );
+      let found;
+      this.store.replaying = true;
+      try {
+        found = recoverFiles(
+          this.config,
+          this.shard,
+          {
+            restore: (record, pieces) => {
+              tick();
+              this.store.restore(restoreStoredSession(record, this.store.rows, this.store.arena, ticking(pieces)));
+            },
+            replay: (time, op, id, arg) => {
+              tick();
+              return this.replay(time, op, id, arg);
+            },
+          },
+          (message) => warnings.push(message),
+        );
+      } finally {
+        this.store.replaying = false;
+      }
+      this.setClock(Date.now());
+      const expired = this.store.sweep();
+      // Expired while the host was down: counted in the figures, not announced as 'expired' events.
+      this.store.drainExpired();
+      const ownGeneration = this.config.recoverGeneration === this.config.generation;
+      // In slices, reporting progress between them: nothing is served before recovery ends anyway.
+      await this.compact(ownGeneration ? found.lastLogSeq : 0, async () => tick(), tick);
+      return { sessions: this.store.size, expired, skippedRecords: found.skippedRecords, ms: performance.now() - started, warnings };
     } finally {
-      this.store.replaying = false;
+      clearInterval(ticker);
     }
-    this.setClock(Date.now());
-    const expired = this.store.sweep();
-    // Expired while the host was down: counted in the figures, not announced as 'expired' events.
-    this.store.drainExpired();
-    const ownGeneration = this.config.recoverGeneration === this.config.generation;
-    await this.compact(ownGeneration ? found.lastLogSeq : 0, null);
-    return { sessions: this.store.size, expired, skippedRecords: found.skippedRecords, ms: performance.now() - started, warnings };
   }
 
   /** Notes one operation applied by the batch in progress, at `time`. */
@@ -144,7 +177,7 @@ export class ShardPersistence {
    * Captures the store, switches to log `coversLog + 1` (what happens from now on goes there), writes the
    * captured sessions as the snapshot covering logs 1..coversLog, then deletes those logs.
    */
-  private async compact(coversLog: number, pause: (() => Promise<void>) | null): Promise<void> {
+  private async compact(coversLog: number, pause: (() => Promise<void>) | null, wrote?: () => void): Promise<void> {
     this.writePending();
     // What was removed before the capture is erased by this compaction.
     if (this.eraseTimer !== null) clearTimeout(this.eraseTimer);
@@ -153,7 +186,7 @@ export class ShardPersistence {
     const previous = this.log;
     this.log = new ShardLog(this.config.dir, this.config.generation, this.shard, coversLog + 1, this.config.fsync);
     previous?.close();
-    await writeSnapshot({ dir: this.config.dir, generation: this.config.generation, shard: this.shard, coversLog }, sessions, pause);
+    await writeSnapshot({ dir: this.config.dir, generation: this.config.generation, shard: this.shard, coversLog }, sessions, pause, undefined, wrote);
     for (const name of readdirSync(this.config.dir)) {
       const parsed = parseDataFileName(name);
       if (parsed?.kind === 'log' && parsed.generation === this.config.generation && parsed.shard === this.shard && parsed.seq <= coversLog) {

@@ -38,6 +38,8 @@ export async function writeSnapshot(
   sessions: Iterable<StoredSession>,
   pause: (() => Promise<void>) | null = null,
   sliceMs = 4,
+  /** Called after each record (a recovery reports its progress with it). */
+  wrote: () => void = () => undefined,
 ): Promise<void> {
   const name = snapshotFileName(target.generation, target.shard);
   const temp = join(target.dir, `${name}.tmp`);
@@ -55,6 +57,7 @@ export async function writeSnapshot(
         if (FRAME_BYTES + payload.length > chunk.length) chunk = Buffer.allocUnsafe(FRAME_BYTES + payload.length);
       }
       used = writeFrame(chunk, used, payload);
+      wrote();
     };
     for (const session of sessions) {
       const end = session.logBytes;
