@@ -28,6 +28,7 @@ export {
   InvalidSessionIdError,
   LimitExceededError,
   PersistenceLockedError,
+  PersistenceCorruptError,
   ProtocolError,
   QueueFullError,
   SessionEngineError,

@@ -103,6 +103,17 @@ export class PersistenceLockedError extends SessionEngineError {
 }
 
 /**
+ * The persistence directory's files do not say what to recover (a damaged or missing `manifest.json`
+ * beside data files, a file of a newer format, a record this process cannot hold). Nothing was deleted;
+ * the message names the file and what to do.
+ */
+export class PersistenceCorruptError extends SessionEngineError {
+  constructor(message: string) {
+    super(ErrorCode.PERSISTENCE_CORRUPT, message);
+  }
+}
+
+/**
  * The external store (Redis) did not answer within `storeTimeoutMs`, or the connection is down. Whether a
  * write took effect is unknown; the engine reconnects by itself, so retry later.
  */
@@ -123,6 +134,7 @@ const byCode: Record<ErrorCode, new (message: string) => SessionEngineError> = {
   [ErrorCode.ENGINE_CLOSED]: EngineClosedError,
   [ErrorCode.PROTOCOL]: ProtocolError,
   [ErrorCode.PERSISTENCE_LOCKED]: PersistenceLockedError,
+  [ErrorCode.PERSISTENCE_CORRUPT]: PersistenceCorruptError,
   [ErrorCode.STORE_UNAVAILABLE]: StoreUnavailableError,
 };
 

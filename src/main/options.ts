@@ -141,6 +141,14 @@ export interface PersistenceOptions {
    * @default 67_108_864 (64 MiB)
    */
   compactAfterBytes?: number;
+  /**
+   * How soon, in milliseconds, the content of a removed or expired session leaves every file of `dir`:
+   * that long after a removal (or the sweep or access that found a session expired), the shard compacts
+   * its log and snapshot, even when quiet; `close()` compacts a shard with such content at once. An
+   * expired session no one accesses is found by the next sweep (`cleanupIntervalMs`).
+   * @default 300_000 (5 minutes)
+   */
+  eraseWithinMs?: number;
 }
 
 /** The `persistence` option with its defaults filled in. */
@@ -203,7 +211,8 @@ const integerRules: Record<Exclude<keyof SessionEngineOptions, 'faultInjection' 
 
 /** The option names, for messages. */
 const KNOWN = [...Object.keys(integerRules), 'faultInjection', 'persistence', 'store'];
-const PERSISTENCE_KNOWN = ['dir', 'fsync', 'compactAfterBytes'];
+const PERSISTENCE_KNOWN = ['dir', 'fsync', 'compactAfterBytes', 'eraseWithinMs'];
+const ERASE_MIN = 10;
 const COMPACT_MIN = 4_096;
 const COMPACT_MAX = 2 ** 40;
 
@@ -218,7 +227,7 @@ function resolvePersistence(value: unknown): ResolvedPersistence | null {
       throw new InvalidArgumentError(`options.persistence.${key} is not an option (known: ${PERSISTENCE_KNOWN.join(', ')})`);
     }
   }
-  const { dir, fsync = 'everysec', compactAfterBytes = 67_108_864 } = given;
+  const { dir, fsync = 'everysec', compactAfterBytes = 67_108_864, eraseWithinMs = 300_000 } = given;
   if (typeof dir !== 'string' || dir.length === 0 || dir.includes('\0')) {
     throw new InvalidArgumentError(`options.persistence.dir must be a non-empty path, got ${describe(dir)}`);
   }
@@ -228,7 +237,10 @@ function resolvePersistence(value: unknown): ResolvedPersistence | null {
   if (typeof compactAfterBytes !== 'number' || !Number.isInteger(compactAfterBytes) || compactAfterBytes < COMPACT_MIN || compactAfterBytes > COMPACT_MAX) {
     throw new InvalidArgumentError(`options.persistence.compactAfterBytes must be an integer from ${COMPACT_MIN} to ${COMPACT_MAX}, got ${describe(compactAfterBytes)}`);
   }
-  return Object.freeze({ dir, fsync: fsync as FsyncPolicy, compactAfterBytes });
+  if (typeof eraseWithinMs !== 'number' || !Number.isInteger(eraseWithinMs) || eraseWithinMs < ERASE_MIN || eraseWithinMs > MAX_TIMER_MS) {
+    throw new InvalidArgumentError(`options.persistence.eraseWithinMs must be an integer from ${ERASE_MIN} to ${MAX_TIMER_MS}, got ${describe(eraseWithinMs)}`);
+  }
+  return Object.freeze({ dir, fsync: fsync as FsyncPolicy, compactAfterBytes, eraseWithinMs });
 }
 
 function describe(value: unknown): string {

@@ -16,14 +16,15 @@ export function lookPeriodMs(timeoutMs: number): number {
 
 /**
  * Aborts `controller` once `timeoutMs` have passed at two looks in a row (the caller tells why, by
- * checking `signal.aborted`). Returns the function that stops looking (call it once the awaited answer
+ * checking `signal.aborted`), counted from the start or from `lastProgress()` (a `performance.now()`
+ * time), whichever is later. Returns the function that stops looking (call it once the awaited answer
  * has come, or failed).
  */
-export function abortWhenOverdue(controller: AbortController, timeoutMs: number): () => void {
-  const deadline = performance.now() + timeoutMs;
+export function abortWhenOverdue(controller: AbortController, timeoutMs: number, lastProgress: () => number = () => 0): () => void {
+  const started = performance.now();
   let lateBefore = false;
   const timer = setInterval(() => {
-    const late = performance.now() > deadline;
+    const late = performance.now() > Math.max(started, lastProgress()) + timeoutMs;
     if (late && lateBefore) {
       clearInterval(timer);
       controller.abort();

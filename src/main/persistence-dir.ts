@@ -2,7 +2,8 @@
  * The engine's side of a persistence directory: the lock (one engine per directory) and the manifest
  * naming the authoritative generation. The shards own their data files (see `persistence-files.ts`).
  */
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   DIR_MODE,
@@ -15,7 +16,7 @@ import {
   writeFileAtomic,
   writeFully,
 } from '../protocol/persistence-files.js';
-import { PersistenceLockedError } from './errors.js';
+import { PersistenceCorruptError, PersistenceLockedError } from './errors.js';
 
 /** Whether process `pid` exists (one we may not signal still exists). */
 function isAlive(pid: number): boolean {
@@ -27,58 +28,146 @@ function isAlive(pid: number): boolean {
   }
 }
 
-function readOwner(path: string): number | null {
+/**
+ * When process `pid` started, in clock ticks since boot (field 22 of `/proc/<pid>/stat`, Linux), or `null`
+ * where that cannot be read (no such process, no `/proc`). A pid is reused; a pid and its start time are not.
+ */
+function startTimeOf(pid: number): string | null {
   try {
-    const pid = Number.parseInt(readFileSync(path, 'utf8'), 10);
-    return Number.isSafeInteger(pid) && pid > 0 ? pid : null;
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may hold spaces and parentheses: count the fields after its last ')'.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
   } catch {
     return null;
   }
 }
 
+function readBootId(): string | null {
+  try {
+    return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() || null;
+  } catch {
+    return null;
+  }
+}
+
+/** What a lock file says: `pid startTime bootId token` (a lock of an older version holds the pid alone). */
+interface LockOwner {
+  pid: number;
+  startTime: string | null;
+  bootId: string | null;
+  token: string | null;
+}
+
+function parseOwner(text: string): LockOwner | null {
+  const [pid, startTime, bootId, token] = text.trim().split(/\s+/);
+  const parsed = Number(pid);
+  if (!Number.isSafeInteger(parsed) || parsed <= 0) return null;
+  const field = (value: string | undefined): string | null => (value === undefined || value === '-' ? null : value);
+  return { pid: parsed, startTime: field(startTime), bootId: field(bootId), token: field(token) };
+}
+
+function readLock(path: string): string | null {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw error;
+  }
+}
+
+/**
+ * The tokens of the locks this process holds: a lock with this pid is ours only if its token is here.
+ * Shared through the global registry, so that two copies of this package in one process agree.
+ */
+const heldTokens: Set<string> = ((globalThis as Record<symbol, unknown>)[Symbol.for('session-shards.lockTokens')] ??= new Set<string>()) as Set<string>;
+
+/**
+ * Whether the lock's owner still runs: its pid is alive and, where the start time can be read, that
+ * process started when the lock's writer did, in this boot. A lock with this process's pid is live only
+ * if this process wrote it (another engine here): the previous process of the same pid (a container's
+ * pid 1, restarted) is gone.
+ */
+function ownerRuns(owner: LockOwner): boolean {
+  if (owner.pid === process.pid) return owner.token !== null && heldTokens.has(owner.token);
+  const bootId = readBootId();
+  if (owner.bootId !== null && bootId !== null && owner.bootId !== bootId) return false;
+  if (!isAlive(owner.pid)) return false;
+  if (owner.startTime === null) return true;
+  const startTime = startTimeOf(owner.pid);
+  return startTime === null ? !existsSync('/proc/self/stat') : startTime === owner.startTime;
+}
+
 /**
  * Takes `dir`'s lock for this process, creating `dir` if needed; returns the function that releases it.
- * A lock whose owner process is gone (a crash, a kill) is taken over at once. Throws
- * `PersistenceLockedError` while a live process holds it (this one included: two engines in one process
- * must not share a directory either).
+ * A lock whose owner process is gone (a crash, a kill, a restart that reused its pid, a reboot) is taken
+ * over at once. Throws `PersistenceLockedError` while a live process holds it (this one included: two
+ * engines in one process must not share a directory either).
+ *
+ * The lock file appears with its content in one step (written aside, then hard-linked into place), so
+ * a reader never sees it empty; of several processes starting at once, exactly one links it. A stale
+ * lock is moved aside and checked to be the one judged stale before it is dropped.
  */
 export function acquireLock(dir: string): () => void {
   mkdirSync(dir, { recursive: true, mode: DIR_MODE });
   const path = join(dir, LOCK_FILE);
-  for (let attempt = 0; ; attempt++) {
-    let fd: number;
-    try {
-      fd = openSync(path, 'wx', FILE_MODE);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || attempt >= 2) throw error;
-      const owner = readOwner(path);
-      if (owner !== null && isAlive(owner)) {
+  const token = randomBytes(12).toString('hex');
+  const content = `${process.pid} ${startTimeOf(process.pid) ?? '-'} ${readBootId() ?? '-'} ${token}\n`;
+  const aside = join(dir, `${LOCK_FILE}.${token}`);
+  const fd = openSync(aside, 'wx', FILE_MODE);
+  try {
+    writeFully(fd, Buffer.from(content));
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  try {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        linkSync(aside, path);
+        break;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || attempt >= 5) throw error;
+      }
+      const text = readLock(path);
+      if (text === null) continue;
+      const owner = parseOwner(text);
+      if (owner !== null && ownerRuns(owner)) {
         throw new PersistenceLockedError(
-          `persistence.dir ${JSON.stringify(dir)} is in use by process ${owner}${owner === process.pid ? ' (this process: another engine)' : ''}; ` +
+          `persistence.dir ${JSON.stringify(dir)} is in use by process ${owner.pid}${owner.pid === process.pid ? ' (this process: another engine)' : ''}; ` +
             `close that engine first (or, if no such engine runs, remove ${path})`,
         );
       }
-      // The owner is gone (or never finished writing its pid): the lock is stale.
+      // Stale: moved aside, then dropped only if it is still the lock judged stale (another starter may
+      // have replaced it meanwhile; that one is put back).
+      const stale = join(dir, `${LOCK_FILE}.${token}.stale`);
       try {
-        unlinkSync(path);
-      } catch (unlinkError) {
-        if ((unlinkError as NodeJS.ErrnoException).code !== 'ENOENT') throw unlinkError;
+        renameSync(path, stale);
+      } catch (renameError) {
+        if ((renameError as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        throw renameError;
       }
-      continue;
+      if (readLock(stale) !== text) {
+        try {
+          linkSync(stale, path);
+        } catch (linkError) {
+          if ((linkError as NodeJS.ErrnoException).code !== 'EEXIST') throw linkError;
+        }
+      }
+      unlinkSync(stale);
     }
-    try {
-      writeFully(fd, Buffer.from(`${process.pid}\n`));
-    } finally {
-      closeSync(fd);
-    }
-    fsyncDir(dir);
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      if (readOwner(path) === process.pid) unlinkSync(path);
-    };
+  } finally {
+    unlinkSync(aside);
   }
+  fsyncDir(dir);
+  heldTokens.add(token);
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    heldTokens.delete(token);
+    const text = readLock(path);
+    if (text !== null && parseOwner(text)?.token === token) unlinkSync(path);
+  };
 }
 
 /** What the manifest says. */
@@ -87,23 +176,76 @@ export interface Manifest {
   shards: number;
 }
 
-/** The manifest, or `null` in a new directory. Throws for a manifest of a newer format. */
+/** The most shards a manifest may name (the `shards` option's bound). */
+const MAX_SHARDS = 256;
+
+/**
+ * The manifest, or `null` when there is none. Throws `PersistenceCorruptError` for one that is not valid
+ * JSON, names no valid generation, or has a newer format: guessing there could delete data.
+ */
 export function readManifest(dir: string): Manifest | null {
+  const path = join(dir, MANIFEST_FILE);
   let text: string;
   try {
-    text = readFileSync(join(dir, MANIFEST_FILE), 'utf8');
+    text = readFileSync(path, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw error;
   }
-  const parsed = JSON.parse(text) as { format?: unknown; generation?: unknown; shards?: unknown };
+  const remedy = `restore it from a backup, or remove it to let the engine recover from the data files (it does when they hold a single generation)`;
+  let parsed: { format?: unknown; generation?: unknown; shards?: unknown };
+  try {
+    parsed = JSON.parse(text) as typeof parsed;
+  } catch (error) {
+    throw new PersistenceCorruptError(`${path} is not valid JSON (${text.length} characters: ${(error as Error).message}); nothing was deleted; ${remedy}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null) throw new PersistenceCorruptError(`${path} holds ${JSON.stringify(text.slice(0, 40))}, not a manifest; nothing was deleted; ${remedy}`);
   if (typeof parsed.format !== 'number' || parsed.format > PERSISTENCE_FORMAT) {
-    throw new Error(`${join(dir, MANIFEST_FILE)} has format ${String(parsed.format)}; this version reads up to ${PERSISTENCE_FORMAT}`);
+    throw new PersistenceCorruptError(`${path} has format ${String(parsed.format)}; this version of session-shards reads up to ${PERSISTENCE_FORMAT}: use a newer version`);
   }
-  if (!Number.isSafeInteger(parsed.generation) || !Number.isSafeInteger(parsed.shards)) {
-    throw new Error(`${join(dir, MANIFEST_FILE)} is malformed`);
+  const { generation, shards } = parsed;
+  if (!Number.isSafeInteger(generation) || (generation as number) < 1) {
+    throw new PersistenceCorruptError(`${path}: generation must be a positive integer, got ${JSON.stringify(generation)}; nothing was deleted; ${remedy}`);
   }
-  return { generation: parsed.generation as number, shards: parsed.shards as number };
+  if (!Number.isSafeInteger(shards) || (shards as number) < 1 || (shards as number) > MAX_SHARDS) {
+    throw new PersistenceCorruptError(`${path}: shards must be an integer from 1 to ${MAX_SHARDS}, got ${JSON.stringify(shards)}; nothing was deleted; ${remedy}`);
+  }
+  return { generation: generation as number, shards: shards as number };
+}
+
+/**
+ * The generation to recover from: the manifest's, or, without a manifest, the only generation whose data
+ * files are there (`null` when there are none: a new directory). Throws `PersistenceCorruptError`, deleting
+ * nothing, when that cannot be proven: no manifest beside files of several generations (which one was
+ * committed is unknown), or a manifest naming a generation whose snapshots are gone beside other files.
+ */
+export function generationToRecover(dir: string): number | null {
+  const manifest = readManifest(dir);
+  const snapshots = new Set<number>();
+  const generations = new Set<number>();
+  for (const name of readdirSync(dir)) {
+    const parsed = parseDataFileName(name);
+    if (parsed === null || parsed.kind === 'temp') continue;
+    generations.add(parsed.generation);
+    if (parsed.kind === 'snapshot') snapshots.add(parsed.generation);
+  }
+  const path = join(dir, MANIFEST_FILE);
+  const found = [...generations].sort((a, b) => a - b);
+  if (manifest !== null) {
+    // A committed generation has a snapshot of every shard: without one, the files were lost or mixed.
+    if (!snapshots.has(manifest.generation) && found.length > 0) {
+      throw new PersistenceCorruptError(
+        `${path} names generation ${manifest.generation}, but ${dir} holds no snapshot of it, only files of generation ${found.join(', ')}; ` +
+          `nothing was deleted; restore the files of generation ${manifest.generation} from a backup, or remove ${path} to recover from the files there`,
+      );
+    }
+    return manifest.generation;
+  }
+  if (found.length <= 1) return found[0] ?? null;
+  throw new PersistenceCorruptError(
+    `${path} is missing, and ${dir} holds data files of generations ${found.join(', ')}: which one was committed is unknown; nothing was deleted; ` +
+      `restore ${MANIFEST_FILE} from a backup, or write {"format":${PERSISTENCE_FORMAT},"generation":G,"shards":N} naming the generation to recover (the newest if its start completed)`,
+  );
 }
 
 /** Makes `generation` the authoritative one (atomically), then deletes every other generation's files. */

@@ -12,7 +12,7 @@ import type { ArgsOf, IdOf, OpName, ResultOf, ShardFigures } from '../protocol/o
 import { CapacityError, EngineClosedError, InvalidArgumentError, QueueFullError, ShardCrashedError } from './errors.js';
 import { resolveOptions, shardSpinConfig, type ResolvedOptions, type SessionEngineOptions } from './options.js';
 import { lookPeriodMs } from './overdue.js';
-import { acquireLock, commitGeneration, readManifest, removeOtherGenerations } from './persistence-dir.js';
+import { acquireLock, commitGeneration, generationToRecover, removeOtherGenerations } from './persistence-dir.js';
 import { newSessionId } from './session-ids.js';
 import { Reply, Shard } from './shard.js';
 import { shardFor } from './shard-for.js';
@@ -384,9 +384,8 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
     const persistence = this.options.persistence;
     if (persistence === null) return null;
     this.releaseLock = acquireLock(persistence.dir);
-    const manifest = readManifest(persistence.dir);
-    const recoverGeneration = manifest?.generation ?? null;
-    // Leftovers of a start that died before its switch: never authoritative.
+    const recoverGeneration = generationToRecover(persistence.dir);
+    // Leftovers of a start that died before its switch (never authoritative), and older generations.
     removeOtherGenerations(persistence.dir, recoverGeneration);
     const generation = (recoverGeneration ?? 0) + 1;
     const shards = this.shards.length;

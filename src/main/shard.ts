@@ -12,7 +12,7 @@ import { Piscina } from 'piscina';
 import { BatchWriter } from '../protocol/batch-writer.js';
 import { encode } from '../protocol/codec.js';
 import { SKIPPED_RECORDS_WARNING, type WireError } from '../protocol/error-codes.js';
-import { type RecoveryFigures, type ShardConfig, type ShardEvent, type ShardPersistenceConfig, type ShardSpinConfig } from '../protocol/messages.js';
+import type { RecoveryFigures, RecoveryProgress, ShardConfig, ShardEvent, ShardPersistenceConfig, ShardSpinConfig } from '../protocol/messages.js';
 import type { Role, SessionId } from '../protocol/model.js';
 import { OPS, type ArgsOf, type IdOf, type OpName, type ResultOf } from '../protocol/ops.js';
 import { decodeReply, decodeReplyChunk, decodeReplyHeader, RESULTS_PER_CHUNK, type ReplyHeader } from '../protocol/reply.js';
@@ -471,7 +471,11 @@ export class Shard {
     // that exits without one only as 'workerDestroy'. Either is a crash once the pool serves.
     pool.on('error', (error: unknown) => this.crashed(pool, error));
     pool.on('workerDestroy', () => this.crashed(pool, new Error('its worker exited')));
-    pool.on('message', (message: unknown) => this.event(pool, message));
+    let progressAt = 0;
+    pool.on('message', (message: unknown) => {
+      if ((message as RecoveryProgress | null)?.type === 'recovering') progressAt = performance.now();
+      else this.event(pool, message);
+    });
     const worker = pool.threads[0];
     this.exits.set(pool, worker === undefined ? Promise.resolve() : new Promise((resolve) => worker.once('exit', () => resolve())));
     try {
@@ -479,13 +483,14 @@ export class Shard {
       const bytes = encode(this.persistence === null ? ping : [...ping, OPS.recovery.code, null, null]);
       // A worker that dies while starting leaves the ping queued forever in piscina: bound the wait.
       const timeout = new AbortController();
-      const stopLooking = abortWhenOverdue(timeout, this.options.shardTimeoutMs);
+      // A recovery that reports progress is not hung, however long it takes.
+      const stopLooking = abortWhenOverdue(timeout, this.options.shardTimeoutMs, () => progressAt);
       let answer: Uint8Array;
       try {
         answer = await pool.run(bytes, { transferList: [bytes.buffer as ArrayBuffer], signal: timeout.signal });
       } catch (error) {
         if (!timeout.signal.aborted) throw error;
-        throw new ShardCrashedError(`shard ${this.index} did not answer its start-up ping within shardTimeoutMs (${this.options.shardTimeoutMs} ms)`);
+        throw new ShardCrashedError(`shard ${this.index} did not answer its start-up ping (nor report recovery progress) within shardTimeoutMs (${this.options.shardTimeoutMs} ms)`);
       } finally {
         stopLooking();
       }

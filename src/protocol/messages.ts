@@ -22,6 +22,14 @@ export interface ShardEvent {
   size: number;
 }
 
+/**
+ * Posted every few milliseconds while a shard recovers: the host's bound on its start-up (`shardTimeoutMs`)
+ * then runs from the last one, so that a large recovery that advances is not taken for a hung worker.
+ */
+export interface RecoveryProgress {
+  type: 'recovering';
+}
+
 /** What a shard worker is started with (its `workerData`). All values are already validated. */
 export interface ShardConfig {
   shard: number;
@@ -86,6 +94,8 @@ export interface ShardPersistenceConfig {
   shards: number;
   /** Log size that triggers a compaction, in bytes. */
   compactAfterBytes: number;
+  /** How soon after a session is removed or expires a compaction erases its content from the files, in ms. */
+  eraseWithinMs: number;
 }
 
 /** What a shard's recovery restored. */

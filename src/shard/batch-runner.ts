@@ -62,6 +62,8 @@ export class BatchRunner {
   private applying: Promise<unknown> = Promise.resolve();
   private readonly spin: IdleSpin | null;
   private readonly afterReply: () => void;
+  /** Why the backend refuses to serve, or `null` (see `run`). */
+  private refusal: OperationFailure | null = null;
   /** The backend's handler of each wire code, looked up once. */
   private readonly handlers: readonly (Handler | undefined)[];
 
@@ -96,7 +98,15 @@ export class BatchRunner {
   private async run(task: unknown): Promise<MovedReply> {
     if (faultPending()) return new Promise(() => {});
     this.spin?.arrived();
-    await this.backend.ready;
+    // A backend that cannot serve (files this version must not read) fails every op of the batch (the
+    // start-up ping) with its typed error; any other failure of its start ends the worker.
+    this.refusal = await this.backend.ready.then(
+      () => null,
+      (error: unknown) => {
+        if (error instanceof OperationFailure) return error;
+        throw error;
+      },
+    );
     let batch: unknown[];
     this.writer.reset();
     try {
@@ -132,6 +142,7 @@ export class BatchRunner {
       }
       try {
         const op = opOf(batch[i]);
+        if (this.refusal !== null && op.name !== 'sweep' && op.name !== 'flush') throw this.refusal;
         let out = handlers[op.code]!(idOf(op, batch[i + 1]), op.decodeArgs(batch[i + 2]));
         // Only a few ops are asynchronous (a sweep, a flush); awaiting every op would cost a microtask each.
         if (out instanceof Promise) {

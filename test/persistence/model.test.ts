@@ -1,12 +1,15 @@
 /**
  * Model-based test: random sequences of create, append, get, update, touch, remove, sweep, engine
- * restarts (with another shard count) and injected shard crashes, run against a persistent engine with
- * fsync 'always' and against a plain in-memory model; after every step they must agree.
+ * restarts (with another shard count, another maxMessagesPerSession, or a missing or damaged manifest)
+ * and injected shard crashes, run against a persistent engine with fsync 'always' and against a plain
+ * in-memory model; after every step they must agree.
  *
  * A long run: MODEL_RUNS=2000 npx vitest run test/persistence/model.test.ts
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { SessionEngine, type FaultKind } from '../../dist/src/index.js';
 import { codeOf, waitFor } from '../helpers/engine.js';
 import { tempDir } from './helpers.js';
@@ -25,11 +28,19 @@ interface Real {
   engine: SessionEngine;
   dir: string;
   shards: number;
+  /** The engine's maxMessagesPerSession: it changes with restarts. */
+  limit: number;
   restarts: number;
 }
 type Command = fc.AsyncCommand<Model, Real>;
 
-const options = (dir: string, shards: number) => ({ shards, faultInjection: true, shardHeapMb: 64, persistence: { dir, fsync: 'always' as const } });
+const options = (dir: string, shards: number, limit: number) => ({
+  shards,
+  maxMessagesPerSession: limit,
+  faultInjection: true,
+  shardHeapMb: 64,
+  persistence: { dir, fsync: 'always' as const },
+});
 
 function pick(model: Model, n: number): string {
   const ids = [...model.sessions.keys()];
@@ -63,7 +74,13 @@ class Append implements Command {
   async run(model: Model, real: Real) {
     const id = pick(model, this.n);
     const session = model.sessions.get(id)!;
-    expect(await real.engine.appendMessage(id, { role: 'user', content: this.content })).toBe(session.context.length + 1);
+    const appended = real.engine.appendMessage(id, { role: 'user', content: this.content });
+    // A session may hold more than today's limit (acknowledged under a higher one): it takes no more.
+    if (session.context.length >= real.limit) {
+      expect(codeOf(await appended.catch((error: unknown) => error))).toBe('ERR_LIMIT_EXCEEDED');
+      return;
+    }
+    expect(await appended).toBe(session.context.length + 1);
     session.context.push(this.content);
   }
   toString = () => `append(${this.n}, ${JSON.stringify(this.content)})`;
@@ -131,20 +148,38 @@ class Sweep implements Command {
   toString = () => 'sweep';
 }
 
+/** What a restart does to the manifest first. */
+type ManifestDamage = 'none' | 'missing' | 'empty' | 'truncated' | 'negative';
+
 class Restart implements Command {
-  constructor(readonly shards: number) {}
+  constructor(
+    readonly shards: number,
+    readonly limit: number,
+    readonly damage: ManifestDamage,
+  ) {}
   check = () => true;
   async run(model: Model, real: Real) {
     await real.engine.close();
-    real.engine = await SessionEngine.start(options(real.dir, this.shards));
+    const path = join(real.dir, 'manifest.json');
+    const manifest = readFileSync(path);
+    if (this.damage === 'missing') rmSync(path);
+    else if (this.damage !== 'none') writeFileSync(path, { empty: '', truncated: manifest.subarray(0, 9), negative: '{"format":2,"generation":-3,"shards":2}' }[this.damage]);
+    if (this.damage !== 'none' && this.damage !== 'missing') {
+      // Refused, with nothing deleted: once the manifest is put back, everything is there.
+      const refused = await SessionEngine.start(options(real.dir, this.shards, this.limit)).catch((error: unknown) => error);
+      expect(codeOf(refused)).toBe('ERR_PERSISTENCE_CORRUPT');
+      writeFileSync(path, manifest);
+    }
+    real.engine = await SessionEngine.start(options(real.dir, this.shards, this.limit));
     real.shards = this.shards;
+    real.limit = this.limit;
     real.restarts = 0;
     real.engine.on('shardRestart', () => real.restarts++);
     expect(real.engine.recovery).toMatchObject({ sessions: model.sessions.size, expired: 0, skippedRecords: 0 });
     expect(await real.engine.size()).toBe(model.sessions.size);
     for (const id of model.sessions.keys()) await expectSame(real, model, id);
   }
-  toString = () => `restart(shards: ${this.shards})`;
+  toString = () => `restart(shards: ${this.shards}, maxMessagesPerSession: ${this.limit}, manifest: ${this.damage})`;
 }
 
 class Crash implements Command {
@@ -170,7 +205,9 @@ const commands = [
   fc.nat().map((n) => new Remove(n)),
   fc.nat().map((n) => new UseRemoved(n)),
   fc.constant(new Sweep()),
-  fc.integer({ min: 1, max: 3 }).map((shards) => new Restart(shards)),
+  fc
+    .tuple(fc.integer({ min: 1, max: 3 }), fc.constantFrom(1, 2, 4, 10_000), fc.constantFrom<ManifestDamage>('none', 'none', 'missing', 'empty', 'truncated', 'negative'))
+    .map(([shards, limit, damage]) => new Restart(shards, limit, damage)),
   fc.tuple(fc.nat(), fc.constantFrom<FaultKind>('throw', 'exit')).map(([shard, kind]) => new Crash(shard, kind)),
 ];
 
@@ -179,7 +216,7 @@ describe('the persistent engine against an in-memory model', () => {
     await fc.assert(
       fc.asyncProperty(fc.commands(commands, { maxCommands: 14 }), async (cmds) => {
         const dir = tempDir();
-        const real: Real = { engine: await SessionEngine.start(options(dir, 2)), dir, shards: 2, restarts: 0 };
+        const real: Real = { engine: await SessionEngine.start(options(dir, 2, 10_000)), dir, shards: 2, limit: 10_000, restarts: 0 };
         real.engine.on('shardRestart', () => real.restarts++);
         try {
           await fc.asyncModelRun(() => ({ model: { sessions: new Map(), removed: [] }, real }), cmds);

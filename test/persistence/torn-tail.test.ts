@@ -8,7 +8,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { SessionEngine } from '../../dist/src/index.js';
 import { decode } from '../../src/protocol/codec.js';
 import type { ShardPersistenceConfig } from '../../src/protocol/messages.js';
-import { FRAME_BYTES, HEADER_BYTES } from '../../src/shard/memory/persistence/frames.js';
+import { FRAME_BYTES, frameLength, HEADER_BYTES } from '../../src/shard/memory/persistence/frames.js';
 import { LOG_STRIDE, recoverFiles } from '../../src/shard/memory/persistence/recovery.js';
 import { withEngine } from '../helpers/engine.js';
 import { fixtureDir, tempDir } from './helpers.js';
@@ -29,6 +29,7 @@ function recoverFrom(dir: string): Recovered {
     recoverAll: true,
     shards: 1,
     compactAfterBytes: 1 << 30,
+    eraseWithinMs: 300_000,
   };
   const out: Recovered = { restored: 0, replayed: 0, skippedRecords: 0, warnings: [] };
   const found = recoverFiles(
@@ -55,21 +56,24 @@ describe('a torn or corrupt log tail', () => {
   const ends: [number, number][] = [];
 
   beforeAll(async () => {
-    // One engine start writes generation 1; its log then holds every change of the session below.
-    await withEngine({ shards: 1, persistence: { dir: source, fsync: 'no' } }, async (engine: SessionEngine) => {
+    // One engine start writes generation 1; its log then holds every change of the session below. The
+    // files are copied while it runs: at close, the removal's erasure would fold the log into a snapshot.
+    const live = tempDir();
+    await withEngine({ shards: 1, persistence: { dir: live, fsync: 'no' } }, async (engine: SessionEngine) => {
       const ids = [await engine.create({ mcpServers: ['a'] }), await engine.create({ clientCapabilities: { terminal: true } })];
       for (let i = 0; i < 4; i++) await engine.appendMessage(ids[i % 2]!, { role: 'user', content: `m${i} ü` });
       await engine.update(ids[0]!, { mcpServers: ['b', 'c'] });
       await engine.touch(ids[1]!);
       await engine.get(ids[0]!);
       await engine.remove(ids[1]!);
+      for (const name of readdirSync(live)) if (name !== 'LOCK') copyFileSync(join(live, name), join(source, name));
     });
     logName = readdirSync(source).find((name) => name.endsWith('.log'))!;
     log = readFileSync(join(source, logName));
     let at = HEADER_BYTES;
     let ops = 0;
     while (at < log.length) {
-      const length = log.readUInt32BE(at);
+      const length = frameLength(log, at);
       ops += (decode(log.subarray(at + FRAME_BYTES, at + FRAME_BYTES + length)) as unknown[]).length / LOG_STRIDE;
       at += FRAME_BYTES + length;
       ends.push([at, ops]);

@@ -7,6 +7,8 @@ import {
   InvalidArgumentError,
   InvalidSessionIdError,
   LimitExceededError,
+  PersistenceCorruptError,
+  PersistenceLockedError,
   ProtocolError,
   QueueFullError,
   SessionEngineError,
@@ -25,6 +27,8 @@ const CLASSES: [string, new (message: string) => SessionEngineError][] = [
   ['ERR_SHARD_CRASHED', ShardCrashedError],
   ['ERR_ENGINE_CLOSED', EngineClosedError],
   ['ERR_PROTOCOL', ProtocolError],
+  ['ERR_PERSISTENCE_LOCKED', PersistenceLockedError],
+  ['ERR_PERSISTENCE_CORRUPT', PersistenceCorruptError],
 ];
 
 describe('errors', () => {

@@ -155,3 +155,19 @@ describe('resolveOptions', () => {
     expect(rejection(value).message).toContain('options');
   });
 });
+
+describe('options.persistence.eraseWithinMs', () => {
+  it('defaults to five minutes', () => {
+    expect(resolveOptions({ persistence: { dir: '/tmp/x' } }).persistence).toEqual({ dir: '/tmp/x', fsync: 'everysec', compactAfterBytes: 67_108_864, eraseWithinMs: 300_000 });
+  });
+
+  it.each([
+    ['below its minimum', 9],
+    ['above the longest timer', 2_147_483_648],
+    ['a fraction', 1.5],
+    ['a string', '60000'],
+  ])('is refused as %s, naming the option and the value', (_what, value) => {
+    expect(() => resolveOptions({ persistence: { dir: '/tmp/x', eraseWithinMs: value } })).toThrow(InvalidArgumentError);
+    expect(() => resolveOptions({ persistence: { dir: '/tmp/x', eraseWithinMs: value } })).toThrow(/options\.persistence\.eraseWithinMs .*got/);
+  });
+});

@@ -11,7 +11,7 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { getHeapStatistics } from 'node:v8';
 import { encodeCapabilities, encodeServers } from '../../protocol/encoded-fields.js';
 import { ErrorCode } from '../../protocol/error-codes.js';
-import type { RecoveryFigures, ShardConfig, ShardEvent } from '../../protocol/messages.js';
+import type { RecoveryFigures, RecoveryProgress, ShardConfig, ShardEvent } from '../../protocol/messages.js';
 import { fail } from '../../protocol/operation-failure.js';
 import { expectSessionId, OP_BY_CODE, OPS, type OpCodec, type OpName } from '../../protocol/ops.js';
 import type { OpHandlers, ShardBackend } from '../backend.js';
@@ -53,7 +53,7 @@ export class MemoryBackend implements ShardBackend {
     private readonly config: ShardConfig,
     private readonly sequence: ReplySequence,
     /** Posts a message to the host outside any batch (the timer's expiries). */
-    private readonly post: (event: ShardEvent) => void,
+    private readonly post: (event: ShardEvent | RecoveryProgress) => void,
   ) {
     this.store = new SessionStore(
       { maxSessionAgeMs: config.maxSessionAgeMs, maxMessagesPerSession: config.maxMessagesPerSession, maxBytes: config.maxSessionBytes },
@@ -70,6 +70,7 @@ export class MemoryBackend implements ShardBackend {
             (time) => {
               this.now = time;
             },
+            () => post({ type: 'recovering' }),
           );
     // Recovery runs before the first batch (the start-up ping) is answered; a failure fails the start.
     this.ready =
@@ -127,7 +128,7 @@ export class MemoryBackend implements ShardBackend {
     },
     recovery: () => this.recovery,
     flush: async (_id, a) => {
-      await this.persistence?.flush();
+      await this.persistence?.flush(a.close);
       // The engine is closing: the worker is terminated next and must not leave its fd open.
       if (a.close) this.persistence?.close();
       return true as const;

@@ -95,6 +95,12 @@ export class SessionStore {
   private sweepCursor = 0;
   private sweepRemoved = 0;
 
+  /**
+   * Set while recovery replays the log: what was acknowledged comes back whatever today's limits
+   * (`maxMessagesPerSession`, the byte budget), which apply to new writes only.
+   */
+  replaying = false;
+
   constructor(
     private readonly limits: StoreLimits,
     private readonly clock: Clock = Date.now,
@@ -154,7 +160,7 @@ export class SessionStore {
     const { rows } = this;
     const count = rows.messageCount(row);
     const logBytes = rows.logBytes(row);
-    if (count >= this.limits.maxMessagesPerSession) {
+    if (count >= this.limits.maxMessagesPerSession && !this.replaying) {
       throw new OperationFailure(
         ErrorCode.LIMIT_EXCEEDED,
         `maxMessagesPerSession: session ${id} already holds ${count} messages (the limit is ${this.limits.maxMessagesPerSession})`,
@@ -388,7 +394,7 @@ export class SessionStore {
 
   /** Counts `bytes` more against `maxBytes`, or rejects `ERR_CAPACITY` and counts nothing. */
   private reserve(id: SessionId, bytes: number): void {
-    if (bytes > 0 && this.bytes + bytes > this.limits.maxBytes) {
+    if (bytes > 0 && this.bytes + bytes > this.limits.maxBytes && !this.replaying) {
       throw new OperationFailure(
         ErrorCode.CAPACITY,
         `shardHeapMb: this shard holds ${this.bytes} bytes of sessions, and ${bytes} more for session ${id} would pass its share of shardHeapMb (${this.limits.maxBytes} bytes); remove sessions or raise shardHeapMb`,

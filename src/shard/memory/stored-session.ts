@@ -429,6 +429,15 @@ export function captureStoredSession(session: StoredSession, into: SessionRows):
 export function serialiseStoredSession(session: StoredSession): Record<string, unknown> {
   const log = Buffer.allocUnsafe(session.logBytes);
   copyLog(session, 0, session.logBytes, log, 0);
+  const { logBytes: _, ...fields } = serialiseSessionFields(session);
+  return { ...fields, log };
+}
+
+/**
+ * `serialiseStoredSession`'s record without the log, which is stored after it (a log of several GiB does
+ * not fit in one record): `logBytes` says how many bytes `restoreStoredSession` must be given.
+ */
+export function serialiseSessionFields(session: StoredSession): Record<string, unknown> {
   // Not stored: where the log and the row are, and what is derived from the id and the log.
   return {
     id: session.id,
@@ -441,8 +450,13 @@ export function serialiseStoredSession(session: StoredSession): Record<string, u
     cwd: session.cwd,
     title: session.title,
     owner: session.owner,
-    log,
+    logBytes: session.logBytes,
   };
+}
+
+/** Copies the session's log bytes `start` up to `end` into `target` at 0. */
+export function readLogBytes(session: StoredSession, start: number, end: number, target: Buffer): void {
+  copyLog(session, start, end, target, 0);
 }
 
 /** The fields `restoreStoredSession` takes from a record as they are; it rebuilds the others. */
@@ -454,15 +468,18 @@ const RESTORED_KEYS = ['lastAccessed', 'updatedAt', 'cwd', 'title', 'owner'] as 
  * this version does not know are ignored. Throws a `TypeError` for a record that is not a session, and
  * then holds nothing.
  */
-export function restoreStoredSession(record: unknown, rows: SessionRows, arena: LogArena): StoredSession {
+export function restoreStoredSession(record: unknown, rows: SessionRows, arena: LogArena, logPieces: Iterable<Uint8Array> = []): StoredSession {
   if (typeof record !== 'object' || record === null) throw new TypeError('not a session record');
   const given = record as Record<string, unknown>;
-  const { id, createdAt, log, messageCount, capabilities, servers } = given;
-  if (typeof id !== 'string' || typeof createdAt !== 'number' || !(log instanceof Uint8Array) || !Number.isSafeInteger(messageCount)) {
+  const { id, createdAt, log, logBytes, messageCount, capabilities, servers } = given;
+  // The log comes whole (`log`) or after the record, in `logPieces` adding up to `logBytes`.
+  const whole = log instanceof Uint8Array;
+  if (typeof id !== 'string' || typeof createdAt !== 'number' || !(whole || Number.isSafeInteger(logBytes)) || !Number.isSafeInteger(messageCount)) {
     throw new TypeError('not a session record');
   }
   if (!(capabilities instanceof Uint8Array) || !(servers instanceof Uint8Array)) throw new TypeError('not a session record');
-  if (log.length > MAX_LOG_BYTES) throw new TypeError('not a session record');
+  const expected = whole ? log.length : (logBytes as number);
+  if (expected > MAX_LOG_BYTES) throw new TypeError('not a session record');
   const session = newStoredSession(rows, arena, id, createdAt, new Uint8Array(capabilities), new Uint8Array(servers));
   const fields = session as unknown as Record<string, unknown>;
   for (const key of RESTORED_KEYS) {
@@ -472,7 +489,16 @@ export function restoreStoredSession(record: unknown, rows: SessionRows, arena: 
     if (typeof value === typeof fields[key] || fields[key] === null) fields[key] = value;
   }
   try {
-    writeLog(rows, session.row, arena, log);
+    let written = 0;
+    if (whole) writeLog(rows, session.row, arena, log);
+    else {
+      for (const piece of logPieces) {
+        if (written + piece.length > expected) throw new TypeError(`session ${id}: more log bytes than the ${expected} its record announces`);
+        writeLog(rows, session.row, arena, piece);
+        written += piece.length;
+      }
+      if (written !== expected) throw new TypeError(`session ${id}: its log is cut short (${written} of ${expected} bytes)`);
+    }
     rows.setMessageCount(session.row, messageCount as number);
     rebuildCheckpoints(session);
   } catch (error) {

@@ -5,13 +5,13 @@
  * reads every shard's files and each shard takes its own share. A torn or corrupt tail (a crash mid-write,
  * flipped bytes) ends that file: the records before it are kept, the rest is counted and reported.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { decode } from '../../../protocol/codec.js';
 import type { ShardPersistenceConfig } from '../../../protocol/messages.js';
 import { parseDataFileName, type DataFileName } from '../../../protocol/persistence-files.js';
 import { shardFor } from '../../../protocol/shard-for.js';
-import { FileKind, readFrames } from './frames.js';
+import { FileKind, FrameReader } from './frames.js';
 
 /**
  * The log's own operation for sessions a sweep or an access found expired: `[time, LOG_EXPIRED, null, ids]`.
@@ -24,8 +24,11 @@ export const LOG_STRIDE = 4;
 
 /** Where recovered state goes. */
 export interface RecoverySink {
-  /** A session record from a snapshot (`serialiseStoredSession`'s); throws a TypeError if it is not one. */
-  restore(record: object): void;
+  /**
+   * A session record from a snapshot (`serialiseStoredSession`'s, or `serialiseSessionFields`' with its log
+   * in `logPieces`); throws a TypeError if it is not one, or if its pieces are cut short.
+   */
+  restore(record: object, logPieces: Iterable<Uint8Array>): void;
   /** One logged operation, to apply as of `time`; false if it could not be applied. */
   replay(time: number, op: number, id: string | null, arg: unknown): boolean;
 }
@@ -64,17 +67,23 @@ export function recoverFiles(config: ShardPersistenceConfig, shard: number, sink
   for (const source of bySource.values()) {
     let coversLog = 0;
     if (source.snapshot !== null) {
-      const file = readFrames(readFileSync(join(config.dir, source.snapshot)), FileKind.SNAPSHOT, source.snapshot);
+      const file = new FrameReader(join(config.dir, source.snapshot), FileKind.SNAPSHOT, source.snapshot);
       coversLog = file.number;
-      for (const payload of file.payloads) {
+      for (let payload = file.next(); payload !== null; payload = file.next()) {
+        let pieces = 0;
         try {
           const record: unknown = decode(payload);
           if (typeof record !== 'object' || record === null || typeof (record as { id?: unknown }).id !== 'string') throw new TypeError('not a session record');
+          const { id, logPieces } = record as { id: string; logPieces?: unknown };
+          // Format 2 stores the log in the records after the session's own (see `snapshot.ts`).
+          if (Number.isSafeInteger(logPieces) && (logPieces as number) > 0) pieces = logPieces as number;
           // Only this shard's: a restored session takes pieces of its shard's log arena.
-          if (mine((record as { id: string }).id)) sink.restore(record);
+          if (mine(id)) sink.restore(record, takePieces(file, () => pieces--));
         } catch (error) {
           skip(`${source.snapshot}: undecodable session record (${(error as Error).message})`);
         }
+        // Another shard's session, or one that failed: its pieces are passed over.
+        while (pieces-- > 0 && file.next() !== null);
       }
       if (file.torn !== null) skip(file.torn);
     }
@@ -82,12 +91,21 @@ export function recoverFiles(config: ShardPersistenceConfig, shard: number, sink
     source.logs.sort((a, b) => a.seq - b.seq);
     for (const log of source.logs) {
       if (log.seq <= coversLog) continue;
-      const file = readFrames(readFileSync(join(config.dir, log.name)), FileKind.LOG, log.name);
-      for (const payload of file.payloads) replayRecord(payload, log.name, mine, sink, skip);
+      const file = new FrameReader(join(config.dir, log.name), FileKind.LOG, log.name);
+      for (let payload = file.next(); payload !== null; payload = file.next()) replayRecord(payload, log.name, mine, sink, skip);
       if (file.torn !== null) skip(file.torn);
     }
   }
   return result;
+}
+
+/** The next `count()` records of `file` (each call to `count` takes one), ending early at a torn tail. */
+function* takePieces(file: FrameReader, count: () => number): Generator<Uint8Array> {
+  while (count() > 0) {
+    const piece = file.next();
+    if (piece === null) return;
+    yield piece;
+  }
 }
 
 function replayRecord(payload: Uint8Array, file: string, mine: (id: unknown) => id is string, sink: RecoverySink, skip: (message: string) => void): void {
