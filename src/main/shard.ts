@@ -15,7 +15,7 @@ import { SKIPPED_RECORDS_WARNING, type WireError } from '../protocol/error-codes
 import { Op, type RecoveryFigures, type ShardConfig, type ShardEvent, type ShardPersistenceConfig, type ShardSpinConfig } from '../protocol/messages.js';
 import type { Role } from '../protocol/model.js';
 import { decodeReply, decodeReplyChunk, decodeReplyHeader, RESULTS_PER_CHUNK, type ReplyHeader } from '../protocol/reply.js';
-import { EngineClosedError, fromWire, ProtocolError, ShardCrashedError, type SessionEngineError } from './errors.js';
+import { CapacityError, EngineClosedError, fromWire, ProtocolError, SessionEngineError, ShardCrashedError } from './errors.js';
 import { maxSessionBytes, type ResolvedOptions } from './options.js';
 import { abortWhenOverdue } from './overdue.js';
 import { ReplySpin, REPLY_SPIN_MAX_OPS } from './reply-spin.js';
@@ -89,6 +89,15 @@ const EARLY_FLUSH_OPS = 256;
 const MEMORY_BATCHES_IN_FLIGHT = 2;
 
 const RESTART_BACKOFF_MS = [0, 50, 200, 1_000, 5_000];
+
+/**
+ * The typed error of a call the host could not write into its batch (the batch is left as it was, so the
+ * other calls of the tick go on): the buffer it needs could not be allocated.
+ */
+function encodeFailure(error: unknown): SessionEngineError {
+  if (error instanceof SessionEngineError) return error;
+  return new CapacityError(`the host could not encode this call into a batch (${(error as Error)?.message ?? String(error)}); nothing was queued`);
+}
 
 export class Shard {
   /** Sessions held, as of the worker's latest report. */
@@ -170,13 +179,21 @@ export class Shard {
    * `maxPendingOpsPerShard`. Throws (queueing nothing) if `arg` cannot be encoded.
    */
   submit(op: Op, id: string | null, arg: unknown, reply: Reply): Promise<any> {
-    this.batch.add(op, id, arg);
+    try {
+      this.batch.add(op, id, arg);
+    } catch (error) {
+      throw encodeFailure(error);
+    }
     return this.queue(id, reply);
   }
 
   /** Queues an APPEND of a checked message, written straight into the batch (see `BatchWriter.addAppend`). */
   submitAppend(id: string, role: Role, content: string, timestamp: number): Promise<number> {
-    this.batch.addAppend(id, role, content, timestamp);
+    try {
+      this.batch.addAppend(id, role, content, timestamp);
+    } catch (error) {
+      throw encodeFailure(error);
+    }
     return this.queue(id, Reply.Value);
   }
 

@@ -174,6 +174,8 @@ function expectArray(value: unknown, length: number, field: string): unknown[] {
 
 /** The reply under construction; one batch runs at a time, so one writer serves them all. */
 const writer = new MsgpackWriter();
+/** The reply writer's buffer past which it is given back once the reply is out. */
+const SHRINK_WRITER_ABOVE_BYTES = 8 * 1_048_576;
 
 function writeStrings(values: readonly string[]): void {
   writer.arrayHeader(values.length);
@@ -277,7 +279,10 @@ function finishReply(errors: (number | string)[] | null, chunkEnds: number[]): R
   const expired = store.drainExpired();
   if (expired !== null) persistence?.expired(clockNow, expired);
   writeReplyTail(writer, { errors, expired, seq: ++seq, size: store.size, chunkEnds });
-  return move(writer.finish());
+  const reply = writer.finish();
+  // A large reply (a large session read) must not keep its buffer's size for the shard's life.
+  if (writer.capacity > SHRINK_WRITER_ABOVE_BYTES) writer.shrink();
+  return move(reply);
 }
 
 /** The batch being applied: the next one waits for it. */
