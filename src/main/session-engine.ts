@@ -162,7 +162,10 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
     this.watchdog = setInterval(() => {
       const now = performance.now();
       // Overdue at this look and at the one before: see `overdue.ts` for why two.
-      for (const shard of this.shards) if (shard.isHung(previousTick) && shard.isHung(now)) shard.declareHung();
+      for (const shard of this.shards) {
+        shard.noteProgress(now);
+        if (shard.isHung(previousTick) && shard.isHung(now)) shard.declareHung();
+      }
       previousTick = now;
     }, lookPeriodMs(options.shardTimeoutMs)).unref();
   }

@@ -135,6 +135,10 @@ export class Shard {
   private drained: (() => void) | null = null;
   /** Bumped by the worker after each reply it posts (`ShardConfig.replies`); kept across restarts. */
   private readonly replies = new SharedArrayBuffer(4);
+  /** Bumped by the worker as it gets on with a batch (`ShardConfig.progress`); kept across restarts. */
+  private readonly progress = new Int32Array(new SharedArrayBuffer(4));
+  /** `progress` as the watchdog last saw it. */
+  private progressSeen = 0;
   /** Polls for small batches' replies (`replySpinUs`); its figures show in `stats()`. */
   readonly replySpin: ReplySpin;
   private readonly flushTask = (): void => {
@@ -213,6 +217,17 @@ export class Shard {
         queueMicrotask(this.flushTask);
       }
     });
+  }
+
+  /**
+   * Called by the watchdog at each look, before `isHung`: a worker that got on with its batch since the
+   * last look (a long batch: a burst of large writes, a sweep) is busy, not hung, and its clock restarts.
+   */
+  noteProgress(now: number): void {
+    const seen = Atomics.load(this.progress, 0);
+    if (seen === this.progressSeen) return;
+    this.progressSeen = seen;
+    if (this.inFlight.length > 0) this.inFlightSince = Math.max(this.inFlightSince, now);
   }
 
   /** Whether the batch in flight has been waiting longer than `shardTimeoutMs` (called by the watchdog). */
@@ -455,6 +470,7 @@ export class Shard {
       faultInjection: this.options.faultInjection,
       spin: this.spin,
       replies: this.replies,
+      progress: this.progress.buffer as SharedArrayBuffer,
       persistence: this.persistence,
       redis: this.options.store?.redis ?? null,
       storeTimeoutMs: this.options.storeTimeoutMs,

@@ -87,6 +87,12 @@ export interface ShardConfig {
    * it while it waits for a small batch's reply (`replySpinUs`, see `main/reply-spin.ts`).
    */
   replies: SharedArrayBuffer;
+  /**
+   * A counter (4 bytes, an `Int32Array`) the worker bumps as it gets on with a batch (every chunk of
+   * results, every slice of a sweep): the watchdog tells a shard busy with a long batch from a hung one by
+   * it. Optional: a worker without it is judged by its replies alone.
+   */
+  progress?: SharedArrayBuffer;
   /** `null`: memory only. */
   persistence?: ShardPersistenceConfig | null;
   /** Where a Redis shard keeps its sessions (only the Redis worker reads it). */

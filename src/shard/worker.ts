@@ -53,6 +53,11 @@ let batchRunning = false;
 let seq = 0;
 const spin = new IdleSpin(config.spin.us / 1_000, config.spin.board, config.spin.spinners, performance.now.bind(performance));
 const replies = new Int32Array(config.replies, 0, 1);
+const progress = new Int32Array(config.progress ?? new SharedArrayBuffer(4), 0, 1);
+/** Tells the host's watchdog that this shard is getting on with its batch (see `ShardConfig.progress`). */
+const progressed = (): void => {
+  Atomics.add(progress, 0, 1);
+};
 /** Tells a host polling for a reply that it has been posted (see `ShardConfig.replies`). */
 const replyPosted = (): void => {
   Atomics.add(replies, 0, 1);
@@ -74,6 +79,7 @@ function sweepInSlices(): Promise<number> {
     longestSliceThisSweep = 0;
     clockNow = Date.now();
     while (!sweepSlice()) {
+      progressed();
       postExpired();
       await yieldToEventLoop();
       clockNow = Date.now();
@@ -322,6 +328,7 @@ async function applyBatch(task: unknown): Promise<ReturnType<typeof move>> {
     if (n % RESULTS_PER_CHUNK === 0) {
       if (n > 0) chunkEnds.push(writer.length);
       writer.arrayHeader(Math.min(RESULTS_PER_CHUNK, count - n));
+      progressed();
       // Read once per chunk, not per op: a chunk is applied in well under a millisecond, and reading the
       // clock for each op took ~3% of a shard's time in an append workload.
       clockNow = Date.now();
@@ -333,6 +340,7 @@ async function applyBatch(task: unknown): Promise<ReturnType<typeof move>> {
         clockNow = Date.now();
       } else if (batch[i] === Op.FLUSH) {
         await persistence?.flush();
+        progressed();
         clockNow = Date.now();
         // true: the engine is closing; the worker is terminated next and must not leave its fd open.
         if (batch[i + 2] === true) persistence?.close();
