@@ -15,7 +15,7 @@ import { acquireLock, commitGeneration, readManifest, removeOtherGenerations } f
 import { newSessionId } from './session-ids.js';
 import { Reply, Shard } from './shard.js';
 import { shardFor } from './shard-for.js';
-import { checkCount, checkCwd, checkMessage, checkOwner, checkSessionFields, checkSessionId, describeValue } from './validation.js';
+import { checkCallOptions, checkCount, checkCwd, checkMessage, checkOwner, checkSessionFields, checkSessionId, describeValue } from './validation.js';
 
 /** One shard's figures in `stats()`. */
 export interface ShardStats {
@@ -114,6 +114,10 @@ export interface ListOptions {
   order?: 'asc' | 'desc';
 }
 
+/** The keys `get()` and `list()` take in their options. */
+const GET_OPTIONS: readonly (keyof GetOptions)[] = ['lastMessages'];
+const LIST_OPTIONS: readonly (keyof ListOptions)[] = ['limit', 'after', 'cwd', 'owner', 'order'];
+
 const WORKER_FILE = fileURLToPath(new URL('../shard/worker.js', import.meta.url));
 /** The worker of a shard whose sessions live in Redis (the `store` option). */
 const REDIS_WORKER_FILE = fileURLToPath(new URL('../shard/redis/redis-worker.js', import.meta.url));
@@ -192,7 +196,7 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
   create(init?: SessionInit): Promise<SessionId> {
     try {
       this.assertOpen();
-      const fields = checkSessionFields(init, 'init');
+      const fields = checkSessionFields(init, 'init', this.options);
       // With a store, the sessions are not counted here: Redis's maxmemory bounds them.
       if (this.options.store === null && this.sessionsHeld + this.createsInFlight >= this.options.maxSessions) {
         throw new CapacityError(`maxSessions (${this.options.maxSessions}) sessions are held; remove or let some expire first`);
@@ -218,8 +222,8 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
       checkSessionId(id);
       let lastMessages = -1;
       if (options !== undefined) {
-        if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`options must be an object, got ${describeValue(options)}`);
-        if (options.lastMessages !== undefined) lastMessages = checkCount(options.lastMessages, 'options.lastMessages');
+        const given = checkCallOptions(options, GET_OPTIONS)!;
+        if (given.lastMessages !== undefined) lastMessages = checkCount(given.lastMessages, 'options.lastMessages');
       }
       return this.route(id).submit(Op.GET, id, lastMessages, Reply.Optional);
     } catch (error) {
@@ -248,7 +252,7 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
     try {
       this.assertOpen();
       checkSessionId(id);
-      const checked = checkSessionFields(fields, 'update');
+      const checked = checkSessionFields(fields, 'update', this.options);
       const arg = [
         checked.hasCapabilities,
         checked.capabilities,
@@ -301,8 +305,9 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
     let cwd: string | null = null;
     let owner: string | null = null;
     let desc = false;
-    if (options !== undefined) {
-      if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`options must be an object, got ${describeValue(options)}`);
+    const given = checkCallOptions(options, LIST_OPTIONS) as ListOptions | undefined;
+    if (given !== undefined) {
+      options = given;
       if (options.limit !== undefined) limit = checkCount(options.limit, 'options.limit');
       if (options.after !== undefined) {
         checkSessionId(options.after, 'options.after');

@@ -16,7 +16,7 @@ import { Op, type RecoveryFigures, type ShardConfig, type ShardEvent, type Shard
 import type { Role } from '../protocol/model.js';
 import { decodeReply, decodeReplyChunk, decodeReplyHeader, RESULTS_PER_CHUNK, type ReplyHeader } from '../protocol/reply.js';
 import { CapacityError, EngineClosedError, fromWire, ProtocolError, SessionEngineError, ShardCrashedError } from './errors.js';
-import { maxSessionBytes, type ResolvedOptions } from './options.js';
+import { shardSessionBudgetBytes, type ResolvedOptions } from './options.js';
 import { abortWhenOverdue } from './overdue.js';
 import { ReplySpin, REPLY_SPIN_MAX_OPS } from './reply-spin.js';
 
@@ -466,7 +466,9 @@ export class Shard {
       maxSessionAgeMs: this.options.maxSessionAgeMs,
       cleanupIntervalMs: this.options.cleanupIntervalMs,
       maxMessagesPerSession: this.options.maxMessagesPerSession,
-      maxSessionBytes: maxSessionBytes(this.options),
+      maxSessionBytes: shardSessionBudgetBytes(this.options),
+      maxBytesPerSession: this.options.maxSessionBytes,
+      maxFieldBytes: this.options.maxFieldBytes,
       faultInjection: this.options.faultInjection,
       spin: this.spin,
       replies: this.replies,

@@ -9,7 +9,11 @@ import type { WireError } from './error-codes.js';
 
 /** Operation codes. The numbers are part of the wire format: never renumber one. */
 export const Op = Object.freeze({
-  /** id, arg: `[clientCapabilities, mcpServers, cwd, title, owner]` (the last three `string | null`); result: `true`. */
+  /**
+   * id, arg: `[clientCapabilities, mcpServers, cwd, title, owner]` (the last three `string | null`); result: `true`.
+   * `clientCapabilities` and `mcpServers` (here and in UPDATE) travel encoded, as bin, exactly as the host
+   * checked them (`null` and `[]` as themselves); a shard also takes them as values, as logs from before carry them.
+   */
   CREATE: 1,
   /** id, arg: lastMessages (-1: all); result: a Session or `null`. */
   GET: 2,
@@ -77,8 +81,12 @@ export interface ShardConfig {
   maxSessionAgeMs: number;
   cleanupIntervalMs: number;
   maxMessagesPerSession: number;
-  /** The most bytes of sessions a memory shard takes (its share of `shardHeapMb`). */
+  /** The most bytes of sessions a memory shard takes (its share of `shardHeapMb`): its budget, not one session's. */
   maxSessionBytes: number;
+  /** The most bytes one session holds (the `maxSessionBytes` option); unbounded when absent. */
+  maxBytesPerSession?: number;
+  /** The `maxFieldBytes` option: the largest encoded `clientCapabilities` or `mcpServers`; unbounded when absent. */
+  maxFieldBytes?: number;
   faultInjection: boolean;
   /** How the worker polls for its next batch after answering one (see `shard/idle-spin.ts`). */
   spin: ShardSpinConfig;

@@ -20,7 +20,7 @@ import { faultPending, injectFault } from './fault.js';
 import { IdleSpin } from './idle-spin.js';
 import { LOG_EXPIRED } from './persistence/recovery.js';
 import { ShardPersistence } from './persistence/shard-persistence.js';
-import { OperationFailure, SessionStore } from './session-store.js';
+import { newestMessagesWithin, OperationFailure, readBytesOf, sessionBytesOf, SessionStore } from './session-store.js';
 import { encodeCapabilities, encodeServers, writeSession } from './stored-session.js';
 
 /** The longest a sweep runs before it lets batches in (the target is under 10 ms per slice). */
@@ -37,6 +37,8 @@ const store = new SessionStore(
     maxSessionAgeMs: config.maxSessionAgeMs,
     maxMessagesPerSession: config.maxMessagesPerSession,
     maxBytes: config.maxSessionBytes,
+    maxBytesPerSession: config.maxBytesPerSession ?? Infinity,
+    maxFieldBytes: config.maxFieldBytes ?? Infinity,
   },
   () => clockNow,
 );
@@ -128,17 +130,25 @@ function expectId(id: unknown): string {
   return id;
 }
 
-function expectCapabilities(value: unknown): ClientCapabilities | null {
+function expectCapabilities(value: unknown): ClientCapabilities | Uint8Array | null {
   if (value === null) return null;
+  if (value instanceof Uint8Array) return expectFieldBytes(value, 'clientCapabilities');
   if (typeof value !== 'object' || Array.isArray(value)) fail(ErrorCode.INVALID_ARGUMENT, 'clientCapabilities: not an object');
   return value as ClientCapabilities;
 }
 
-function expectServers(value: unknown): string[] {
+function expectServers(value: unknown): string[] | Uint8Array {
+  if (value instanceof Uint8Array) return expectFieldBytes(value, 'mcpServers');
   if (!Array.isArray(value) || !value.every((name) => typeof name === 'string')) {
     fail(ErrorCode.INVALID_ARGUMENT, 'mcpServers: not an array of strings');
   }
   return value as string[];
+}
+
+/** An encoded field as the host sends it (the host checked it against `maxFieldBytes`). */
+function expectFieldBytes(bytes: Uint8Array, field: string): Uint8Array {
+  if (bytes.length === 0) fail(ErrorCode.INVALID_ARGUMENT, `${field}: empty bytes`);
+  return bytes;
 }
 
 function expectOptionalString(value: unknown, field: string): string | null {
@@ -198,7 +208,17 @@ function apply(op: unknown, id: unknown, arg: unknown): void {
       const lastMessages = expectInt(arg, 'lastMessages');
       const session = store.get(expectId(id));
       if (session === undefined) writer.nil();
-      else writeSession(writer, session, lastMessages);
+      else {
+        // Only a session restored past today's limit holds more: a read never hands the host more.
+        const limit = store.sessionLimitBytes;
+        if (sessionBytesOf(session) > limit && readBytesOf(session, lastMessages) > limit) {
+          fail(
+            ErrorCode.LIMIT_EXCEEDED,
+            `maxSessionBytes: session ${session.id} holds ${sessionBytesOf(session)} bytes, past what one read returns (${limit} bytes); read its newest messages with lastMessages`,
+          );
+        }
+        writeSession(writer, session, lastMessages);
+      }
       return;
     }
     case Op.APPEND:
@@ -231,7 +251,8 @@ function apply(op: unknown, id: unknown, arg: unknown): void {
     case Op.REMOVE: {
       const session = store.remove(expectId(id));
       if (session === undefined) writer.nil();
-      else writeSession(writer, session, -1);
+      // Removed whatever its size; what is returned is bounded like a read: its newest messages that fit.
+      else writeSession(writer, session, sessionBytesOf(session) > store.sessionLimitBytes ? newestMessagesWithin(session, store.sessionLimitBytes) : -1);
       return;
     }
     case Op.LIST: {

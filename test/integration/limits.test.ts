@@ -189,3 +189,65 @@ describe('maxPendingOpsPerShard', () => {
     });
   });
 });
+
+describe('maxSessionBytes', () => {
+  it("counts a session's messages and fields together: the append past it rejects ERR_LIMIT_EXCEEDED naming it, and trims nothing", async () => {
+    await withEngine({ shards: 1, maxSessionBytes: 8_192, maxMessageBytes: 4_096 }, async (engine) => {
+      const id = await engine.create({ clientCapabilities: { extra: 'c'.repeat(3_000) }, mcpServers: ['s'.repeat(1_000)] });
+      const content = 'm'.repeat(1_000);
+      let taken = 0;
+      let refusal: unknown = null;
+      while (refusal === null && taken < 10) {
+        await engine.appendMessage(id, { role: 'user', content }).then(
+          () => taken++,
+          (error: unknown) => {
+            refusal = error;
+          },
+        );
+      }
+      expect(refusal).toBeInstanceOf(LimitExceededError);
+      expect((refusal as Error).message).toContain('maxSessionBytes');
+      // 4 000 bytes of fields leave room for 4 messages of about 1 016 bytes, not 8.
+      expect(taken).toBe(4);
+      const session = (await engine.get(id))!;
+      expect(session.context).toHaveLength(taken);
+      // Fields that would take the session past it are refused too; smaller ones are taken.
+      await expect(engine.update(id, { mcpServers: ['s'.repeat(4_000)] })).rejects.toMatchObject({ code: 'ERR_LIMIT_EXCEEDED', message: expect.stringContaining('maxSessionBytes') });
+      await engine.update(id, { mcpServers: [] });
+      expect(await engine.appendMessage(id, { role: 'user', content })).toBe(taken + 1);
+    });
+  });
+
+  it('refuses a create whose fields alone pass it', async () => {
+    await withEngine({ shards: 1, maxSessionBytes: 4_096 }, async (engine) => {
+      await expect(engine.create({ clientCapabilities: { a: 'x'.repeat(2_500) }, mcpServers: ['y'.repeat(2_500)] })).rejects.toMatchObject({
+        code: 'ERR_LIMIT_EXCEEDED',
+        message: expect.stringContaining('maxSessionBytes'),
+      });
+      expect(await engine.size()).toBe(0);
+    });
+  });
+});
+
+describe('maxFieldBytes', () => {
+  it('rejects clientCapabilities or mcpServers past it with ERR_LIMIT_EXCEEDED naming it, on create and update', async () => {
+    await withEngine({ shards: 1, maxFieldBytes: 1_024 }, async (engine) => {
+      const big = 'b'.repeat(1_100);
+      for (const init of [{ clientCapabilities: { big } }, { mcpServers: [big] }, { clientCapabilities: { list: Array.from({ length: 200 }, () => 123_456.5) } }]) {
+        await expect(engine.create(init)).rejects.toMatchObject({ code: 'ERR_LIMIT_EXCEEDED', message: expect.stringContaining('maxFieldBytes') });
+      }
+      const id = await engine.create({ clientCapabilities: { small: 'b'.repeat(900) } });
+      await expect(engine.update(id, { mcpServers: [big] })).rejects.toMatchObject({ code: 'ERR_LIMIT_EXCEEDED', message: expect.stringContaining('maxFieldBytes') });
+      expect((await engine.get(id))!.clientCapabilities).toEqual({ small: 'b'.repeat(900) });
+    });
+  });
+
+  it('refuses a 100 MiB capability under the defaults before encoding it', async () => {
+    await withEngine({ shards: 1 }, async (engine) => {
+      const huge = 'h'.repeat(100 * 1_048_576);
+      await expect(engine.create({ clientCapabilities: { huge } })).rejects.toMatchObject({ code: 'ERR_LIMIT_EXCEEDED', message: expect.stringContaining('maxFieldBytes') });
+      await expect(engine.create({ mcpServers: [huge] })).rejects.toMatchObject({ code: 'ERR_LIMIT_EXCEEDED', message: expect.stringContaining('maxFieldBytes') });
+      expect(await engine.size()).toBe(0);
+    });
+  });
+});
