@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CapacityError, LimitExceededError, QueueFullError, shardFor } from '../../dist/src/index.js';
 import { codeOf, settle, withEngine } from '../helpers/engine.js';
@@ -226,6 +229,39 @@ describe('maxSessionBytes', () => {
       });
       expect(await engine.size()).toBe(0);
     });
+  });
+});
+
+describe('a session restored past a lowered maxSessionBytes', () => {
+  it('is never handed out whole: get() rejects ERR_LIMIT_EXCEEDED unless lastMessages fits, remove() removes it and resolves its newest messages that fit', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'session-shards-limit-'));
+    try {
+      const content = (n: number) => `${n}`.padEnd(100_000, '.');
+      const persistence = { dir };
+      let id = '';
+      await withEngine({ shards: 1, maxSessionBytes: 1_048_576, persistence }, async (engine) => {
+        id = await engine.create({ title: 'large' });
+        for (let n = 0; n < 6; n++) await engine.appendMessage(id, { role: 'user', content: content(n) });
+      });
+      // A start writes a snapshot of what it recovered: the next start restores the session from it whole.
+      await withEngine({ shards: 1, maxSessionBytes: 1_048_576, persistence }, async (engine) => {
+        expect((await engine.get(id))!.context).toHaveLength(6);
+      });
+      await withEngine({ shards: 1, maxSessionBytes: 262_144, persistence }, async (engine) => {
+        const error = await engine.get(id).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(LimitExceededError);
+        expect((error as Error).message).toMatch(/maxSessionBytes.*lastMessages/);
+        expect((await engine.get(id, { lastMessages: 2 }))!.context.map((m) => m.content)).toEqual([content(4), content(5)]);
+        await expect(engine.get(id, { lastMessages: 3 })).rejects.toMatchObject({ code: 'ERR_LIMIT_EXCEEDED' });
+        const removed = (await engine.remove(id))!;
+        expect(removed.title).toBe('large');
+        expect(removed.context.map((m) => m.content)).toEqual([content(4), content(5)]);
+        expect(await engine.get(id)).toBeUndefined();
+        expect(await engine.size()).toBe(0);
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
