@@ -214,7 +214,10 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
 
   /**
    * The session, or `undefined` if it is unknown or expired; refreshes its idle clock.
-   * With `lastMessages`, only the newest that many messages are read, copied and sent.
+   * With `lastMessages`, only the newest that many messages are read, copied and sent. A read never returns
+   * more than `maxSessionBytes`: a session holding more (one restored from disk written under a larger
+   * limit) rejects `ERR_LIMIT_EXCEEDED` unless `lastMessages` brings the read within it. Unknown option
+   * keys reject `ERR_INVALID_ARGUMENT`.
    */
   get(id: SessionId, options?: GetOptions): Promise<Session | undefined> {
     try {
@@ -282,7 +285,11 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
     }
   }
 
-  /** Removes the session; resolves it as it was, or `undefined` if it was unknown or expired. */
+  /**
+   * Removes the session (always); resolves it as it was, or `undefined` if it was unknown or expired. What
+   * it resolves is bounded like a read: a session within `maxSessionBytes` comes back whole, one restored
+   * past it (see `get()`) with only its newest messages that fit within `maxSessionBytes`.
+   */
   remove(id: SessionId): Promise<Session | undefined> {
     try {
       this.assertOpen();
