@@ -15,7 +15,7 @@ import { acquireLock, commitGeneration, readManifest, removeOtherGenerations } f
 import { newSessionId } from './session-ids.js';
 import { Reply, Shard } from './shard.js';
 import { shardFor } from './shard-for.js';
-import { checkCallOptions, checkCount, checkCwd, checkMessage, checkOwner, checkSessionFields, checkSessionId, describeValue } from './validation.js';
+import { checkCallOptions, checkCount, readOption, checkCwd, checkMessage, checkOwner, checkSessionFields, checkSessionId, describeValue } from './validation.js';
 
 /** One shard's figures in `stats()`. */
 export interface ShardStats {
@@ -225,8 +225,8 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
       checkSessionId(id);
       let lastMessages = -1;
       if (options !== undefined) {
-        const given = checkCallOptions(options, GET_OPTIONS)!;
-        if (given.lastMessages !== undefined) lastMessages = checkCount(given.lastMessages, 'options.lastMessages');
+        const given = readOption(checkCallOptions(options, GET_OPTIONS)!, 'lastMessages');
+        if (given !== undefined) lastMessages = checkCount(given, 'options.lastMessages');
       }
       return this.route(id).submit(Op.GET, id, lastMessages, Reply.Optional);
     } catch (error) {
@@ -312,21 +312,22 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
     let cwd: string | null = null;
     let owner: string | null = null;
     let desc = false;
-    const given = checkCallOptions(options, LIST_OPTIONS) as ListOptions | undefined;
-    if (given !== undefined) {
-      options = given;
-      if (options.limit !== undefined) limit = checkCount(options.limit, 'options.limit');
-      if (options.after !== undefined) {
-        checkSessionId(options.after, 'options.after');
-        after = options.after;
+    const checked = checkCallOptions(options, LIST_OPTIONS);
+    if (checked !== undefined) {
+      // Each option read once: what is checked is what is sent.
+      const given = Object.fromEntries(LIST_OPTIONS.map((key) => [key, readOption(checked, key)])) as ListOptions;
+      if (given.limit !== undefined) limit = checkCount(given.limit, 'options.limit');
+      if (given.after !== undefined) {
+        checkSessionId(given.after, 'options.after');
+        after = given.after;
       }
-      if (options.cwd !== undefined) cwd = checkCwd(options.cwd, 'options.cwd');
-      if (options.owner !== undefined) owner = checkOwner(options.owner, 'options.owner');
-      if (options.order !== undefined) {
-        if (options.order !== 'asc' && options.order !== 'desc') {
-          throw new InvalidArgumentError(`options.order must be 'asc' or 'desc', got ${describeValue(options.order)}`);
+      if (given.cwd !== undefined) cwd = checkCwd(given.cwd, 'options.cwd');
+      if (given.owner !== undefined) owner = checkOwner(given.owner, 'options.owner');
+      if (given.order !== undefined) {
+        if (given.order !== 'asc' && given.order !== 'desc') {
+          throw new InvalidArgumentError(`options.order must be 'asc' or 'desc', got ${describeValue(given.order)}`);
         }
-        desc = options.order === 'desc';
+        desc = given.order === 'desc';
       }
     }
     const pages = (await this.everyShard(Op.LIST, after, [limit, desc, cwd, owner])) as SessionId[][];

@@ -264,16 +264,15 @@ export function checkSessionFields(value: unknown, what: 'init' | 'update', limi
 
 /** The message to store, with its timestamp filled in; checks role, content, timestamp and size. */
 export function checkMessage(value: unknown, maxMessageBytes: number): { role: Role; content: string; timestamp: number } {
-  if (typeof value !== 'object' || value === null || types.isProxy(value) || Array.isArray(value)) {
-    throw new InvalidArgumentError(`message must be an object (plain data), got ${describeValue(value)}`);
-  }
-  // Each field is read once, into these: what is checked below is what is encoded. A getter that throws
-  // rejects typed.
+  if (typeof value !== 'object' || value === null) throw new InvalidArgumentError(`message must be an object, got ${describeValue(value)}`);
+  // Each field is read once, into these: what is checked below is what is encoded. An object that throws
+  // when read (a revoked Proxy, a throwing getter) rejects typed.
   let role: unknown, content: unknown, timestamp: unknown;
   try {
+    if (Array.isArray(value)) throw new InvalidArgumentError('message must be an object, got an array');
     ({ role, content, timestamp } = value as Partial<MessageInput>);
   } catch (error) {
-    throw new InvalidArgumentError(`message could not be read: ${(error as Error)?.message ?? String(error)}`);
+    throw unreadable(error, 'message');
   }
   if (!ROLES.includes(role as Role)) {
     throw new InvalidArgumentError(`message.role must be one of ${ROLES.join(', ')}, got ${describeValue(role)}`);
@@ -294,17 +293,38 @@ export function checkMessage(value: unknown, maxMessageBytes: number): { role: R
 }
 
 /**
- * A call's options object, each option read once (see `readPlainObject`): unknown keys are refused, as
- * start options are, so that a misspelled option never passes silently. `undefined` stays `undefined`.
+ * Checks a call's options object: unknown keys are refused, as start options are, so that a misspelled
+ * option never passes silently. Cheap, for it runs on reads: the caller reads each option once (through
+ * `readOption`), so what it checks is what it uses; an object that throws when read (a revoked Proxy, a
+ * throwing getter) rejects typed. `undefined` stays `undefined`.
  */
-export function checkCallOptions(value: unknown, known: readonly string[]): Record<string, unknown> | undefined {
+export function checkCallOptions<T extends object>(value: T | undefined, known: readonly string[]): T | undefined {
   if (value === undefined) return undefined;
-  const options = readPlainObject(value, 'options');
-  if (options === undefined) throw new InvalidArgumentError(`options must be an object, got ${describeValue(value)}`);
-  for (const key in options) {
-    if (!known.includes(key)) throw new InvalidArgumentError(`options.${key} is not an option of this call (known: ${known.join(', ')})`);
+  if (typeof value !== 'object' || value === null) throw new InvalidArgumentError(`options must be an object, got ${describeValue(value)}`);
+  try {
+    if (Array.isArray(value)) throw new InvalidArgumentError('options must be an object, got an array');
+    for (const key in value) {
+      if (!known.includes(key)) throw new InvalidArgumentError(`options.${key} is not an option of this call (known: ${known.join(', ')})`);
+    }
+  } catch (error) {
+    throw unreadable(error, 'options');
   }
-  return options;
+  return value;
+}
+
+/** One option of a checked options object, read once; a read that throws rejects typed. */
+export function readOption<T extends object, K extends keyof T>(options: T, key: K): T[K] {
+  try {
+    return options[key];
+  } catch (error) {
+    throw unreadable(error, `options.${String(key)}`);
+  }
+}
+
+/** The typed error of a caller's object that threw when read. */
+function unreadable(error: unknown, field: string): Error {
+  if (error instanceof InvalidArgumentError) return error;
+  return new InvalidArgumentError(`${field} could not be read: ${(error as Error)?.message ?? String(error)}`);
 }
 
 /** A non-negative integer option of a call, such as `lastMessages` or `limit`. */

@@ -327,10 +327,17 @@ describe('bad input', () => {
       expect(error.message).toContain(`options.${name}`);
     });
 
-    it('get and list reject options given as a Proxy or with a getter', async () => {
-      const getter = Object.defineProperty({}, 'lastMessages', { enumerable: true, get: () => 1 });
-      expect((await expectRejection(() => engine.get(victim, getter), 'ERR_INVALID_ARGUMENT')).message).toContain('options.lastMessages');
-      await expectRejection(() => engine.list(new Proxy({ limit: 1 }, {})), 'ERR_INVALID_ARGUMENT', InvalidArgumentError);
+    it('get and list reject options that throw when read (a revoked Proxy, a throwing getter), typed', async () => {
+      const { proxy, revoke } = Proxy.revocable({ limit: 1 }, {});
+      revoke();
+      await expectRejection(() => engine.list(proxy), 'ERR_INVALID_ARGUMENT', InvalidArgumentError);
+      const throwing = Object.defineProperty({}, 'lastMessages', {
+        enumerable: true,
+        get() {
+          throw new Error('boom');
+        },
+      });
+      expect((await expectRejection(() => engine.get(victim, throwing), 'ERR_INVALID_ARGUMENT', InvalidArgumentError)).message).toContain('options.lastMessages');
     });
 
     it('get and list reject options that are not an object', async () => {
