@@ -10,7 +10,7 @@ import { encode } from '../../src/protocol/codec.js';
 import type { ShardConfig } from '../../src/protocol/messages.js';
 import { OPS } from '../../src/protocol/ops.js';
 import { decodeReply } from '../../src/protocol/reply.js';
-import { maxSessionBytes, resolveOptions, shardSpinConfig } from '../../src/main/options.js';
+import { shardSessionBudgetBytes, resolveOptions, shardSpinConfig } from '../../src/main/options.js';
 import { newSessionId } from '../../src/main/session-ids.js';
 import { checkMessage, checkSessionId } from '../../src/main/validation.js';
 import { CLEANUP_INTERVAL_MS, SESSION_TTL_MS, type SessionApi } from '../subject.js';
@@ -37,7 +37,7 @@ export class NaivePiscinaSessions implements SessionApi {
         maxSessionAgeMs: SESSION_TTL_MS,
         cleanupIntervalMs: CLEANUP_INTERVAL_MS,
         maxMessagesPerSession: 10_000,
-        maxSessionBytes: maxSessionBytes(resolveOptions()),
+        maxSessionBytes: shardSessionBudgetBytes(resolveOptions()),
         faultInjection: false,
         spin,
         // The naive route sleeps until each reply comes: nobody polls this counter.

@@ -45,6 +45,24 @@ export interface SessionEngineOptions {
    */
   maxMessageBytes?: number;
   /**
+   * The most bytes one session holds: its messages (as encoded, about their UTF-8 bytes plus 16 each), its
+   * encoded `clientCapabilities` and `mcpServers`, and its `cwd`, `title` and `owner`. A create, append or
+   * update that would pass it rejects `ERR_LIMIT_EXCEEDED` naming it (nothing is trimmed). It also bounds
+   * what one read returns, so that the host can always hold a session it reads: a `get()` of a session
+   * that holds more (one restored from disk written under a larger limit) rejects `ERR_LIMIT_EXCEEDED`
+   * unless `lastMessages` brings it within the limit, and `remove()` of one removes it and resolves it
+   * with only its newest messages that fit within the limit.
+   * @default 67_108_864 (64 MiB)
+   */
+  maxSessionBytes?: number;
+  /**
+   * The largest `clientCapabilities`, and the largest `mcpServers`, of a session, in encoded (msgpack)
+   * bytes; a create or update past it rejects `ERR_LIMIT_EXCEEDED` naming it. They are metadata, checked
+   * and encoded on the host's thread before anything is sent.
+   * @default 1_048_576 (1 MiB)
+   */
+  maxFieldBytes?: number;
+  /**
    * The most operations waiting on one shard (queued and in flight); more reject `ERR_QUEUE_FULL`.
    * @default 100_000
    */
@@ -180,7 +198,7 @@ export function shardSpinConfig(options: ResolvedOptions): ShardSpinConfig {
 export const SESSION_HEAP_SHARE = 0.75;
 
 /** The bytes of sessions each memory shard takes: `SESSION_HEAP_SHARE` of its heap limit. */
-export function maxSessionBytes(options: ResolvedOptions): number {
+export function shardSessionBudgetBytes(options: ResolvedOptions): number {
   return Math.floor(options.shardHeapMb * 1_048_576 * SESSION_HEAP_SHARE);
 }
 
@@ -200,6 +218,8 @@ const integerRules: Record<Exclude<keyof SessionEngineOptions, 'faultInjection' 
   maxSessions: { default: () => 1_000_000, min: 1, max: 2 ** 32 },
   maxMessagesPerSession: { default: () => 10_000, min: 1, max: 2 ** 32 },
   maxMessageBytes: { default: () => 1_048_576, min: 1, max: 512 * 1_048_576 },
+  maxSessionBytes: { default: () => 64 * 1_048_576, min: 1_024, max: 2 ** 32 },
+  maxFieldBytes: { default: () => 1_048_576, min: 64, max: 64 * 1_048_576 },
   maxPendingOpsPerShard: { default: () => 100_000, min: 1, max: 2 ** 32 },
   maxBatchOps: { default: () => 2_048, min: 1, max: 1_000_000 },
   shardHeapMb: { default: () => 8_192, min: 16, max: 1_048_576 },

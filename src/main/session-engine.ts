@@ -16,7 +16,7 @@ import { acquireLock, commitGeneration, generationToRecover, removeOtherGenerati
 import { newSessionId } from './session-ids.js';
 import { Reply, Shard } from './shard.js';
 import { shardFor } from './shard-for.js';
-import { checkCount, checkCwd, checkMessage, checkOwner, checkSessionFields, checkSessionId, describeValue } from './validation.js';
+import { checkCallOptions, checkCount, readOption, checkCwd, checkMessage, checkOwner, checkSessionFields, checkSessionId, describeValue } from './validation.js';
 
 /** One shard's figures in `stats()`: its own (`ShardFigures`), and the host's counters of it. */
 export interface ShardStats extends ShardFigures {
@@ -92,6 +92,10 @@ export interface ListOptions {
   order?: 'asc' | 'desc';
 }
 
+/** The keys `get()` and `list()` take in their options. */
+const GET_OPTIONS: readonly (keyof GetOptions)[] = ['lastMessages'];
+const LIST_OPTIONS: readonly (keyof ListOptions)[] = ['limit', 'after', 'cwd', 'owner', 'order'];
+
 const WORKER_FILE = fileURLToPath(new URL('../shard/memory/worker.js', import.meta.url));
 /** The worker of a shard whose sessions live in Redis (the `store` option). */
 const REDIS_WORKER_FILE = fileURLToPath(new URL('../shard/redis/worker.js', import.meta.url));
@@ -140,7 +144,10 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
     this.watchdog = setInterval(() => {
       const now = performance.now();
       // Overdue at this look and at the one before: see `overdue.ts` for why two.
-      for (const shard of this.shards) if (shard.isHung(previousTick) && shard.isHung(now)) shard.declareHung();
+      for (const shard of this.shards) {
+        shard.noteProgress(now);
+        if (shard.isHung(previousTick) && shard.isHung(now)) shard.declareHung();
+      }
       previousTick = now;
     }, lookPeriodMs(options.shardTimeoutMs)).unref();
   }
@@ -167,7 +174,7 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
   create(init?: SessionInit): Promise<SessionId> {
     try {
       this.assertOpen();
-      const fields = checkSessionFields(init, 'init');
+      const fields = checkSessionFields(init, 'init', this.options);
       // With a store, the sessions are not counted here: Redis's maxmemory bounds them.
       if (this.options.store === null && this.sessionsHeld + this.createsInFlight >= this.options.maxSessions) {
         throw new CapacityError(`maxSessions (${this.options.maxSessions}) sessions are held; remove or let some expire first`);
@@ -190,7 +197,10 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
 
   /**
    * The session, or `undefined` if it is unknown or expired; refreshes its idle clock.
-   * With `lastMessages`, only the newest that many messages are read, copied and sent.
+   * With `lastMessages`, only the newest that many messages are read, copied and sent. A read never returns
+   * more than `maxSessionBytes`: a session holding more (one restored from disk written under a larger
+   * limit) rejects `ERR_LIMIT_EXCEEDED` unless `lastMessages` brings the read within it. Unknown option
+   * keys reject `ERR_INVALID_ARGUMENT`.
    */
   get(id: SessionId, options?: GetOptions): Promise<Session | undefined> {
     try {
@@ -198,8 +208,8 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
       checkSessionId(id);
       let lastMessages = -1;
       if (options !== undefined) {
-        if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`options must be an object, got ${describeValue(options)}`);
-        if (options.lastMessages !== undefined) lastMessages = checkCount(options.lastMessages, 'options.lastMessages');
+        const given = readOption(checkCallOptions(options, GET_OPTIONS)!, 'lastMessages');
+        if (given !== undefined) lastMessages = checkCount(given, 'options.lastMessages');
       }
       return this.route(id).submit('get', id, { lastMessages }, Reply.Optional);
     } catch (error) {
@@ -228,7 +238,7 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
     try {
       this.assertOpen();
       checkSessionId(id);
-      const checked = checkSessionFields(fields, 'update');
+      const checked = checkSessionFields(fields, 'update', this.options);
       const args: ArgsOf<'update'> = {};
       if (checked.hasCapabilities) args.capabilities = checked.capabilities;
       if (checked.hasServers) args.servers = checked.servers;
@@ -252,7 +262,11 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
     }
   }
 
-  /** Removes the session; resolves it as it was, or `undefined` if it was unknown or expired. */
+  /**
+   * Removes the session (always); resolves it as it was, or `undefined` if it was unknown or expired. What
+   * it resolves is bounded like a read: a session within `maxSessionBytes` comes back whole, one restored
+   * past it (see `get()`) with only its newest messages that fit within `maxSessionBytes`.
+   */
   remove(id: SessionId): Promise<Session | undefined> {
     try {
       this.assertOpen();
@@ -275,20 +289,22 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
     let cwd: string | null = null;
     let owner: string | null = null;
     let desc = false;
-    if (options !== undefined) {
-      if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`options must be an object, got ${describeValue(options)}`);
-      if (options.limit !== undefined) limit = checkCount(options.limit, 'options.limit');
-      if (options.after !== undefined) {
-        checkSessionId(options.after, 'options.after');
-        after = options.after;
+    const checked = checkCallOptions(options, LIST_OPTIONS);
+    if (checked !== undefined) {
+      // Each option read once: what is checked is what is sent.
+      const given = Object.fromEntries(LIST_OPTIONS.map((key) => [key, readOption(checked, key)])) as ListOptions;
+      if (given.limit !== undefined) limit = checkCount(given.limit, 'options.limit');
+      if (given.after !== undefined) {
+        checkSessionId(given.after, 'options.after');
+        after = given.after;
       }
-      if (options.cwd !== undefined) cwd = checkCwd(options.cwd, 'options.cwd');
-      if (options.owner !== undefined) owner = checkOwner(options.owner, 'options.owner');
-      if (options.order !== undefined) {
-        if (options.order !== 'asc' && options.order !== 'desc') {
-          throw new InvalidArgumentError(`options.order must be 'asc' or 'desc', got ${describeValue(options.order)}`);
+      if (given.cwd !== undefined) cwd = checkCwd(given.cwd, 'options.cwd');
+      if (given.owner !== undefined) owner = checkOwner(given.owner, 'options.owner');
+      if (given.order !== undefined) {
+        if (given.order !== 'asc' && given.order !== 'desc') {
+          throw new InvalidArgumentError(`options.order must be 'asc' or 'desc', got ${describeValue(given.order)}`);
         }
-        desc = options.order === 'desc';
+        desc = given.order === 'desc';
       }
     }
     const pages = await this.everyShard('list', after, { limit, desc, cwd, owner });

@@ -16,8 +16,8 @@ import type { RecoveryFigures, RecoveryProgress, ShardConfig, ShardEvent, ShardP
 import type { Role, SessionId } from '../protocol/model.js';
 import { OPS, type ArgsOf, type IdOf, type OpName, type ResultOf } from '../protocol/ops.js';
 import { decodeReply, decodeReplyChunk, decodeReplyHeader, RESULTS_PER_CHUNK, type ReplyHeader } from '../protocol/reply.js';
-import { EngineClosedError, fromWire, ProtocolError, ShardCrashedError, type SessionEngineError } from './errors.js';
-import { maxSessionBytes, type ResolvedOptions } from './options.js';
+import { CapacityError, EngineClosedError, fromWire, ProtocolError, SessionEngineError, ShardCrashedError } from './errors.js';
+import { shardSessionBudgetBytes, type ResolvedOptions } from './options.js';
 import { abortWhenOverdue } from './overdue.js';
 import { ReplySpin, REPLY_SPIN_MAX_OPS } from './reply-spin.js';
 
@@ -99,6 +99,15 @@ const MEMORY_BATCHES_IN_FLIGHT = 2;
 
 const RESTART_BACKOFF_MS = [0, 50, 200, 1_000, 5_000];
 
+/**
+ * The typed error of a call the host could not write into its batch (the batch is left as it was, so the
+ * other calls of the tick go on): the buffer it needs could not be allocated.
+ */
+function encodeFailure(error: unknown): SessionEngineError {
+  if (error instanceof SessionEngineError) return error;
+  return new CapacityError(`the host could not encode this call into a batch (${(error as Error)?.message ?? String(error)}); nothing was queued`);
+}
+
 export class Shard {
   /** Sessions held, as of the worker's latest report. */
   sessions = 0;
@@ -135,6 +144,10 @@ export class Shard {
   private drained: (() => void) | null = null;
   /** Bumped by the worker after each reply it posts (`ShardConfig.replies`); kept across restarts. */
   private readonly replies = new SharedArrayBuffer(4);
+  /** Bumped by the worker as it gets on with a batch (`ShardConfig.progress`); kept across restarts. */
+  private readonly progress = new Int32Array(new SharedArrayBuffer(4));
+  /** `progress` as the watchdog last saw it. */
+  private progressSeen = 0;
   /** Polls for small batches' replies (`replySpinUs`); its figures show in `stats()`. */
   readonly replySpin: ReplySpin;
   private readonly flushTask = (): void => {
@@ -180,13 +193,21 @@ export class Shard {
    */
   submit<K extends OpName, R extends Reply = Reply.Value>(name: K, id: IdOf<K>, args: ArgsOf<K>, reply?: R): Promise<Delivered<K, R>> {
     const op = OPS[name];
-    this.batch.add(op.code, id, (op.encodeArgs as (args: ArgsOf<K>) => unknown)(args));
+    try {
+      this.batch.add(op.code, id, (op.encodeArgs as (args: ArgsOf<K>) => unknown)(args));
+    } catch (error) {
+      throw encodeFailure(error);
+    }
     return this.queue(id, reply ?? Reply.Value, op.readResult as Pending['read']) as Promise<Delivered<K, R>>;
   }
 
   /** Queues an APPEND of a checked message, written straight into the batch (see `BatchWriter.addAppend`). */
   submitAppend(id: string, role: Role, content: string, timestamp: number): Promise<number> {
-    this.batch.addAppend(id, role, content, timestamp);
+    try {
+      this.batch.addAppend(id, role, content, timestamp);
+    } catch (error) {
+      throw encodeFailure(error);
+    }
     return this.queue(id, Reply.Value, undefined) as Promise<number>;
   }
 
@@ -206,6 +227,17 @@ export class Shard {
         queueMicrotask(this.flushTask);
       }
     });
+  }
+
+  /**
+   * Called by the watchdog at each look, before `isHung`: a worker that got on with its batch since the
+   * last look (a long batch: a burst of large writes, a sweep) is busy, not hung, and its clock restarts.
+   */
+  noteProgress(now: number): void {
+    const seen = Atomics.load(this.progress, 0);
+    if (seen === this.progressSeen) return;
+    this.progressSeen = seen;
+    if (this.inFlight.length > 0) this.inFlightSince = Math.max(this.inFlightSince, now);
   }
 
   /** Whether the batch in flight has been waiting longer than `shardTimeoutMs` (called by the watchdog). */
@@ -444,10 +476,13 @@ export class Shard {
       maxSessionAgeMs: this.options.maxSessionAgeMs,
       cleanupIntervalMs: this.options.cleanupIntervalMs,
       maxMessagesPerSession: this.options.maxMessagesPerSession,
-      maxSessionBytes: maxSessionBytes(this.options),
+      maxSessionBytes: shardSessionBudgetBytes(this.options),
+      maxBytesPerSession: this.options.maxSessionBytes,
+      maxFieldBytes: this.options.maxFieldBytes,
       faultInjection: this.options.faultInjection,
       spin: this.spin,
       replies: this.replies,
+      progress: this.progress.buffer as SharedArrayBuffer,
       persistence: this.persistence,
       redis: this.options.store?.redis ?? null,
       storeTimeoutMs: this.options.storeTimeoutMs,

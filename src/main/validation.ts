@@ -3,7 +3,9 @@
  * encoded, so that a bad call fails alone and never reaches a shard.
  */
 import { isAbsolute } from 'node:path';
-import type { ClientCapabilities, MessageInput, Role } from '../protocol/model.js';
+import { types } from 'node:util';
+import { encode } from '../protocol/codec.js';
+import type { MessageInput, Role } from '../protocol/model.js';
 import { ROLES } from '../protocol/model.js';
 import { InvalidArgumentError, InvalidSessionIdError, LimitExceededError } from './errors.js';
 import { isCanonicalSessionId } from './session-ids.js';
@@ -14,6 +16,8 @@ export function describeValue(value: unknown): string {
   if (typeof value === 'bigint') return `${value}n`;
   if (typeof value === 'symbol' || typeof value === 'function') return typeof value;
   if (typeof value === 'undefined') return 'undefined';
+  // Before Array.isArray, which throws on a revoked Proxy.
+  if (typeof value === 'object' && value !== null && types.isProxy(value)) return 'a Proxy';
   if (Array.isArray(value)) return 'an array';
   if (typeof value === 'object' && value !== null) return 'an object';
   return String(value);
@@ -26,78 +30,143 @@ export function checkSessionId(id: unknown, field = 'id'): asserts id is string 
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  if (typeof value !== 'object' || value === null || types.isProxy(value) || Array.isArray(value)) return false;
   const proto = Object.getPrototypeOf(value);
   return proto === Object.prototype || proto === null;
+}
+
+/**
+ * The own enumerable data properties of a caller's plain object, each read once, as a copy: what is
+ * checked is what is encoded, whatever the object does later. A Proxy or an accessor property (a getter
+ * or setter, which could answer differently at each read, or throw) is refused; reading the copy runs
+ * none of the caller's code. `undefined` when `value` is no plain object (the caller says what it wanted).
+ */
+function readPlainObject(value: unknown, field: string): Record<string, unknown> | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  if (types.isProxy(value)) throw new InvalidArgumentError(`${field} must be plain data, got a Proxy`);
+  if (!isPlainObject(value)) return undefined;
+  const copy: Record<string, unknown> = Object.create(null);
+  for (const key of Object.keys(value)) copy[key] = dataProperty(value, key, field);
+  return copy;
+}
+
+/** The value of an own data property; refuses a getter or setter. */
+function dataProperty(owner: object, key: string, field: string): unknown {
+  const descriptor = Object.getOwnPropertyDescriptor(owner, key);
+  if (descriptor === undefined) return undefined;
+  if (descriptor.get !== undefined || descriptor.set !== undefined) {
+    throw new InvalidArgumentError(`${field}.${key} must be a data property, got a getter or setter`);
+  }
+  return descriptor.value;
 }
 
 /** How deep, and how large, client capabilities may be: they are metadata, not a payload. */
 const MAX_CAPABILITY_DEPTH = 16;
 const MAX_CAPABILITY_VALUES = 10_000;
 
+/** The limits on a session's fields (the options of the same names). */
+export interface FieldLimits {
+  maxFieldBytes: number;
+  maxSessionBytes: number;
+}
+
+const NO_FIELD_LIMITS: FieldLimits = Object.freeze({ maxFieldBytes: Infinity, maxSessionBytes: Infinity });
+
+/** Rejects an encoded field past `maxFieldBytes` (or, alone, past `maxSessionBytes`); `atLeast`: a lower bound of its bytes. */
+function checkFieldBytes(bytes: number, field: string, limits: FieldLimits, atLeast = false): void {
+  const size = `${atLeast ? 'at least ' : ''}${bytes} bytes encoded`;
+  if (bytes > limits.maxFieldBytes) throw new LimitExceededError(`${field} is ${size}, over maxFieldBytes (${limits.maxFieldBytes})`);
+  if (bytes > limits.maxSessionBytes) throw new LimitExceededError(`${field} is ${size}, over maxSessionBytes (${limits.maxSessionBytes})`);
+}
+
 /**
  * Capabilities must be JSON-like data (null, booleans, finite numbers, strings, arrays, plain objects),
- * bounded in depth and size, so that they always encode, never loop (a cycle hits the depth bound), and
- * come back as they went in.
+ * bounded in depth, values and encoded bytes, so that they always encode, never loop (a cycle hits the
+ * depth bound), and come back as they went in. Returns them encoded (`null` stays `null`), from a copy
+ * read once (see `readPlainObject`): objects are copied into `Map`s, which the codec writes as maps
+ * whatever their keys (`constructor`, `toJSON`), and the shard decodes as plain objects.
  */
-export function checkCapabilities(value: unknown): ClientCapabilities | null {
+export function checkCapabilities(value: unknown, limits: FieldLimits = NO_FIELD_LIMITS): Uint8Array | null {
   if (value === null) return null;
-  if (!isPlainObject(value)) {
-    throw new InvalidArgumentError(`clientCapabilities must be a plain object or null, got ${describeValue(value)}`);
-  }
-  const { fs, terminal } = value;
-  if (fs !== undefined) {
-    if (!isPlainObject(fs)) throw new InvalidArgumentError(`clientCapabilities.fs must be an object, got ${describeValue(fs)}`);
-    for (const key of ['readTextFile', 'writeTextFile'] as const) {
-      if (fs[key] !== undefined && typeof fs[key] !== 'boolean') {
-        throw new InvalidArgumentError(`clientCapabilities.fs.${key} must be a boolean, got ${describeValue(fs[key])}`);
-      }
-    }
-  }
-  if (terminal !== undefined && typeof terminal !== 'boolean') {
-    throw new InvalidArgumentError(`clientCapabilities.terminal must be a boolean, got ${describeValue(terminal)}`);
-  }
   let budget = MAX_CAPABILITY_VALUES;
-  const walk = (node: unknown, path: string, depth: number): void => {
+  // UTF-8 takes at least a byte a UTF-16 unit: strings past the limit are refused before anything is encoded.
+  let stringUnits = 0;
+  const byteLimit = Math.min(limits.maxFieldBytes, limits.maxSessionBytes);
+  const walk = (node: unknown, path: string, depth: number): unknown => {
     if (--budget < 0) throw new InvalidArgumentError(`clientCapabilities holds more than ${MAX_CAPABILITY_VALUES} values`);
-    if (node === null || node === undefined || typeof node === 'boolean') return;
+    if (node === null || node === undefined || typeof node === 'boolean') return node;
     if (typeof node === 'string') {
       checkWellFormed(node, path);
-      return;
+      stringUnits += node.length;
+      if (stringUnits > byteLimit) checkFieldBytes(stringUnits, 'clientCapabilities', limits, true);
+      return node;
     }
     if (typeof node === 'number') {
       if (!Number.isFinite(node)) throw new InvalidArgumentError(`${path} must be a finite number, got ${describeValue(node)}`);
-      return;
+      return node;
     }
     if (depth >= MAX_CAPABILITY_DEPTH) throw new InvalidArgumentError(`${path} is nested deeper than ${MAX_CAPABILITY_DEPTH} levels (or is circular)`);
+    if (typeof node === 'object' && types.isProxy(node)) throw new InvalidArgumentError(`${path} must be plain data, got a Proxy`);
     if (Array.isArray(node)) {
-      for (let i = 0; i < node.length; i++) walk(node[i], `${path}[${i}]`, depth + 1);
-      return;
+      const copy = new Array<unknown>(node.length);
+      for (let i = 0; i < node.length; i++) copy[i] = walk(dataProperty(node, String(i), path), `${path}[${i}]`, depth + 1);
+      return copy;
     }
-    if (isPlainObject(node)) {
-      for (const key of Object.keys(node)) {
+    const object = readPlainObject(node, path);
+    if (object !== undefined) {
+      const copy = new Map<string, unknown>();
+      for (const key in object) {
         // A decoder assigning this key could replace the prototype of the object it builds.
         if (key === '__proto__') throw new InvalidArgumentError(`${path} must not have a "__proto__" key`);
         checkWellFormed(key, `${path} key`);
-        walk(node[key], `${path}.${key}`, depth + 1);
+        stringUnits += key.length;
+        copy.set(key, walk(object[key], `${path}.${key}`, depth + 1));
       }
-      return;
+      return copy;
     }
     throw new InvalidArgumentError(`${path} must be JSON-like data (null, boolean, number, string, array, plain object), got ${describeValue(node)}`);
   };
-  walk(value, 'clientCapabilities', 0);
-  return value as ClientCapabilities;
+  if (readPlainObject(value, 'clientCapabilities') === undefined) {
+    throw new InvalidArgumentError(`clientCapabilities must be a plain object or null, got ${describeValue(value)}`);
+  }
+  const copy = walk(value, 'clientCapabilities', 0) as Map<string, unknown>;
+  const fs = copy.get('fs');
+  if (fs !== undefined) {
+    if (!(fs instanceof Map)) throw new InvalidArgumentError(`clientCapabilities.fs must be an object, got ${describeValue(fs)}`);
+    for (const key of ['readTextFile', 'writeTextFile'] as const) {
+      if (fs.get(key) !== undefined && typeof fs.get(key) !== 'boolean') {
+        throw new InvalidArgumentError(`clientCapabilities.fs.${key} must be a boolean, got ${describeValue(fs.get(key))}`);
+      }
+    }
+  }
+  const terminal = copy.get('terminal');
+  if (terminal !== undefined && typeof terminal !== 'boolean') {
+    throw new InvalidArgumentError(`clientCapabilities.terminal must be a boolean, got ${describeValue(terminal)}`);
+  }
+  const bytes = encode(copy);
+  checkFieldBytes(bytes.length, 'clientCapabilities', limits);
+  return bytes;
 }
 
-export function checkServers(value: unknown): string[] {
+/** MCP server names: an array of well-formed strings, returned encoded (`[]` stays `[]`) from a copy read once. */
+export function checkServers(value: unknown, limits: FieldLimits = NO_FIELD_LIMITS): Uint8Array | string[] {
+  if (typeof value === 'object' && value !== null && types.isProxy(value)) throw new InvalidArgumentError('mcpServers must be plain data, got a Proxy');
   if (!Array.isArray(value)) throw new InvalidArgumentError(`mcpServers must be an array of strings, got ${describeValue(value)}`);
+  if (value.length === 0) return [];
+  const copy = new Array<string>(value.length);
+  const byteLimit = Math.min(limits.maxFieldBytes, limits.maxSessionBytes);
+  let units = 0;
   for (let i = 0; i < value.length; i++) {
-    if (typeof value[i] !== 'string') {
-      throw new InvalidArgumentError(`mcpServers[${i}] must be a string, got ${describeValue(value[i])}`);
-    }
-    checkWellFormed(value[i], `mcpServers[${i}]`);
+    const name = dataProperty(value, String(i), 'mcpServers');
+    if (typeof name !== 'string') throw new InvalidArgumentError(`mcpServers[${i}] must be a string, got ${describeValue(name)}`);
+    checkWellFormed(name, `mcpServers[${i}]`);
+    units += name.length;
+    if (units > byteLimit) checkFieldBytes(units, 'mcpServers', limits, true);
+    copy[i] = name;
   }
-  return value as string[];
+  const bytes = encode(copy);
+  checkFieldBytes(bytes.length, 'mcpServers', limits);
+  return bytes;
 }
 
 /**
@@ -145,9 +214,11 @@ export function checkOwner(value: unknown, field = 'owner'): string | null {
 /** The checked fields of an `init` or `update`, and which were given. */
 export interface CheckedSessionFields {
   hasCapabilities: boolean;
-  capabilities: ClientCapabilities | null;
+  /** Encoded (`checkCapabilities`); `null` for none. */
+  capabilities: Uint8Array | null;
   hasServers: boolean;
-  servers: string[];
+  /** Encoded (`checkServers`); `[]` for none. */
+  servers: Uint8Array | string[];
   hasCwd: boolean;
   cwd: string | null;
   hasTitle: boolean;
@@ -156,40 +227,53 @@ export interface CheckedSessionFields {
   owner: string | null;
 }
 
-/** `init` or `update` fields; returns which were given. */
-export function checkSessionFields(value: unknown, what: 'init' | 'update'): CheckedSessionFields {
+/** `init` or `update` fields, each read once (see `readPlainObject`); returns which were given. */
+export function checkSessionFields(value: unknown, what: 'init' | 'update', limits: FieldLimits = NO_FIELD_LIMITS): CheckedSessionFields {
   if (value === undefined && what === 'init') value = {};
-  if (!isPlainObject(value)) throw new InvalidArgumentError(`${what} must be an object, got ${describeValue(value)}`);
-  for (const key of Object.keys(value)) {
+  const given = readPlainObject(value, what);
+  if (given === undefined) throw new InvalidArgumentError(`${what} must be an object, got ${describeValue(value)}`);
+  for (const key in given) {
     if (!(SESSION_FIELDS as readonly string[]).includes(key)) {
       throw new InvalidArgumentError(`${what}.${key} is not a session field (${SESSION_FIELDS.join(', ')})`);
     }
   }
-  const hasCapabilities = value.clientCapabilities !== undefined;
-  const hasServers = value.mcpServers !== undefined;
-  const hasCwd = value.cwd !== undefined;
-  const hasTitle = value.title !== undefined;
-  const hasOwner = value.owner !== undefined;
+  const hasCapabilities = given.clientCapabilities !== undefined;
+  const hasServers = given.mcpServers !== undefined;
+  const hasCwd = given.cwd !== undefined;
+  const hasTitle = given.title !== undefined;
+  const hasOwner = given.owner !== undefined;
+  const capabilities = hasCapabilities ? checkCapabilities(given.clientCapabilities, limits) : null;
+  const servers = hasServers ? checkServers(given.mcpServers, limits) : [];
+  const fieldBytes = (capabilities?.length ?? 0) + (servers instanceof Uint8Array ? servers.length : 0);
+  if (fieldBytes > limits.maxSessionBytes) {
+    throw new LimitExceededError(`${what}.clientCapabilities and ${what}.mcpServers are ${fieldBytes} bytes encoded, over maxSessionBytes (${limits.maxSessionBytes})`);
+  }
   return {
     hasCapabilities,
-    capabilities: hasCapabilities ? checkCapabilities(value.clientCapabilities) : null,
+    capabilities,
     hasServers,
-    servers: hasServers ? checkServers(value.mcpServers) : [],
+    servers,
     hasCwd,
-    cwd: hasCwd ? checkCwd(value.cwd, `${what}.cwd`) : null,
+    cwd: hasCwd ? checkCwd(given.cwd, `${what}.cwd`) : null,
     hasTitle,
-    title: hasTitle ? checkTextField(value.title, `${what}.title`, MAX_TITLE_LENGTH) : null,
+    title: hasTitle ? checkTextField(given.title, `${what}.title`, MAX_TITLE_LENGTH) : null,
     hasOwner,
-    owner: hasOwner ? checkOwner(value.owner, `${what}.owner`) : null,
+    owner: hasOwner ? checkOwner(given.owner, `${what}.owner`) : null,
   };
 }
 
 /** The message to store, with its timestamp filled in; checks role, content, timestamp and size. */
 export function checkMessage(value: unknown, maxMessageBytes: number): { role: Role; content: string; timestamp: number } {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new InvalidArgumentError(`message must be an object, got ${describeValue(value)}`);
+  if (typeof value !== 'object' || value === null) throw new InvalidArgumentError(`message must be an object, got ${describeValue(value)}`);
+  // Each field is read once, into these: what is checked below is what is encoded. An object that throws
+  // when read (a revoked Proxy, a throwing getter) rejects typed.
+  let role: unknown, content: unknown, timestamp: unknown;
+  try {
+    if (Array.isArray(value)) throw new InvalidArgumentError('message must be an object, got an array');
+    ({ role, content, timestamp } = value as Partial<MessageInput>);
+  } catch (error) {
+    throw unreadable(error, 'message');
   }
-  const { role, content, timestamp } = value as Partial<MessageInput>;
   if (!ROLES.includes(role as Role)) {
     throw new InvalidArgumentError(`message.role must be one of ${ROLES.join(', ')}, got ${describeValue(role)}`);
   }
@@ -206,6 +290,41 @@ export function checkMessage(value: unknown, maxMessageBytes: number): { role: R
     throw new InvalidArgumentError(`message.timestamp must be a finite number of milliseconds >= 0, got ${describeValue(timestamp)}`);
   }
   return { role: role as Role, content, timestamp: timestamp ?? Date.now() };
+}
+
+/**
+ * Checks a call's options object: unknown keys are refused, as start options are, so that a misspelled
+ * option never passes silently. Cheap, for it runs on reads: the caller reads each option once (through
+ * `readOption`), so what it checks is what it uses; an object that throws when read (a revoked Proxy, a
+ * throwing getter) rejects typed. `undefined` stays `undefined`.
+ */
+export function checkCallOptions<T extends object>(value: T | undefined, known: readonly string[]): T | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'object' || value === null) throw new InvalidArgumentError(`options must be an object, got ${describeValue(value)}`);
+  try {
+    if (Array.isArray(value)) throw new InvalidArgumentError('options must be an object, got an array');
+    for (const key in value) {
+      if (!known.includes(key)) throw new InvalidArgumentError(`options.${key} is not an option of this call (known: ${known.join(', ')})`);
+    }
+  } catch (error) {
+    throw unreadable(error, 'options');
+  }
+  return value;
+}
+
+/** One option of a checked options object, read once; a read that throws rejects typed. */
+export function readOption<T extends object, K extends keyof T>(options: T, key: K): T[K] {
+  try {
+    return options[key];
+  } catch (error) {
+    throw unreadable(error, `options.${String(key)}`);
+  }
+}
+
+/** The typed error of a caller's object that threw when read. */
+function unreadable(error: unknown, field: string): Error {
+  if (error instanceof InvalidArgumentError) return error;
+  return new InvalidArgumentError(`${field} could not be read: ${(error as Error)?.message ?? String(error)}`);
 }
 
 /** A non-negative integer option of a call, such as `lastMessages` or `limit`. */

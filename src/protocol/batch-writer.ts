@@ -15,6 +15,16 @@ import { MsgpackWriter } from './msgpack-writer.js';
 /** array32 header: the batch's length is known only when it is sealed. */
 const ARRAY_HEADER_BYTES = 5;
 
+/**
+ * A batch is sealed once it holds this many bytes, and an operation that would take it past them starts a
+ * new one: a burst of large operations goes out as batches a shard applies (and logs, and fsyncs) in a
+ * bounded time each, and the writer's buffer stays small between bursts.
+ */
+export const MAX_BATCH_BYTES = 4 * 1_048_576;
+
+/** The writer's buffer past which a sealed batch gives it back (see `MsgpackWriter.shrink`). */
+const SHRINK_ABOVE_BYTES = 2 * MAX_BATCH_BYTES;
+
 /** A sealed batch: its bytes (the caller's to transfer) and how many operations it holds. */
 export interface SealedBatch {
   bytes: Uint8Array;
@@ -22,64 +32,97 @@ export interface SealedBatch {
 }
 
 export class BatchWriter {
-  private readonly writer = new MsgpackWriter();
+  private readonly writer: MsgpackWriter;
   private ops = 0;
-  /** Batches that reached `maxOps`, oldest first, waiting to be sent. */
+  /** Operations of `sealed`. */
+  private sealedOps = 0;
+  /** Batches sealed (full in ops or bytes), oldest first, waiting to be sent. */
   private readonly sealed: SealedBatch[] = [];
 
-  /** @param maxOps - the most operations in one batch: the next goes into a new one. */
-  constructor(private readonly maxOps: number) {
+  /**
+   * @param maxOps - the most operations in one batch: the next goes into a new one.
+   * @param maxBufferBytes - the most the writer's buffer may hold (a test lowers it): an operation that
+   *   needs more throws, writing nothing.
+   */
+  constructor(
+    private readonly maxOps: number,
+    maxBufferBytes?: number,
+  ) {
+    this.writer = new MsgpackWriter(64 * 1024, maxBufferBytes);
     this.begin();
   }
 
   /** Operations written and not yet taken. */
   get pendingOps(): number {
-    return this.sealed.length * this.maxOps + this.ops;
+    return this.sealedOps + this.ops;
+  }
+
+  /** The bytes the writer's buffer holds (written or not). */
+  get bufferBytes(): number {
+    return this.writer.capacity;
   }
 
   /**
-   * Writes one operation (`code` from `OPS`); `arg` is its wire argument (`OpCodec.encodeArgs`), any value the
-   * codec encodes. Throws (writing nothing) if it cannot.
+   * Writes one operation; `arg` is any value the codec encodes. Throws (writing nothing: the batch is as
+   * it was) if it cannot.
    */
   add(code: number, id: string | null, arg: unknown): void {
-    if (typeof arg === 'number' || arg === null) {
+    const encoded = typeof arg === 'number' || arg === null ? null : encodeView(arg);
+    // The codec's view stays valid across a seal: sealing encodes nothing.
+    if (encoded !== null && this.ops > 0 && this.writer.length + encoded.length > MAX_BATCH_BYTES) this.sealPending();
+    const start = this.writer.length;
+    try {
       this.head(code, id);
-      if (arg === null) this.writer.nil();
-      else this.writer.number(arg);
-    } else {
-      const encoded = encodeView(arg);
-      this.head(code, id);
-      this.writer.raw(encoded);
+      if (encoded !== null) this.writer.raw(encoded);
+      else if (arg === null) this.writer.nil();
+      else this.writer.number(arg as number);
+    } catch (error) {
+      this.writer.advanceTo(start);
+      throw error;
     }
     this.opWritten();
   }
 
-  /** Writes an APPEND of a checked message (see `writeMessageRecord`). */
+  /**
+   * Writes an APPEND of a checked message (see `writeMessageRecord`). Throws (writing nothing: the batch is
+   * as it was) if the writer cannot take it.
+   */
   addAppend(id: string, role: Role, content: string, timestamp: number): void {
-    this.head(OPS.append.code, id);
     const maxBytes = maxMessageRecordBytes(role, content);
-    const binHeaderBytes = maxBytes < 0x100 ? 2 : maxBytes < 0x10000 ? 3 : 5;
+    if (this.ops > 0 && this.writer.length + maxBytes > MAX_BATCH_BYTES) this.sealPending();
     const start = this.writer.length;
-    const target = this.writer.reserve(binHeaderBytes + maxBytes);
-    const end = writeMessageRecord(target, start + binHeaderBytes, role, content, timestamp);
-    const length = end - start - binHeaderBytes;
-    if (binHeaderBytes === 2) {
-      target[start] = 0xc4;
-      target[start + 1] = length;
-    } else if (binHeaderBytes === 3) {
-      target[start] = 0xc5;
-      target.writeUInt16BE(length, start + 1);
-    } else {
-      target[start] = 0xc6;
-      target.writeUInt32BE(length, start + 1);
+    try {
+      this.head(OPS.append.code, id);
+      const binHeaderBytes = maxBytes < 0x100 ? 2 : maxBytes < 0x10000 ? 3 : 5;
+      const at = this.writer.length;
+      const target = this.writer.reserve(binHeaderBytes + maxBytes);
+      const end = writeMessageRecord(target, at + binHeaderBytes, role, content, timestamp);
+      const length = end - at - binHeaderBytes;
+      if (binHeaderBytes === 2) {
+        target[at] = 0xc4;
+        target[at + 1] = length;
+      } else if (binHeaderBytes === 3) {
+        target[at] = 0xc5;
+        target.writeUInt16BE(length, at + 1);
+      } else {
+        target[at] = 0xc6;
+        target.writeUInt32BE(length, at + 1);
+      }
+      this.writer.advanceTo(end);
+    } catch (error) {
+      this.writer.advanceTo(start);
+      throw error;
     }
-    this.writer.advanceTo(end);
     this.opWritten();
   }
 
   /** The oldest batch not yet taken (`null` when nothing is written); the writer goes on with the next. */
   take(): SealedBatch | null {
-    if (this.sealed.length > 0) return this.sealed.shift()!;
+    if (this.sealed.length > 0) {
+      const batch = this.sealed.shift()!;
+      this.sealedOps -= batch.ops;
+      return batch;
+    }
     if (this.ops === 0) return null;
     return this.seal();
   }
@@ -87,6 +130,7 @@ export class BatchWriter {
   /** Drops everything written and not taken. */
   clear(): void {
     this.sealed.length = 0;
+    this.sealedOps = 0;
     this.begin();
   }
 
@@ -97,7 +141,14 @@ export class BatchWriter {
   }
 
   private opWritten(): void {
-    if (++this.ops === this.maxOps) this.sealed.push(this.seal());
+    if (++this.ops === this.maxOps || this.writer.length >= MAX_BATCH_BYTES) this.sealPending();
+  }
+
+  /** Seals the batch in progress into `sealed`; what is written next goes into a new one. */
+  private sealPending(): void {
+    const batch = this.seal();
+    this.sealed.push(batch);
+    this.sealedOps += batch.ops;
   }
 
   private seal(): SealedBatch {
@@ -111,6 +162,7 @@ export class BatchWriter {
   }
 
   private begin(): void {
+    if (this.writer.capacity > SHRINK_ABOVE_BYTES) this.writer.shrink();
     this.writer.reset();
     this.writer.reserve(ARRAY_HEADER_BYTES);
     this.writer.advanceTo(ARRAY_HEADER_BYTES);

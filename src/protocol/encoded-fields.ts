@@ -8,12 +8,24 @@ import type { ClientCapabilities } from './model.js';
 const NULL_BYTES = Uint8Array.of(0xc0);
 const EMPTY_ARRAY_BYTES = Uint8Array.of(0x90);
 
-/** Encoded capabilities; the common `null` shares one constant. */
-export function encodeCapabilities(capabilities: ClientCapabilities | null): Uint8Array {
+/**
+ * Encoded capabilities; the common `null` shares one constant. Bytes (as the host sends them, encoded as
+ * it checked them) are kept as they are, in a copy of their own: a decoded batch's bin is a view of the
+ * whole batch, which must not live as long as the session.
+ */
+export function encodeCapabilities(capabilities: ClientCapabilities | Uint8Array | null): Uint8Array {
+  if (capabilities instanceof Uint8Array) return ownCopy(capabilities);
   return capabilities === null ? NULL_BYTES : encode(capabilities);
 }
 
-/** Encoded server names; the common empty list shares one constant. */
-export function encodeServers(servers: string[]): Uint8Array {
+/** Encoded server names; the common empty list shares one constant. Bytes are kept as `encodeCapabilities` keeps them. */
+export function encodeServers(servers: string[] | Uint8Array): Uint8Array {
+  if (servers instanceof Uint8Array) return ownCopy(servers);
   return servers.length === 0 ? EMPTY_ARRAY_BYTES : encode(servers);
+}
+
+function ownCopy(bytes: Uint8Array): Uint8Array {
+  if (bytes.length === 1 && bytes[0] === NULL_BYTES[0]) return NULL_BYTES;
+  if (bytes.length === 1 && bytes[0] === EMPTY_ARRAY_BYTES[0]) return EMPTY_ARRAY_BYTES;
+  return Uint8Array.prototype.slice.call(bytes);
 }

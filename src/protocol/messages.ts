@@ -36,8 +36,12 @@ export interface ShardConfig {
   maxSessionAgeMs: number;
   cleanupIntervalMs: number;
   maxMessagesPerSession: number;
-  /** The most bytes of sessions a memory shard takes (its share of `shardHeapMb`). */
+  /** The most bytes of sessions a memory shard takes (its share of `shardHeapMb`): its budget, not one session's. */
   maxSessionBytes: number;
+  /** The most bytes one session holds (the `maxSessionBytes` option); unbounded when absent. */
+  maxBytesPerSession?: number;
+  /** The `maxFieldBytes` option: the largest encoded `clientCapabilities` or `mcpServers`; unbounded when absent. */
+  maxFieldBytes?: number;
   faultInjection: boolean;
   /** How the worker polls for its next batch after answering one (see `shard/idle-spin.ts`). */
   spin: ShardSpinConfig;
@@ -46,6 +50,12 @@ export interface ShardConfig {
    * it while it waits for a small batch's reply (`replySpinUs`, see `main/reply-spin.ts`).
    */
   replies: SharedArrayBuffer;
+  /**
+   * A counter (4 bytes, an `Int32Array`) the worker bumps as it gets on with a batch (every chunk of
+   * results, every slice of a sweep): the watchdog tells a shard busy with a long batch from a hung one by
+   * it. Optional: a worker without it is judged by its replies alone.
+   */
+  progress?: SharedArrayBuffer;
   /** `null`: memory only. */
   persistence?: ShardPersistenceConfig | null;
   /** Where a Redis shard keeps its sessions (only the Redis worker reads it). */

@@ -5,12 +5,32 @@
  * copying those bytes, not re-encoding every message on every read. The output is plain msgpack plus
  * msgpackr's shared records (see `codec.ts`), so the main side decodes it with the one codec.
  */
+import { constants } from 'node:buffer';
+
 export class MsgpackWriter {
   private buffer: Buffer;
   private position = 0;
 
-  constructor(initialBytes = 64 * 1024) {
+  /**
+   * @param initialBytes - the buffer's size to start with, and what `shrink()` goes back to.
+   * @param maxBytes - the most the buffer may grow to: writing past it throws a RangeError (writing nothing).
+   */
+  constructor(
+    private readonly initialBytes = 64 * 1024,
+    private readonly maxBytes: number = constants.MAX_LENGTH,
+  ) {
     this.buffer = Buffer.allocUnsafe(initialBytes);
+  }
+
+  /** The bytes the buffer holds, written or not. */
+  get capacity(): number {
+    return this.buffer.length;
+  }
+
+  /** Gives a buffer grown past `initialBytes` back (keeping nothing written): after a burst of large writes. */
+  shrink(): void {
+    this.position = 0;
+    if (this.buffer.length > this.initialBytes) this.buffer = Buffer.allocUnsafe(this.initialBytes);
   }
 
   /** Starts a new message, reusing the buffer. */
@@ -40,7 +60,9 @@ export class MsgpackWriter {
   private ensure(bytes: number): void {
     const needed = this.position + bytes;
     if (needed <= this.buffer.length) return;
-    const grown = Buffer.allocUnsafe(Math.max(needed, this.buffer.length * 2));
+    if (needed > this.maxBytes) throw new RangeError(`a message of ${needed} bytes would pass the writer's limit (${this.maxBytes} bytes)`);
+    // Doubling, but never past the limit: a buffer that could hold the message must not fail to grow.
+    const grown = Buffer.allocUnsafe(Math.min(Math.max(needed, this.buffer.length * 2), this.maxBytes));
     this.buffer.copy(grown, 0, 0, this.position);
     this.buffer = grown;
   }

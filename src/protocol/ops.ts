@@ -16,10 +16,13 @@ import { ROLES, type ClientCapabilities, type Role, type Session, type SessionId
 import type { MsgpackWriter } from './msgpack-writer.js';
 import { fail } from './operation-failure.js';
 
-/** The fields a session is created with; each `null` (or empty) when not given. */
+/**
+ * The fields a session is created with; each `null` (or empty) when not given. The host sends capabilities
+ * and servers encoded, as it checked them (`null` and `[]` as themselves); logs written before carry values.
+ */
 export interface CreateArgs {
-  capabilities: ClientCapabilities | null;
-  servers: string[];
+  capabilities: ClientCapabilities | Uint8Array | null;
+  servers: string[] | Uint8Array;
   cwd: string | null;
   title: string | null;
   owner: string | null;
@@ -149,13 +152,21 @@ function expectOptionalString(value: unknown, field: string): string | null {
   return value as string | null;
 }
 
-function expectCapabilities(value: unknown): ClientCapabilities | null {
+/** Encoded field bytes as the host sends them (it checked them against `maxFieldBytes`). */
+function expectFieldBytes(bytes: Uint8Array, field: string): Uint8Array {
+  if (bytes.length === 0) fail(ErrorCode.INVALID_ARGUMENT, `${field}: empty bytes`);
+  return bytes;
+}
+
+function expectCapabilities(value: unknown): ClientCapabilities | Uint8Array | null {
   if (value === null) return null;
+  if (value instanceof Uint8Array) return expectFieldBytes(value, 'clientCapabilities');
   if (typeof value !== 'object' || Array.isArray(value)) fail(ErrorCode.INVALID_ARGUMENT, 'clientCapabilities: not an object');
   return value as ClientCapabilities;
 }
 
-function expectServers(value: unknown): string[] {
+function expectServers(value: unknown): string[] | Uint8Array {
+  if (value instanceof Uint8Array) return expectFieldBytes(value, 'mcpServers');
   if (!Array.isArray(value) || !value.every((name) => typeof name === 'string')) fail(ErrorCode.INVALID_ARGUMENT, 'mcpServers: not an array of strings');
   return value as string[];
 }

@@ -16,6 +16,9 @@ import type { ShardBackend } from './backend.js';
 import { faultPending } from './fault.js';
 import type { IdleSpin } from './idle-spin.js';
 
+/** The reply writer's buffer past which it is given back once the reply is out. */
+const SHRINK_WRITER_ABOVE_BYTES = 8 * 1_048_576;
+
 /** Orders a shard's replies and events (they travel on different ports): one counter for both. */
 export class ReplySequence {
   private value = 0;
@@ -217,6 +220,9 @@ export class BatchRunner {
   private finish(errors: (number | string)[] | null, chunkEnds: number[]): MovedReply {
     const expired = this.backend.drainExpired();
     writeReplyTail(this.writer, { errors, expired, seq: this.sequence.next(), size: this.backend.size, chunkEnds });
-    return move(this.writer.finish());
+    const reply = this.writer.finish();
+    // A large reply (a large session read) must not keep its buffer's size for the shard's life.
+    if (this.writer.capacity > SHRINK_WRITER_ABOVE_BYTES) this.writer.shrink();
+    return move(reply);
   }
 }

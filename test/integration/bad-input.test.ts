@@ -241,6 +241,65 @@ describe('bad input', () => {
     });
   });
 
+  describe('hostile objects', () => {
+    /** A getter that answers valid data at its first read only: validated then encoded, it stored a function. */
+    function flipping(): object {
+      let reads = 0;
+      return Object.defineProperty({}, 'value', { enumerable: true, get: () => (reads++ === 0 ? 'ok' : () => 1) });
+    }
+    /** A revoked Proxy: any trap throws a TypeError. */
+    function revoked(): object {
+      const { proxy, revoke } = Proxy.revocable({}, {});
+      revoke();
+      return proxy;
+    }
+    const throwing = Object.defineProperty({}, 'terminal', {
+      enumerable: true,
+      get() {
+        throw new Error('boom');
+      },
+    });
+    const hostile: [string, unknown, string][] = [
+      ['a getter that throws', throwing, 'clientCapabilities.terminal'],
+      ['a nested setter', { extra: Object.defineProperty({}, 'x', { enumerable: true, set() {} }) }, 'clientCapabilities.extra.x'],
+      ['a Proxy', new Proxy({ terminal: true }, {}), 'clientCapabilities'],
+      ['a nested revoked Proxy', { extra: revoked() }, 'clientCapabilities.extra'],
+      ['an array element getter', { extra: Object.defineProperty([1], '0', { get: () => 2 }) }, 'clientCapabilities.extra'],
+      ['a getter that answers valid data, then a function', { extra: flipping() }, 'clientCapabilities.extra.value'],
+    ];
+
+    it.each(hostile)('create and update reject clientCapabilities with %s with ERR_INVALID_ARGUMENT naming the field', async (_what, clientCapabilities, field) => {
+      const created = await expectRejection(() => engine.create({ clientCapabilities } as never), 'ERR_INVALID_ARGUMENT', InvalidArgumentError);
+      expect(created.message).toContain(field);
+      const updated = await expectRejection(() => engine.update(victim, { clientCapabilities } as never), 'ERR_INVALID_ARGUMENT', InvalidArgumentError);
+      expect(updated.message).toContain(field);
+    });
+
+    it('rejects an init, mcpServers or message that is a revoked Proxy or reads through a throwing getter, typed', async () => {
+      await expectRejection(() => engine.create(revoked() as never), 'ERR_INVALID_ARGUMENT', InvalidArgumentError);
+      await expectRejection(() => engine.create({ mcpServers: new Proxy(['git'], {}) }), 'ERR_INVALID_ARGUMENT', InvalidArgumentError);
+      await expectRejection(() => engine.create(Object.defineProperty({}, 'title', { enumerable: true, get: () => 't' })), 'ERR_INVALID_ARGUMENT', InvalidArgumentError);
+      await expectRejection(() => engine.appendMessage(victim, revoked() as never), 'ERR_INVALID_ARGUMENT', InvalidArgumentError);
+      const message = Object.defineProperty({ role: 'user' }, 'content', {
+        enumerable: true,
+        get() {
+          throw new Error('boom');
+        },
+      });
+      await expectRejection(() => engine.appendMessage(victim, message as never), 'ERR_INVALID_ARGUMENT', InvalidArgumentError);
+    });
+
+    it('stores plain data whose keys are constructor or toJSON, null-prototype objects included, as given', async () => {
+      const bare = Object.assign(Object.create(null) as Record<string, unknown>, { toJSON: 'x', constructor: 2 });
+      const clientCapabilities = { constructor: 'x', toJSON: 1, nested: bare, list: [{ toJSON: null }] };
+      const id = await engine.create({ clientCapabilities });
+      expect((await engine.get(id))!.clientCapabilities).toEqual({ constructor: 'x', toJSON: 1, nested: { toJSON: 'x', constructor: 2 }, list: [{ toJSON: null }] });
+      await engine.update(id, { clientCapabilities: bare });
+      expect((await engine.get(id))!.clientCapabilities).toEqual({ toJSON: 'x', constructor: 2 });
+      await engine.remove(id);
+    });
+  });
+
   describe('call options', () => {
     it.each([
       ['negative', -1],
@@ -258,6 +317,27 @@ describe('bad input', () => {
     ])('list rejects a limit that is %s with ERR_INVALID_ARGUMENT naming it', async (_what, limit) => {
       const error = await expectRejection(() => engine.list({ limit } as never), 'ERR_INVALID_ARGUMENT');
       expect(error.message).toContain('limit');
+    });
+
+    it.each([
+      ['get', () => engine.get(victim, { lastMesages: 1 } as never), 'lastMesages'],
+      ['list', () => engine.list({ limt: 5 } as never), 'limt'],
+    ])('%s rejects a misspelled option with ERR_INVALID_ARGUMENT naming it', async (_call, call, name) => {
+      const error = await expectRejection(call, 'ERR_INVALID_ARGUMENT', InvalidArgumentError);
+      expect(error.message).toContain(`options.${name}`);
+    });
+
+    it('get and list reject options that throw when read (a revoked Proxy, a throwing getter), typed', async () => {
+      const { proxy, revoke } = Proxy.revocable({ limit: 1 }, {});
+      revoke();
+      await expectRejection(() => engine.list(proxy), 'ERR_INVALID_ARGUMENT', InvalidArgumentError);
+      const throwing = Object.defineProperty({}, 'lastMessages', {
+        enumerable: true,
+        get() {
+          throw new Error('boom');
+        },
+      });
+      expect((await expectRejection(() => engine.get(victim, throwing), 'ERR_INVALID_ARGUMENT', InvalidArgumentError)).message).toContain('options.lastMessages');
     });
 
     it('get and list reject options that are not an object', async () => {

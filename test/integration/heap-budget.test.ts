@@ -39,4 +39,35 @@ describe('a shard full to its share of shardHeapMb', () => {
       expect(restarts).toEqual([]);
     });
   }, 60_000);
+
+  it('refuses creates carrying large capabilities and servers before the worker runs out of heap, losing none of its sessions', async () => {
+    // 12 MiB (3/4 of 16) for sessions: 60 creates of about 1 MiB each, all in one tick, cannot all fit.
+    await withEngine({ shards: 1, shardHeapMb: 16 }, async (engine) => {
+      const restarts: unknown[] = [];
+      engine.on('shardRestart', (event) => restarts.push(event));
+      const others: string[] = [];
+      for (let i = 0; i < 10; i++) {
+        const id = await engine.create({ title: `other ${i}` });
+        await engine.appendMessage(id, { role: 'user', content: `message ${i}` });
+        others.push(id);
+      }
+      const field = 'c'.repeat(MIB - 64);
+      const outcomes = await Promise.allSettled(
+        Array.from({ length: 60 }, (_, i) => engine.create(i % 2 === 0 ? { clientCapabilities: { field } } : { mcpServers: [field] })),
+      );
+      const refused = outcomes.filter((o) => o.status === 'rejected').map((o) => (o as PromiseRejectedResult).reason as { code: string; message: string });
+      expect(refused.length).toBeGreaterThan(0);
+      for (const error of refused) expect(error).toMatchObject({ code: 'ERR_CAPACITY', message: expect.stringContaining('shardHeapMb') });
+      expect(restarts).toEqual([]);
+      for (const [i, id] of others.entries()) {
+        const session = (await engine.get(id))!;
+        expect(session.title).toBe(`other ${i}`);
+        expect(session.context.map((m) => m.content)).toEqual([`message ${i}`]);
+      }
+      const created = outcomes.filter((o) => o.status === 'fulfilled').map((o) => (o as PromiseFulfilledResult<string>).value);
+      expect(await engine.size()).toBe(others.length + created.length);
+      const first = (await engine.get(created[0]!))!;
+      expect(first.clientCapabilities ?? first.mcpServers[0]).toBeTruthy();
+    });
+  });
 });

@@ -42,3 +42,53 @@ describe('the host process', () => {
     expect(JSON.parse(stdout.trim().split('\n').at(-1)!)).toEqual({ survived: true, restarts: 4 });
   }, 120_000);
 });
+
+/**
+ * A host with a 1 GiB heap fills a session to the most the defaults allow (maxSessionBytes), then reads
+ * and removes it: the reads must fit the host's heap, never kill it.
+ */
+const LARGEST_SESSION_HOST = `
+import { SessionEngine } from ${JSON.stringify(ENTRY)};
+const engine = await SessionEngine.start({ shards: 1 });
+const id = await engine.create({ clientCapabilities: { note: 'c'.repeat(1000) }, mcpServers: ['git'] });
+let bytes = 0;
+let messages = 0;
+// 1 MiB messages (maxMessageBytes), then halves, until the session takes nothing more.
+for (let size = 1_048_576; size >= 16; size /= 2) {
+  const content = 'x'.repeat(size);
+  for (;;) {
+    try {
+      await engine.appendMessage(id, { role: 'user', content });
+    } catch (error) {
+      if (error.code !== 'ERR_LIMIT_EXCEEDED' || !error.message.includes('maxSessionBytes')) throw error;
+      break;
+    }
+    bytes += size;
+    messages++;
+  }
+}
+const total = (session) => session.context.reduce((sum, m) => sum + m.content.length, 0);
+for (let i = 0; i < 3; i++) {
+  const session = await engine.get(id);
+  if (session.context.length !== messages || total(session) !== bytes) throw new Error('get() did not return the whole session');
+}
+const removed = await engine.remove(id);
+if (removed.context.length !== messages || total(removed) !== bytes) throw new Error('remove() did not return the whole session');
+if ((await engine.get(id)) !== undefined) throw new Error('remove() did not remove');
+await engine.close();
+console.log(JSON.stringify({ messages, bytes, limit: engine.options.maxSessionBytes }));
+`;
+
+describe('a host with a 1 GiB heap', () => {
+  it('reads and removes the largest session the defaults allow', async () => {
+    const { stdout } = await run(process.execPath, ['--max-old-space-size=1024', '--input-type=module', '-e', LARGEST_SESSION_HOST], {
+      timeout: 180_000,
+      maxBuffer: 1_048_576,
+    });
+    const { messages, bytes, limit } = JSON.parse(stdout.trim().split('\n').at(-1)!) as { messages: number; bytes: number; limit: number };
+    expect(limit).toBe(64 * 1_048_576);
+    // Filled to within a few records of the limit (each record carries about 16 bytes besides its content).
+    expect(bytes).toBeGreaterThan(limit - 2_048 - 32 * messages);
+    expect(bytes).toBeLessThanOrEqual(limit);
+  }, 240_000);
+});

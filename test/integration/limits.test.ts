@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CapacityError, LimitExceededError, QueueFullError, shardFor } from '../../dist/src/index.js';
 import { codeOf, settle, withEngine } from '../helpers/engine.js';
@@ -186,6 +189,101 @@ describe('maxPendingOpsPerShard', () => {
       const accepted = outcomes.flatMap((o, i) => (o.ok ? [`${i}`] : []));
       expect(accepted).toHaveLength(8);
       expect((await engine.get(id))!.context.map((m) => m.content)).toEqual(accepted);
+    });
+  });
+});
+
+describe('maxSessionBytes', () => {
+  it("counts a session's messages and fields together: the append past it rejects ERR_LIMIT_EXCEEDED naming it, and trims nothing", async () => {
+    await withEngine({ shards: 1, maxSessionBytes: 8_192, maxMessageBytes: 4_096 }, async (engine) => {
+      const id = await engine.create({ clientCapabilities: { extra: 'c'.repeat(3_000) }, mcpServers: ['s'.repeat(1_000)] });
+      const content = 'm'.repeat(1_000);
+      let taken = 0;
+      let refusal: unknown = null;
+      while (refusal === null && taken < 10) {
+        await engine.appendMessage(id, { role: 'user', content }).then(
+          () => taken++,
+          (error: unknown) => {
+            refusal = error;
+          },
+        );
+      }
+      expect(refusal).toBeInstanceOf(LimitExceededError);
+      expect((refusal as Error).message).toContain('maxSessionBytes');
+      // 4 000 bytes of fields leave room for 4 messages of about 1 016 bytes, not 8.
+      expect(taken).toBe(4);
+      const session = (await engine.get(id))!;
+      expect(session.context).toHaveLength(taken);
+      // Fields that would take the session past it are refused too; smaller ones are taken.
+      await expect(engine.update(id, { mcpServers: ['s'.repeat(4_000)] })).rejects.toMatchObject({ code: 'ERR_LIMIT_EXCEEDED', message: expect.stringContaining('maxSessionBytes') });
+      await engine.update(id, { mcpServers: [] });
+      expect(await engine.appendMessage(id, { role: 'user', content })).toBe(taken + 1);
+    });
+  });
+
+  it('refuses a create whose fields alone pass it', async () => {
+    await withEngine({ shards: 1, maxSessionBytes: 4_096 }, async (engine) => {
+      await expect(engine.create({ clientCapabilities: { a: 'x'.repeat(2_500) }, mcpServers: ['y'.repeat(2_500)] })).rejects.toMatchObject({
+        code: 'ERR_LIMIT_EXCEEDED',
+        message: expect.stringContaining('maxSessionBytes'),
+      });
+      expect(await engine.size()).toBe(0);
+    });
+  });
+});
+
+describe('a session restored past a lowered maxSessionBytes', () => {
+  it('is never handed out whole: get() rejects ERR_LIMIT_EXCEEDED unless lastMessages fits, remove() removes it and resolves its newest messages that fit', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'session-shards-limit-'));
+    try {
+      const content = (n: number) => `${n}`.padEnd(100_000, '.');
+      const persistence = { dir };
+      let id = '';
+      await withEngine({ shards: 1, maxSessionBytes: 1_048_576, persistence }, async (engine) => {
+        id = await engine.create({ title: 'large' });
+        for (let n = 0; n < 6; n++) await engine.appendMessage(id, { role: 'user', content: content(n) });
+      });
+      // A start writes a snapshot of what it recovered: the next start restores the session from it whole.
+      await withEngine({ shards: 1, maxSessionBytes: 1_048_576, persistence }, async (engine) => {
+        expect((await engine.get(id))!.context).toHaveLength(6);
+      });
+      await withEngine({ shards: 1, maxSessionBytes: 262_144, persistence }, async (engine) => {
+        const error = await engine.get(id).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(LimitExceededError);
+        expect((error as Error).message).toMatch(/maxSessionBytes.*lastMessages/);
+        expect((await engine.get(id, { lastMessages: 2 }))!.context.map((m) => m.content)).toEqual([content(4), content(5)]);
+        await expect(engine.get(id, { lastMessages: 3 })).rejects.toMatchObject({ code: 'ERR_LIMIT_EXCEEDED' });
+        const removed = (await engine.remove(id))!;
+        expect(removed.title).toBe('large');
+        expect(removed.context.map((m) => m.content)).toEqual([content(4), content(5)]);
+        expect(await engine.get(id)).toBeUndefined();
+        expect(await engine.size()).toBe(0);
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('maxFieldBytes', () => {
+  it('rejects clientCapabilities or mcpServers past it with ERR_LIMIT_EXCEEDED naming it, on create and update', async () => {
+    await withEngine({ shards: 1, maxFieldBytes: 1_024 }, async (engine) => {
+      const big = 'b'.repeat(1_100);
+      for (const init of [{ clientCapabilities: { big } }, { mcpServers: [big] }, { clientCapabilities: { list: Array.from({ length: 200 }, () => 123_456.5) } }]) {
+        await expect(engine.create(init)).rejects.toMatchObject({ code: 'ERR_LIMIT_EXCEEDED', message: expect.stringContaining('maxFieldBytes') });
+      }
+      const id = await engine.create({ clientCapabilities: { small: 'b'.repeat(900) } });
+      await expect(engine.update(id, { mcpServers: [big] })).rejects.toMatchObject({ code: 'ERR_LIMIT_EXCEEDED', message: expect.stringContaining('maxFieldBytes') });
+      expect((await engine.get(id))!.clientCapabilities).toEqual({ small: 'b'.repeat(900) });
+    });
+  });
+
+  it('refuses a 100 MiB capability under the defaults before encoding it', async () => {
+    await withEngine({ shards: 1 }, async (engine) => {
+      const huge = 'h'.repeat(100 * 1_048_576);
+      await expect(engine.create({ clientCapabilities: { huge } })).rejects.toMatchObject({ code: 'ERR_LIMIT_EXCEEDED', message: expect.stringContaining('maxFieldBytes') });
+      await expect(engine.create({ mcpServers: [huge] })).rejects.toMatchObject({ code: 'ERR_LIMIT_EXCEEDED', message: expect.stringContaining('maxFieldBytes') });
+      expect(await engine.size()).toBe(0);
     });
   });
 });

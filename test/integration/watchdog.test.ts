@@ -4,11 +4,14 @@
  * first timer tick back, while the replies wait behind that timer in the event loop. The same holds for
  * the ping a starting worker answers (`src/main/overdue.ts`).
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ErrorCode, SessionEngine, type ShardRestartEvent } from '../../dist/src/index.js';
 import { resolveOptions, shardSpinConfig } from '../../dist/src/main/options.js';
 import { Shard } from '../../dist/src/main/shard.js';
-import { sleep, withEngine } from '../helpers/engine.js';
+import { sleep, waitFor, withEngine } from '../helpers/engine.js';
 
 const SHARD_TIMEOUT_MS = 200;
 
@@ -81,5 +84,37 @@ describe('the watchdog', () => {
     // Given up only once the timeout has passed (at the second look that finds the ping late).
     expect(performance.now() - started).toBeGreaterThanOrEqual(200);
     await shard.close();
+  });
+
+  it('does not declare hung a shard getting on with a burst of large fsynced appends', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'session-shards-watchdog-'));
+    try {
+      // All in one tick: as a single batch they took seconds to apply and fsync, past this timeout.
+      await withEngine({ shards: 1, shardTimeoutMs: 2_000, persistence: { dir, fsync: 'always' } }, async (engine) => {
+        const restarts: ShardRestartEvent[] = [];
+        engine.on('shardRestart', (event) => restarts.push(event));
+        const ids = await Promise.all(Array.from({ length: 50 }, () => engine.create()));
+        const content = 'w'.repeat(1_048_576);
+        const appends = Array.from({ length: 400 }, (_, n) => engine.appendMessage(ids[n % ids.length]!, { role: 'user', content }));
+        const lengths = await Promise.all(appends);
+        expect(lengths.filter((length) => length === 8)).toHaveLength(ids.length);
+        expect(restarts).toEqual([]);
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+
+  it('still ends a hung shard, whose progress counter stands still', async () => {
+    await withEngine({ shards: 1, shardTimeoutMs: 2_000, faultInjection: true }, async (engine) => {
+      const id = await engine.create();
+      await engine.injectFault(0, 'hang');
+      const error = await engine.get(id).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error).toMatchObject({ code: ErrorCode.SHARD_CRASHED });
+      await waitFor(async () => (await engine.stats()).shards[0]!.restarts === 1, 20_000, 'the hung shard to be restarted');
+    });
   });
 });

@@ -102,4 +102,57 @@ describe('a batch written op by op on the host', () => {
     batch.add(OPS.size.code, null, null);
     expect(read(batch.take()!.bytes)).toEqual([[OPS.size.code, null, null]]);
   });
+
+  it('leaves the batch as it was when an operation does not fit the buffer, and goes on', () => {
+    const batch = new host.BatchWriter(10, 1_024 * 1_024);
+    batch.add(OPS.get.code, ID, 1);
+    batch.addAppend(ID, 'user', 'small', 1);
+    // Needs about 3 MiB of room (3 bytes a UTF-16 unit): more than the writer may take.
+    expect(() => batch.addAppend(ID, 'user', 'x'.repeat(1_048_576), 2)).toThrow(RangeError);
+    expect(() => batch.add(OPS.create.code, ID, [null, ['y'.repeat(1_100_000)], null, null, null])).toThrow(RangeError);
+    batch.add(OPS.get.code, ID, 2);
+    const taken = batch.take()!;
+    expect(taken.ops).toBe(3);
+    expect(read(taken.bytes)).toEqual([
+      [OPS.get.code, ID, 1],
+      [OPS.append.code, ID, { role: 'user', content: 'small', timestamp: 1 }],
+      [OPS.get.code, ID, 2],
+    ]);
+    expect(batch.take()).toBeNull();
+  });
+
+  it('seals a batch at MAX_BATCH_BYTES: a large operation goes out in a batch of its own', () => {
+    const batch = new host.BatchWriter(1_000);
+    const large = 'L'.repeat(host.MAX_BATCH_BYTES / 2);
+    batch.add(OPS.get.code, ID, 1);
+    batch.addAppend(ID, 'user', large, 1);
+    batch.addAppend(ID, 'user', large, 2);
+    batch.add(OPS.create.code, ID, [null, [large], null, null, null]);
+    batch.add(OPS.get.code, ID, 2);
+    expect(batch.pendingOps).toBe(5);
+    const sizes: number[] = [];
+    const ops: unknown[][] = [];
+    for (let taken = batch.take(); taken !== null; taken = batch.take()) {
+      expect(taken.bytes.length).toBeLessThanOrEqual(host.MAX_BATCH_BYTES * 2);
+      sizes.push(taken.ops);
+      ops.push(...read(taken.bytes));
+    }
+    expect(batch.pendingOps).toBe(0);
+    expect(sizes.length).toBeGreaterThanOrEqual(3);
+    expect(sizes.reduce((a, b) => a + b)).toBe(5);
+    expect(ops.map((op) => op[2] !== null && typeof op[2] === 'object' && 'timestamp' in op[2] ? op[2].timestamp : op[0])).toEqual([OPS.get.code, 1, 2, OPS.create.code, OPS.get.code]);
+  });
+
+  it('gives its buffer back after a burst of large operations', () => {
+    const batch = new host.BatchWriter(1_000);
+    const idle = batch.bufferBytes;
+    for (let n = 0; n < 20; n++) batch.addAppend(ID, 'user', 'B'.repeat(3_000_000), n);
+    expect(batch.bufferBytes).toBeGreaterThan(idle);
+    let taken = 0;
+    for (let sealed = batch.take(); sealed !== null; sealed = batch.take()) taken += sealed.ops;
+    expect(taken).toBe(20);
+    batch.add(OPS.get.code, ID, 1);
+    expect(batch.bufferBytes).toBeLessThanOrEqual(host.MAX_BATCH_BYTES * 2);
+    expect(read(batch.take()!.bytes)).toEqual([[OPS.get.code, ID, 1]]);
+  });
 });

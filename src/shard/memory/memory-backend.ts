@@ -19,7 +19,7 @@ import type { ReplySequence } from '../batch-runner.js';
 import { injectFault } from '../fault.js';
 import { LOG_EXPIRED } from './persistence/recovery.js';
 import { ShardPersistence } from './persistence/shard-persistence.js';
-import { SessionStore } from './session-store.js';
+import { newestMessagesWithin, readBytesOf, sessionBytesOf, SessionStore } from './session-store.js';
 import { writeSession, type StoredSession } from './stored-session.js';
 
 /** The longest a sweep runs before it lets batches in (the target is under 10 ms per slice). */
@@ -54,9 +54,17 @@ export class MemoryBackend implements ShardBackend {
     private readonly sequence: ReplySequence,
     /** Posts a message to the host outside any batch (the timer's expiries). */
     private readonly post: (event: ShardEvent | RecoveryProgress) => void,
+    /** Tells the host's watchdog that this shard is getting on with its work (`ShardConfig.progress`). */
+    private readonly progressed: () => void = () => undefined,
   ) {
     this.store = new SessionStore(
-      { maxSessionAgeMs: config.maxSessionAgeMs, maxMessagesPerSession: config.maxMessagesPerSession, maxBytes: config.maxSessionBytes },
+      {
+        maxSessionAgeMs: config.maxSessionAgeMs,
+        maxMessagesPerSession: config.maxMessagesPerSession,
+        maxBytes: config.maxSessionBytes,
+        maxBytesPerSession: config.maxBytesPerSession ?? Number.POSITIVE_INFINITY,
+        maxFieldBytes: config.maxFieldBytes ?? Number.POSITIVE_INFINITY,
+      },
       () => this.now,
     );
     this.persistence =
@@ -95,7 +103,19 @@ export class MemoryBackend implements ShardBackend {
       this.store.create(id, encodeCapabilities(a.capabilities), encodeServers(a.servers), { cwd: a.cwd, title: a.title, owner: a.owner });
       return true as const;
     },
-    get: (id, a) => this.sessionWrite(this.store.get(id), a.lastMessages),
+    get: (id, a) => {
+      const session = this.store.get(id);
+      if (session === undefined) return null;
+      // Only a session restored past today's limit holds more: a read never hands the host more.
+      const limit = this.store.sessionLimitBytes;
+      if (sessionBytesOf(session) > limit && readBytesOf(session, a.lastMessages) > limit) {
+        fail(
+          ErrorCode.LIMIT_EXCEEDED,
+          `maxSessionBytes: session ${session.id} holds ${sessionBytesOf(session)} bytes, past what one read returns (${limit} bytes); read its newest messages with lastMessages`,
+        );
+      }
+      return this.sessionWrite(session, a.lastMessages);
+    },
     append: (id, a) => this.store.append(id, a.record),
     update: (id, a) => {
       this.store.update(
@@ -107,7 +127,13 @@ export class MemoryBackend implements ShardBackend {
       return true as const;
     },
     touch: (id) => this.store.touch(id),
-    remove: (id) => this.sessionWrite(this.store.remove(id), -1),
+    remove: (id) => {
+      const session = this.store.remove(id);
+      if (session === undefined) return null;
+      // Removed whatever its size; what is returned is bounded like a read: its newest messages that fit.
+      const limit = this.store.sessionLimitBytes;
+      return this.sessionWrite(session, sessionBytesOf(session) > limit ? newestMessagesWithin(session, limit) : -1);
+    },
     list: (after, a) => this.store.list(after, a.limit, { desc: a.desc, cwd: a.cwd, owner: a.owner }),
     size: () => this.store.size,
     sweep: () => this.sweepInSlices(),
@@ -129,6 +155,7 @@ export class MemoryBackend implements ShardBackend {
     recovery: () => this.recovery,
     flush: async (_id, a) => {
       await this.persistence?.flush(a.close);
+      this.progressed();
       // The engine is closing: the worker is terminated next and must not leave its fd open.
       if (a.close) this.persistence?.close();
       return true as const;
@@ -148,6 +175,7 @@ export class MemoryBackend implements ShardBackend {
   }
 
   chunkStarted(): void {
+    this.progressed();
     this.now = Date.now();
   }
 
@@ -179,6 +207,7 @@ export class MemoryBackend implements ShardBackend {
       this.longestSliceThisSweep = 0;
       this.now = Date.now();
       while (!this.sweepSlice()) {
+        this.progressed();
         this.postExpired();
         await yieldToEventLoop();
         this.now = Date.now();

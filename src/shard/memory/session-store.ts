@@ -15,6 +15,7 @@ import {
   logGrowth,
   MAX_LOG_BYTES,
   newStoredSession,
+  offsetOfMessage,
   releaseStoredSession,
   type SessionFields,
   type StoredSession,
@@ -31,6 +32,13 @@ export interface StoreLimits {
    * process, dies with every session.
    */
   maxBytes: number;
+  /** The most bytes one session holds (`sessionBytesOf`): creates, appends and updates past it reject `ERR_LIMIT_EXCEEDED`. */
+  maxBytesPerSession?: number;
+  /**
+   * The largest encoded capabilities or servers the host lets through: with `maxBytesPerSession`, it lets
+   * an append that leaves room for the largest fields skip reading the session's fields.
+   */
+  maxFieldBytes?: number;
 }
 
 /** What a session costs beyond its log and fields: its object, its id, its row and its slot (an estimate). */
@@ -42,6 +50,34 @@ type ReplaceableFields = Pick<StoredSession, 'capabilities' | 'servers' | 'cwd' 
 /** The bytes a session is counted for against `StoreLimits.maxBytes`. */
 export function weightOf(session: StoredSession): number {
   return SESSION_OVERHEAD_BYTES + logCapacityOf(session) + fieldsWeight(session);
+}
+
+/** The bytes a session holds, as `StoreLimits.maxBytesPerSession` counts them: its messages' records and its fields. */
+export function sessionBytesOf(session: StoredSession): number {
+  return session.logBytes + fieldsWeight(session);
+}
+
+/** The bytes a read of the newest `lastMessages` (all when negative) counts for against `maxBytesPerSession`. */
+export function readBytesOf(session: StoredSession, lastMessages: number): number {
+  const count = lastMessages < 0 ? session.messageCount : Math.min(lastMessages, session.messageCount);
+  return session.logBytes - offsetOfMessage(session, session.messageCount - count) + fieldsWeight(session);
+}
+
+/** The most of the newest messages a read may return within `maxBytes` (`readBytesOf`): a binary search. */
+export function newestMessagesWithin(session: StoredSession, maxBytes: number): number {
+  let fits = 0;
+  let tooMany = session.messageCount + 1;
+  while (tooMany - fits > 1) {
+    const middle = Math.floor((fits + tooMany) / 2);
+    if (readBytesOf(session, middle) <= maxBytes) fits = middle;
+    else tooMany = middle;
+  }
+  return fits;
+}
+
+/** The most `fieldsWeight` of a session whose fields the host checked: two encoded fields, and the longest cwd, title and owner. */
+function maxFieldsWeight(maxFieldBytes: number): number {
+  return 2 * maxFieldBytes + 4_096 + 1_024 + 256;
 }
 
 function fieldsWeight(fields: ReplaceableFields): number {
@@ -101,10 +137,23 @@ export class SessionStore {
    */
   replaying = false;
 
+  /** The most bytes one session holds. */
+  private readonly maxBytesPerSession: number;
+  /** A log that stays within this after an append keeps its session within `maxBytesPerSession` whatever its fields. */
+  private readonly logBytesSurelyWithin: number;
+
   constructor(
     private readonly limits: StoreLimits,
     private readonly clock: Clock = Date.now,
-  ) {}
+  ) {
+    this.maxBytesPerSession = limits.maxBytesPerSession ?? Infinity;
+    this.logBytesSurelyWithin = this.maxBytesPerSession - maxFieldsWeight(limits.maxFieldBytes ?? Infinity);
+  }
+
+  /** The `maxBytesPerSession` limit, for the reads it bounds. */
+  get sessionLimitBytes(): number {
+    return this.maxBytesPerSession;
+  }
 
   /** Sessions held, including those idle past the TTL that no sweep or access has removed yet. */
   get size(): number {
@@ -129,6 +178,7 @@ export class SessionStore {
     }
     const session = newStoredSession(this.rows, this.arena, id, now, capabilities, servers, fields);
     try {
+      this.checkSessionBytes(id, fieldsWeight(session), 'its fields');
       this.reserve(id, weightOf(session));
     } catch (error) {
       releaseStoredSession(session);
@@ -172,6 +222,9 @@ export class SessionStore {
         `message: session ${id} holds ${logBytes} bytes of messages; this one would pass the most one session can hold (${MAX_LOG_BYTES} bytes)`,
       );
     }
+    if (logBytes + record.length > this.logBytesSurelyWithin) {
+      this.checkSessionBytes(id, logBytes + record.length + fieldsWeight(rows.sessions[row]!), `its messages with this one (${record.length} bytes)`);
+    }
     // Counted before anything is written: a refused append leaves the log as it was, merges included.
     this.reserve(id, logGrowth(logBytes, logBytes + rows.logRoom(row), record.length));
     if (this.capturing !== null) this.preserve(rows.sessions[row]!);
@@ -193,6 +246,7 @@ export class SessionStore {
       title: fields?.title !== undefined ? fields.title : session.title,
       owner: fields?.owner !== undefined ? fields.owner : session.owner,
     };
+    this.checkSessionBytes(id, session.logBytes + fieldsWeight(changes), 'its messages and these fields');
     this.reserve(id, fieldsWeight(changes) - fieldsWeight(session));
     this.preserve(session);
     Object.assign(session, changes);
@@ -390,6 +444,16 @@ export class SessionStore {
     this.messages -= session.messageCount;
     this.bytes -= weightOf(session);
     releaseStoredSession(session);
+  }
+
+  /** Rejects `ERR_LIMIT_EXCEEDED` when a session would hold `bytes` (`sessionBytesOf`), past `maxBytesPerSession`. */
+  private checkSessionBytes(id: SessionId, bytes: number, what: string): void {
+    if (bytes > this.maxBytesPerSession) {
+      throw new OperationFailure(
+        ErrorCode.LIMIT_EXCEEDED,
+        `maxSessionBytes: session ${id} would hold ${bytes} bytes with ${what}, past the most one session holds (${this.maxBytesPerSession} bytes)`,
+      );
+    }
   }
 
   /** Counts `bytes` more against `maxBytes`, or rejects `ERR_CAPACITY` and counts nothing. */

@@ -11,7 +11,13 @@ import { MemoryBackend } from './memory-backend.js';
 
 const config = workerData as ShardConfig;
 const sequence = new ReplySequence();
-const backend = new MemoryBackend(config, sequence, (event) => parentPort?.postMessage(event));
+const progress = new Int32Array(config.progress ?? new SharedArrayBuffer(4), 0, 1);
+const backend = new MemoryBackend(
+  config,
+  sequence,
+  (event) => parentPort?.postMessage(event),
+  () => Atomics.add(progress, 0, 1),
+);
 backend.startCleanupTimer();
 const runner = new BatchRunner(backend, sequence, {
   spin: new IdleSpin(config.spin.us / 1_000, config.spin.board, config.spin.spinners, performance.now.bind(performance)),

@@ -17,7 +17,7 @@ import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
 import { ErrorCode } from '../../../protocol/error-codes.js';
 import { PERSISTENCE_FORMAT } from '../../../protocol/persistence-files.js';
-import { OperationFailure } from '../session-store.js';
+import { OperationFailure } from '../../../protocol/operation-failure.js';
 
 export const HEADER_BYTES = 16;
 /** A format 2 record's frame. */
