@@ -68,7 +68,9 @@ export interface SessionEngineOptions {
    */
   maxPendingOpsPerShard?: number;
   /**
-   * The most operations sent to a shard in one batch; the rest wait for the next one.
+   * The most operations sent to a shard in one batch; the rest wait for the next one. A batch is also
+   * closed at 4 MiB (`MAX_BATCH_BYTES`), a larger operation going alone, so that a shard applies each
+   * batch in a bounded time.
    * @default 2_048
    */
   maxBatchOps?: number;
