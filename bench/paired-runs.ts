@@ -140,7 +140,9 @@ class ServedVariant {
  * between runs, they would stay stopped for good, holding their sessions' memory. Returns the release.
  */
 function killedOnExit(served: ServedVariant[]): () => void {
-  const kill = (): void => served.forEach((child) => child.kill());
+  const kill = (): void => {
+    for (const child of served) child.kill();
+  };
   const onSignal = (signal: NodeJS.Signals): void => {
     release();
     kill();

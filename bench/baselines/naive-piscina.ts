@@ -88,7 +88,7 @@ export class NaivePiscinaSessions implements SessionApi {
       for (const m of messages(i)) batch.push(OPS.append.code, id, checkMessage(m, 1_048_576));
       if (batch.length >= SEED_BATCH * 3) flush(shard);
     });
-    this.pools.forEach((_, shard) => perShard[shard]!.length > 0 && flush(shard));
+    for (const [shard] of this.pools.entries()) if (perShard[shard]!.length > 0) flush(shard);
     await Promise.all(sends);
     return ids;
   }

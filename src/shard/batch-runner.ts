@@ -157,7 +157,8 @@ export class BatchRunner {
       } catch (error) {
         writer.nil();
         const failure = asFailure(error, n, backend);
-        (errors ??= []).push(n, failure.code, failure.message);
+        errors ??= [];
+        errors.push(n, failure.code, failure.message);
       }
     }
     if (count > 0) chunkEnds.push(writer.length);
@@ -174,12 +175,17 @@ export class BatchRunner {
     backend.chunkStarted();
     for (let n = 0, i = 0; n < count; n++, i += OP_STRIDE) {
       try {
-        const op = (ops[n] = opOf(batch[i]));
+        const op = opOf(batch[i]);
+        ops[n] = op;
         // Issued in batch order on one connection: the operations on one session apply in call order.
         started.push(
           Promise.resolve(handlers[op.code]!(idOf(op, batch[i + 1]), op.decodeArgs(batch[i + 2]))).then(
-            (out) => void (outcomes[n] = { out }),
-            (error: unknown) => void (outcomes[n] = { failure: error as Error }),
+            (out) => {
+              outcomes[n] = { out };
+            },
+            (error: unknown) => {
+              outcomes[n] = { failure: error as Error };
+            },
           ),
         );
       } catch (error) {
@@ -187,7 +193,9 @@ export class BatchRunner {
       }
     }
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([Promise.all(started), new Promise((resolve) => (timer = setTimeout(resolve, backend.deadlineMs)))]);
+    await Promise.race([Promise.all(started), new Promise((resolve) => {
+        timer = setTimeout(resolve, backend.deadlineMs);
+      })]);
     clearTimeout(timer);
     const chunkEnds: number[] = [];
     let errors: (number | string)[] | null = null;
@@ -210,7 +218,8 @@ export class BatchRunner {
       }
       writer.nil();
       const failure = asFailure(outcome.failure, n, backend);
-      (errors ??= []).push(n, failure.code, failure.message);
+      errors ??= [];
+      errors.push(n, failure.code, failure.message);
     }
     if (count > 0) chunkEnds.push(writer.length);
     return { errors, chunkEnds };

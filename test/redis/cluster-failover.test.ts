@@ -34,7 +34,9 @@ describe.skipIf(!hasRedis)('a failover in the cluster', () => {
     let load: Promise<void> = Promise.resolve();
     try {
       const expired = new Set<string>();
-      engine.on('expired', (ids) => ids.forEach((id) => expired.add(id)));
+      engine.on('expired', (ids) => {
+        for (const id of ids) expired.add(id);
+      });
       let serial = 0;
       const seen = { ok: 0, unavailable: 0, wrong: [] as string[], other: [] as unknown[], slowest: 0 };
       /** Creates `count` titled sessions, reads each back; resolves the ids of those fully served. */

@@ -58,7 +58,9 @@ describe.skipIf(!hasRedis)('the engine on Redis set up otherwise', () => {
       // must still be there for them.
       await withEngine({ shards: 2, store: { redis: { host: '127.0.0.1', port: server.port, db: 3 } }, maxSessionAgeMs: 1_500 }, async (engine) => {
         const expired = new Set<string>();
-        engine.on('expired', (ids) => ids.forEach((id) => expired.add(id)));
+        engine.on('expired', (ids) => {
+        for (const id of ids) expired.add(id);
+      });
         const id = await engine.create({ title: 'in db 3' });
         expect(await engine.appendMessage(id, { role: 'user', content: 'hello' })).toBe(1);
         await withProbe(server, 3, async (probe) => expect(await probe.exists(`ss:{${id}}:m`, `ss:{${id}}:l`)).toBe(2));
@@ -95,7 +97,9 @@ async function expireOneSession(serverArgs: string[], use?: (engine: SessionEngi
   await withRedis(async (server) => {
     await withEngine({ shards: 2, store: { redis: server.url }, maxSessionAgeMs: TTL_MS }, async (engine) => {
       const expired = new Set<string>();
-      engine.on('expired', (ids) => ids.forEach((id) => expired.add(id)));
+      engine.on('expired', (ids) => {
+        for (const id of ids) expired.add(id);
+      });
       const id = await engine.create();
       await use?.(engine, id);
       await untilExpired(engine, id);

@@ -31,7 +31,7 @@ describe('a log arena', () => {
     // Over 8 MiB in pieces of mixed sizes: several 1 MiB pages.
     const levels = Array.from({ length: 3_000 }, (_, i) => [0, 1, 0, 2, 0, 1, 3, 0, 5, 4][i % 10]!);
     const pieces = levels.map((level) => arena.allocate(level));
-    pieces.forEach((piece, i) => bytesOf(arena, piece).fill(i & 0xff));
+    for (const [i, piece] of pieces.entries()) bytesOf(arena, piece).fill(i & 0xff);
     pieces.forEach((piece, i) => {
       expect(levelOf(piece)).toBe(levels[i]);
       expect(bytesOf(arena, piece).every((byte) => byte === (i & 0xff))).toBe(true);

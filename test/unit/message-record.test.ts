@@ -29,18 +29,39 @@ describe('a message record (the bytes an append carries and a shard keeps)', () 
 
   it('fails the check when any part is not as written', () => {
     const good = record('assistant', 'hello', 5);
-    const broken = (change: (bytes: Buffer) => Buffer): Buffer => change(Buffer.from(good));
+    const broken = (change: (bytes: Buffer) => void): Buffer => {
+      const bytes = Buffer.from(good);
+      change(bytes);
+      return bytes;
+    };
     const cases: [string, Buffer][] = [
-      ['another record marker', broken((b) => ((b[0] = 0x40), b))],
-      ['an unknown role of a known length', broken((b) => (b.write('x', 2, 'latin1'), b))],
-      ['a role that is not a fixstr', broken((b) => ((b[1] = 0xd9), b))],
-      ['a content header that is not a str', broken((b) => ((b[2 + 'assistant'.length] = 0xc4), b))],
-      ['a content length past the end', broken((b) => ((b[2 + 'assistant'.length]! += 1), b))],
+      ['another record marker', broken((b) => {
+        b[0] = 0x40;
+      })],
+      ['an unknown role of a known length', broken((b) => {
+        b.write('x', 2, 'latin1');
+      })],
+      ['a role that is not a fixstr', broken((b) => {
+        b[1] = 0xd9;
+      })],
+      ['a content header that is not a str', broken((b) => {
+        b[2 + 'assistant'.length] = 0xc4;
+      })],
+      ['a content length past the end', broken((b) => {
+        b[2 + 'assistant'.length]! += 1;
+      })],
       ['a byte after the record', Buffer.concat([good, Buffer.of(0)])],
       ['a truncated timestamp', good.subarray(0, good.length - 1)],
-      ['a timestamp that is not a float64', broken((b) => ((b[b.length - 9] = 0xcf), b))],
-      ['content that is not UTF-8', broken((b) => ((b[b.length - 10] = 0xff), b))],
-      ['content that is not UTF-8 after a well-formed multi-byte character', ((b) => ((b[b.length - 11] = 0x41), b))(record('user', 'é\uFFFD', 1))],
+      ['a timestamp that is not a float64', broken((b) => {
+        b[b.length - 9] = 0xcf;
+      })],
+      ['content that is not UTF-8', broken((b) => {
+        b[b.length - 10] = 0xff;
+      })],
+      ['content that is not UTF-8 after a well-formed multi-byte character', ((b) => {
+          b[b.length - 11] = 0x41;
+          return b;
+        })(record('user', 'é\uFFFD', 1))],
       ['a NaN timestamp', record('user', 'x', Number.NaN)],
       ['a negative timestamp', record('user', 'x', -1)],
       ['nothing', Buffer.alloc(0)],

@@ -11,7 +11,8 @@ function steppingClock(replies: SharedArrayBuffer, stepMs: number, replyAfterRea
   const clock = () => {
     clock.reads++;
     if (clock.reads === replyAfterReads) Atomics.add(counter, 0, 1);
-    return (now += stepMs);
+    now += stepMs;
+    return now;
   };
   clock.reads = 0;
   return clock;
@@ -73,7 +74,8 @@ describe('the host polling for a small batch reply', () => {
     // The worker answers within the window only when the test says so.
     const clock = () => {
       if (replyComes) Atomics.add(counter, 0, 1);
-      return (now += 0.01);
+      now += 0.01;
+      return now;
     };
     const spin = new ReplySpin(0.05, replies, clock);
     /** Sends `batches` batches one after another; returns how many were polled for. */

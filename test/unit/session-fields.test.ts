@@ -17,7 +17,11 @@ const NONE: SessionFields = { cwd: null, title: null, owner: null };
 
 function makeStore() {
   let now = 1_700_000_000_000;
-  const clock = Object.assign(() => now, { advance: (ms: number) => void (now += ms) });
+  const clock = Object.assign(() => now, {
+    advance: (ms: number): void => {
+      now += ms;
+    },
+  });
   const store = new SessionStore({ maxSessionAgeMs: 60_000, maxMessagesPerSession: 100, maxBytes: Number.MAX_SAFE_INTEGER }, clock);
   const create = (id: string, fields: Partial<SessionFields> = {}) => store.create(id, encodeCapabilities(null), encodeServers([]), { ...NONE, ...fields });
   const read = (id: string): Session => {
