@@ -525,7 +525,7 @@ export class Shard {
         answer = await pool.run(bytes, { transferList: [bytes.buffer as ArrayBuffer], signal: timeout.signal });
       } catch (error) {
         if (!timeout.signal.aborted) throw error;
-        throw new ShardCrashedError(`shard ${this.index} did not answer its start-up ping (nor report recovery progress) within shardTimeoutMs (${this.options.shardTimeoutMs} ms)`);
+        throw new ShardCrashedError(`shard ${this.index} did not answer its start-up ping within shardTimeoutMs (${this.options.shardTimeoutMs} ms)`);
       } finally {
         stopLooking();
       }

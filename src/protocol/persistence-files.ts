@@ -7,6 +7,7 @@
  *   g<G>-s<S>.snap            shard S's snapshot in generation G (covers its logs 1..n, n in the header)
  *   g<G>-s<S>-<n>.log         shard S's n-th log in generation G, replayed after the snapshot
  *   *.tmp                     a file being written; never read, removed at the next start
+ *   damaged/                  copies of files recovery found damaged (beyond a crash's torn tail); never read
  *
  * Every start writes a new generation: each shard recovers from the old one (every shard's files, keeping
  * the sessions `shardFor` gives it, so the shard count may change), writes its snapshot into the new one,
@@ -26,6 +27,8 @@ export const DIR_MODE = 0o700;
 
 export const LOCK_FILE = 'LOCK';
 export const MANIFEST_FILE = 'manifest.json';
+/** Where recovery keeps copies of damaged files (see `ShardPersistence`). */
+export const DAMAGED_DIR = 'damaged';
 
 /** Shard `shard`'s snapshot file in generation `generation`. */
 export function snapshotFileName(generation: number, shard: number): string {

@@ -27,6 +27,8 @@ const V1_FRAME_BYTES = 8;
 const MAGIC = 0x53534844; // "SSHD"
 /** The most bytes one `readSync` is asked for (a single read is capped below 2 GiB by the OS). */
 const READ_BYTES = 1 << 30;
+/** Small records are served from a read-ahead buffer of this size: one system call per many records. */
+const READ_AHEAD_BYTES = 1 << 20;
 
 /** What a file holds. */
 export const FileKind = Object.freeze({ LOG: 1, SNAPSHOT: 2 } as const);
@@ -95,6 +97,10 @@ export class FrameReader {
   private readonly size: number;
   private at = HEADER_BYTES;
   private readonly frame = Buffer.alloc(FRAME_BYTES);
+  private readonly ahead = Buffer.allocUnsafe(READ_AHEAD_BYTES);
+  /** The file position of `ahead[0]`, and how many of its bytes are valid. */
+  private aheadAt = 0;
+  private aheadBytes = 0;
 
   constructor(
     path: string,
@@ -172,6 +178,21 @@ export class FrameReader {
   }
 
   private readAt(target: Buffer, length: number, position: number): void {
+    if (length <= READ_AHEAD_BYTES / 2) {
+      if (position < this.aheadAt || position + length > this.aheadAt + this.aheadBytes) {
+        this.aheadAt = position;
+        this.aheadBytes = 0;
+        const wanted = Math.min(READ_AHEAD_BYTES, this.size - position);
+        while (this.aheadBytes < wanted) {
+          const got = readSync(this.fd, this.ahead, this.aheadBytes, wanted - this.aheadBytes, position + this.aheadBytes);
+          if (got === 0) break;
+          this.aheadBytes += got;
+        }
+        if (this.aheadBytes < length) throw new Error(`${this.what}: the file shrank while it was read (at byte ${position + this.aheadBytes})`);
+      }
+      this.ahead.copy(target, 0, position - this.aheadAt, position - this.aheadAt + length);
+      return;
+    }
     for (let done = 0; done < length; ) {
       const got = readSync(this.fd, target, done, Math.min(READ_BYTES, length - done), position + done);
       if (got === 0) throw new Error(`${this.what}: the file shrank while it was read (at byte ${position + done})`);

@@ -39,6 +39,11 @@ export interface RecoveredFiles {
   skippedRecords: number;
   /** The highest log number of this shard's own files in the generation read (0 if none). */
   lastLogSeq: number;
+  /**
+   * Files damaged beyond what a crash leaves (a torn tail of a shard's newest log): a bad snapshot, a bad
+   * record before a log's end or in an older log, a record that cannot be applied again.
+   */
+  damaged: string[];
 }
 
 /**
@@ -46,7 +51,7 @@ export interface RecoveredFiles {
  * files when `config.recoverAll`, else only its own. `warn` receives one line per skipped tail or record.
  */
 export function recoverFiles(config: ShardPersistenceConfig, shard: number, sink: RecoverySink, warn: (message: string) => void): RecoveredFiles {
-  const result: RecoveredFiles = { skippedRecords: 0, lastLogSeq: 0 };
+  const result: RecoveredFiles = { skippedRecords: 0, lastLogSeq: 0, damaged: [] };
   if (config.recoverGeneration === null) return result;
   const bySource = new Map<number, { snapshot: string | null; logs: { name: string; seq: number }[] }>();
   for (const name of readdirSync(config.dir)) {
@@ -60,9 +65,10 @@ export function recoverFiles(config: ShardPersistenceConfig, shard: number, sink
     if (parsed.shard === shard && parsed.seq > result.lastLogSeq) result.lastLogSeq = parsed.seq;
   }
   const mine = (id: unknown): id is string => typeof id === 'string' && shardFor(id, config.shards) === shard;
-  const skip = (message: string): void => {
+  const skip = (message: string, damaged: string | null): void => {
     result.skippedRecords++;
     warn(message);
+    if (damaged !== null && !result.damaged.includes(damaged)) result.damaged.push(damaged);
   };
   for (const source of bySource.values()) {
     let coversLog = 0;
@@ -80,20 +86,23 @@ export function recoverFiles(config: ShardPersistenceConfig, shard: number, sink
           // Only this shard's: a restored session takes pieces of its shard's log arena.
           if (mine(id)) sink.restore(record, takePieces(file, () => pieces--));
         } catch (error) {
-          skip(`${source.snapshot}: undecodable session record (${(error as Error).message})`);
+          skip(`${source.snapshot}: undecodable session record (${(error as Error).message})`, source.snapshot);
         }
         // Another shard's session, or one that failed: its pieces are passed over.
         while (pieces-- > 0 && file.next() !== null);
       }
-      if (file.torn !== null) skip(file.torn);
+      // A snapshot is renamed into place whole: any bad record in it is damage.
+      if (file.torn !== null) skip(file.torn, source.snapshot);
     }
     if (coversLog > result.lastLogSeq && source === bySource.get(shard)) result.lastLogSeq = coversLog;
     source.logs.sort((a, b) => a.seq - b.seq);
+    const newest = source.logs.at(-1);
     for (const log of source.logs) {
       if (log.seq <= coversLog) continue;
       const file = new FrameReader(join(config.dir, log.name), FileKind.LOG, log.name);
-      for (let payload = file.next(); payload !== null; payload = file.next()) replayRecord(payload, log.name, mine, sink, skip);
-      if (file.torn !== null) skip(file.torn);
+      for (let payload = file.next(); payload !== null; payload = file.next()) replayRecord(payload, log.name, mine, sink, (message) => skip(message, log.name));
+      // A crash mid-append tears the newest log's tail; anything else is damage.
+      if (file.torn !== null) skip(file.torn, log === newest ? null : log.name);
     }
   }
   return result;

@@ -6,14 +6,14 @@
  * replays them through the same code with the store's clock set to that time, so the idle clock, limits
  * and expiry come out as they were.
  */
-import { readdirSync, unlinkSync } from 'node:fs';
+import { linkSync, mkdirSync, readdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { encode } from '../../../protocol/codec.js';
 import type { RecoveryFigures, ShardPersistenceConfig } from '../../../protocol/messages.js';
 import { OPS } from '../../../protocol/ops.js';
-import { parseDataFileName } from '../../../protocol/persistence-files.js';
+import { DAMAGED_DIR, DIR_MODE, fsyncDir, parseDataFileName } from '../../../protocol/persistence-files.js';
 import type { SessionStore } from '../session-store.js';
 import { restoreStoredSession } from '../stored-session.js';
 import { LOG_EXPIRED, recoverFiles, type RecoverySink } from './recovery.js';
@@ -83,6 +83,7 @@ export class ShardPersistence {
       } finally {
         this.store.replaying = false;
       }
+      this.keepDamaged(found.damaged, warnings);
       this.setClock(Date.now());
       const expired = this.store.sweep();
       // Expired while the host was down: counted in the figures, not announced as 'expired' events.
@@ -94,6 +95,27 @@ export class ShardPersistence {
     } finally {
       clearInterval(ticker);
     }
+  }
+
+  /**
+   * Keeps a copy (a hard link) of each damaged file in `damaged/`, before the new snapshot makes the
+   * files superseded and they are deleted: what could not be read may still be repaired by hand.
+   */
+  private keepDamaged(names: readonly string[], warnings: string[]): void {
+    if (names.length === 0) return;
+    const kept = join(this.config.dir, DAMAGED_DIR);
+    mkdirSync(kept, { recursive: true, mode: DIR_MODE });
+    for (const name of names) {
+      const copy = join(kept, `${name}.${Date.now()}.s${this.shard}`);
+      try {
+        linkSync(join(this.config.dir, name), copy);
+        warnings.push(`${name} is damaged: a copy is kept as ${copy}`);
+      } catch (error) {
+        warnings.push(`${name} is damaged, and no copy could be kept (${(error as Error).message})`);
+      }
+    }
+    fsyncDir(kept);
+    fsyncDir(this.config.dir);
   }
 
   /** Notes one operation applied by the batch in progress, at `time`. */
