@@ -79,7 +79,10 @@ function readLock(path: string): string | null {
  * The tokens of the locks this process holds: a lock with this pid is ours only if its token is here.
  * Shared through the global registry, so that two copies of this package in one process agree.
  */
-const heldTokens: Set<string> = ((globalThis as Record<symbol, unknown>)[Symbol.for('session-shards.lockTokens')] ??= new Set<string>()) as Set<string>;
+const registry = globalThis as Record<symbol, unknown>;
+const TOKENS_KEY = Symbol.for('session-shards.lockTokens');
+registry[TOKENS_KEY] ??= new Set<string>();
+const heldTokens = registry[TOKENS_KEY] as Set<string>;
 
 /**
  * Whether the lock's owner still runs: its pid is alive and, where the start time can be read, that

@@ -59,7 +59,10 @@ export function recoverFiles(config: ShardPersistenceConfig, shard: number, sink
     if (parsed === null || parsed.kind === 'temp' || parsed.generation !== config.recoverGeneration) continue;
     if (!config.recoverAll && parsed.shard !== shard) continue;
     let source = bySource.get(parsed.shard);
-    if (source === undefined) bySource.set(parsed.shard, (source = { snapshot: null, logs: [] }));
+    if (source === undefined) {
+      source = { snapshot: null, logs: [] };
+      bySource.set(parsed.shard, source);
+    }
     if (parsed.kind === 'snapshot') source.snapshot = name;
     else source.logs.push({ name, seq: parsed.seq });
     if (parsed.shard === shard && parsed.seq > result.lastLogSeq) result.lastLogSeq = parsed.seq;

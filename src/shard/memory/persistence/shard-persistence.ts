@@ -62,7 +62,7 @@ export class ShardPersistence {
     // Also while it awaits the disk (a snapshot's fsync): the turning event loop shows it is not hung.
     const ticker = setInterval(tick, PROGRESS_MS);
     try {
-      let found;
+      let found: ReturnType<typeof recoverFiles>;
       this.store.replaying = true;
       try {
         found = recoverFiles(
