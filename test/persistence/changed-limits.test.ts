@@ -44,4 +44,28 @@ describe('a restart with lower limits', () => {
       });
     }
   });
+
+  it('keeps every acknowledged message past a lower maxSessionBytes (logged and snapshotted): reads are bounded, nothing is dropped', async () => {
+    const dir = tempDir();
+    let id = '';
+    const content = (i: number): string => String(i).repeat(300_000);
+    await withEngine({ shards: 1, persistence: { dir } }, async (engine) => {
+      id = await engine.create();
+      for (let i = 0; i < 6; i++) await engine.appendMessage(id, { role: 'user', content: content(i) });
+    });
+    // 1.8 MB of messages against a limit of 1 MiB: the first restart replays the log, the second reads the snapshot.
+    for (let start = 0; start < 2; start++) {
+      await withEngine({ shards: 1, maxSessionBytes: 1_048_576, persistence: { dir } }, async (engine) => {
+        expect(engine.recovery).toMatchObject({ sessions: 1, skippedRecords: 0 });
+        // Past the limit a whole read is refused, never trimmed; the newest messages that fit are all there.
+        expect(codeOf(await engine.get(id).catch((error: unknown) => error))).toBe('ERR_LIMIT_EXCEEDED');
+        expect((await engine.get(id, { lastMessages: 3 }))!.context.map((m) => m.content)).toEqual([content(3), content(4), content(5)]);
+        expect(codeOf(await engine.appendMessage(id, { role: 'user', content: 'more' }).catch((error: unknown) => error))).toBe('ERR_LIMIT_EXCEEDED');
+      });
+    }
+    // Back under a larger limit, the session is whole.
+    await withEngine({ shards: 1, persistence: { dir } }, async (engine) => {
+      expect((await engine.get(id))!.context.map((m) => m.content)).toEqual([0, 1, 2, 3, 4, 5].map(content));
+    });
+  });
 });

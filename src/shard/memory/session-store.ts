@@ -448,7 +448,7 @@ export class SessionStore {
 
   /** Rejects `ERR_LIMIT_EXCEEDED` when a session would hold `bytes` (`sessionBytesOf`), past `maxBytesPerSession`. */
   private checkSessionBytes(id: SessionId, bytes: number, what: string): void {
-    if (bytes > this.maxBytesPerSession) {
+    if (bytes > this.maxBytesPerSession && !this.replaying) {
       throw new OperationFailure(
         ErrorCode.LIMIT_EXCEEDED,
         `maxSessionBytes: session ${id} would hold ${bytes} bytes with ${what}, past the most one session holds (${this.maxBytesPerSession} bytes)`,
