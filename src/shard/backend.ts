@@ -12,7 +12,8 @@ export interface ShardBackend {
   /**
    * `'sequential'`: each operation is applied before the next starts (the few asynchronous ones are awaited
    * in turn). `'pipelined'`: every operation of a batch is started at once, in order, and the reply waits
-   * for all of them or `deadlineMs`, whichever comes first.
+   * for all of them or `deadlineMs` from when the host sent it, whichever comes first; several batches may
+   * wait side by side, their replies leave in the order they came.
    */
   readonly mode: 'sequential' | 'pipelined';
   readonly handlers: OpHandlers;
@@ -20,10 +21,16 @@ export interface ShardBackend {
   readonly ready: Promise<void>;
   /** Pipelined: how long a batch waits for its operations before the unanswered ones fail. */
   readonly deadlineMs: number;
-  /** An error thrown by the store (not an `OperationFailure`) as its operation's failure; else `ERR_PROTOCOL`. */
-  failureOf?(error: unknown): OperationFailure;
-  /** The failure of an operation still unanswered at the deadline. */
-  unanswered(): Error;
+  /**
+   * An error thrown by the store (not an `OperationFailure`) as the failure of the operation on `wireId`;
+   * without this, `ERR_PROTOCOL`.
+   */
+  failureOf?(error: unknown, wireId: unknown): OperationFailure;
+  /**
+   * The failure of an operation still unanswered at the deadline; `fairChance`: the store had most of the
+   * bound to answer (not a batch this worker read late).
+   */
+  unanswered(fairChance: boolean): OperationFailure;
   /** A batch starts. */
   batchStarted(): void;
   /** A run of operations starts (every chunk of results, and after an await): the store reads its clock. */

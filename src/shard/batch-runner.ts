@@ -11,6 +11,7 @@ import { ErrorCode } from '../protocol/error-codes.js';
 import { MsgpackWriter } from '../protocol/msgpack-writer.js';
 import { OperationFailure, fail } from '../protocol/operation-failure.js';
 import { OP_BY_CODE, OP_STRIDE, expectSessionId, type OpCodec, type OpName } from '../protocol/ops.js';
+import type { StoreBatchTask } from '../protocol/messages.js';
 import { RESULTS_PER_CHUNK, writeReplyTail } from '../protocol/reply.js';
 import type { ShardBackend } from './backend.js';
 import { faultPending } from './fault.js';
@@ -31,7 +32,7 @@ export class ReplySequence {
 export type MovedReply = ReturnType<typeof move>;
 
 type Handler = (id: unknown, args: unknown) => unknown;
-type Outcome = { out: unknown } | { failure: Error };
+type Outcome = { out: unknown } | { failure: { code: ErrorCode; message: string } };
 
 /** The id slot of an operation, checked as its table entry says. */
 function idOf(op: OpCodec<OpName>, wireId: unknown): unknown {
@@ -45,9 +46,9 @@ function opOf(code: unknown): OpCodec<OpName> {
   return op ?? fail(ErrorCode.PROTOCOL, `op: unknown operation ${String(code)}`);
 }
 
-function asFailure(error: unknown, n: number, backend: ShardBackend): { code: ErrorCode; message: string } {
+function asFailure(error: unknown, n: number, backend: ShardBackend, wireId: unknown): { code: ErrorCode; message: string } {
   if (error instanceof OperationFailure) return error;
-  if (backend.failureOf !== undefined) return backend.failureOf(error);
+  if (backend.failureOf !== undefined) return backend.failureOf(error, wireId);
   return { code: ErrorCode.PROTOCOL, message: `op ${n}: ${(error as Error)?.message ?? String(error)}` };
 }
 
@@ -93,12 +94,32 @@ export class BatchRunner {
    * flush to disk) must not let the next one's operations overtake its own.
    */
   readonly handle = (task: unknown): Promise<MovedReply> => {
-    const result = this.applying.then(() => this.run(task));
+    if (this.backend.mode === 'pipelined') {
+      // Batches wait on the store side by side, each within its own bound; their replies leave in order.
+      const sent = task as Partial<StoreBatchTask> | null;
+      const fromHost = sent?.batch instanceof Uint8Array && Number.isFinite(sent.sentAt);
+      const result = this.runAtOnce(fromHost ? sent.batch : task, fromHost ? sent.sentAt! : Date.now(), this.applying);
+      this.applying = result.catch(() => undefined);
+      return result;
+    }
+    const result = this.applying.then(() => this.runInTurn(task));
     this.applying = result.then(this.afterReply, this.afterReply);
     return result;
   };
 
-  private async run(task: unknown): Promise<MovedReply> {
+  /** The batch's operations, or `null` when its bytes are not a batch. */
+  private decodeBatch(task: unknown): unknown[] | string {
+    try {
+      if (!(task instanceof Uint8Array)) throw new TypeError('a batch must be bytes');
+      const decoded = decode(task);
+      if (!Array.isArray(decoded) || decoded.length % OP_STRIDE !== 0) throw new TypeError('a batch must be a flat array of [op, id, arg] triples');
+      return decoded;
+    } catch (error) {
+      return `batch: undecodable (${(error as Error).message})`;
+    }
+  }
+
+  private async runInTurn(task: unknown): Promise<MovedReply> {
     if (faultPending()) return new Promise(() => {});
     this.spin?.arrived();
     // A backend that cannot serve (files this version must not read) fails every op of the batch (the
@@ -110,19 +131,12 @@ export class BatchRunner {
         throw error;
       },
     );
-    let batch: unknown[];
     this.writer.reset();
-    try {
-      if (!(task instanceof Uint8Array)) throw new TypeError('a batch must be bytes');
-      const decoded = decode(task);
-      if (!Array.isArray(decoded) || decoded.length % OP_STRIDE !== 0) throw new TypeError('a batch must be a flat array of [op, id, arg] triples');
-      batch = decoded;
-    } catch (error) {
-      // -1: the whole batch is refused; the shard and its sessions are untouched.
-      return this.finish([-1, ErrorCode.PROTOCOL, `batch: undecodable (${(error as Error).message})`], []);
-    }
+    const batch = this.decodeBatch(task);
+    // -1: the whole batch is refused; the shard and its sessions are untouched.
+    if (typeof batch === 'string') return this.finish([-1, ErrorCode.PROTOCOL, batch], []);
     this.backend.batchStarted();
-    const { errors, chunkEnds } = this.backend.mode === 'sequential' ? await this.applyInTurn(batch) : await this.applyAtOnce(batch);
+    const { errors, chunkEnds } = await this.applyInTurn(batch);
     const reply = this.finish(errors, chunkEnds);
     // Before the reply is released: under fsync 'always' nobody hears of a change before it is on disk. A
     // failed write throws to piscina, so the engine restarts this shard from what the disk holds.
@@ -156,7 +170,7 @@ export class BatchRunner {
         if (op.logged !== null) backend.applied(op, batch[i + 1], batch[i + 2]);
       } catch (error) {
         writer.nil();
-        const failure = asFailure(error, n, backend);
+        const failure = asFailure(error, n, backend, batch[i + 1]);
         errors ??= [];
         errors.push(n, failure.code, failure.message);
       }
@@ -165,9 +179,20 @@ export class BatchRunner {
     return { errors, chunkEnds };
   }
 
-  /** Pipelined: starts every operation at once, in order; writes the reply when all answered or the deadline passed. */
-  private async applyAtOnce(batch: unknown[]): Promise<{ errors: (number | string)[] | null; chunkEnds: number[] }> {
+  /**
+   * Pipelined: starts every operation at once, in order; writes the reply once all have answered or
+   * `deadlineMs` has passed since the host sent the batch (this worker may read it late, behind others), and
+   * once the reply of the batch before has left.
+   */
+  private async runAtOnce(task: unknown, sentAt: number, previous: Promise<unknown>): Promise<MovedReply> {
+    if (faultPending()) return new Promise(() => {});
     const { writer, backend, handlers } = this;
+    const batch = this.decodeBatch(task);
+    if (typeof batch === 'string') {
+      await previous;
+      writer.reset();
+      return this.finish([-1, ErrorCode.PROTOCOL, batch], []);
+    }
     const count = batch.length / OP_STRIDE;
     const outcomes = new Array<Outcome | undefined>(count);
     const ops = new Array<OpCodec<OpName> | undefined>(count);
@@ -184,19 +209,25 @@ export class BatchRunner {
               outcomes[n] = { out };
             },
             (error: unknown) => {
-              outcomes[n] = { failure: error as Error };
+              outcomes[n] = { failure: asFailure(error, n, backend, batch[i + 1]) };
             },
           ),
         );
       } catch (error) {
-        outcomes[n] = { failure: error as Error };
+        outcomes[n] = { failure: asFailure(error, n, backend, batch[i + 1]) };
       }
     }
+    // Clamped to the bound, should the wall clock have stepped since the host sent it.
+    const waitMs = Math.min(backend.deadlineMs, Math.max(0, sentAt + backend.deadlineMs - Date.now()));
+    const issuedAt = performance.now();
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([Promise.all(started), new Promise((resolve) => {
-        timer = setTimeout(resolve, backend.deadlineMs);
+        timer = setTimeout(resolve, waitMs);
       })]);
     clearTimeout(timer);
+    // The batches before were sent earlier: their own bound ends no later than this one's.
+    await previous;
+    writer.reset();
     const chunkEnds: number[] = [];
     let errors: (number | string)[] | null = null;
     for (let n = 0; n < count; n++) {
@@ -204,7 +235,8 @@ export class BatchRunner {
         if (n > 0) chunkEnds.push(writer.length);
         writer.arrayHeader(Math.min(RESULTS_PER_CHUNK, count - n));
       }
-      let outcome = outcomes[n] ?? { failure: backend.unanswered() };
+      // A fair chance: not when this worker read the batch too late for the store to answer (its own backlog).
+      let outcome = outcomes[n] ?? { failure: backend.unanswered(performance.now() - issuedAt >= backend.deadlineMs / 2) };
       if ('out' in outcome) {
         const at = writer.length;
         try {
@@ -213,16 +245,16 @@ export class BatchRunner {
         } catch (error) {
           // A result that cannot be written fails its own op only: what it wrote is taken back.
           writer.advanceTo(at);
-          outcome = { failure: error as Error };
+          outcome = { failure: asFailure(error, n, backend, batch[n * OP_STRIDE + 1]) };
         }
       }
       writer.nil();
-      const failure = asFailure(outcome.failure, n, backend);
+      const failure = asFailure(outcome.failure, n, backend, batch[n * OP_STRIDE + 1]);
       errors ??= [];
       errors.push(n, failure.code, failure.message);
     }
     if (count > 0) chunkEnds.push(writer.length);
-    return { errors, chunkEnds };
+    return this.finish(errors, chunkEnds);
   }
 
   /** Ends the reply: the header after the results, then the trailer locating it. */

@@ -141,4 +141,38 @@ describe('the batch runner over a pipelined backend', () => {
     const reply = decodeReply(bytesOf(await new BatchRunner(backend, new ReplySequence()).handle(encode([...op('touch', A, null), ...op('touch', B, null)]))));
     expect(reply.errors).toEqual([0, ErrorCode.STORE_UNAVAILABLE, 'no answer', 1, ErrorCode.STORE_UNAVAILABLE, 'store: connection lost']);
   });
+
+  it('lets batches wait side by side, and sends their replies in the order the batches came', async () => {
+    const order: string[] = [];
+    let releaseFirst!: () => void;
+    const first = new Promise<void>((resolve) => {
+      releaseFirst = resolve;
+    });
+    const backend = pipelined(
+      {
+        touch: async (id) => {
+          if (id !== A) return false;
+          await first;
+          return true;
+        },
+      },
+      10_000,
+    );
+    const runner = new BatchRunner(backend, new ReplySequence());
+    const one = runner.handle(encode(op('touch', A, null))).then(() => order.push('A'));
+    const two = runner.handle(encode(op('touch', B, null))).then(() => order.push('B'));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(order).toEqual([]);
+    releaseFirst();
+    await Promise.all([one, two]);
+    expect(order).toEqual(['A', 'B']);
+  });
+
+  it('bounds a batch by the deadline from when the host sent it, not from when the worker read it', async () => {
+    const backend = pipelined({ touch: () => new Promise<boolean>(() => {}) }, 60_000);
+    const started = performance.now();
+    const reply = decodeReply(bytesOf(await new BatchRunner(backend, new ReplySequence()).handle({ batch: encode(op('touch', A, null)), sentAt: Date.now() - 59_950 })));
+    expect(reply.errors).toEqual([0, ErrorCode.STORE_UNAVAILABLE, 'no answer']);
+    expect(performance.now() - started).toBeLessThan(30_000);
+  });
 });

@@ -12,7 +12,7 @@ import { getHeapStatistics } from 'node:v8';
 import { encodeCapabilities, encodeServers } from '../../protocol/encoded-fields.js';
 import { ErrorCode } from '../../protocol/error-codes.js';
 import type { RecoveryFigures, RecoveryProgress, ShardConfig, ShardEvent } from '../../protocol/messages.js';
-import { fail } from '../../protocol/operation-failure.js';
+import { fail, OperationFailure } from '../../protocol/operation-failure.js';
 import { expectSessionId, OP_BY_CODE, OPS, type OpCodec, type OpName } from '../../protocol/ops.js';
 import type { OpHandlers, ShardBackend } from '../backend.js';
 import type { ReplySequence } from '../batch-runner.js';
@@ -166,8 +166,9 @@ export class MemoryBackend implements ShardBackend {
     return this.store.size;
   }
 
-  unanswered(): Error {
-    return new Error('a memory shard answers every operation');
+  /** Never called: a memory shard is sequential and answers every operation. */
+  unanswered(): OperationFailure {
+    return new OperationFailure(ErrorCode.PROTOCOL, 'a memory shard answers every operation');
   }
 
   batchStarted(): void {

@@ -157,7 +157,7 @@ export class RedisBackend implements ShardBackend {
     return storeFailure(error);
   }
 
-  unanswered(): Error {
+  unanswered(): OperationFailure {
     return new OperationFailure(ErrorCode.STORE_UNAVAILABLE, `store: no answer from Redis within storeTimeoutMs (${this.deadlineMs} ms)`);
   }
 
