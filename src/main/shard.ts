@@ -2,11 +2,11 @@
  * The main thread's side of one shard: its pinned worker (a one-thread piscina pool), the queue of
  * operations waiting for it, and its restarts.
  *
- * Ordering is owned here, not by piscina: at most two batches are in flight, the worker applies them in
- * the order sent, and operations that arrive meanwhile are sent together as the next batch, in call
- * order. A worker that dies or hangs is never replaced silently: every operation pending on it rejects
- * `ShardCrashedError`, the old pool is destroyed, and a fresh one must answer a ping before the shard
- * serves again.
+ * Ordering is owned here, not by piscina: at most two batches are in flight (on Redis, see `slowStoreMs`),
+ * the worker answers them in the order sent, and operations that arrive meanwhile are sent together as the
+ * next batch, in call order. A worker that dies or hangs is never replaced silently: every operation
+ * pending on it rejects `ShardCrashedError`, the old pool is destroyed, and a fresh one must answer a ping
+ * before the shard serves again.
  */
 import { Piscina } from 'piscina';
 import { BatchWriter } from '../protocol/batch-writer.js';
@@ -84,9 +84,18 @@ const EARLY_FLUSH_OPS = 256;
  * Batches a memory shard may have in flight. Two: the worker finds the next batch waiting when it answers
  * one, instead of idling while the host hands out the reply and sends again. Order still holds: the worker
  * applies its batches one after another, in the order sent, and piscina answers them in that order. A
- * Redis shard keeps one: its batches wait on Redis, and one at a time keeps their timeouts apart.
+ * Redis shard keeps one while Redis answers promptly, so that ops gather into large batches meanwhile.
  */
 const MEMORY_BATCHES_IN_FLIGHT = 2;
+
+/**
+ * How long a Redis shard's oldest batch may wait before the batches queued behind it are sent too. A Redis
+ * worker waits on its batches side by side, each within storeTimeoutMs of its arrival, and answers them in
+ * order: held back longer, a queued batch would wait out the bound of those ahead before its own.
+ */
+function slowStoreMs(storeTimeoutMs: number): number {
+  return Math.min(200, storeTimeoutMs / 4);
+}
 
 const RESTART_BACKOFF_MS = [0, 50, 200, 1_000, 5_000];
 
@@ -107,9 +116,13 @@ export class Shard {
   /** The ops of `queued`, already written as batches. */
   private readonly batch: BatchWriter;
   private queued: Pending[] = [];
-  /** Batches sent and not yet answered, oldest first (at most `maxInFlight`). */
+  /** Batches sent and not yet answered, oldest first (at most `inFlightLimit`). */
   private inFlight: InFlightBatch[] = [];
   private readonly maxInFlight: number;
+  /** `maxInFlight`, or 1 on a Redis shard until its oldest batch has waited `slowStoreMs`. */
+  private inFlightLimit: number;
+  /** Set while a Redis shard has batches in flight: checks whether the oldest has waited `slowStoreMs`. */
+  private slowTimer: NodeJS.Timeout | null = null;
   /** Since when the oldest batch in flight has been the worker's to answer (for the watchdog). */
   private inFlightSince = 0;
   /** The ping reply of the latest worker launched. */
@@ -132,6 +145,7 @@ export class Shard {
     this.flushScheduled = false;
     this.flush();
   };
+  private readonly checkSlowTask = (): void => this.checkSlow();
 
   constructor(
     readonly index: number,
@@ -140,7 +154,9 @@ export class Shard {
     private readonly hooks: ShardHooks,
     private readonly spin: ShardSpinConfig,
   ) {
-    this.maxInFlight = options.store === null ? MEMORY_BATCHES_IN_FLIGHT : 1;
+    // Each batch holds an op: no limit that a Redis shard's pending ops could reach (see `slowStoreMs`).
+    this.maxInFlight = options.store === null ? MEMORY_BATCHES_IN_FLIGHT : options.maxPendingOpsPerShard;
+    this.inFlightLimit = options.store === null ? MEMORY_BATCHES_IN_FLIGHT : 1;
     this.batch = new BatchWriter(options.maxBatchOps);
     // A Redis shard's reply waits on Redis: not worth holding the host's thread for.
     this.replySpin = new ReplySpin(options.store === null ? options.replySpinUs / 1_000 : 0, this.replies, performance.now.bind(performance));
@@ -187,7 +203,7 @@ export class Shard {
       // A microtask, not now: every op issued in the same tick of the caller goes in one batch. While a
       // reply is still being handed out, wait for more ops (or its end) so batches stay large.
       if (
-        this.inFlight.length < this.maxInFlight &&
+        this.inFlight.length < this.inFlightLimit &&
         !this.flushScheduled &&
         this.state === 'ready' &&
         (this.delivering === 0 || this.queued.length >= EARLY_FLUSH_OPS)
@@ -226,7 +242,27 @@ export class Shard {
   }
 
   private flush(): void {
-    if (this.inFlight.length >= this.maxInFlight || this.queued.length === 0 || (this.state !== 'ready' && this.state !== 'closing')) return;
+    // Once a Redis shard's limit is lifted, everything queued goes (see `slowStoreMs`).
+    while (this.send() && this.options.store !== null);
+  }
+
+  /** A Redis shard's batch in flight may have waited `slowStoreMs`: if so, lift the limit and send the rest. */
+  private checkSlow(): void {
+    this.slowTimer = null;
+    if (this.inFlight.length === 0 || this.pool === null) return;
+    const waited = performance.now() - this.inFlightSince;
+    const slowMs = slowStoreMs(this.options.storeTimeoutMs);
+    if (waited < slowMs) {
+      this.slowTimer = setTimeout(this.checkSlowTask, slowMs - waited).unref();
+      return;
+    }
+    this.inFlightLimit = this.maxInFlight;
+    this.flush();
+  }
+
+  /** Sends the oldest batch written, if a slot is free; returns whether it did. */
+  private send(): boolean {
+    if (this.inFlight.length >= this.inFlightLimit || this.queued.length === 0 || (this.state !== 'ready' && this.state !== 'closing')) return false;
     // The writer seals batches in the order of `queued`, each of at most maxBatchOps.
     const { bytes, ops } = this.batch.take()!;
     let pending: Pending[];
@@ -238,6 +274,7 @@ export class Shard {
     }
     if (this.inFlight.length === 0) this.inFlightSince = performance.now();
     this.inFlight.push({ pending });
+    if (this.options.store !== null && this.slowTimer === null) this.slowTimer = setTimeout(this.checkSlowTask, slowStoreMs(this.options.storeTimeoutMs)).unref();
     this.batches++;
     this.ops += pending.length;
     const pool = this.pool!;
@@ -247,6 +284,7 @@ export class Shard {
     );
     // A caller waiting on a few operations, and nothing else of this shard's to do meanwhile.
     if (pending.length <= REPLY_SPIN_MAX_OPS && this.inFlight.length === 1 && this.delivering === 0) this.replySpin.expect();
+    return true;
   }
 
   private scheduleFlush(): void {
@@ -267,6 +305,7 @@ export class Shard {
     }
     // Replies come in the order the batches were sent (see MEMORY_BATCHES_IN_FLIGHT).
     const batch = this.inFlight.shift()!;
+    if (this.inFlight.length === 0 && this.options.store !== null) this.inFlightLimit = 1;
     // The next batch in flight is the worker's from now on.
     this.inFlightSince = performance.now();
     const delivery: Delivery = { bytes, header, pending: batch.pending, chunk: 0, errorAt: 0 };
@@ -389,6 +428,7 @@ export class Shard {
     const message = `shard ${this.index} crashed (${reason}); the outcome of this operation is unknown and ${fate}`;
     const inFlight = this.inFlight.flatMap((batch) => batch.pending);
     this.inFlight = [];
+    if (this.options.store !== null) this.inFlightLimit = 1;
     this.rejectAll(inFlight, () => new ShardCrashedError(message));
     this.rejectAll(this.takeQueued(), () => new ShardCrashedError(message));
     if (this.state === 'closing') {

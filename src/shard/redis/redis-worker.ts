@@ -3,7 +3,9 @@
  * protocol (`protocol/messages.ts` in, `protocol/reply.ts` out), so the main thread routes and batches
  * exactly as it does for memory shards: this worker decodes a batch, sends every operation at once as
  * pipelined script calls on its own connection, and writes the reply once they have all answered or
- * `storeTimeoutMs` has passed, whichever comes first.
+ * `storeTimeoutMs` has passed since the batch arrived, whichever comes first. Once a batch is slow, the
+ * host sends those queued behind it too (`slowStoreMs` in `main/shard.ts`): they wait on Redis side by
+ * side, each against its own bound, and their replies leave in the order the batches came.
  *
  * Every shard sees the whole keyspace, so the operations that span all sessions (`list`, `size`) are
  * answered by shard 0 alone, and the other shards answer empty: the engine's merge stays correct. Shard 0
@@ -22,16 +24,20 @@ import { faultPending, injectFault } from '../fault.js';
 import { OperationFailure } from '../session-store.js';
 import { encodeCapabilities, encodeServers } from '../stored-session.js';
 import { ExpiryListener } from './expiry-listener.js';
-import { connect, RedisSessionStore, storeFailure, whenReady, type PlainFields, type SessionReply } from './redis-store.js';
+import { connect, isNoAnswer, noAnswer, RedisSessionStore, storeFailure, whenReady, type PlainFields, type SessionReply } from './redis-store.js';
 
 const config = workerData as ShardConfig;
 if (config.redis == null) throw new Error('the Redis shard worker needs ShardConfig.redis');
 const timeoutMs = config.storeTimeoutMs ?? 5_000;
-const store = new RedisSessionStore(connect(config.redis, timeoutMs), {
-  maxSessionAgeMs: config.maxSessionAgeMs,
-  maxMessagesPerSession: config.maxMessagesPerSession,
-  maxMessageBytes: config.maxMessageBytes ?? Number.MAX_SAFE_INTEGER,
-});
+const store = new RedisSessionStore(
+  connect(config.redis, timeoutMs),
+  {
+    maxSessionAgeMs: config.maxSessionAgeMs,
+    maxMessagesPerSession: config.maxMessagesPerSession,
+    maxMessageBytes: config.maxMessageBytes ?? Number.MAX_SAFE_INTEGER,
+  },
+  timeoutMs,
+);
 let seq = 0;
 const listener =
   config.shard === 0
@@ -240,15 +246,26 @@ function finishReply(errors: (number | string)[] | null, chunkEnds: number[]): R
 
 type Outcome = { writes: Writes } | { failure: OperationFailure };
 
+/** The latest batch's reply: the host pairs replies with batches in the order it sent them. */
+let latestReply: Promise<unknown> = Promise.resolve();
+
 /** Applies one encoded batch; see `protocol/messages.ts` for its shape. */
-export default async function handleBatch(task: unknown): Promise<ReturnType<typeof move>> {
+export default function handleBatch(task: unknown): Promise<ReturnType<typeof move>> {
   if (faultPending()) return new Promise(() => {});
+  const reply = applyBatch(task, latestReply);
+  latestReply = reply.catch(() => undefined);
+  return reply;
+}
+
+/** Sends the operations of `task` at once; writes their reply once they are settled and `previous` has left. */
+async function applyBatch(task: unknown, previous: Promise<unknown>): Promise<ReturnType<typeof move>> {
   let batch: unknown;
   try {
     if (!(task instanceof Uint8Array)) throw new TypeError('a batch must be bytes');
     batch = decode(task);
     if (!Array.isArray(batch) || batch.length % OP_STRIDE !== 0) throw new TypeError('a batch must be a flat array of [op, id, arg] triples');
   } catch (error) {
+    await previous;
     writer.reset();
     return finishReply([-1, ErrorCode.PROTOCOL, `batch: undecodable (${(error as Error).message})`], []);
   }
@@ -261,13 +278,18 @@ export default async function handleBatch(task: unknown): Promise<ReturnType<typ
     started.push(
       start(batch[i], batch[i + 1], batch[i + 2], now).then(
         (writes) => void (outcomes[n] = { writes }),
-        (error: unknown) => void (outcomes[n] = { failure: storeFailure(error) }),
+        (error: unknown) => {
+          if (isNoAnswer(error)) store.breaker?.trip();
+          outcomes[n] = { failure: storeFailure(error, timeoutMs) };
+        },
       ),
     );
   }
   let timer: NodeJS.Timeout | undefined;
   await Promise.race([Promise.all(started), new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
   clearTimeout(timer);
+  // Earlier batches arrived earlier, so their own bound ends no later than this one's.
+  await previous;
   writer.reset();
   const chunkEnds: number[] = [];
   let errors: (number | string)[] | null = null;
@@ -276,7 +298,11 @@ export default async function handleBatch(task: unknown): Promise<ReturnType<typ
       if (n > 0) chunkEnds.push(writer.length);
       writer.arrayHeader(Math.min(RESULTS_PER_CHUNK, count - n));
     }
-    const outcome = outcomes[n] ?? { failure: new OperationFailure(ErrorCode.STORE_UNAVAILABLE, `store: no answer from Redis within storeTimeoutMs (${timeoutMs} ms)`) };
+    let outcome = outcomes[n];
+    if (outcome === undefined) {
+      store.breaker?.trip();
+      outcome = { failure: noAnswer(timeoutMs) };
+    }
     if ('writes' in outcome) {
       outcome.writes(writer);
       continue;
