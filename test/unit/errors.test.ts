@@ -1,6 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import {
   CapacityError,
+  CorruptDataError,
   EngineClosedError,
   ErrorCode,
   fromWire,
@@ -25,6 +26,7 @@ const CLASSES: [string, new (message: string) => SessionEngineError][] = [
   ['ERR_SHARD_CRASHED', ShardCrashedError],
   ['ERR_ENGINE_CLOSED', EngineClosedError],
   ['ERR_PROTOCOL', ProtocolError],
+  ['ERR_CORRUPT_DATA', CorruptDataError],
 ];
 
 describe('errors', () => {

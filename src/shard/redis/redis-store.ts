@@ -144,11 +144,14 @@ export function isNoAnswer(error: unknown): boolean {
   return error instanceof Error && error.message === NO_ANSWER;
 }
 
-/** The typed failure of a Redis call that rejected, in the engine's words rather than ioredis's. */
-export function storeFailure(error: unknown, timeoutMs: number): OperationFailure {
+/** The typed failure of a Redis call that rejected (for session `id`), in the engine's words rather than ioredis's. */
+export function storeFailure(error: unknown, timeoutMs: number, id?: unknown): OperationFailure {
   if (error instanceof OperationFailure) return error;
   const message = error instanceof Error ? error.message : String(error);
   if (error instanceof Error && error.name === 'ReplyError') {
+    if (message.startsWith('WRONGTYPE')) {
+      return new OperationFailure(ErrorCode.CORRUPT_DATA, `store: session ${String(id)} cannot be read: a key of it holds the wrong kind of value (${message})`);
+    }
     if (message.startsWith('OOM')) return new OperationFailure(ErrorCode.CAPACITY, `store: Redis is full (maxmemory): ${message}`);
     if (!TRANSIENT.test(message)) return new OperationFailure(ErrorCode.PROTOCOL, `store: Redis refused a script: ${message}`);
   }

@@ -13,7 +13,8 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { move } from 'piscina';
-import { decode, SESSION_V2_STRUCTURE, FORMAT_VERSION } from '../../protocol/codec.js';
+import { isUtf8 } from 'node:buffer';
+import { decode, decodeForeign, encode, SESSION_V2_STRUCTURE, FORMAT_VERSION } from '../../protocol/codec.js';
 import { ErrorCode } from '../../protocol/error-codes.js';
 import { FAULT_KINDS, Op, OP_STRIDE, type FaultKind, type ShardConfig, type ShardEvent } from '../../protocol/messages.js';
 import type { ClientCapabilities, SessionId } from '../../protocol/model.js';
@@ -82,24 +83,75 @@ function messageRecordOf(arg: unknown): { record: Uint8Array; contentBytes: numb
   return { record: arg as Uint8Array, contentBytes };
 }
 
+function corrupt(id: SessionId, what: string): never {
+  fail(ErrorCode.CORRUPT_DATA, `store: session ${id} cannot be read: ${what}`);
+}
+
+/** A stored integer field as the scripts write it: decimal digits, nothing else. */
+const INTEGER = /^(0|-?[1-9][0-9]{0,15})$/;
+
+/** Checked values by their stored bytes, per field: sessions share a few capabilities and server lists. */
+const checkedValues = { cap: new Map<string, Uint8Array>(), srv: new Map<string, Uint8Array>() };
+const MAX_CHECKED_VALUES = 256;
+const NIL = 0xc0;
+const EMPTY_ARRAY = 0x90;
+
+/**
+ * The bytes to write for an encoded field, once they are known to be exactly one value of the right kind.
+ * Written as this worker encodes the value again, not as stored: stored bytes may decode alone and still
+ * corrupt the reply around them (a record definition over a shared structure id, a reference to a record
+ * defined by another session's field), so none reach the reply (or the shared codec) unchecked.
+ */
+function encodedField(id: SessionId, name: 'cap' | 'srv', stored: Buffer): Uint8Array {
+  // The common values: no capabilities, no servers.
+  if (stored.length === 1 && stored[0] === (name === 'cap' ? NIL : EMPTY_ARRAY)) return stored;
+  const checked = checkedValues[name];
+  const key = stored.toString('latin1');
+  const known = checked.get(key);
+  if (known !== undefined) return known;
+  let value: unknown;
+  try {
+    value = decodeForeign(stored);
+  } catch (error) {
+    corrupt(id, `its field '${name}' is not one well-formed value (${(error as Error).message}): 0x${stored.subarray(0, 16).toString('hex')}`);
+  }
+  const fits = name === 'cap' ? value === null || (typeof value === 'object' && !Array.isArray(value)) : Array.isArray(value) && value.every((one) => typeof one === 'string');
+  if (!fits) corrupt(id, `its field '${name}' holds ${describe(value)}, not ${name === 'cap' ? 'capabilities (an object or null)' : 'server names (an array of strings)'}`);
+  const encoded = encode(value);
+  if (checked.size >= MAX_CHECKED_VALUES) checked.clear();
+  checked.set(key, encoded);
+  return encoded;
+}
+
+function describe(value: unknown): string {
+  return Array.isArray(value) ? 'an array' : value === null ? 'null' : `a ${typeof value}`;
+}
+
 /**
  * Reads a session a script returned and says how to write it as a Session record, as the in-memory shard
- * writes its own. Checks everything first: a value this version cannot read fails its op, not the reply.
+ * writes its own. Checks everything first: bytes this version did not write fail their op with
+ * `ERR_CORRUPT_DATA`, and never reach the reply, where they would break the other ops' results.
  */
 function sessionWrites(id: SessionId, reply: SessionReply | null): Writes {
   if (reply === null) return (writer) => writer.nil();
   const [flat, log] = reply;
   const fields = new Map<string, Buffer>();
   for (let i = 0; i + 1 < flat.length; i += 2) fields.set(flat[i]!.toString('latin1'), flat[i + 1]!);
-  const version = Number(fields.get('v')?.toString() ?? NaN);
-  if (version !== FORMAT_VERSION) fail(ErrorCode.PROTOCOL, `store: session ${id} is in format ${version}, this version reads ${FORMAT_VERSION}`);
   const number = (name: string): number => {
-    const value = Number(fields.get(name)?.toString() ?? NaN);
-    if (!Number.isSafeInteger(value)) fail(ErrorCode.PROTOCOL, `store: session ${id} has no valid '${name}'`);
-    return value;
+    const text = fields.get(name)?.toString('latin1');
+    if (text === undefined) corrupt(id, `it has no field '${name}'`);
+    if (!INTEGER.test(text) || !Number.isSafeInteger(Number(text))) corrupt(id, `its field '${name}' is not an integer: ${JSON.stringify(text.slice(0, 40))}`);
+    return Number(text);
   };
-  const bytes = (name: string): Buffer => fields.get(name) ?? fail(ErrorCode.PROTOCOL, `store: session ${id} has no '${name}'`);
-  const text = (name: string): string | null => fields.get(name)?.toString('utf8') ?? null;
+  const version = number('v');
+  if (version !== FORMAT_VERSION) fail(ErrorCode.PROTOCOL, `store: session ${id} is in format ${version}, this version reads ${FORMAT_VERSION}`);
+  const bytes = (name: 'cap' | 'srv'): Uint8Array => encodedField(id, name, fields.get(name) ?? corrupt(id, `it has no field '${name}'`));
+  const text = (name: string): string | null => {
+    const value = fields.get(name);
+    if (value === undefined) return null;
+    if (!isUtf8(value)) corrupt(id, `its field '${name}' is not UTF-8 text`);
+    return value.toString('utf8');
+  };
   const createdAt = number('c');
   const lastAccessed = number('a');
   const updatedAt = number('u');
@@ -108,6 +160,9 @@ function sessionWrites(id: SessionId, reply: SessionReply | null): Writes {
   const cwd = text('cwd');
   const title = text('title');
   const owner = text('owner');
+  for (let i = 0; i < log.length; i++) {
+    if (checkMessageRecord(log[i]!) < 0) corrupt(id, `message ${i} of its log is not a well-formed message record: 0x${log[i]!.subarray(0, 16).toString('hex')}`);
+  }
   const optional = (writer: MsgpackWriter, value: string | null): void => {
     if (value === null) writer.nil();
     else writer.string(value);
@@ -188,7 +243,14 @@ async function start(op: unknown, id: unknown, arg: unknown, now: number): Promi
     }
     case Op.REMOVE: {
       const sessionId = expectId(id);
-      return sessionWrites(sessionId, await store.remove(sessionId));
+      const removed = await store.remove(sessionId);
+      try {
+        return sessionWrites(sessionId, removed);
+      } catch (error) {
+        // The script has deleted it: say so, since its caller cannot be handed what it held.
+        if (error instanceof OperationFailure && error.code === ErrorCode.CORRUPT_DATA) fail(error.code, `${error.message} (it is removed)`);
+        throw error;
+      }
     }
     case Op.LIST: {
       const ids = await list(id === null ? null : expectId(id), arg);
@@ -280,7 +342,7 @@ async function applyBatch(task: unknown, previous: Promise<unknown>): Promise<Re
         (writes) => void (outcomes[n] = { writes }),
         (error: unknown) => {
           if (isNoAnswer(error)) store.breaker?.trip();
-          outcomes[n] = { failure: storeFailure(error, timeoutMs) };
+          outcomes[n] = { failure: storeFailure(error, timeoutMs, batch[i + 1]) };
         },
       ),
     );
