@@ -12,7 +12,7 @@ import { Piscina } from 'piscina';
 import { BatchWriter } from '../protocol/batch-writer.js';
 import { encode } from '../protocol/codec.js';
 import { SKIPPED_RECORDS_WARNING, type WireError } from '../protocol/error-codes.js';
-import { Op, type RecoveryFigures, type ShardConfig, type ShardEvent, type ShardPersistenceConfig, type ShardSpinConfig } from '../protocol/messages.js';
+import { Op, type RecoveryFigures, type ShardConfig, type ShardEvent, type ShardPersistenceConfig, type ShardSpinConfig, type StoreBatchTask } from '../protocol/messages.js';
 import type { Role } from '../protocol/model.js';
 import { decodeReply, decodeReplyChunk, decodeReplyHeader, RESULTS_PER_CHUNK, type ReplyHeader } from '../protocol/reply.js';
 import { EngineClosedError, fromWire, ProtocolError, ShardCrashedError, type SessionEngineError } from './errors.js';
@@ -94,7 +94,7 @@ const MEMORY_BATCHES_IN_FLIGHT = 2;
  * order: held back longer, a queued batch would wait out the bound of those ahead before its own.
  */
 function slowStoreMs(storeTimeoutMs: number): number {
-  return Math.min(200, storeTimeoutMs / 4);
+  return Math.min(100, storeTimeoutMs / 10);
 }
 
 const RESTART_BACKOFF_MS = [0, 50, 200, 1_000, 5_000];
@@ -278,7 +278,8 @@ export class Shard {
     this.batches++;
     this.ops += pending.length;
     const pool = this.pool!;
-    pool.run(bytes, { transferList: [bytes.buffer as ArrayBuffer] }).then(
+    const task: Uint8Array | StoreBatchTask = this.options.store === null ? bytes : { batch: bytes, sentAt: Date.now() };
+    pool.run(task, { transferList: [bytes.buffer as ArrayBuffer] }).then(
       (reply: Uint8Array) => this.replied(pool, reply),
       (error: unknown) => this.crashed(pool, error),
     );

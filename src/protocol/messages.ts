@@ -151,4 +151,14 @@ export interface RecoveryFigures {
   warnings: string[];
 }
 
+/**
+ * A batch as the host hands it to a Redis shard: with when it was sent (`Date.now()`), so that the worker
+ * bounds its calls by `storeTimeoutMs` from then, not from when it got round to reading it. Memory shards
+ * (and a Redis shard's start-up ping) get the bytes alone.
+ */
+export interface StoreBatchTask {
+  batch: Uint8Array;
+  sentAt: number;
+}
+
 export type { WireError };

@@ -40,7 +40,9 @@ function reconnectDelay(attempt: number): number {
 function failFast(timeoutMs: number): RedisOptions {
   return {
     enableOfflineQueue: false,
-    commandTimeout: timeoutMs,
+    // A backstop for commands Redis never answers: a batch's own timer bounds its calls to timeoutMs, and
+    // the two firing together would make the batch's reply wait behind every command's rejection.
+    commandTimeout: 2 * timeoutMs,
     maxRetriesPerRequest: 0,
     autoResendUnfulfilledCommands: false,
     retryStrategy: reconnectDelay,

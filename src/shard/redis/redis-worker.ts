@@ -3,9 +3,9 @@
  * protocol (`protocol/messages.ts` in, `protocol/reply.ts` out), so the main thread routes and batches
  * exactly as it does for memory shards: this worker decodes a batch, sends every operation at once as
  * pipelined script calls on its own connection, and writes the reply once they have all answered or
- * `storeTimeoutMs` has passed since the batch arrived, whichever comes first. Once a batch is slow, the
- * host sends those queued behind it too (`slowStoreMs` in `main/shard.ts`): they wait on Redis side by
- * side, each against its own bound, and their replies leave in the order the batches came.
+ * `storeTimeoutMs` has passed since the host sent the batch, whichever comes first. Once a batch is slow,
+ * the host sends those queued behind it too (`slowStoreMs` in `main/shard.ts`): they wait on Redis side
+ * by side, each against its own bound, and their replies leave in the order the batches came.
  *
  * Every shard sees the whole keyspace, so the operations that span all sessions (`list`, `size`) are
  * answered by shard 0 alone, and the other shards answer empty: the engine's merge stays correct. Shard 0
@@ -16,7 +16,7 @@ import { move } from 'piscina';
 import { isUtf8 } from 'node:buffer';
 import { decode, decodeForeign, encode, SESSION_V2_STRUCTURE, FORMAT_VERSION } from '../../protocol/codec.js';
 import { ErrorCode } from '../../protocol/error-codes.js';
-import { FAULT_KINDS, Op, OP_STRIDE, type FaultKind, type ShardConfig, type ShardEvent } from '../../protocol/messages.js';
+import { FAULT_KINDS, Op, OP_STRIDE, type FaultKind, type ShardConfig, type ShardEvent, type StoreBatchTask } from '../../protocol/messages.js';
 import type { ClientCapabilities, SessionId } from '../../protocol/model.js';
 import { checkMessageRecord } from '../../protocol/message-record.js';
 import { MsgpackWriter } from '../../protocol/msgpack-writer.js';
@@ -308,19 +308,24 @@ function finishReply(errors: (number | string)[] | null, chunkEnds: number[]): R
 
 type Outcome = { writes: Writes } | { failure: OperationFailure };
 
+/** One for all: a frozen Redis leaves thousands of calls unanswered at once, and only code and message go out. */
+const NO_ANSWER: Outcome = { failure: noAnswer(timeoutMs) };
+
 /** The latest batch's reply: the host pairs replies with batches in the order it sent them. */
 let latestReply: Promise<unknown> = Promise.resolve();
 
 /** Applies one encoded batch; see `protocol/messages.ts` for its shape. */
 export default function handleBatch(task: unknown): Promise<ReturnType<typeof move>> {
   if (faultPending()) return new Promise(() => {});
-  const reply = applyBatch(task, latestReply);
+  const sent = task as Partial<StoreBatchTask> | null;
+  const reply =
+    sent?.batch instanceof Uint8Array && Number.isFinite(sent.sentAt) ? applyBatch(sent.batch, sent.sentAt!, latestReply) : applyBatch(task, Date.now(), latestReply);
   latestReply = reply.catch(() => undefined);
   return reply;
 }
 
 /** Sends the operations of `task` at once; writes their reply once they are settled and `previous` has left. */
-async function applyBatch(task: unknown, previous: Promise<unknown>): Promise<ReturnType<typeof move>> {
+async function applyBatch(task: unknown, sentAt: number, previous: Promise<unknown>): Promise<ReturnType<typeof move>> {
   let batch: unknown;
   try {
     if (!(task instanceof Uint8Array)) throw new TypeError('a batch must be bytes');
@@ -342,13 +347,16 @@ async function applyBatch(task: unknown, previous: Promise<unknown>): Promise<Re
         (writes) => void (outcomes[n] = { writes }),
         (error: unknown) => {
           if (isNoAnswer(error)) store.breaker?.trip();
-          outcomes[n] = { failure: storeFailure(error, timeoutMs, batch[i + 1]) };
+          outcomes[n] = isNoAnswer(error) ? NO_ANSWER : { failure: storeFailure(error, timeoutMs, batch[i + 1]) };
         },
       ),
     );
   }
+  // From when the host sent it: batches that came together may wait here while the ones before are sent.
+  // Clamped, should the wall clock have stepped since.
+  const waitMs = Math.min(timeoutMs, Math.max(0, sentAt + timeoutMs - Date.now()));
   let timer: NodeJS.Timeout | undefined;
-  await Promise.race([Promise.all(started), new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+  await Promise.race([Promise.all(started), new Promise((resolve) => (timer = setTimeout(resolve, waitMs)))]);
   clearTimeout(timer);
   // Earlier batches arrived earlier, so their own bound ends no later than this one's.
   await previous;
@@ -363,7 +371,7 @@ async function applyBatch(task: unknown, previous: Promise<unknown>): Promise<Re
     let outcome = outcomes[n];
     if (outcome === undefined) {
       store.breaker?.trip();
-      outcome = { failure: noAnswer(timeoutMs) };
+      outcome = NO_ANSWER;
     }
     if ('writes' in outcome) {
       outcome.writes(writer);
