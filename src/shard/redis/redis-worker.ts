@@ -11,9 +11,9 @@
  * answered by shard 0 alone, and the other shards answer empty: the engine's merge stays correct. Shard 0
  * also owns the keyspace-notification subscription behind the `'expired'` events.
  */
+import { isUtf8 } from 'node:buffer';
 import { parentPort, workerData } from 'node:worker_threads';
 import { move } from 'piscina';
-import { isUtf8 } from 'node:buffer';
 import { decode, decodeForeign, encode, SESSION_V2_STRUCTURE, FORMAT_VERSION } from '../../protocol/codec.js';
 import { ErrorCode } from '../../protocol/error-codes.js';
 import { FAULT_KINDS, Op, OP_STRIDE, type FaultKind, type ShardConfig, type ShardEvent, type StoreBatchTask } from '../../protocol/messages.js';
@@ -346,19 +346,21 @@ async function applyBatch(task: unknown, sentAt: number, previous: Promise<unkno
       start(batch[i], batch[i + 1], batch[i + 2], now).then(
         (writes) => void (outcomes[n] = { writes }),
         (error: unknown) => {
-          if (isNoAnswer(error)) store.breaker?.trip();
-          outcomes[n] = isNoAnswer(error) ? NO_ANSWER : { failure: storeFailure(error, timeoutMs, batch[i + 1]) };
+          if (!isNoAnswer(error)) return void (outcomes[n] = { failure: storeFailure(error, timeoutMs, batch[i + 1]) });
+          store.breaker?.trip();
+          outcomes[n] = NO_ANSWER;
         },
       ),
     );
   }
-  // From when the host sent it: batches that came together may wait here while the ones before are sent.
-  // Clamped, should the wall clock have stepped since.
+  // Bounded from when the host sent it, not from now: this worker may read it late, behind earlier batches.
+  // Clamped to the bound, should the wall clock have stepped since.
   const waitMs = Math.min(timeoutMs, Math.max(0, sentAt + timeoutMs - Date.now()));
+  const issuedAt = performance.now();
   let timer: NodeJS.Timeout | undefined;
   await Promise.race([Promise.all(started), new Promise((resolve) => (timer = setTimeout(resolve, waitMs)))]);
   clearTimeout(timer);
-  // Earlier batches arrived earlier, so their own bound ends no later than this one's.
+  // Earlier batches were sent earlier: their own bound ends no later than this one's.
   await previous;
   writer.reset();
   const chunkEnds: number[] = [];
@@ -370,7 +372,8 @@ async function applyBatch(task: unknown, sentAt: number, previous: Promise<unkno
     }
     let outcome = outcomes[n];
     if (outcome === undefined) {
-      store.breaker?.trip();
+      // Not when this worker read the batch too late to give Redis a fair chance (its own backlog).
+      if (performance.now() - issuedAt >= timeoutMs / 2) store.breaker?.trip();
       outcome = NO_ANSWER;
     }
     if ('writes' in outcome) {
