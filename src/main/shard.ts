@@ -89,9 +89,11 @@ const EARLY_FLUSH_OPS = 256;
 const MEMORY_BATCHES_IN_FLIGHT = 2;
 
 /**
- * How long a Redis shard's oldest batch may wait before the batches queued behind it are sent too. A Redis
- * worker waits on its batches side by side, each within storeTimeoutMs of its arrival, and answers them in
- * order: held back longer, a queued batch would wait out the bound of those ahead before its own.
+ * How long a Redis shard's oldest batch may wait before the batches queued behind it are sent too, and then
+ * again every as long while it waits. A Redis worker waits on its batches side by side, each within
+ * storeTimeoutMs of being sent, and answers them in order: held back until the oldest answers, a queued
+ * batch would wait out the bound of those ahead before its own. Not sooner: meanwhile ops gather into large
+ * batches, as they do while Redis answers promptly.
  */
 function slowStoreMs(storeTimeoutMs: number): number {
   return Math.min(100, storeTimeoutMs / 10);
@@ -116,11 +118,11 @@ export class Shard {
   /** The ops of `queued`, already written as batches. */
   private readonly batch: BatchWriter;
   private queued: Pending[] = [];
-  /** Batches sent and not yet answered, oldest first (at most `inFlightLimit`). */
+  /** Batches sent and not yet answered, oldest first (at most `maxInFlight`; a Redis shard: see `slowStoreMs`). */
   private inFlight: InFlightBatch[] = [];
   private readonly maxInFlight: number;
-  /** `maxInFlight`, or 1 on a Redis shard until its oldest batch has waited `slowStoreMs`. */
-  private inFlightLimit: number;
+  /** Set while a Redis shard sends what is queued behind a batch that has waited `slowStoreMs`. */
+  private releasing = false;
   /** Set while a Redis shard has batches in flight: checks whether the oldest has waited `slowStoreMs`. */
   private slowTimer: NodeJS.Timeout | null = null;
   /** Since when the oldest batch in flight has been the worker's to answer (for the watchdog). */
@@ -156,7 +158,6 @@ export class Shard {
   ) {
     // Each batch holds an op: no limit that a Redis shard's pending ops could reach (see `slowStoreMs`).
     this.maxInFlight = options.store === null ? MEMORY_BATCHES_IN_FLIGHT : options.maxPendingOpsPerShard;
-    this.inFlightLimit = options.store === null ? MEMORY_BATCHES_IN_FLIGHT : 1;
     this.batch = new BatchWriter(options.maxBatchOps);
     // A Redis shard's reply waits on Redis: not worth holding the host's thread for.
     this.replySpin = new ReplySpin(options.store === null ? options.replySpinUs / 1_000 : 0, this.replies, performance.now.bind(performance));
@@ -203,7 +204,7 @@ export class Shard {
       // A microtask, not now: every op issued in the same tick of the caller goes in one batch. While a
       // reply is still being handed out, wait for more ops (or its end) so batches stay large.
       if (
-        this.inFlight.length < this.inFlightLimit &&
+        this.canSend() &&
         !this.flushScheduled &&
         this.state === 'ready' &&
         (this.delivering === 0 || this.queued.length >= EARLY_FLUSH_OPS)
@@ -242,27 +243,33 @@ export class Shard {
   }
 
   private flush(): void {
-    // Once a Redis shard's limit is lifted, everything queued goes (see `slowStoreMs`).
-    while (this.send() && this.options.store !== null);
+    // A Redis shard releasing its queue sends every batch of it (see `slowStoreMs`).
+    while (this.send() && this.releasing);
   }
 
-  /** A Redis shard's batch in flight may have waited `slowStoreMs`: if so, lift the limit and send the rest. */
+  /** Whether a batch may go now: memory, up to two in flight; Redis, one, unless releasing its queue. */
+  private canSend(): boolean {
+    if (this.options.store === null) return this.inFlight.length < MEMORY_BATCHES_IN_FLIGHT;
+    return this.inFlight.length === 0 || this.releasing;
+  }
+
+  /** A Redis shard's oldest batch may have waited `slowStoreMs`: if so, sends what is queued behind it. */
   private checkSlow(): void {
     this.slowTimer = null;
     if (this.inFlight.length === 0 || this.pool === null) return;
     const waited = performance.now() - this.inFlightSince;
     const slowMs = slowStoreMs(this.options.storeTimeoutMs);
-    if (waited < slowMs) {
-      this.slowTimer = setTimeout(this.checkSlowTask, slowMs - waited).unref();
-      return;
+    if (waited >= slowMs) {
+      this.releasing = true;
+      this.flush();
+      this.releasing = false;
     }
-    this.inFlightLimit = this.maxInFlight;
-    this.flush();
+    this.slowTimer = setTimeout(this.checkSlowTask, waited >= slowMs ? slowMs : slowMs - waited).unref();
   }
 
   /** Sends the oldest batch written, if a slot is free; returns whether it did. */
   private send(): boolean {
-    if (this.inFlight.length >= this.inFlightLimit || this.queued.length === 0 || (this.state !== 'ready' && this.state !== 'closing')) return false;
+    if (!this.canSend() || this.queued.length === 0 || (this.state !== 'ready' && this.state !== 'closing')) return false;
     // The writer seals batches in the order of `queued`, each of at most maxBatchOps.
     const { bytes, ops } = this.batch.take()!;
     let pending: Pending[];
@@ -306,7 +313,6 @@ export class Shard {
     }
     // Replies come in the order the batches were sent (see MEMORY_BATCHES_IN_FLIGHT).
     const batch = this.inFlight.shift()!;
-    if (this.inFlight.length === 0 && this.options.store !== null) this.inFlightLimit = 1;
     // The next batch in flight is the worker's from now on.
     this.inFlightSince = performance.now();
     const delivery: Delivery = { bytes, header, pending: batch.pending, chunk: 0, errorAt: 0 };
@@ -429,7 +435,6 @@ export class Shard {
     const message = `shard ${this.index} crashed (${reason}); the outcome of this operation is unknown and ${fate}`;
     const inFlight = this.inFlight.flatMap((batch) => batch.pending);
     this.inFlight = [];
-    if (this.options.store !== null) this.inFlightLimit = 1;
     this.rejectAll(inFlight, () => new ShardCrashedError(message));
     this.rejectAll(this.takeQueued(), () => new ShardCrashedError(message));
     if (this.state === 'closing') {
