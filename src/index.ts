@@ -22,6 +22,7 @@ export {
 export { shardFor } from './main/shard-for.js';
 export {
   CapacityError,
+  CorruptDataError,
   EngineClosedError,
   ErrorCode,
   InvalidArgumentError,

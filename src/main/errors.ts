@@ -123,6 +123,16 @@ export class StoreUnavailableError extends SessionEngineError {
   }
 }
 
+/**
+ * A session's data in the store (Redis) cannot be read: a field or message that this engine never wrote
+ * so. Only that session's calls fail; repair or remove it (`remove()` deletes it, and rejects this too).
+ */
+export class CorruptDataError extends SessionEngineError {
+  constructor(message: string) {
+    super(ErrorCode.CORRUPT_DATA, message);
+  }
+}
+
 const byCode: Record<ErrorCode, new (message: string) => SessionEngineError> = {
   [ErrorCode.SESSION_NOT_FOUND]: SessionNotFoundError,
   [ErrorCode.INVALID_SESSION_ID]: InvalidSessionIdError,
@@ -136,6 +146,7 @@ const byCode: Record<ErrorCode, new (message: string) => SessionEngineError> = {
   [ErrorCode.PERSISTENCE_LOCKED]: PersistenceLockedError,
   [ErrorCode.PERSISTENCE_CORRUPT]: PersistenceCorruptError,
   [ErrorCode.STORE_UNAVAILABLE]: StoreUnavailableError,
+  [ErrorCode.CORRUPT_DATA]: CorruptDataError,
 };
 
 /** Rebuilds the typed error of a `{ code, message }` that crossed the thread boundary. */

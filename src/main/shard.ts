@@ -2,17 +2,17 @@
  * The main thread's side of one shard: its pinned worker (a one-thread piscina pool), the queue of
  * operations waiting for it, and its restarts.
  *
- * Ordering is owned here, not by piscina: at most two batches are in flight, the worker applies them in
- * the order sent, and operations that arrive meanwhile are sent together as the next batch, in call
- * order. A worker that dies or hangs is never replaced silently: every operation pending on it rejects
- * `ShardCrashedError`, the old pool is destroyed, and a fresh one must answer a ping before the shard
- * serves again.
+ * Ordering is owned here, not by piscina: at most two batches are in flight (on Redis, see `slowStoreMs`),
+ * the worker answers them in the order sent, and operations that arrive meanwhile are sent together as the
+ * next batch, in call order. A worker that dies or hangs is never replaced silently: every operation
+ * pending on it rejects `ShardCrashedError`, the old pool is destroyed, and a fresh one must answer a ping
+ * before the shard serves again.
  */
 import { Piscina } from 'piscina';
 import { BatchWriter } from '../protocol/batch-writer.js';
 import { encode } from '../protocol/codec.js';
 import { SKIPPED_RECORDS_WARNING, type WireError } from '../protocol/error-codes.js';
-import type { RecoveryFigures, RecoveryProgress, ShardConfig, ShardEvent, ShardPersistenceConfig, ShardSpinConfig } from '../protocol/messages.js';
+import type { RecoveryFigures, RecoveryProgress, ShardConfig, ShardEvent, ShardPersistenceConfig, ShardSpinConfig, StoreBatchTask } from '../protocol/messages.js';
 import type { Role, SessionId } from '../protocol/model.js';
 import { OPS, type ArgsOf, type IdOf, type OpName, type ResultOf } from '../protocol/ops.js';
 import { decodeReply, decodeReplyChunk, decodeReplyHeader, RESULTS_PER_CHUNK, type ReplyHeader } from '../protocol/reply.js';
@@ -93,9 +93,20 @@ const EARLY_FLUSH_OPS = 256;
  * Batches a memory shard may have in flight. Two: the worker finds the next batch waiting when it answers
  * one, instead of idling while the host hands out the reply and sends again. Order still holds: the worker
  * applies its batches one after another, in the order sent, and piscina answers them in that order. A
- * Redis shard keeps one: its batches wait on Redis, and one at a time keeps their timeouts apart.
+ * Redis shard keeps one while Redis answers promptly, so that ops gather into large batches meanwhile.
  */
 const MEMORY_BATCHES_IN_FLIGHT = 2;
+
+/**
+ * How long a Redis shard's oldest batch may wait before the batches queued behind it are sent too, and then
+ * again every as long while it waits. A Redis worker waits on its batches side by side, each within
+ * storeTimeoutMs of being sent, and answers them in order: held back until the oldest answers, a queued
+ * batch would wait out the bound of those ahead before its own. Not sooner: meanwhile ops gather into large
+ * batches, as they do while Redis answers promptly.
+ */
+function slowStoreMs(storeTimeoutMs: number): number {
+  return Math.min(100, storeTimeoutMs / 10);
+}
 
 const RESTART_BACKOFF_MS = [0, 50, 200, 1_000, 5_000];
 
@@ -125,9 +136,13 @@ export class Shard {
   /** The ops of `queued`, already written as batches. */
   private readonly batch: BatchWriter;
   private queued: Pending[] = [];
-  /** Batches sent and not yet answered, oldest first (at most `maxInFlight`). */
+  /** Batches sent and not yet answered, oldest first (at most `maxInFlight`; a Redis shard: see `slowStoreMs`). */
   private inFlight: InFlightBatch[] = [];
   private readonly maxInFlight: number;
+  /** Set while a Redis shard sends what is queued behind a batch that has waited `slowStoreMs`. */
+  private releasing = false;
+  /** Set while a Redis shard has batches in flight: checks whether the oldest has waited `slowStoreMs`. */
+  private slowTimer: NodeJS.Timeout | null = null;
   /** Since when the oldest batch in flight has been the worker's to answer (for the watchdog). */
   private inFlightSince = 0;
   /** The ping reply of the latest worker launched. */
@@ -154,6 +169,7 @@ export class Shard {
     this.flushScheduled = false;
     this.flush();
   };
+  private readonly checkSlowTask = (): void => this.checkSlow();
 
   constructor(
     readonly index: number,
@@ -162,7 +178,8 @@ export class Shard {
     private readonly hooks: ShardHooks,
     private readonly spin: ShardSpinConfig,
   ) {
-    this.maxInFlight = options.store === null ? MEMORY_BATCHES_IN_FLIGHT : 1;
+    // Each batch holds an op: no limit that a Redis shard's pending ops could reach (see `slowStoreMs`).
+    this.maxInFlight = options.store === null ? MEMORY_BATCHES_IN_FLIGHT : options.maxPendingOpsPerShard;
     this.batch = new BatchWriter(options.maxBatchOps);
     // A Redis shard's reply waits on Redis: not worth holding the host's thread for.
     this.replySpin = new ReplySpin(options.store === null ? options.replySpinUs / 1_000 : 0, this.replies, performance.now.bind(performance));
@@ -218,7 +235,7 @@ export class Shard {
       // A microtask, not now: every op issued in the same tick of the caller goes in one batch. While a
       // reply is still being handed out, wait for more ops (or its end) so batches stay large.
       if (
-        this.inFlight.length < this.maxInFlight &&
+        this.canSend() &&
         !this.flushScheduled &&
         this.state === 'ready' &&
         (this.delivering === 0 || this.queued.length >= EARLY_FLUSH_OPS)
@@ -268,7 +285,33 @@ export class Shard {
   }
 
   private flush(): void {
-    if (this.inFlight.length >= this.maxInFlight || this.queued.length === 0 || (this.state !== 'ready' && this.state !== 'closing')) return;
+    // A Redis shard releasing its queue sends every batch of it (see `slowStoreMs`).
+    while (this.send() && this.releasing);
+  }
+
+  /** Whether a batch may go now: memory, up to two in flight; Redis, one, unless releasing its queue. */
+  private canSend(): boolean {
+    if (this.options.store === null) return this.inFlight.length < MEMORY_BATCHES_IN_FLIGHT;
+    return this.inFlight.length === 0 || this.releasing;
+  }
+
+  /** A Redis shard's oldest batch may have waited `slowStoreMs`: if so, sends what is queued behind it. */
+  private checkSlow(): void {
+    this.slowTimer = null;
+    if (this.inFlight.length === 0 || this.pool === null) return;
+    const waited = performance.now() - this.inFlightSince;
+    const slowMs = slowStoreMs(this.options.storeTimeoutMs);
+    if (waited >= slowMs) {
+      this.releasing = true;
+      this.flush();
+      this.releasing = false;
+    }
+    this.slowTimer = setTimeout(this.checkSlowTask, waited >= slowMs ? slowMs : slowMs - waited).unref();
+  }
+
+  /** Sends the oldest batch written, if a slot is free; returns whether it did. */
+  private send(): boolean {
+    if (!this.canSend() || this.queued.length === 0 || (this.state !== 'ready' && this.state !== 'closing')) return false;
     // The writer seals batches in the order of `queued`, each of at most maxBatchOps.
     const { bytes, ops } = this.batch.take()!;
     let pending: Pending[];
@@ -280,15 +323,18 @@ export class Shard {
     }
     if (this.inFlight.length === 0) this.inFlightSince = performance.now();
     this.inFlight.push({ pending });
+    if (this.options.store !== null && this.slowTimer === null) this.slowTimer = setTimeout(this.checkSlowTask, slowStoreMs(this.options.storeTimeoutMs)).unref();
     this.batches++;
     this.ops += pending.length;
     const pool = this.pool!;
-    pool.run(bytes, { transferList: [bytes.buffer as ArrayBuffer] }).then(
+    const task: Uint8Array | StoreBatchTask = this.options.store === null ? bytes : { batch: bytes, sentAt: Date.now() };
+    pool.run(task, { transferList: [bytes.buffer as ArrayBuffer] }).then(
       (reply: Uint8Array) => this.replied(pool, reply),
       (error: unknown) => this.crashed(pool, error),
     );
     // A caller waiting on a few operations, and nothing else of this shard's to do meanwhile.
     if (pending.length <= REPLY_SPIN_MAX_OPS && this.inFlight.length === 1 && this.delivering === 0) this.replySpin.expect();
+    return true;
   }
 
   private scheduleFlush(): void {

@@ -68,3 +68,12 @@ export function encodeView(value: unknown): Uint8Array {
 export function decode(bytes: Uint8Array): unknown {
   return packr.unpack(bytes);
 }
+
+/**
+ * Decodes one value that no side of this engine encoded (a field read back from the store), on a codec of
+ * its own: a record definition in it outlives the call in msgpackr's table, and in the shared codec it
+ * could redefine a shared structure for every later decode. Slower: for values checked once and cached.
+ */
+export function decodeForeign(bytes: Uint8Array): unknown {
+  return createPackr().unpack(bytes);
+}

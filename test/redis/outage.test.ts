@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ErrorCode, SessionEngine, shardFor, StoreUnavailableError } from '../../dist/src/index.js';
-import { codeOf, settle, sleep, waitFor, withEngine } from '../helpers/engine.js';
+import { codeOf, settle, sleep, waitFor, withEngine, type Outcome } from '../helpers/engine.js';
 import { freePort, hasRedis, withRedis } from './redis-server.js';
 
 const TIMEOUT_MS = 1_000;
@@ -16,7 +16,7 @@ describe.skipIf(!hasRedis)('a Redis that goes away', () => {
       await withEngine({ shards: SHARDS, store: { redis: server.url }, storeTimeoutMs: TIMEOUT_MS }, async (engine) => {
         const id = await engine.create();
         let stop = false;
-        const seen = { ok: 0, unavailable: 0, other: [] as unknown[], slowRounds: [] as number[] };
+        const seen = { ok: 0, unavailable: 0, other: [] as unknown[], slowRounds: [] as number[], messages: new Set<string>() };
         // A steady load from the host while Redis dies and comes back.
         const load = (async () => {
           while (!stop) {
@@ -28,7 +28,10 @@ describe.skipIf(!hasRedis)('a Redis that goes away', () => {
             if (took >= TIMEOUT_MS + 3_000) seen.slowRounds.push(took);
             for (const o of outcomes) {
               if (o.ok) seen.ok++;
-              else if (codeOf(o.error) === ErrorCode.STORE_UNAVAILABLE) seen.unavailable++;
+              else if (codeOf(o.error) === ErrorCode.STORE_UNAVAILABLE) {
+                seen.unavailable++;
+                seen.messages.add((o.error as Error).message);
+              }
               // The session is gone with the killed server (no persistence): appends then find none.
               else if (codeOf(o.error) !== ErrorCode.SESSION_NOT_FOUND) seen.other.push(o.error);
             }
@@ -65,6 +68,10 @@ describe.skipIf(!hasRedis)('a Redis that goes away', () => {
         }
         expect(seen.slowRounds).toEqual([]);
         expect(seen.other).toEqual([]);
+        // In the engine's words, not ioredis's ("Stream isn't writeable and enableOfflineQueue options is false").
+        const messages = [...seen.messages];
+        expect(messages.filter((message) => /offline ?queue|stream isn't|ioredis/i.test(message))).toEqual([]);
+        expect(messages.some((message) => message.includes('the Redis store is not connected (connection lost or not yet established); the call was not sent'))).toBe(true);
       });
     });
   }, 60_000);
@@ -101,6 +108,43 @@ describe.skipIf(!hasRedis)('a Redis that goes away', () => {
     expect(codeOf(error)).toBe(ErrorCode.STORE_UNAVAILABLE);
     expect(Date.now() - started).toBeLessThan(TIMEOUT_MS + 5_000);
   });
+
+  it('settles every one of 20 000 calls queued at once against a frozen Redis within storeTimeoutMs + 1 s, then serves again', async () => {
+    await withRedis(async (server) => {
+      await withEngine({ shards: 1, store: { redis: server.url }, storeTimeoutMs: TIMEOUT_MS }, async (engine) => {
+        const ids = await Promise.all(Array.from({ length: 8 }, () => engine.create()));
+        server.pause();
+        let slowest = 0;
+        let outcomes: Outcome<unknown>[];
+        try {
+          // Far more than one batch (maxBatchOps) for the one shard, all issued in one tick.
+          const calls = Array.from({ length: 20_000 }, (_, n) => {
+            const id = ids[n % ids.length]!;
+            const issuedAt = performance.now();
+            const call: Promise<unknown> = n % 3 === 0 ? engine.appendMessage(id, { role: 'user', content: `m${n}` }) : n % 3 === 1 ? engine.get(id) : engine.touch(id);
+            return settle(call).then((outcome) => {
+              slowest = Math.max(slowest, performance.now() - issuedAt);
+              return outcome;
+            });
+          });
+          outcomes = await Promise.all(calls);
+          // Redis is known down now: a later call is refused unsent rather than sent to wait out the bound.
+          const refused = await settle(engine.touch(ids[0]!));
+          expect(refused.ok ? null : codeOf(refused.error)).toBe(ErrorCode.STORE_UNAVAILABLE);
+          expect(refused.ok ? '' : (refused.error as Error).message).toMatch(/has not answered since; the call was not sent/);
+        } finally {
+          server.resume();
+        }
+        const codes = new Set(outcomes.map((o) => (o.ok ? 'ok' : codeOf(o.error))));
+        expect(codes).toEqual(new Set([ErrorCode.STORE_UNAVAILABLE]));
+        // The bound is storeTimeoutMs + 1 s; 3 s more of slack for a loaded 2-core machine (queued one batch
+        // behind another, as before, the slowest took some 11 s).
+        expect(slowest).toBeLessThan(TIMEOUT_MS + 1_000 + 3_000);
+        await waitFor(async () => (await settle(engine.touch(ids[0]!))).ok, 15_000, 'service after SIGCONT');
+        expect(await engine.appendMessage(ids[1]!, { role: 'user', content: 'back' })).toBeGreaterThan(0);
+      });
+    });
+  }, 60_000);
 
   it('rejects calls to a Redis that stops answering (SIGSTOP) within the bound', async () => {
     await withRedis(async (server) => {

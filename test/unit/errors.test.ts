@@ -1,6 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import {
   CapacityError,
+  CorruptDataError,
   EngineClosedError,
   ErrorCode,
   fromWire,
@@ -29,6 +30,7 @@ const CLASSES: [string, new (message: string) => SessionEngineError][] = [
   ['ERR_PROTOCOL', ProtocolError],
   ['ERR_PERSISTENCE_LOCKED', PersistenceLockedError],
   ['ERR_PERSISTENCE_CORRUPT', PersistenceCorruptError],
+  ['ERR_CORRUPT_DATA', CorruptDataError],
 ];
 
 describe('errors', () => {

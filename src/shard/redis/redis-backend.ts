@@ -7,7 +7,8 @@
  * answered by shard 0 alone, and the other shards answer empty: the engine's merge stays correct. Shard 0
  * also owns the keyspace-notification subscription behind the `'expired'` events.
  */
-import { FORMAT_VERSION, SESSION_V2_STRUCTURE } from '../../protocol/codec.js';
+import { isUtf8 } from 'node:buffer';
+import { decodeForeign, encode, FORMAT_VERSION, SESSION_V2_STRUCTURE } from '../../protocol/codec.js';
 import { encodeCapabilities, encodeServers } from '../../protocol/encoded-fields.js';
 import { ErrorCode } from '../../protocol/error-codes.js';
 import type { ShardConfig, ShardEvent } from '../../protocol/messages.js';
@@ -19,34 +20,81 @@ import type { OpHandlers, ShardBackend } from '../backend.js';
 import type { ReplySequence } from '../batch-runner.js';
 import { injectFault } from '../fault.js';
 import { ExpiryListener } from './expiry-listener.js';
-import { connect, RedisSessionStore, storeFailure, whenReady, type PlainFields, type SessionReply } from './redis-store.js';
+import { checkMessageRecord } from '../../protocol/message-record.js';
+import { connect, isNoAnswer, noAnswer, RedisSessionStore, storeFailure, whenReady, type PlainFields, type SessionReply } from './redis-store.js';
 
 /** A Redis shard holds no sessions itself: its own figures are zeros (the engine adds its counters). */
 const NO_FIGURES: ShardFigures = Object.freeze({ sessions: 0, messages: 0, sessionBytes: 0, heapUsedBytes: 0, lastSweepSliceMs: 0, logBytes: 0, logBytesFree: 0 });
 
-function writeOptionalString(writer: MsgpackWriter, value: string | null): void {
-  if (value === null) writer.nil();
-  else writer.string(value);
+function corrupt(id: SessionId, what: string): never {
+  fail(ErrorCode.CORRUPT_DATA, `store: session ${id} cannot be read: ${what}`);
+}
+
+/** A stored integer field as the scripts write it: decimal digits, nothing else. */
+const INTEGER = /^(0|-?[1-9][0-9]{0,15})$/;
+
+/** Checked values by their stored bytes, per field: sessions share a few capabilities and server lists. */
+const checkedValues = { cap: new Map<string, Uint8Array>(), srv: new Map<string, Uint8Array>() };
+const MAX_CHECKED_VALUES = 256;
+const NIL = 0xc0;
+const EMPTY_ARRAY = 0x90;
+
+/**
+ * The bytes to write for an encoded field, once they are known to be exactly one value of the right kind.
+ * Written as this worker encodes the value again, not as stored: stored bytes may decode alone and still
+ * corrupt the reply around them (a record definition over a shared structure id, a reference to a record
+ * defined by another session's field), so none reach the reply (or the shared codec) unchecked.
+ */
+function encodedField(id: SessionId, name: 'cap' | 'srv', stored: Buffer): Uint8Array {
+  // The common values: no capabilities, no servers.
+  if (stored.length === 1 && stored[0] === (name === 'cap' ? NIL : EMPTY_ARRAY)) return stored;
+  const checked = checkedValues[name];
+  const key = stored.toString('latin1');
+  const known = checked.get(key);
+  if (known !== undefined) return known;
+  let value: unknown;
+  try {
+    value = decodeForeign(stored);
+  } catch (error) {
+    corrupt(id, `its field '${name}' is not one well-formed value (${(error as Error).message}): 0x${stored.subarray(0, 16).toString('hex')}`);
+  }
+  const fits = name === 'cap' ? value === null || (typeof value === 'object' && !Array.isArray(value)) : Array.isArray(value) && value.every((one) => typeof one === 'string');
+  if (!fits) corrupt(id, `its field '${name}' holds ${describe(value)}, not ${name === 'cap' ? 'capabilities (an object or null)' : 'server names (an array of strings)'}`);
+  const encoded = encode(value);
+  if (checked.size >= MAX_CHECKED_VALUES) checked.clear();
+  checked.set(key, encoded);
+  return encoded;
+}
+
+function describe(value: unknown): string {
+  return Array.isArray(value) ? 'an array' : value === null ? 'null' : `a ${typeof value}`;
 }
 
 /**
- * Reads a session a script returned and says how to write it as a Session record, as the memory store
- * writes its own. Checks everything first: a value this version cannot read fails its op, not the reply.
+ * Reads a session a script returned and says how to write it as a Session record, as the in-memory shard
+ * writes its own. Checks everything first: bytes this version did not write fail their op with
+ * `ERR_CORRUPT_DATA`, and never reach the reply, where they would break the other ops' results.
  */
 function sessionWrite(id: SessionId, reply: SessionReply | null): SessionWrite | null {
   if (reply === null) return null;
   const [flat, log] = reply;
   const fields = new Map<string, Buffer>();
   for (let i = 0; i + 1 < flat.length; i += 2) fields.set(flat[i]!.toString('latin1'), flat[i + 1]!);
-  const version = Number(fields.get('v')?.toString() ?? NaN);
-  if (version !== FORMAT_VERSION) fail(ErrorCode.PROTOCOL, `store: session ${id} is in format ${version}, this version reads ${FORMAT_VERSION}`);
   const number = (name: string): number => {
-    const value = Number(fields.get(name)?.toString() ?? NaN);
-    if (!Number.isSafeInteger(value)) fail(ErrorCode.PROTOCOL, `store: session ${id} has no valid '${name}'`);
-    return value;
+    const text = fields.get(name)?.toString('latin1');
+    if (text === undefined) corrupt(id, `it has no field '${name}'`);
+    if (!INTEGER.test(text) || !Number.isSafeInteger(Number(text))) corrupt(id, `its field '${name}' is not an integer: ${JSON.stringify(text.slice(0, 40))}`);
+    return Number(text);
   };
-  const bytes = (name: string): Buffer => fields.get(name) ?? fail(ErrorCode.PROTOCOL, `store: session ${id} has no '${name}'`);
-  const text = (name: string): string | null => fields.get(name)?.toString('utf8') ?? null;
+  const version = number('v');
+  if (version !== FORMAT_VERSION) fail(ErrorCode.PROTOCOL, `store: session ${id} is in format ${version}, this version reads ${FORMAT_VERSION}`);
+  const bytes = (name: 'cap' | 'srv'): Uint8Array => encodedField(id, name, fields.get(name) ?? corrupt(id, `it has no field '${name}'`));
+  const text = (name: string): string | null => {
+    const value = fields.get(name);
+    if (value === undefined) return null;
+    if (!isUtf8(value)) corrupt(id, `its field '${name}' is not UTF-8 text`);
+    return value.toString('utf8');
+  };
   const createdAt = number('c');
   const lastAccessed = number('a');
   const updatedAt = number('u');
@@ -55,6 +103,13 @@ function sessionWrite(id: SessionId, reply: SessionReply | null): SessionWrite |
   const cwd = text('cwd');
   const title = text('title');
   const owner = text('owner');
+  for (let i = 0; i < log.length; i++) {
+    if (checkMessageRecord(log[i]!) < 0) corrupt(id, `message ${i} of its log is not a well-formed message record: 0x${log[i]!.subarray(0, 16).toString('hex')}`);
+  }
+  const optional = (writer: MsgpackWriter, value: string | null): void => {
+    if (value === null) writer.nil();
+    else writer.string(value);
+  };
   return (writer) => {
     writer.recordHeader(SESSION_V2_STRUCTURE);
     writer.string(id);
@@ -64,10 +119,10 @@ function sessionWrite(id: SessionId, reply: SessionReply | null): SessionWrite |
     for (const record of log) writer.raw(record);
     writer.raw(capabilities);
     writer.raw(servers);
-    writeOptionalString(writer, cwd);
-    writeOptionalString(writer, title);
+    optional(writer, cwd);
+    optional(writer, title);
     writer.number(updatedAt);
-    writeOptionalString(writer, owner);
+    optional(writer, owner);
   };
 }
 
@@ -78,6 +133,8 @@ export class RedisBackend implements ShardBackend {
   readonly deadlineMs: number;
   readonly store: RedisSessionStore;
   private readonly listener: ExpiryListener | null;
+  /** One failure for all: a frozen Redis leaves thousands of calls unanswered at once. */
+  private readonly noAnswer: OperationFailure;
   /** The time of the batch in progress (scripts take it as an argument: Redis's own clock is not used). */
   private now = Date.now();
 
@@ -88,11 +145,16 @@ export class RedisBackend implements ShardBackend {
   ) {
     if (config.redis == null) throw new Error('the Redis shard worker needs ShardConfig.redis');
     this.deadlineMs = config.storeTimeoutMs ?? 5_000;
-    this.store = new RedisSessionStore(connect(config.redis, this.deadlineMs), {
-      maxSessionAgeMs: config.maxSessionAgeMs,
-      maxMessagesPerSession: config.maxMessagesPerSession,
-      maxMessageBytes: config.maxMessageBytes ?? Number.MAX_SAFE_INTEGER,
-    });
+    this.store = new RedisSessionStore(
+      connect(config.redis, this.deadlineMs),
+      {
+        maxSessionAgeMs: config.maxSessionAgeMs,
+        maxMessagesPerSession: config.maxMessagesPerSession,
+        maxMessageBytes: config.maxMessageBytes ?? Number.MAX_SAFE_INTEGER,
+      },
+      this.deadlineMs,
+    );
+    this.noAnswer = noAnswer(this.deadlineMs);
     this.listener =
       config.shard === 0
         ? new ExpiryListener(this.store.client, (ids) => {
@@ -130,7 +192,16 @@ export class RedisBackend implements ShardBackend {
       return true as const;
     },
     touch: async (id) => this.store.touch(id, this.now),
-    remove: async (id) => sessionWrite(id, await this.store.remove(id)),
+    remove: async (id) => {
+      const removed = await this.store.remove(id);
+      try {
+        return sessionWrite(id, removed);
+      } catch (error) {
+        // The script has deleted it: say so, since its caller cannot be handed what it held.
+        if (error instanceof OperationFailure && error.code === ErrorCode.CORRUPT_DATA) fail(error.code, `${error.message} (it is removed)`);
+        throw error;
+      }
+    },
     list: async (after, a) => this.list(after, a),
     size: async () => (this.config.shard === 0 ? (await this.store.scanIds()).length : 0),
     // Redis expires the sessions itself.
@@ -153,12 +224,16 @@ export class RedisBackend implements ShardBackend {
   };
 
   /** A Redis or connection error, as the operation's failure in the engine's words. */
-  failureOf(error: unknown): OperationFailure {
-    return storeFailure(error);
+  failureOf(error: unknown, wireId: unknown): OperationFailure {
+    if (!isNoAnswer(error)) return storeFailure(error, this.deadlineMs, wireId);
+    this.store.breaker?.trip();
+    return this.noAnswer;
   }
 
-  unanswered(): OperationFailure {
-    return new OperationFailure(ErrorCode.STORE_UNAVAILABLE, `store: no answer from Redis within storeTimeoutMs (${this.deadlineMs} ms)`);
+  /** Trips the breaker only when Redis had a fair chance to answer (not a batch this worker read late). */
+  unanswered(fairChance: boolean): OperationFailure {
+    if (fairChance) this.store.breaker?.trip();
+    return this.noAnswer;
   }
 
   batchStarted(): void {}

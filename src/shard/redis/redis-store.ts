@@ -40,7 +40,9 @@ function reconnectDelay(attempt: number): number {
 function failFast(timeoutMs: number): RedisOptions {
   return {
     enableOfflineQueue: false,
-    commandTimeout: timeoutMs,
+    // A backstop for commands Redis never answers: a batch's own timer bounds its calls to timeoutMs, and
+    // the two firing together would make the batch's reply wait behind every command's rejection.
+    commandTimeout: 2 * timeoutMs,
     maxRetriesPerRequest: 0,
     autoResendUnfulfilledCommands: false,
     retryStrategy: reconnectDelay,
@@ -133,15 +135,95 @@ function once(emitter: RedisClient, events: string[], timeoutMs: number): Promis
 /** Server errors that mean "not now" rather than "never": the call may succeed later. */
 const TRANSIENT = /^(LOADING|CLUSTERDOWN|TRYAGAIN|MASTERDOWN|READONLY|BUSY|MOVED|ASK)\b/;
 
-/** The typed failure of a Redis call that rejected. */
-export function storeFailure(error: unknown): OperationFailure {
+/** ioredis's words for a call it refused because no connection was up: nothing was sent. */
+const NOT_CONNECTED = /enableOfflineQueue options is false|^None of startup nodes is available/;
+
+/** ioredis's words for a call that got no answer within its `commandTimeout` (`storeTimeoutMs`). */
+const NO_ANSWER = 'Command timed out';
+
+/** Whether `error` says that Redis did not answer in time (rather than that the connection was down). */
+export function isNoAnswer(error: unknown): boolean {
+  return error instanceof Error && error.message === NO_ANSWER;
+}
+
+/** The typed failure of a Redis call that rejected (for session `id`), in the engine's words rather than ioredis's. */
+export function storeFailure(error: unknown, timeoutMs: number, id?: unknown): OperationFailure {
   if (error instanceof OperationFailure) return error;
   const message = error instanceof Error ? error.message : String(error);
   if (error instanceof Error && error.name === 'ReplyError') {
+    if (message.startsWith('WRONGTYPE')) {
+      return new OperationFailure(ErrorCode.CORRUPT_DATA, `store: session ${String(id)} cannot be read: a key of it holds the wrong kind of value (${message})`);
+    }
     if (message.startsWith('OOM')) return new OperationFailure(ErrorCode.CAPACITY, `store: Redis is full (maxmemory): ${message}`);
     if (!TRANSIENT.test(message)) return new OperationFailure(ErrorCode.PROTOCOL, `store: Redis refused a script: ${message}`);
   }
+  if (NOT_CONNECTED.test(message)) {
+    return new OperationFailure(ErrorCode.STORE_UNAVAILABLE, 'store: the Redis store is not connected (connection lost or not yet established); the call was not sent');
+  }
+  if (message === NO_ANSWER) return noAnswer(timeoutMs);
+  if (message === 'Connection is closed.') {
+    return new OperationFailure(ErrorCode.STORE_UNAVAILABLE, 'store: the connection to Redis closed before it answered; the outcome of the call is unknown');
+  }
   return new OperationFailure(ErrorCode.STORE_UNAVAILABLE, `store: Redis is unavailable (${message})`);
+}
+
+/** The failure of a call Redis did not answer within `timeoutMs`: it may still apply when Redis catches up. */
+export function noAnswer(timeoutMs: number): OperationFailure {
+  return new OperationFailure(ErrorCode.STORE_UNAVAILABLE, `store: no answer from Redis within storeTimeoutMs (${timeoutMs} ms); the outcome of the call is unknown`);
+}
+
+/** How long the breaker waits between two probes that failed at once (the connection down). */
+const PROBE_RETRY_MS = 100;
+
+/**
+ * Whether a single Redis is known not to answer. Once a call has waited all of `storeTimeoutMs` without an
+ * answer (a frozen or overloaded server keeps the connection open), later calls fail at once, unsent, rather
+ * than each waiting the whole bound and piling up in the connection; a PING probes until Redis answers again.
+ * Not for a cluster: one frozen master must not fail the calls for the others.
+ */
+export class StoreBreaker {
+  private down = false;
+  private closed = false;
+
+  constructor(
+    private readonly client: Redis,
+    private readonly timeoutMs: number,
+  ) {}
+
+  /** Throws the failure of a call not sent, while Redis is known not to answer. */
+  check(): void {
+    if (this.down) {
+      throw new OperationFailure(
+        ErrorCode.STORE_UNAVAILABLE,
+        `store: Redis has not answered within storeTimeoutMs (${this.timeoutMs} ms) and has not answered since; the call was not sent (the engine keeps probing and serves again once Redis answers)`,
+      );
+    }
+  }
+
+  /** A call got no answer within the bound: Redis is taken as down until a probe is answered. */
+  trip(): void {
+    if (this.down || this.closed) return;
+    this.down = true;
+    void this.probe();
+  }
+
+  close(): void {
+    this.closed = true;
+  }
+
+  private async probe(): Promise<void> {
+    while (!this.closed) {
+      try {
+        // Answered only once Redis has caught up with every command sent before it.
+        await this.client.ping();
+        this.down = false;
+        return;
+      } catch {
+        // A frozen Redis took the whole commandTimeout; a connection that is down refused at once.
+        await new Promise((resolve) => setTimeout(resolve, PROBE_RETRY_MS).unref());
+      }
+    }
+  }
 }
 
 /** The scripts as ioredis defined them (the `Buffer` variants return binary values untouched). */
@@ -166,16 +248,21 @@ export type PlainFields = Partial<Record<'cwd' | 'title' | 'owner', string | nul
 
 export class RedisSessionStore {
   private readonly scripts: ScriptCommands;
+  /** `null` on a cluster (see `StoreBreaker`). */
+  readonly breaker: StoreBreaker | null;
 
   constructor(
     readonly client: RedisClient,
     private readonly limits: RedisStoreLimits,
+    timeoutMs: number,
   ) {
     this.scripts = client as unknown as ScriptCommands;
+    this.breaker = client instanceof Cluster ? null : new StoreBreaker(client, timeoutMs);
   }
 
   /** Rejects `INVALID_ARGUMENT` if the id exists. */
   async create(id: SessionId, now: number, capabilities: Uint8Array, servers: Uint8Array, fields: PlainFields): Promise<void> {
+    this.breaker?.check();
     const args: (string | number | Uint8Array)[] = [now, this.limits.maxSessionAgeMs, FORMAT_VERSION, bytes(capabilities), bytes(servers)];
     for (const [field, value] of Object.entries(fields)) if (value !== null && value !== undefined) args.push(field, value);
     const created = await this.scripts.ssCreate(metaKey(id), logKey(id), ...args);
@@ -183,12 +270,14 @@ export class RedisSessionStore {
   }
 
   /** The session with its idle clock refreshed, or `null`; `lastMessages` as in `Op.GET`. */
-  get(id: SessionId, now: number, lastMessages: number): Promise<SessionReply | null> {
+  async get(id: SessionId, now: number, lastMessages: number): Promise<SessionReply | null> {
+    this.breaker?.check();
     return this.scripts.ssGetBuffer(metaKey(id), logKey(id), now, this.limits.maxSessionAgeMs, lastMessages);
   }
 
   /** Appends one encoded Message record; resolves the new context length. */
   async append(id: SessionId, now: number, record: Uint8Array, contentBytes: number): Promise<number> {
+    this.breaker?.check();
     const { maxSessionAgeMs, maxMessagesPerSession, maxMessageBytes } = this.limits;
     const [status, value] = await this.scripts.ssAppend(metaKey(id), logKey(id), now, maxSessionAgeMs, bytes(record), contentBytes, maxMessagesPerSession, maxMessageBytes);
     if (status === 0) return value;
@@ -204,6 +293,7 @@ export class RedisSessionStore {
 
   /** Replaces the encoded fields given (`null`: unchanged) and the plain fields present in `fields`. */
   async update(id: SessionId, now: number, capabilities: Uint8Array | null, servers: Uint8Array | null, fields: PlainFields): Promise<void> {
+    this.breaker?.check();
     const args: (string | number | Uint8Array)[] = [now, this.limits.maxSessionAgeMs];
     if (capabilities !== null) args.push('cap', '1', bytes(capabilities));
     if (servers !== null) args.push('srv', '1', bytes(servers));
@@ -216,15 +306,18 @@ export class RedisSessionStore {
   }
 
   async touch(id: SessionId, now: number): Promise<boolean> {
+    this.breaker?.check();
     return (await this.scripts.ssTouch(metaKey(id), logKey(id), now, this.limits.maxSessionAgeMs)) === 1;
   }
 
-  remove(id: SessionId): Promise<SessionReply | null> {
+  async remove(id: SessionId): Promise<SessionReply | null> {
+    this.breaker?.check();
     return this.scripts.ssRemoveBuffer(metaKey(id), logKey(id));
   }
 
   /** Every session id in Redis, scanning every master of a cluster: O(keys in Redis), several round trips. */
   async scanIds(): Promise<SessionId[]> {
+    this.breaker?.check();
     const nodes: Redis[] = this.client instanceof Cluster ? this.client.nodes('master') : [this.client];
     const perNode = await Promise.all(nodes.map((node) => scanNode(node)));
     return perNode.flat();
@@ -232,11 +325,13 @@ export class RedisSessionStore {
 
   /** `[cwd, owner]` of each id, `null` when unset (or when the session is gone meanwhile). */
   async ownership(ids: SessionId[]): Promise<[string | null, string | null][]> {
+    this.breaker?.check();
     return Promise.all(ids.map((id) => this.client.hmget(metaKey(id), 'cwd', 'owner') as Promise<[string | null, string | null]>));
   }
 
   /** Closes the connection without waiting for replies. */
   close(): void {
+    this.breaker?.close();
     this.client.disconnect();
   }
 }
