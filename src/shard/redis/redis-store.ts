@@ -269,7 +269,7 @@ export class RedisSessionStore {
     if (created !== 1) throw new OperationFailure(ErrorCode.INVALID_ARGUMENT, `id: session ${id} already exists`);
   }
 
-  /** The session with its idle clock refreshed, or `null`; `lastMessages` as in `Op.GET`. */
+  /** The session with its idle clock refreshed, or `null`; `lastMessages` as in the `get` op (`GetArgs`). */
   async get(id: SessionId, now: number, lastMessages: number): Promise<SessionReply | null> {
     this.breaker?.check();
     return this.scripts.ssGetBuffer(metaKey(id), logKey(id), now, this.limits.maxSessionAgeMs, lastMessages);
