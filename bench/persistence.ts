@@ -41,7 +41,8 @@ async function prefill(engine: SessionEngine, count: number, messages: number): 
       while (next < count) {
         const n = next++;
         const id = await engine.create({ mcpServers: ['fs'] });
-        for (let m = 0; m < messages; m++) await engine.appendMessage(id, { role: m % 2 === 0 ? 'user' : 'assistant', content: `message ${m} of session ${n}: ${'x'.repeat(60)}` });
+        for (let m = 0; m < messages; m++)
+          await engine.appendMessage(id, { role: m % 2 === 0 ? 'user' : 'assistant', content: `message ${m} of session ${n}: ${'x'.repeat(60)}` });
         ids[n] = id;
       }
     }),
@@ -69,34 +70,47 @@ async function mixed(engine: SessionEngine, ids: string[]): Promise<number> {
 }
 
 async function throughput(): Promise<void> {
-  const variants: [string, FsyncPolicy | null][] = [['off (memory only)', null], ["'no'", 'no'], ["'everysec'", 'everysec'], ["'always'", 'always']];
+  const variants: [string, FsyncPolicy | null][] = [
+    ['off (memory only)', null],
+    ["'no'", 'no'],
+    ["'everysec'", 'everysec'],
+    ["'always'", 'always'],
+  ];
   const runs = new Map<string, number[]>(variants.map(([name]) => [name, []]));
   const files = new Map<string, number>();
-  for (let round = 0; round < ROUNDS; round++) for (const [name, fsync] of variants) {
-    const dir = fsync === null ? null : tempDir();
-    const options: SessionEngineOptions = { shards: SHARDS, ...(dir === null ? {} : { persistence: { dir, fsync: fsync! } }) };
-    const engine = await SessionEngine.start(options);
-    try {
-      const ids = await prefill(engine, PREFILL, 5);
-      await mixed(engine, ids); // warm-up, same length
-      const opsPerSecond = await mixed(engine, ids);
-      runs.get(name)!.push(opsPerSecond);
-      files.set(name, dir === null ? 0 : dirBytes(dir));
-    } finally {
-      await engine.close();
-      if (dir !== null) rmSync(dir, { recursive: true, force: true });
+  for (let round = 0; round < ROUNDS; round++)
+    for (const [name, fsync] of variants) {
+      const dir = fsync === null ? null : tempDir();
+      const options: SessionEngineOptions = { shards: SHARDS, ...(dir === null ? {} : { persistence: { dir, fsync: fsync! } }) };
+      const engine = await SessionEngine.start(options);
+      try {
+        const ids = await prefill(engine, PREFILL, 5);
+        await mixed(engine, ids); // warm-up, same length
+        const opsPerSecond = await mixed(engine, ids);
+        runs.get(name)!.push(opsPerSecond);
+        files.set(name, dir === null ? 0 : dirBytes(dir));
+      } finally {
+        await engine.close();
+        if (dir !== null) rmSync(dir, { recursive: true, force: true });
+      }
     }
-  }
   const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
   const base = median(runs.get(variants[0]![0])!);
-  console.log(`mixed workload (80% get lastMessages 10 / 20% append), ${SHARDS} shards, ${IN_FLIGHT} in flight, ${PREFILL} sessions, ${SECONDS} s per run, median of ${ROUNDS} interleaved rounds`);
+  console.log(
+    `mixed workload (80% get lastMessages 10 / 20% append), ${SHARDS} shards, ${IN_FLIGHT} in flight, ${PREFILL} sessions, ${SECONDS} s per run, median of ${ROUNDS} interleaved rounds`,
+  );
   console.log('| persistence | ops/s (median) | vs memory-only | every round | files after a run |');
   console.log('|---|---:|---:|---|---:|');
   for (const [name] of variants) {
     const ops = median(runs.get(name)!);
     const bytes = files.get(name)!;
-    const all = runs.get(name)!.map((value) => Math.round(value / 1_000) + 'k').join(' / ');
-    console.log(`| ${name} | ${Math.round(ops).toLocaleString('en-US')} | ${((ops / base) * 100).toFixed(0)}% | ${all} | ${bytes === 0 ? '-' : `${(bytes / 1_048_576).toFixed(1)} MiB`} |`);
+    const all = runs
+      .get(name)!
+      .map((value) => `${Math.round(value / 1_000)}k`)
+      .join(' / ');
+    console.log(
+      `| ${name} | ${Math.round(ops).toLocaleString('en-US')} | ${((ops / base) * 100).toFixed(0)}% | ${all} | ${bytes === 0 ? '-' : `${(bytes / 1_048_576).toFixed(1)} MiB`} |`,
+    );
   }
 }
 
@@ -123,8 +137,12 @@ async function recovery(): Promise<void> {
     console.log(`\nrecovery of ${RECOVERY_SESSIONS.toLocaleString('en-US')} sessions x 10 messages (filled in ${fillSeconds.toFixed(1)} s), ${SHARDS} shards`);
     console.log('| recovering from | files | sessions | ms (start() until serving, snapshot rewrite included) |');
     console.log('|---|---:|---:|---:|');
-    console.log(`| logs only (first restart) | ${(logBytes / 1_048_576).toFixed(1)} MiB | ${fromLog.sessions.toLocaleString('en-US')} | ${Math.round(fromLog.ms)} |`);
-    console.log(`| snapshots | ${(snapshotBytes / 1_048_576).toFixed(1)} MiB | ${fromSnapshot.sessions.toLocaleString('en-US')} | ${Math.round(fromSnapshot.ms)} |`);
+    console.log(
+      `| logs only (first restart) | ${(logBytes / 1_048_576).toFixed(1)} MiB | ${fromLog.sessions.toLocaleString('en-US')} | ${Math.round(fromLog.ms)} |`,
+    );
+    console.log(
+      `| snapshots | ${(snapshotBytes / 1_048_576).toFixed(1)} MiB | ${fromSnapshot.sessions.toLocaleString('en-US')} | ${Math.round(fromSnapshot.ms)} |`,
+    );
     console.log(`| snapshots, ${SHARDS + 1} shards instead of ${SHARDS} | | ${resharded.sessions.toLocaleString('en-US')} | ${Math.round(resharded.ms)} |`);
   } finally {
     rmSync(dir, { recursive: true, force: true });

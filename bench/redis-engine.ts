@@ -125,7 +125,16 @@ function rawIoredis(url: string): { subject: Subject; close(): void } {
         record.string('user');
         record.string(CONTENT);
         record.number(Date.now());
-        const [status, length] = await scripts.ssAppend(metaKey(id), logKey(id), Date.now(), TTL_MS, Buffer.from(record.finish()), CONTENT.length, 1e9, 1 << 20);
+        const [status, length] = await scripts.ssAppend(
+          metaKey(id),
+          logKey(id),
+          Date.now(),
+          TTL_MS,
+          Buffer.from(record.finish()),
+          CONTENT.length,
+          1e9,
+          1 << 20,
+        );
         if (status !== 0) throw new Error(`append failed: ${status}`);
         return length;
       },

@@ -101,7 +101,10 @@ export function markdownReport(results: BenchResults): string {
   ]);
   const scaleExtras = results.results
     .filter((r) => r.gcPauses !== undefined)
-    .map((r) => `- ${r.variant}: main-thread GC pauses during prefill and load: ${r.gcPauses!.count}, max ${r.gcPauses!.maxMs.toFixed(1)} ms, p99 ${r.gcPauses!.p99Ms.toFixed(1)} ms, total ${r.gcPauses!.totalMs.toFixed(0)} ms`);
+    .map(
+      (r) =>
+        `- ${r.variant}: main-thread GC pauses during prefill and load: ${r.gcPauses!.count}, max ${r.gcPauses!.maxMs.toFixed(1)} ms, p99 ${r.gcPauses!.p99Ms.toFixed(1)} ms, total ${r.gcPauses!.totalMs.toFixed(0)} ms`,
+    );
   const skipped = Object.entries(results.skipped).map(([id, why]) => `- ${id}: skipped (${why})`);
   return `# session-shards benchmark (${plan.mode})
 
@@ -113,15 +116,18 @@ ${markdownTable(HEADERS, tableRows(results))}
 
 ## Targets (engine default vs baselines, same run)
 
-${markdownTable(['status', 'target', 'measured'], results.targets.map((t) => [t.status.toUpperCase(), t.target, t.measured]))}
+${markdownTable(
+  ['status', 'target', 'measured'],
+  results.targets.map((t) => [t.status.toUpperCase(), t.target, t.measured]),
+)}
 
 ${pairedSection(results)}## Memory after prefill
 
 ${markdownTable(['variant', 'sessions', 'main heap B/session', 'RSS B/session', 'RSS minus main heap B/session', 'redis-server B/session', 'main heap MB', 'prefill s'], memoryRows)}
-${scaleExtras.length > 0 ? '\n' + scaleExtras.join('\n') + '\n' : ''}${skipped.length > 0 ? '\n' + skipped.join('\n') + '\n' : ''}
+${scaleExtras.length > 0 ? `\n${scaleExtras.join('\n')}\n` : ''}${skipped.length > 0 ? `\n${skipped.join('\n')}\n` : ''}
 ## How it was measured
 
-- Prefill: ${plan.sessions.toLocaleString('en-US')} sessions of ${plan.messagesPerSession} messages of ~200 bytes${plan.mode === 'quick' ? ' (--quick: fewer than the full run\'s 100 000)' : ''}${plan.longSessions > 0 ? `, plus ${plan.longSessions.toLocaleString('en-US')} sessions of ${plan.longMessages} messages for the whole-get vs lastMessages:5 rows` : ''}. Ids are drawn uniformly.
+- Prefill: ${plan.sessions.toLocaleString('en-US')} sessions of ${plan.messagesPerSession} messages of ~200 bytes${plan.mode === 'quick' ? " (--quick: fewer than the full run's 100 000)" : ''}${plan.longSessions > 0 ? `, plus ${plan.longSessions.toLocaleString('en-US')} sessions of ${plan.longMessages} messages for the whole-get vs lastMessages:5 rows` : ''}. Ids are drawn uniformly.
 - Workloads: ${plan.workloads.map((w) => `**${w}**: ${WORKLOAD_DESCRIPTIONS[w]}`).join('; ')}.
 - Each workload: a short warm-up at 1 024 in flight, another of ${plan.latencyWarmupMs} ms at 1 in flight (right after a burst, one op at a time is slower for a few hundred ms while both threads collect what the burst left), one run with 1 operation in flight (latency) and ${plan.runs} runs with 1 024 in flight (ops/s is their median). A run stops after ${plan.runMaxMs} ms (1 in flight: ${plan.latencyMaxMs} ms) or a cap of operations, whichever comes first: appends ${plan.appendMaxOps.toLocaleString('en-US')}, mixed ${(plan.appendMaxOps * 5).toLocaleString('en-US')}, creates ${plan.createMaxOps.toLocaleString('en-US')}, reads ${plan.runMaxOps.toLocaleString('en-US')}; so appends and creates grow the store by a bounded amount; sessions gain messages during the mixed and append workloads, which run after the reads.
 - p50/p99: per-operation latency, call to settled promise, over all runs of the row.
@@ -160,14 +166,16 @@ export function throughputSvg(results: BenchResults): string {
   ];
   for (let decade = bottom; decade <= top; decade *= 10) {
     parts.push(`<line x1="${left}" x2="${width - 10}" y1="${y(decade)}" y2="${y(decade)}" stroke="#ddd"/>`);
-    parts.push(`<text x="${left - 6}" y="${y(decade) + 4}" text-anchor="end">${decade >= 1e6 ? decade / 1e6 + 'M' : decade / 1e3 + 'k'}</text>`);
+    parts.push(`<text x="${left - 6}" y="${y(decade) + 4}" text-anchor="end">${decade >= 1e6 ? `${decade / 1e6}M` : `${decade / 1e3}k`}</text>`);
   }
   workloads.forEach((workload, g) => {
     const x0 = left + g * groupWidth + gap / 2;
     variants.forEach((variant, i) => {
       const v = value(variant.id, workload);
       if (v <= 0) return;
-      parts.push(`<rect x="${x0 + i * barWidth}" y="${y(v)}" width="${barWidth - 2}" height="${plotTop + plotHeight - y(v)}" fill="${PALETTE[i % PALETTE.length]}"><title>${escapeXml(variant.label)}, ${workload}: ${Math.round(v)} ops/s</title></rect>`);
+      parts.push(
+        `<rect x="${x0 + i * barWidth}" y="${y(v)}" width="${barWidth - 2}" height="${plotTop + plotHeight - y(v)}" fill="${PALETTE[i % PALETTE.length]}"><title>${escapeXml(variant.label)}, ${workload}: ${Math.round(v)} ops/s</title></rect>`,
+      );
     });
     parts.push(`<text x="${x0 + (variants.length * barWidth) / 2}" y="${plotTop + plotHeight + 16}" text-anchor="middle">${workload}</text>`);
   });
@@ -178,5 +186,5 @@ export function throughputSvg(results: BenchResults): string {
     parts.push(`<text x="${lx + 14}" y="${ly}">${escapeXml(variant.label)}</text>`);
   });
   parts.push('</svg>');
-  return parts.join('\n') + '\n';
+  return `${parts.join('\n')}\n`;
 }

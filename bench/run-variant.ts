@@ -107,7 +107,7 @@ export async function runVariant(variant: Variant, plan: Plan): Promise<VariantR
       redisServerPerSession: redisBefore === undefined ? undefined : (redisAfter! - redisBefore) / plan.sessions,
       mainHeapUsed: after.heapUsed,
     };
-    say(`${tag} prefilled in ${prefillSeconds.toFixed(1)} s; main heap ${(heap | 0)} B/session, RSS ${(rss | 0)} B/session`);
+    say(`${tag} prefilled in ${prefillSeconds.toFixed(1)} s; main heap ${heap | 0} B/session, RSS ${rss | 0} B/session`);
     const longIds = plan.longSessions > 0 ? await prefill(api, plan.longSessions, plan.longMessages, plan.sessions) : [];
 
     // Observed from here: the forced collections that measure memory above are not the host's pauses.
@@ -181,5 +181,11 @@ async function probeSweep(engine: SweepableApi, ids: string[]): Promise<VariantR
   const t0 = performance.now();
   await engine.sweep();
   const sweepMs = performance.now() - t0;
-  return { sweepMs, maxGetUs: latencies.reduce((m, v) => Math.max(m, v), 0), p99GetUs: percentile(Float64Array.from(latencies), 99), gets: latencies.length, longestSliceMs };
+  return {
+    sweepMs,
+    maxGetUs: latencies.reduce((m, v) => Math.max(m, v), 0),
+    p99GetUs: percentile(Float64Array.from(latencies), 99),
+    gets: latencies.length,
+    longestSliceMs,
+  };
 }

@@ -158,7 +158,15 @@ async function main(): Promise<void> {
     durationSeconds: (performance.now() - started) / 1_000,
     plan,
     source: sourceRevision(),
-    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model.trim() ?? 'unknown', node: process.version, platform: `${process.platform} ${process.arch}`, totalMemGb: totalmem() / 2 ** 30, loadAvgAtStart: loadAtStart, loadAvgAtEnd: loadavg()[0]! },
+    machine: {
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model.trim() ?? 'unknown',
+      node: process.version,
+      platform: `${process.platform} ${process.arch}`,
+      totalMemGb: totalmem() / 2 ** 30,
+      loadAvgAtStart: loadAtStart,
+      loadAvgAtEnd: loadavg()[0]!,
+    },
     cpuSource,
     variants: chosen.map((v) => ({ id: v.id, label: v.label, isDefault: v.isDefault === true, shards: v.shards })),
     skipped,
@@ -177,7 +185,7 @@ async function main(): Promise<void> {
     if (plan.mode !== 'scale') writeFileSync(`${RESULTS_DIR}throughput.svg`, throughputSvg(bench));
   }
   say(`done in ${bench.durationSeconds.toFixed(0)} s; results in bench/results/`);
-  process.stdout.write(values.json ? json + '\n' : textTable(bench) + '\n');
+  process.stdout.write(values.json ? `${json}\n` : `${textTable(bench)}\n`);
 }
 
 if (values.child !== undefined) {

@@ -129,7 +129,7 @@ export function checkScaleTargets(results: VariantResult[]): TargetCheck[] {
   const checks: TargetCheck[] = [
     {
       target: `${engine.memory.sessions.toLocaleString('en-US')} sessions: host main heap < 64 MB`,
-      measured: `${(engine.memory.mainHeapUsed / 2 ** 20).toFixed(1)} MB (Map holding the same: ${map === undefined ? 'n/a' : (map.memory.mainHeapUsed / 2 ** 20).toFixed(0) + ' MB'})`,
+      measured: `${(engine.memory.mainHeapUsed / 2 ** 20).toFixed(1)} MB (Map holding the same: ${map === undefined ? 'n/a' : `${(map.memory.mainHeapUsed / 2 ** 20).toFixed(0)} MB`})`,
       status: engine.memory.mainHeapUsed < 64 * 2 ** 20 ? 'pass' : 'fail',
     },
   ];

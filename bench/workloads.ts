@@ -72,21 +72,57 @@ export function planFor(mode: Plan['mode']): Plan {
   switch (mode) {
     case 'quick':
       return {
-        mode, sessions: 20_000, messagesPerSession: 10, longSessions: 500, longMessages: 100,
-        runs: 3, runMaxOps: 1_000_000, runMaxMs: 250, appendMaxOps: 100_000, createMaxOps: 50_000, latencyMaxOps: 500_000, latencyMaxMs: 250,
-        warmupMs: 80, latencyWarmupMs: 250, workloads: WORKLOAD_NAMES,
+        mode,
+        sessions: 20_000,
+        messagesPerSession: 10,
+        longSessions: 500,
+        longMessages: 100,
+        runs: 3,
+        runMaxOps: 1_000_000,
+        runMaxMs: 250,
+        appendMaxOps: 100_000,
+        createMaxOps: 50_000,
+        latencyMaxOps: 500_000,
+        latencyMaxMs: 250,
+        warmupMs: 80,
+        latencyWarmupMs: 250,
+        workloads: WORKLOAD_NAMES,
       };
     case 'full':
       return {
-        mode, sessions: 100_000, messagesPerSession: 10, longSessions: 2_000, longMessages: 100,
-        runs: 5, runMaxOps: 3_000_000, runMaxMs: 1_000, appendMaxOps: 300_000, createMaxOps: 100_000, latencyMaxOps: 2_000_000, latencyMaxMs: 1_000,
-        warmupMs: 300, latencyWarmupMs: 500, workloads: WORKLOAD_NAMES,
+        mode,
+        sessions: 100_000,
+        messagesPerSession: 10,
+        longSessions: 2_000,
+        longMessages: 100,
+        runs: 5,
+        runMaxOps: 3_000_000,
+        runMaxMs: 1_000,
+        appendMaxOps: 300_000,
+        createMaxOps: 100_000,
+        latencyMaxOps: 2_000_000,
+        latencyMaxMs: 1_000,
+        warmupMs: 300,
+        latencyWarmupMs: 500,
+        workloads: WORKLOAD_NAMES,
       };
     case 'scale':
       return {
-        mode, sessions: 1_000_000, messagesPerSession: 10, longSessions: 0, longMessages: 0,
-        runs: 3, runMaxOps: 1_000_000, runMaxMs: 2_000, appendMaxOps: 1_000_000, createMaxOps: 0, latencyMaxOps: 2_000_000, latencyMaxMs: 1_000,
-        warmupMs: 300, latencyWarmupMs: 500, workloads: ['mixed'],
+        mode,
+        sessions: 1_000_000,
+        messagesPerSession: 10,
+        longSessions: 0,
+        longMessages: 0,
+        runs: 3,
+        runMaxOps: 1_000_000,
+        runMaxMs: 2_000,
+        appendMaxOps: 1_000_000,
+        createMaxOps: 0,
+        latencyMaxOps: 2_000_000,
+        latencyMaxMs: 1_000,
+        warmupMs: 300,
+        latencyWarmupMs: 500,
+        workloads: ['mixed'],
       };
   }
 }

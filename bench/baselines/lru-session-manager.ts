@@ -19,7 +19,18 @@ export class LruSessionManager implements SessionApi {
   async create(): Promise<string> {
     const id = newSessionId();
     const now = Date.now();
-    this.cache.set(id, { id, createdAt: now, lastAccessed: now, context: [], clientCapabilities: null, mcpServers: [], cwd: null, title: null, updatedAt: now, owner: null });
+    this.cache.set(id, {
+      id,
+      createdAt: now,
+      lastAccessed: now,
+      context: [],
+      clientCapabilities: null,
+      mcpServers: [],
+      cwd: null,
+      title: null,
+      updatedAt: now,
+      owner: null,
+    });
     return id;
   }
 

@@ -56,7 +56,18 @@ export class MapSessionManager implements SessionApi {
   async create(): Promise<string> {
     const id = newSessionId();
     const now = Date.now();
-    this.sessions.set(id, { id, createdAt: now, lastAccessed: now, context: [], clientCapabilities: null, mcpServers: [], cwd: null, title: null, updatedAt: now, owner: null });
+    this.sessions.set(id, {
+      id,
+      createdAt: now,
+      lastAccessed: now,
+      context: [],
+      clientCapabilities: null,
+      mcpServers: [],
+      cwd: null,
+      title: null,
+      updatedAt: now,
+      owner: null,
+    });
     return id;
   }
 

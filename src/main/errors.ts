@@ -24,6 +24,8 @@ export class SessionEngineError extends Error {
 
   static override [Symbol.hasInstance](instance: unknown): boolean {
     // Two copies of this package in one process (a bundled and an installed one) still recognise each other.
+    // `this` is the class `instanceof` asks about (a subclass inherits this method), not SessionEngineError.
+    // biome-ignore lint/complexity/noThisInStatic: the receiver is the subclass; naming the class here would be wrong
     if (this !== SessionEngineError) return Function.prototype[Symbol.hasInstance].call(this, instance);
     return typeof instance === 'object' && instance !== null && (instance as Record<symbol, unknown>)[kSessionEngineError] === true;
   }

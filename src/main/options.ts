@@ -257,7 +257,9 @@ function resolvePersistence(value: unknown): ResolvedPersistence | null {
     throw new InvalidArgumentError(`options.persistence.fsync must be one of ${FSYNC_POLICIES.map((p) => `'${p}'`).join(', ')}, got ${describe(fsync)}`);
   }
   if (typeof compactAfterBytes !== 'number' || !Number.isInteger(compactAfterBytes) || compactAfterBytes < COMPACT_MIN || compactAfterBytes > COMPACT_MAX) {
-    throw new InvalidArgumentError(`options.persistence.compactAfterBytes must be an integer from ${COMPACT_MIN} to ${COMPACT_MAX}, got ${describe(compactAfterBytes)}`);
+    throw new InvalidArgumentError(
+      `options.persistence.compactAfterBytes must be an integer from ${COMPACT_MIN} to ${COMPACT_MAX}, got ${describe(compactAfterBytes)}`,
+    );
   }
   if (typeof eraseWithinMs !== 'number' || !Number.isInteger(eraseWithinMs) || eraseWithinMs < ERASE_MIN || eraseWithinMs > MAX_TIMER_MS) {
     throw new InvalidArgumentError(`options.persistence.eraseWithinMs must be an integer from ${ERASE_MIN} to ${MAX_TIMER_MS}, got ${describe(eraseWithinMs)}`);
@@ -309,7 +311,9 @@ export function resolveOptions(options: unknown = {}): ResolvedOptions {
   }
   // A batch waits up to storeTimeoutMs for Redis; the watchdog must not declare the shard hung first.
   if (resolved.store !== null && (resolved.storeTimeoutMs as number) >= (resolved.shardTimeoutMs as number)) {
-    throw new InvalidArgumentError(`options.storeTimeoutMs (${String(resolved.storeTimeoutMs)}) must be below options.shardTimeoutMs (${String(resolved.shardTimeoutMs)})`);
+    throw new InvalidArgumentError(
+      `options.storeTimeoutMs (${String(resolved.storeTimeoutMs)}) must be below options.shardTimeoutMs (${String(resolved.shardTimeoutMs)})`,
+    );
   }
   return Object.freeze(resolved) as ResolvedOptions;
 }

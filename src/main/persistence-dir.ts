@@ -202,16 +202,21 @@ export function readManifest(dir: string): Manifest | null {
   } catch (error) {
     throw new PersistenceCorruptError(`${path} is not valid JSON (${text.length} characters: ${(error as Error).message}); nothing was deleted; ${remedy}`);
   }
-  if (typeof parsed !== 'object' || parsed === null) throw new PersistenceCorruptError(`${path} holds ${JSON.stringify(text.slice(0, 40))}, not a manifest; nothing was deleted; ${remedy}`);
+  if (typeof parsed !== 'object' || parsed === null)
+    throw new PersistenceCorruptError(`${path} holds ${JSON.stringify(text.slice(0, 40))}, not a manifest; nothing was deleted; ${remedy}`);
   if (typeof parsed.format !== 'number' || parsed.format > PERSISTENCE_FORMAT) {
-    throw new PersistenceCorruptError(`${path} has format ${String(parsed.format)}; this version of session-shards reads up to ${PERSISTENCE_FORMAT}: use a newer version`);
+    throw new PersistenceCorruptError(
+      `${path} has format ${String(parsed.format)}; this version of session-shards reads up to ${PERSISTENCE_FORMAT}: use a newer version`,
+    );
   }
   const { generation, shards } = parsed;
   if (!Number.isSafeInteger(generation) || (generation as number) < 1) {
     throw new PersistenceCorruptError(`${path}: generation must be a positive integer, got ${JSON.stringify(generation)}; nothing was deleted; ${remedy}`);
   }
   if (!Number.isSafeInteger(shards) || (shards as number) < 1 || (shards as number) > MAX_SHARDS) {
-    throw new PersistenceCorruptError(`${path}: shards must be an integer from 1 to ${MAX_SHARDS}, got ${JSON.stringify(shards)}; nothing was deleted; ${remedy}`);
+    throw new PersistenceCorruptError(
+      `${path}: shards must be an integer from 1 to ${MAX_SHARDS}, got ${JSON.stringify(shards)}; nothing was deleted; ${remedy}`,
+    );
   }
   return { generation: generation as number, shards: shards as number };
 }

@@ -16,7 +16,17 @@ import { acquireLock, commitGeneration, generationToRecover, removeOtherGenerati
 import { newSessionId } from './session-ids.js';
 import { Reply, Shard } from './shard.js';
 import { shardFor } from './shard-for.js';
-import { checkCallOptions, checkCount, readOption, checkCwd, checkMessage, checkOwner, checkSessionFields, checkSessionId, describeValue } from './validation.js';
+import {
+  checkCallOptions,
+  checkCount,
+  readOption,
+  checkCwd,
+  checkMessage,
+  checkOwner,
+  checkSessionFields,
+  checkSessionId,
+  describeValue,
+} from './validation.js';
 
 /** One shard's figures in `stats()`: its own (`ShardFigures`), and the host's counters of it. */
 export interface ShardStats extends ShardFigures {
@@ -139,7 +149,10 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
       },
     };
     const spin = shardSpinConfig(options);
-    this.shards = Array.from({ length: options.shards }, (_, index) => new Shard(index, options.store === null ? WORKER_FILE : REDIS_WORKER_FILE, options, hooks, spin));
+    this.shards = Array.from(
+      { length: options.shards },
+      (_, index) => new Shard(index, options.store === null ? WORKER_FILE : REDIS_WORKER_FILE, options, hooks, spin),
+    );
     let previousTick = performance.now();
     this.watchdog = setInterval(() => {
       const now = performance.now();
@@ -245,7 +258,9 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
       if (checked.hasCwd) args.cwd = checked.cwd;
       if (checked.hasTitle) args.title = checked.title;
       if (checked.hasOwner) args.owner = checked.owner;
-      return this.route(id).submit('update', id, args).then(() => undefined);
+      return this.route(id)
+        .submit('update', id, args)
+        .then(() => undefined);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -430,14 +445,18 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
   private route(id: string): Shard {
     const shard = this.shards[shardFor(id, this.shards.length)]!;
     if (shard.pendingOps >= this.options.maxPendingOpsPerShard) {
-      throw new QueueFullError(`shard ${shard.index} already has maxPendingOpsPerShard (${this.options.maxPendingOpsPerShard}) operations pending; retry later`);
+      throw new QueueFullError(
+        `shard ${shard.index} already has maxPendingOpsPerShard (${this.options.maxPendingOpsPerShard}) operations pending; retry later`,
+      );
     }
     return shard;
   }
 
   private submitTo<K extends OpName>(shard: Shard, name: K, id: IdOf<K>, args: ArgsOf<K>): Promise<ResultOf<K>> {
     if (shard.pendingOps >= this.options.maxPendingOpsPerShard) {
-      return Promise.reject(new QueueFullError(`shard ${shard.index} already has maxPendingOpsPerShard (${this.options.maxPendingOpsPerShard}) operations pending; retry later`));
+      return Promise.reject(
+        new QueueFullError(`shard ${shard.index} already has maxPendingOpsPerShard (${this.options.maxPendingOpsPerShard}) operations pending; retry later`),
+      );
     }
     try {
       return shard.submit(name, id, args);

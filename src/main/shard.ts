@@ -12,7 +12,15 @@ import { Piscina } from 'piscina';
 import { BatchWriter } from '../protocol/batch-writer.js';
 import { encode } from '../protocol/codec.js';
 import { SKIPPED_RECORDS_WARNING, type WireError } from '../protocol/error-codes.js';
-import type { RecoveryFigures, RecoveryProgress, ShardConfig, ShardEvent, ShardPersistenceConfig, ShardSpinConfig, StoreBatchTask } from '../protocol/messages.js';
+import type {
+  RecoveryFigures,
+  RecoveryProgress,
+  ShardConfig,
+  ShardEvent,
+  ShardPersistenceConfig,
+  ShardSpinConfig,
+  StoreBatchTask,
+} from '../protocol/messages.js';
 import type { Role, SessionId } from '../protocol/model.js';
 import { OPS, type ArgsOf, type IdOf, type OpName, type ResultOf } from '../protocol/ops.js';
 import { decodeReply, decodeReplyChunk, decodeReplyHeader, RESULTS_PER_CHUNK, type ReplyHeader } from '../protocol/reply.js';
@@ -22,7 +30,7 @@ import { abortWhenOverdue } from './overdue.js';
 import { ReplySpin, REPLY_SPIN_MAX_OPS } from './reply-spin.js';
 
 /** How an op's result is handed to its caller. */
-export const enum Reply {
+export enum Reply {
   /** The result as decoded. */
   Value,
   /** `null` becomes `undefined`. */
@@ -234,12 +242,7 @@ export class Shard {
       this.queued.push({ resolve, reject, reply, read, id });
       // A microtask, not now: every op issued in the same tick of the caller goes in one batch. While a
       // reply is still being handed out, wait for more ops (or its end) so batches stay large.
-      if (
-        this.canSend() &&
-        !this.flushScheduled &&
-        this.state === 'ready' &&
-        (this.delivering === 0 || this.queued.length >= EARLY_FLUSH_OPS)
-      ) {
+      if (this.canSend() && !this.flushScheduled && this.state === 'ready' && (this.delivering === 0 || this.queued.length >= EARLY_FLUSH_OPS)) {
         this.flushScheduled = true;
         queueMicrotask(this.flushTask);
       }
@@ -323,7 +326,8 @@ export class Shard {
     }
     if (this.inFlight.length === 0) this.inFlightSince = performance.now();
     this.inFlight.push({ pending });
-    if (this.options.store !== null && this.slowTimer === null) this.slowTimer = setTimeout(this.checkSlowTask, slowStoreMs(this.options.storeTimeoutMs)).unref();
+    if (this.options.store !== null && this.slowTimer === null)
+      this.slowTimer = setTimeout(this.checkSlowTask, slowStoreMs(this.options.storeTimeoutMs)).unref();
     this.batches++;
     this.ops += pending.length;
     const pool = this.pool!;

@@ -25,7 +25,9 @@ export function describeValue(value: unknown): string {
 
 export function checkSessionId(id: unknown, field = 'id'): asserts id is string {
   if (!isCanonicalSessionId(id)) {
-    throw new InvalidSessionIdError(`${field} must be a ULID in canonical form (26 characters of uppercase Crockford base32, first at most 7), got ${describeValue(id)}`);
+    throw new InvalidSessionIdError(
+      `${field} must be a ULID in canonical form (26 characters of uppercase Crockford base32, first at most 7), got ${describeValue(id)}`,
+    );
   }
 }
 
@@ -246,7 +248,9 @@ export function checkSessionFields(value: unknown, what: 'init' | 'update', limi
   const servers = hasServers ? checkServers(given.mcpServers, limits) : [];
   const fieldBytes = (capabilities?.length ?? 0) + (servers instanceof Uint8Array ? servers.length : 0);
   if (fieldBytes > limits.maxSessionBytes) {
-    throw new LimitExceededError(`${what}.clientCapabilities and ${what}.mcpServers are ${fieldBytes} bytes encoded, over maxSessionBytes (${limits.maxSessionBytes})`);
+    throw new LimitExceededError(
+      `${what}.clientCapabilities and ${what}.mcpServers are ${fieldBytes} bytes encoded, over maxSessionBytes (${limits.maxSessionBytes})`,
+    );
   }
   return {
     hasCapabilities,

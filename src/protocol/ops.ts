@@ -308,7 +308,15 @@ export const OPS: { readonly [K in OpName]: OpCodec<K> } = Object.freeze({
     },
     readResult(wire: unknown): ShardFigures {
       const [sessions, messages, sessionBytes, heapUsedBytes, lastSweepSliceMs, logBytes, logBytesFree] = wire as number[];
-      return { sessions: sessions!, messages: messages!, sessionBytes: sessionBytes!, heapUsedBytes: heapUsedBytes!, lastSweepSliceMs: lastSweepSliceMs!, logBytes: logBytes!, logBytesFree: logBytesFree! };
+      return {
+        sessions: sessions!,
+        messages: messages!,
+        sessionBytes: sessionBytes!,
+        heapUsedBytes: heapUsedBytes!,
+        lastSweepSliceMs: lastSweepSliceMs!,
+        logBytes: logBytes!,
+        logBytesFree: logBytesFree!,
+      };
     },
   },
   ping: { code: 11, name: 'ping', id: 'none', logged: null, encodeArgs: noArgs, decodeArgs: noArgs, writeResult: writeNumber },

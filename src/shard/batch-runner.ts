@@ -221,9 +221,12 @@ export class BatchRunner {
     const waitMs = Math.min(backend.deadlineMs, Math.max(0, sentAt + backend.deadlineMs - Date.now()));
     const issuedAt = performance.now();
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([Promise.all(started), new Promise((resolve) => {
+    await Promise.race([
+      Promise.all(started),
+      new Promise((resolve) => {
         timer = setTimeout(resolve, waitMs);
-      })]);
+      }),
+    ]);
     clearTimeout(timer);
     // The batches before were sent earlier: their own bound ends no later than this one's.
     await previous;

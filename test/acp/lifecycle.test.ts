@@ -9,17 +9,25 @@ const AUTH_REQUIRED = -32000;
 const NEVER_ISSUED = '01JZZZZZZZZZZZZZZZZZZZZZZZ';
 const STDIO_SERVER: McpServer = { name: 'filesystem', command: '/usr/bin/mcp-fs', args: [], env: [] };
 
-const text = (update: SessionUpdate) => (update.sessionUpdate === 'user_message_chunk' || update.sessionUpdate === 'agent_message_chunk') && update.content.type === 'text' ? update.content.text : undefined;
+const text = (update: SessionUpdate) =>
+  (update.sessionUpdate === 'user_message_chunk' || update.sessionUpdate === 'agent_message_chunk') && update.content.type === 'text'
+    ? update.content.text
+    : undefined;
 
 describe('the ACP adapter driven by the SDK client, in-process', () => {
   it('serves a whole life: initialize, new, prompt turns, list, load with replay, resume, close, delete', async () => {
     await withEngine({ shards: 2 }, async (engine) => {
       const first = connect(engine, { pageSize: 3 });
       try {
-        const init = await first.agent.request(methods.agent.initialize, { protocolVersion: 1, clientCapabilities: { fs: { readTextFile: true }, terminal: true } });
+        const init = await first.agent.request(methods.agent.initialize, {
+          protocolVersion: 1,
+          clientCapabilities: { fs: { readTextFile: true }, terminal: true },
+        });
         expect(init.agentCapabilities).toMatchObject({ loadSession: true, sessionCapabilities: { list: {}, resume: {}, close: {}, delete: {} } });
 
-        expect(await rejection(first.agent.request(methods.agent.session.new, { cwd: 'relative/dir', mcpServers: [] }))).toMatchObject({ code: INVALID_PARAMS });
+        expect(await rejection(first.agent.request(methods.agent.session.new, { cwd: 'relative/dir', mcpServers: [] }))).toMatchObject({
+          code: INVALID_PARAMS,
+        });
 
         const { sessionId } = await first.agent.request(methods.agent.session.new, { cwd: '/work/project', mcpServers: [STDIO_SERVER] });
         expect(await engine.get(sessionId)).toMatchObject({
@@ -37,7 +45,12 @@ describe('the ACP adapter driven by the SDK client, in-process', () => {
         }
         expect(first.updates.map((n) => text(n.update))).toEqual(prompts.map(echo));
         const stored = (await engine.get(sessionId))!;
-        expect(stored.context.map((m) => [m.role, m.content])).toEqual(prompts.flatMap((p) => [['user', p], ['assistant', echo(p)]]));
+        expect(stored.context.map((m) => [m.role, m.content])).toEqual(
+          prompts.flatMap((p) => [
+            ['user', p],
+            ['assistant', echo(p)],
+          ]),
+        );
         expect(stored.title).toBe('Fix the failing test');
         // ACP has no update for a system message: it is stored but never replayed.
         await engine.appendMessage(sessionId, { role: 'system', content: 'be brief' });
@@ -55,7 +68,10 @@ describe('the ACP adapter driven by the SDK client, in-process', () => {
           const pages: string[][] = [];
           let cursor: string | undefined;
           do {
-            const page = await first.agent.request(methods.agent.session.list, { ...(cwd === undefined ? {} : { cwd }), ...(cursor === undefined ? {} : { cursor }) });
+            const page = await first.agent.request(methods.agent.session.list, {
+              ...(cwd === undefined ? {} : { cwd }),
+              ...(cursor === undefined ? {} : { cursor }),
+            });
             pages.push(page.sessions.map((s) => s.sessionId));
             for (const info of page.sessions) {
               expect(info.cwd).toBe(cwd ?? info.cwd);
@@ -72,7 +88,12 @@ describe('the ACP adapter driven by the SDK client, in-process', () => {
         expect((await listAll('/work/other')).flat()).toEqual(newestFirst(elsewhere));
         let listed = (await first.agent.request(methods.agent.session.list, { cwd: '/work/project', cursor: null })).sessions;
         expect(listed.map((s) => s.title)).toEqual([null, null, null]);
-        listed = (await first.agent.request(methods.agent.session.list, { cwd: '/work/project', cursor: (await first.agent.request(methods.agent.session.list, { cwd: '/work/project' })).nextCursor! })).sessions;
+        listed = (
+          await first.agent.request(methods.agent.session.list, {
+            cwd: '/work/project',
+            cursor: (await first.agent.request(methods.agent.session.list, { cwd: '/work/project' })).nextCursor!,
+          })
+        ).sessions;
         const updatedAt = new Date((await engine.get(sessionId))!.updatedAt).toISOString();
         expect(listed).toEqual([{ sessionId, cwd: '/work/project', title: 'Fix the failing test', updatedAt }]);
         expect(await rejection(first.agent.request(methods.agent.session.list, { cursor: 'not-a-cursor' }))).toMatchObject({ code: INVALID_PARAMS });
@@ -81,10 +102,12 @@ describe('the ACP adapter driven by the SDK client, in-process', () => {
       }
 
       // A fresh connection loads the session: the history comes back as updates, in order, before the answer.
-      const [sessionId] = (await engine.list({ cwd: '/work/project', order: 'asc', limit: 1 }));
+      const [sessionId] = await engine.list({ cwd: '/work/project', order: 'asc', limit: 1 });
       const second = await connectInitialized(engine);
       try {
-        expect(await rejection(second.agent.request(methods.agent.session.prompt, { sessionId: sessionId!, prompt: [{ type: 'text', text: 'not yet' }] }))).toMatchObject({ code: RESOURCE_NOT_FOUND });
+        expect(
+          await rejection(second.agent.request(methods.agent.session.prompt, { sessionId: sessionId!, prompt: [{ type: 'text', text: 'not yet' }] })),
+        ).toMatchObject({ code: RESOURCE_NOT_FOUND });
         await second.agent.request(methods.agent.session.load, { sessionId: sessionId!, cwd: '/work/project', mcpServers: [] });
         const history = (await engine.get(sessionId!))!.context.filter((m) => m.role !== 'system');
         expect(history).toHaveLength(6);
@@ -98,7 +121,9 @@ describe('the ACP adapter driven by the SDK client, in-process', () => {
 
         // close: prompts on this connection now fail; closing again (or an unknown id) is still fine for the SDK client.
         await second.agent.request(methods.agent.session.close, { sessionId: sessionId! });
-        expect(await rejection(second.agent.request(methods.agent.session.prompt, { sessionId: sessionId!, prompt: [{ type: 'text', text: 'closed' }] }))).toMatchObject({ code: RESOURCE_NOT_FOUND });
+        expect(
+          await rejection(second.agent.request(methods.agent.session.prompt, { sessionId: sessionId!, prompt: [{ type: 'text', text: 'closed' }] })),
+        ).toMatchObject({ code: RESOURCE_NOT_FOUND });
         await second.agent.request(methods.agent.session.close, { sessionId: NEVER_ISSUED });
         expect(await engine.get(sessionId!)).toBeDefined();
       } finally {
@@ -118,7 +143,9 @@ describe('the ACP adapter driven by the SDK client, in-process', () => {
         expect(await engine.get(sessionId!)).toBeUndefined();
         await third.agent.request(methods.agent.session.delete, { sessionId: sessionId! });
         await third.agent.request(methods.agent.session.delete, { sessionId: 'not even an id' });
-        expect(await rejection(third.agent.request(methods.agent.session.prompt, { sessionId: sessionId!, prompt: [{ type: 'text', text: 'gone' }] }))).toMatchObject({ code: RESOURCE_NOT_FOUND });
+        expect(
+          await rejection(third.agent.request(methods.agent.session.prompt, { sessionId: sessionId!, prompt: [{ type: 'text', text: 'gone' }] })),
+        ).toMatchObject({ code: RESOURCE_NOT_FOUND });
       } finally {
         await third.close();
       }
@@ -133,12 +160,18 @@ describe('the ACP adapter driven by the SDK client, in-process', () => {
           const load = await rejection(connection.agent.request(methods.agent.session.load, { sessionId, cwd: '/x', mcpServers: [] }));
           expect(load).toMatchObject({ code: RESOURCE_NOT_FOUND, data: { sessionId } });
           expect(await rejection(connection.agent.request(methods.agent.session.resume, { sessionId, cwd: '/x' }))).toMatchObject({ code: RESOURCE_NOT_FOUND });
-          expect(await rejection(connection.agent.request(methods.agent.session.prompt, { sessionId, prompt: [] }))).toMatchObject({ code: RESOURCE_NOT_FOUND });
+          expect(await rejection(connection.agent.request(methods.agent.session.prompt, { sessionId, prompt: [] }))).toMatchObject({
+            code: RESOURCE_NOT_FOUND,
+          });
         }
         const { sessionId } = await connection.agent.request(methods.agent.session.new, { cwd: '/x', mcpServers: [] });
         await sleep(600);
-        expect(await rejection(connection.agent.request(methods.agent.session.prompt, { sessionId, prompt: [{ type: 'text', text: 'late' }] }))).toMatchObject({ code: RESOURCE_NOT_FOUND });
-        expect(await rejection(connection.agent.request(methods.agent.session.load, { sessionId, cwd: '/x', mcpServers: [] }))).toMatchObject({ code: RESOURCE_NOT_FOUND });
+        expect(await rejection(connection.agent.request(methods.agent.session.prompt, { sessionId, prompt: [{ type: 'text', text: 'late' }] }))).toMatchObject({
+          code: RESOURCE_NOT_FOUND,
+        });
+        expect(await rejection(connection.agent.request(methods.agent.session.load, { sessionId, cwd: '/x', mcpServers: [] }))).toMatchObject({
+          code: RESOURCE_NOT_FOUND,
+        });
         expect((await connection.agent.request(methods.agent.session.list, {})).sessions).toEqual([]);
       } finally {
         await connection.close();
@@ -172,7 +205,9 @@ describe('the ACP adapter driven by the SDK client, in-process', () => {
 
         expect((await alice.agent.request(methods.agent.session.list, {})).sessions.map((s) => s.sessionId)).toEqual([hers]);
         expect((await bob.agent.request(methods.agent.session.list, { cwd: '/a' })).sessions.map((s) => s.sessionId)).toEqual([his]);
-        expect(await rejection(bob.agent.request(methods.agent.session.load, { sessionId: hers, cwd: '/a', mcpServers: [] }))).toMatchObject({ code: RESOURCE_NOT_FOUND });
+        expect(await rejection(bob.agent.request(methods.agent.session.load, { sessionId: hers, cwd: '/a', mcpServers: [] }))).toMatchObject({
+          code: RESOURCE_NOT_FOUND,
+        });
         expect(await rejection(bob.agent.request(methods.agent.session.resume, { sessionId: hers, cwd: '/a' }))).toMatchObject({ code: RESOURCE_NOT_FOUND });
         expect(bob.updates).toEqual([]);
         await bob.agent.request(methods.agent.session.delete, { sessionId: hers });

@@ -40,7 +40,17 @@ describe('the package exports', () => {
     ]) {
       expect(pkg, name).toHaveProperty(name);
     }
-    for (const ErrorClass of [SessionNotFoundError, InvalidSessionIdError, InvalidArgumentError, LimitExceededError, CapacityError, QueueFullError, ShardCrashedError, EngineClosedError, ProtocolError]) {
+    for (const ErrorClass of [
+      SessionNotFoundError,
+      InvalidSessionIdError,
+      InvalidArgumentError,
+      LimitExceededError,
+      CapacityError,
+      QueueFullError,
+      ShardCrashedError,
+      EngineClosedError,
+      ProtocolError,
+    ]) {
       expect(new ErrorClass('x')).toBeInstanceOf(SessionEngineError);
     }
     expect(ErrorCode.SHARD_CRASHED).toBe('ERR_SHARD_CRASHED');

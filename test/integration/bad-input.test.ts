@@ -195,7 +195,7 @@ describe('bad input', () => {
       ['a NaN value', { extra: Number.NaN }],
       ['an Infinity value', { extra: [Number.POSITIVE_INFINITY] }],
       ['a lone surrogate in a value', { extra: 'a\uD800' }],
-      ['a lone surrogate in a key', { ['k\uDC00']: true }],
+      ['a lone surrogate in a key', { 'k\uDC00': true }],
       ['an own __proto__ key', JSON.parse('{"__proto__": {"polluted": true}}')],
       ['a nesting 17 levels deep', nested(17)],
       ['a circular reference', circular()],
@@ -268,17 +268,24 @@ describe('bad input', () => {
       ['a getter that answers valid data, then a function', { extra: flipping() }, 'clientCapabilities.extra.value'],
     ];
 
-    it.each(hostile)('create and update reject clientCapabilities with %s with ERR_INVALID_ARGUMENT naming the field', async (_what, clientCapabilities, field) => {
-      const created = await expectRejection(() => engine.create({ clientCapabilities } as never), 'ERR_INVALID_ARGUMENT', InvalidArgumentError);
-      expect(created.message).toContain(field);
-      const updated = await expectRejection(() => engine.update(victim, { clientCapabilities } as never), 'ERR_INVALID_ARGUMENT', InvalidArgumentError);
-      expect(updated.message).toContain(field);
-    });
+    it.each(hostile)(
+      'create and update reject clientCapabilities with %s with ERR_INVALID_ARGUMENT naming the field',
+      async (_what, clientCapabilities, field) => {
+        const created = await expectRejection(() => engine.create({ clientCapabilities } as never), 'ERR_INVALID_ARGUMENT', InvalidArgumentError);
+        expect(created.message).toContain(field);
+        const updated = await expectRejection(() => engine.update(victim, { clientCapabilities } as never), 'ERR_INVALID_ARGUMENT', InvalidArgumentError);
+        expect(updated.message).toContain(field);
+      },
+    );
 
     it('rejects an init, mcpServers or message that is a revoked Proxy or reads through a throwing getter, typed', async () => {
       await expectRejection(() => engine.create(revoked() as never), 'ERR_INVALID_ARGUMENT', InvalidArgumentError);
       await expectRejection(() => engine.create({ mcpServers: new Proxy(['git'], {}) }), 'ERR_INVALID_ARGUMENT', InvalidArgumentError);
-      await expectRejection(() => engine.create(Object.defineProperty({}, 'title', { enumerable: true, get: () => 't' })), 'ERR_INVALID_ARGUMENT', InvalidArgumentError);
+      await expectRejection(
+        () => engine.create(Object.defineProperty({}, 'title', { enumerable: true, get: () => 't' })),
+        'ERR_INVALID_ARGUMENT',
+        InvalidArgumentError,
+      );
       await expectRejection(() => engine.appendMessage(victim, revoked() as never), 'ERR_INVALID_ARGUMENT', InvalidArgumentError);
       const message = Object.defineProperty({ role: 'user' }, 'content', {
         enumerable: true,
@@ -293,7 +300,12 @@ describe('bad input', () => {
       const bare = Object.assign(Object.create(null) as Record<string, unknown>, { toJSON: 'x', constructor: 2 });
       const clientCapabilities = { constructor: 'x', toJSON: 1, nested: bare, list: [{ toJSON: null }] };
       const id = await engine.create({ clientCapabilities });
-      expect((await engine.get(id))!.clientCapabilities).toEqual({ constructor: 'x', toJSON: 1, nested: { toJSON: 'x', constructor: 2 }, list: [{ toJSON: null }] });
+      expect((await engine.get(id))!.clientCapabilities).toEqual({
+        constructor: 'x',
+        toJSON: 1,
+        nested: { toJSON: 'x', constructor: 2 },
+        list: [{ toJSON: null }],
+      });
       await engine.update(id, { clientCapabilities: bare });
       expect((await engine.get(id))!.clientCapabilities).toEqual({ toJSON: 'x', constructor: 2 });
       await engine.remove(id);
@@ -337,7 +349,9 @@ describe('bad input', () => {
           throw new Error('boom');
         },
       });
-      expect((await expectRejection(() => engine.get(victim, throwing), 'ERR_INVALID_ARGUMENT', InvalidArgumentError)).message).toContain('options.lastMessages');
+      expect((await expectRejection(() => engine.get(victim, throwing), 'ERR_INVALID_ARGUMENT', InvalidArgumentError)).message).toContain(
+        'options.lastMessages',
+      );
     });
 
     it('get and list reject options that are not an object', async () => {

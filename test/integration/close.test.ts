@@ -118,10 +118,14 @@ describe('close() after a crash', () => {
     await injectFault(engine, 0, 'exit');
     // Keep calling until a call sees the crash (it rejects, or finds the session gone), then close at once:
     // usually before the fresh worker is up.
-    await waitFor(async () => {
-      const outcome = await settle(engine.get(id));
-      return !outcome.ok || outcome.value === undefined;
-    }, 20_000, 'a call to see the crash');
+    await waitFor(
+      async () => {
+        const outcome = await settle(engine.get(id));
+        return !outcome.ok || outcome.value === undefined;
+      },
+      20_000,
+      'a call to see the crash',
+    );
     const sawRestartBeforeClose = restarted;
     await expect(within(engine.close(), 20_000, 'close()')).resolves.toBeUndefined();
     // A restart cut short by close() is not announced.

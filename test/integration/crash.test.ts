@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SessionEngine, SessionNotFoundError, ShardCrashedError, shardFor, type ShardRestartEvent } from '../../dist/src/index.js';
+import { type SessionEngine, SessionNotFoundError, ShardCrashedError, shardFor, type ShardRestartEvent } from '../../dist/src/index.js';
 import { codeOf, injectFault, settle, sleep, waitFor, withEngine } from '../helpers/engine.js';
 
 type FaultKind = 'exit' | 'throw' | 'oom' | 'hang';
@@ -158,12 +158,16 @@ describe('a shard worker killed while idle', () => {
       await injectFault(engine, TARGET, 'hang');
       // The fault strikes just after the order is answered: a get or two may still be served, correctly.
       let crashed: unknown;
-      await waitFor(async () => {
-        const outcome = await settle(engine.get(onTarget[0]!));
-        if (outcome.ok) expect(outcome.value?.id).toBe(onTarget[0]);
-        else crashed = outcome.error;
-        return !outcome.ok;
-      }, 20_000, 'a call to find the hang');
+      await waitFor(
+        async () => {
+          const outcome = await settle(engine.get(onTarget[0]!));
+          if (outcome.ok) expect(outcome.value?.id).toBe(onTarget[0]);
+          else crashed = outcome.error;
+          return !outcome.ok;
+        },
+        20_000,
+        'a call to find the hang',
+      );
       expect(crashed).toBeInstanceOf(ShardCrashedError);
       expect(codeOf(crashed)).toBe('ERR_SHARD_CRASHED');
       await waitFor(() => restarts.length >= 1, 20_000, 'the restart');
@@ -207,7 +211,7 @@ describe('repeated crashes', () => {
 });
 
 describe('capacity after a crash', () => {
-  it('gives back the lost sessions\' places: maxSessions counts only what survived', async () => {
+  it("gives back the lost sessions' places: maxSessions counts only what survived", async () => {
     await withEngine({ ...CRASH_OPTIONS, maxSessions: 10 }, async (engine) => {
       const restarts = recordRestarts(engine);
       const byShard = await sessionsOnEveryShard(engine, 5);

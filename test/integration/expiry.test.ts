@@ -85,10 +85,14 @@ describe('a timer sweep of many sessions', () => {
       const live = await engine.create();
       // Append to `live` (keeping it alive) until every doomed session has been reported.
       let appended = 0;
-      await waitFor(async () => {
-        expect(await engine.appendMessage(live, { role: 'user', content: `${appended}` })).toBe(++appended);
-        return expired.reported.length >= ids.length;
-      }, 60_000, 'every session to be reported expired');
+      await waitFor(
+        async () => {
+          expect(await engine.appendMessage(live, { role: 'user', content: `${appended}` })).toBe(++appended);
+          return expired.reported.length >= ids.length;
+        },
+        60_000,
+        'every session to be reported expired',
+      );
       // A few more sweeps must not report anything again (`live` is kept alive meanwhile).
       const until = Date.now() + 400;
       while (Date.now() < until) {
@@ -149,7 +153,7 @@ describe('expiry before the sweep (a cleanup interval far longer than the TTL)',
   it('list leaves out expired sessions', async () => {
     // Fresh sessions must outlive a stall of a loaded machine: a longer TTL here.
     await withEngine({ ...options, maxSessionAgeMs: SLOW_TTL }, async (engine) => {
-      const old = await Promise.all(Array.from({ length: 10 }, () => engine.create()));
+      await Promise.all(Array.from({ length: 10 }, () => engine.create()));
       await letTtlPass(SLOW_TTL);
       const fresh = await engine.create();
       expect(await engine.list()).toEqual([fresh]);
@@ -189,7 +193,7 @@ describe('expiry before the sweep (a cleanup interval far longer than the TTL)',
 
   it('frees capacity: once expired sessions are swept, create succeeds again at maxSessions', async () => {
     await withEngine({ ...options, maxSessions: 4 }, async (engine) => {
-      const ids = await Promise.all(Array.from({ length: 4 }, () => engine.create()));
+      await Promise.all(Array.from({ length: 4 }, () => engine.create()));
       await expect(engine.create()).rejects.toMatchObject({ code: 'ERR_CAPACITY' });
       await letTtlPass(TTL);
       expect(await engine.sweep()).toBe(4);

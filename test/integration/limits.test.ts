@@ -215,7 +215,10 @@ describe('maxSessionBytes', () => {
       const session = (await engine.get(id))!;
       expect(session.context).toHaveLength(taken);
       // Fields that would take the session past it are refused too; smaller ones are taken.
-      await expect(engine.update(id, { mcpServers: ['s'.repeat(4_000)] })).rejects.toMatchObject({ code: 'ERR_LIMIT_EXCEEDED', message: expect.stringContaining('maxSessionBytes') });
+      await expect(engine.update(id, { mcpServers: ['s'.repeat(4_000)] })).rejects.toMatchObject({
+        code: 'ERR_LIMIT_EXCEEDED',
+        message: expect.stringContaining('maxSessionBytes'),
+      });
       await engine.update(id, { mcpServers: [] });
       expect(await engine.appendMessage(id, { role: 'user', content })).toBe(taken + 1);
     });
@@ -269,11 +272,18 @@ describe('maxFieldBytes', () => {
   it('rejects clientCapabilities or mcpServers past it with ERR_LIMIT_EXCEEDED naming it, on create and update', async () => {
     await withEngine({ shards: 1, maxFieldBytes: 1_024 }, async (engine) => {
       const big = 'b'.repeat(1_100);
-      for (const init of [{ clientCapabilities: { big } }, { mcpServers: [big] }, { clientCapabilities: { list: Array.from({ length: 200 }, () => 123_456.5) } }]) {
+      for (const init of [
+        { clientCapabilities: { big } },
+        { mcpServers: [big] },
+        { clientCapabilities: { list: Array.from({ length: 200 }, () => 123_456.5) } },
+      ]) {
         await expect(engine.create(init)).rejects.toMatchObject({ code: 'ERR_LIMIT_EXCEEDED', message: expect.stringContaining('maxFieldBytes') });
       }
       const id = await engine.create({ clientCapabilities: { small: 'b'.repeat(900) } });
-      await expect(engine.update(id, { mcpServers: [big] })).rejects.toMatchObject({ code: 'ERR_LIMIT_EXCEEDED', message: expect.stringContaining('maxFieldBytes') });
+      await expect(engine.update(id, { mcpServers: [big] })).rejects.toMatchObject({
+        code: 'ERR_LIMIT_EXCEEDED',
+        message: expect.stringContaining('maxFieldBytes'),
+      });
       expect((await engine.get(id))!.clientCapabilities).toEqual({ small: 'b'.repeat(900) });
     });
   });
@@ -281,8 +291,14 @@ describe('maxFieldBytes', () => {
   it('refuses a 100 MiB capability under the defaults before encoding it', async () => {
     await withEngine({ shards: 1 }, async (engine) => {
       const huge = 'h'.repeat(100 * 1_048_576);
-      await expect(engine.create({ clientCapabilities: { huge } })).rejects.toMatchObject({ code: 'ERR_LIMIT_EXCEEDED', message: expect.stringContaining('maxFieldBytes') });
-      await expect(engine.create({ mcpServers: [huge] })).rejects.toMatchObject({ code: 'ERR_LIMIT_EXCEEDED', message: expect.stringContaining('maxFieldBytes') });
+      await expect(engine.create({ clientCapabilities: { huge } })).rejects.toMatchObject({
+        code: 'ERR_LIMIT_EXCEEDED',
+        message: expect.stringContaining('maxFieldBytes'),
+      });
+      await expect(engine.create({ mcpServers: [huge] })).rejects.toMatchObject({
+        code: 'ERR_LIMIT_EXCEEDED',
+        message: expect.stringContaining('maxFieldBytes'),
+      });
       expect(await engine.size()).toBe(0);
     });
   });

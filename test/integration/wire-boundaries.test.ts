@@ -22,7 +22,22 @@ describe('reply encoding across msgpack size boundaries', () => {
   it('returns timestamps at every integer size class exactly', async () => {
     await withEngine({ shards: 1 }, async (engine) => {
       const id = await engine.create();
-      const timestamps = [0, 0x3f, 0x40, 0x7f, 0x80, 0xff, 0x100, 0xffff, 0x1_0000, 0xffff_ffff, 0x1_0000_0000, 1_764_028_800_000, Number.MAX_SAFE_INTEGER, 12.75];
+      const timestamps = [
+        0,
+        0x3f,
+        0x40,
+        0x7f,
+        0x80,
+        0xff,
+        0x100,
+        0xffff,
+        0x1_0000,
+        0xffff_ffff,
+        0x1_0000_0000,
+        1_764_028_800_000,
+        Number.MAX_SAFE_INTEGER,
+        12.75,
+      ];
       for (const timestamp of timestamps) await engine.appendMessage(id, { role: 'assistant', content: 't', timestamp });
       expect((await engine.get(id))!.context.map((m) => m.timestamp)).toEqual(timestamps);
     });

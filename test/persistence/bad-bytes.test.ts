@@ -65,7 +65,10 @@ describe("a shard worker's batch decoder", () => {
 
   it('survives mutated valid batches: flipped, cut, inserted and deleted bytes', async () => {
     const mutated = fc
-      .tuple(fc.constantFrom(...VALID), fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 }))
+      .tuple(
+        fc.constantFrom(...VALID),
+        fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 }),
+      )
       .map(([batch, edits]) => {
         let bytes = [...batch];
         for (const [at, kind, value] of edits) {

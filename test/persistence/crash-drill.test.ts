@@ -4,7 +4,7 @@
  * 'shardRestart' that reports no lost session, and every acknowledged write is there afterwards.
  */
 import { describe, expect, it } from 'vitest';
-import { SessionEngine, type ShardRestartEvent } from '../../dist/src/index.js';
+import type { SessionEngine, ShardRestartEvent } from '../../dist/src/index.js';
 import { codeOf, settle, sleep, waitFor, withEngine } from '../helpers/engine.js';
 import { tempDir } from './helpers.js';
 
@@ -70,7 +70,9 @@ describe("crash drills with fsync 'always'", () => {
         const restarts: ShardRestartEvent[] = [];
         engine.on('shardRestart', (event) => restarts.push(event));
         const figures = await drill(engine, kind, restarts);
-        console.log(`crash drill '${kind}': ${figures.crashes} crashes, ${figures.calls} calls, ${figures.rejected} rejected ERR_SHARD_CRASHED, ${figures.lost} acknowledged writes lost`);
+        console.log(
+          `crash drill '${kind}': ${figures.crashes} crashes, ${figures.calls} calls, ${figures.rejected} rejected ERR_SHARD_CRASHED, ${figures.lost} acknowledged writes lost`,
+        );
         expect(figures.lost).toBe(0);
         expect(restarts).toHaveLength(figures.crashes);
         expect(restarts.every((event) => event.lostSessions === 0)).toBe(true);

@@ -51,7 +51,7 @@ describe('damaged files', () => {
     expect(kept(dir)).toEqual(copies);
   });
 
-  it("a torn tail of the newest log (what a crash leaves) is skipped without a copy", async () => {
+  it('a torn tail of the newest log (what a crash leaves) is skipped without a copy', async () => {
     const { dir } = await filled();
     const log = readdirSync(dir).find((name) => name.endsWith('.log'))!;
     const bytes = readFileSync(join(dir, log));

@@ -78,13 +78,19 @@ describe('the persistence file format', () => {
     announced.writeUInt32BE(crc32(announced.subarray(0, 12)), 12);
     const cut = join(dir, 'cut.log');
     writeFileSync(cut, Buffer.concat([encodeHeader(FileKind.LOG, 1), good, announced, Buffer.alloc(100)]));
-    expect(readAll(cut)).toEqual({ payloads: [Buffer.from('a record')], torn: `test.log: torn record at byte ${HEADER_BYTES + good.length} (5368709120 bytes announced)` });
+    expect(readAll(cut)).toEqual({
+      payloads: [Buffer.from('a record')],
+      torn: `test.log: torn record at byte ${HEADER_BYTES + good.length} (5368709120 bytes announced)`,
+    });
     // The same length with a flipped bit: the frame's checksum catches it before the length is believed.
     const flipped = Buffer.from(good);
     flipped[2]! ^= 0x10;
     const damaged = join(dir, 'damaged.log');
     writeFileSync(damaged, Buffer.concat([encodeHeader(FileKind.LOG, 1), good, flipped]));
-    expect(readAll(damaged)).toEqual({ payloads: [Buffer.from('a record')], torn: `test.log: corrupt record frame at byte ${HEADER_BYTES + good.length} (checksum mismatch)` });
+    expect(readAll(damaged)).toEqual({
+      payloads: [Buffer.from('a record')],
+      torn: `test.log: corrupt record frame at byte ${HEADER_BYTES + good.length} (checksum mismatch)`,
+    });
   });
 
   it('refuses files of a newer format with a typed error naming the file, and deletes nothing', async () => {

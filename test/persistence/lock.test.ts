@@ -98,7 +98,10 @@ describe.runIf(process.platform === 'linux')('the persistence lock', () => {
           return new Promise<string>((resolve) => child.on('exit', () => resolve(out.trim())));
         }),
       );
-      expect(outcomes.filter((outcome) => outcome === 'won'), outcomes.join(', ')).toHaveLength(1);
+      expect(
+        outcomes.filter((outcome) => outcome === 'won'),
+        outcomes.join(', '),
+      ).toHaveLength(1);
       expect(outcomes.filter((outcome) => outcome === 'ERR_PERSISTENCE_LOCKED')).toHaveLength(5);
     }
   }, 60_000);

@@ -27,7 +27,11 @@ async function filled(): Promise<{ dir: string; ids: string[] }> {
 
 /** Every file of the directory, name to bytes (the lock aside). */
 function contents(dir: string): Map<string, Buffer> {
-  return new Map(readdirSync(dir).filter((name) => name !== 'LOCK').map((name) => [name, readFileSync(join(dir, name))]));
+  return new Map(
+    readdirSync(dir)
+      .filter((name) => name !== 'LOCK')
+      .map((name) => [name, readFileSync(join(dir, name))]),
+  );
 }
 
 async function refusal(dir: string): Promise<PersistenceCorruptError> {

@@ -69,7 +69,10 @@ class Create implements Command {
 }
 
 class Append implements Command {
-  constructor(readonly n: number, readonly content: string) {}
+  constructor(
+    readonly n: number,
+    readonly content: string,
+  ) {}
   check = (model: Readonly<Model>) => model.sessions.size > 0;
   async run(model: Model, real: Real) {
     const id = pick(model, this.n);
@@ -96,7 +99,10 @@ class Get implements Command {
 }
 
 class Update implements Command {
-  constructor(readonly n: number, readonly servers: string[]) {}
+  constructor(
+    readonly n: number,
+    readonly servers: string[],
+  ) {}
   check = (model: Readonly<Model>) => model.sessions.size > 0;
   async run(model: Model, real: Real) {
     const id = pick(model, this.n);
@@ -163,7 +169,8 @@ class Restart implements Command {
     const path = join(real.dir, 'manifest.json');
     const manifest = readFileSync(path);
     if (this.damage === 'missing') rmSync(path);
-    else if (this.damage !== 'none') writeFileSync(path, { empty: '', truncated: manifest.subarray(0, 9), negative: '{"format":2,"generation":-3,"shards":2}' }[this.damage]);
+    else if (this.damage !== 'none')
+      writeFileSync(path, { empty: '', truncated: manifest.subarray(0, 9), negative: '{"format":2,"generation":-3,"shards":2}' }[this.damage]);
     if (this.damage !== 'none' && this.damage !== 'missing') {
       // Refused, with nothing deleted: once the manifest is put back, everything is there.
       const refused = await SessionEngine.start(options(real.dir, this.shards, this.limit)).catch((error: unknown) => error);
@@ -183,7 +190,10 @@ class Restart implements Command {
 }
 
 class Crash implements Command {
-  constructor(readonly shard: number, readonly kind: FaultKind) {}
+  constructor(
+    readonly shard: number,
+    readonly kind: FaultKind,
+  ) {}
   check = () => true;
   async run(model: Model, real: Real) {
     const before = real.restarts;
@@ -206,7 +216,11 @@ const commands = [
   fc.nat().map((n) => new UseRemoved(n)),
   fc.constant(new Sweep()),
   fc
-    .tuple(fc.integer({ min: 1, max: 3 }), fc.constantFrom(1, 2, 4, 10_000), fc.constantFrom<ManifestDamage>('none', 'none', 'missing', 'empty', 'truncated', 'negative'))
+    .tuple(
+      fc.integer({ min: 1, max: 3 }),
+      fc.constantFrom(1, 2, 4, 10_000),
+      fc.constantFrom<ManifestDamage>('none', 'none', 'missing', 'empty', 'truncated', 'negative'),
+    )
     .map(([shards, limit, damage]) => new Restart(shards, limit, damage)),
   fc.tuple(fc.nat(), fc.constantFrom<FaultKind>('throw', 'exit')).map(([shard, kind]) => new Crash(shard, kind)),
 ];

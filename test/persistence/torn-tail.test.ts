@@ -5,7 +5,7 @@
 import { copyFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { SessionEngine } from '../../dist/src/index.js';
+import type { SessionEngine } from '../../dist/src/index.js';
 import { decode } from '../../src/protocol/codec.js';
 import type { ShardPersistenceConfig } from '../../src/protocol/messages.js';
 import { FRAME_BYTES, frameLength, HEADER_BYTES } from '../../src/shard/memory/persistence/frames.js';

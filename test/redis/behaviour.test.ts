@@ -44,7 +44,13 @@ describe.each(STORES)('the engine on $name', ({ store }) => {
 
   it.skipIf(skip)('creates a session with its fields and reads it back', async () => {
     await run(async (engine) => {
-      const id = await engine.create({ clientCapabilities: { fs: { readTextFile: true }, extra: [1, 'two'] }, mcpServers: ['fs'], cwd: '/work', title: 'T', owner: 'ann' });
+      const id = await engine.create({
+        clientCapabilities: { fs: { readTextFile: true }, extra: [1, 'two'] },
+        mcpServers: ['fs'],
+        cwd: '/work',
+        title: 'T',
+        owner: 'ann',
+      });
       const session = await engine.get(id);
       expect(session).toMatchObject({
         id,
@@ -169,7 +175,9 @@ describe.each(STORES)('the engine on $name', ({ store }) => {
   it.skipIf(skip)('serves a large mixed batch, one result per op', async () => {
     await run(async (engine) => {
       const ids = await Promise.all(Array.from({ length: 300 }, (_, i) => engine.create({ title: `s${i}` })));
-      const results = await Promise.all(ids.flatMap((id, i) => [engine.appendMessage(id, { role: 'user', content: `m${i}` }), engine.get(id), engine.touch(id)]));
+      const results = await Promise.all(
+        ids.flatMap((id, i) => [engine.appendMessage(id, { role: 'user', content: `m${i}` }), engine.get(id), engine.touch(id)]),
+      );
       for (let i = 0; i < ids.length; i++) {
         expect(results[i * 3]).toBe(1);
         expect(results[i * 3 + 1]).toMatchObject({ id: ids[i], title: `s${i}`, context: [{ content: `m${i}` }] });

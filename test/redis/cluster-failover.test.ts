@@ -83,7 +83,9 @@ describe.skipIf(!hasRedis)('a failover in the cluster', () => {
       const untilAnnounced = async (ids: string[]): Promise<void> => {
         await waitFor(() => ids.every((id) => expired.has(id)), 20_000, 'an expired event for each session after the failover').catch((error: Error) => {
           const missing = ids.filter((id) => !expired.has(id));
-          throw new Error(`${error.message}; ${missing.length} of ${ids.length} missing, e.g. ${missing.slice(0, 3).join(' ')}; cluster: ${cluster.describe()}`);
+          throw new Error(
+            `${error.message}; ${missing.length} of ${ids.length} missing, e.g. ${missing.slice(0, 3).join(' ')}; cluster: ${cluster.describe()}`,
+          );
         });
       };
 

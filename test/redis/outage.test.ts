@@ -71,7 +71,9 @@ describe.skipIf(!hasRedis)('a Redis that goes away', () => {
         // In the engine's words, not ioredis's ("Stream isn't writeable and enableOfflineQueue options is false").
         const messages = [...seen.messages];
         expect(messages.filter((message) => /offline ?queue|stream isn't|ioredis/i.test(message))).toEqual([]);
-        expect(messages.some((message) => message.includes('the Redis store is not connected (connection lost or not yet established); the call was not sent'))).toBe(true);
+        expect(
+          messages.some((message) => message.includes('the Redis store is not connected (connection lost or not yet established); the call was not sent')),
+        ).toBe(true);
       });
     });
   }, 60_000);
@@ -80,7 +82,9 @@ describe.skipIf(!hasRedis)('a Redis that goes away', () => {
     await withRedis(async (server) => {
       await withEngine({ shards: 2, store: { redis: server.url }, storeTimeoutMs: TIMEOUT_MS, maxSessionAgeMs: 300 }, async (engine) => {
         const expired = new Set<string>();
-        engine.on('expired', (ids) => ids.forEach((id) => expired.add(id)));
+        engine.on('expired', (ids) => {
+          for (const id of ids) expired.add(id);
+        });
         await server.kill();
         await server.restart();
         await waitFor(async () => (await settle(engine.create())).ok, 15_000, 'service after the restart');
@@ -121,7 +125,8 @@ describe.skipIf(!hasRedis)('a Redis that goes away', () => {
           const calls = Array.from({ length: 20_000 }, (_, n) => {
             const id = ids[n % ids.length]!;
             const issuedAt = performance.now();
-            const call: Promise<unknown> = n % 3 === 0 ? engine.appendMessage(id, { role: 'user', content: `m${n}` }) : n % 3 === 1 ? engine.get(id) : engine.touch(id);
+            const call: Promise<unknown> =
+              n % 3 === 0 ? engine.appendMessage(id, { role: 'user', content: `m${n}` }) : n % 3 === 1 ? engine.get(id) : engine.touch(id);
             return settle(call).then((outcome) => {
               slowest = Math.max(slowest, performance.now() - issuedAt);
               return outcome;

@@ -4,7 +4,7 @@
  */
 import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
-import { SessionEngine } from '../../dist/src/index.js';
+import type { SessionEngine } from '../../dist/src/index.js';
 import { sleep, waitFor, withEngine } from '../helpers/engine.js';
 import { NEVER_ISSUED_ID } from '../helpers/ids.js';
 import { hasRedis, withRedis, type RedisServer } from './redis-server.js';
@@ -59,8 +59,8 @@ describe.skipIf(!hasRedis)('the engine on Redis set up otherwise', () => {
       await withEngine({ shards: 2, store: { redis: { host: '127.0.0.1', port: server.port, db: 3 } }, maxSessionAgeMs: 1_500 }, async (engine) => {
         const expired = new Set<string>();
         engine.on('expired', (ids) => {
-        for (const id of ids) expired.add(id);
-      });
+          for (const id of ids) expired.add(id);
+        });
         const id = await engine.create({ title: 'in db 3' });
         expect(await engine.appendMessage(id, { role: 'user', content: 'hello' })).toBe(1);
         await withProbe(server, 3, async (probe) => expect(await probe.exists(`ss:{${id}}:m`, `ss:{${id}}:l`)).toBe(2));

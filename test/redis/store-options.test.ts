@@ -38,7 +38,9 @@ describe('the store option', () => {
     expect(refusal({ store: { memcached: 'x' } })).toMatch(/options\.store must be \{ redis/);
     expect(refusal({ store: { redis: { retryStrategy: () => 1 } } })).toMatch(/options\.store\.redis\.retryStrategy is set by the engine/);
     expect(refusal({ store: { redis: { commandTimeout: 10 } } })).toMatch(/commandTimeout is set by the engine/);
-    expect(refusal({ store: { redis: { tls: { checkServerIdentity: () => undefined } } } })).toMatch(/options\.store\.redis\.tls\.checkServerIdentity must be plain data/);
+    expect(refusal({ store: { redis: { tls: { checkServerIdentity: () => undefined } } } })).toMatch(
+      /options\.store\.redis\.tls\.checkServerIdentity must be plain data/,
+    );
     expect(refusal({ store: { redis: { cluster: [] } } })).toMatch(/cluster must be a non-empty array/);
     expect(refusal({ store: { redis: { cluster: ['nohost'] } } })).toMatch(/cluster\[0\] must be "host:port"/);
     expect(refusal({ store: { redis: { cluster: [{ host: 'a', port: 0 }] } } })).toMatch(/cluster\[0\]/);

@@ -105,7 +105,9 @@ function output(result: { stdout?: string; stderr?: string }): string {
 
 async function tsc(cwd: string, args: string[]): Promise<string> {
   const common = ['--strict', '--target', 'es2022', '--typeRoots', TYPE_ROOTS, '--types', 'node', '--skipLibCheck'];
-  const result = await run(process.execPath, [TSC, ...common, ...args], { cwd, timeout: 100_000 }).catch((error: { stdout?: string; stderr?: string }) => error);
+  const result = await run(process.execPath, [TSC, ...common, ...args], { cwd, timeout: 100_000 }).catch(
+    (error: { stdout?: string; stderr?: string }) => error,
+  );
   return output(result);
 }
 
@@ -126,7 +128,10 @@ describe('the packed package (from a clean clone, on this Node)', () => {
     const tarball = (await readdir(work)).find((name) => name.endsWith('.tgz'));
     if (tarball === undefined) throw new Error('npm pack made no tarball');
     const listing = await run('tar', ['-tzf', join(work, tarball)], { timeout: 30_000 });
-    files = listing.stdout.split('\n').filter(Boolean).map((path) => path.replace(/^package\//, ''));
+    files = listing.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((path) => path.replace(/^package\//, ''));
 
     app = join(work, 'app');
     cjs = join(app, 'cjs');

@@ -64,7 +64,10 @@ try {
       console.log(`recovery: ${JSON.stringify(engine.recovery)}`);
       check(engine.recovery.sessions === 3 && engine.recovery.skippedRecords === 0, `${start}: 3 sessions, nothing skipped`);
       const big1 = await engine.get(ids.big1, { lastMessages: 2 });
-      check(big1?.context[0]?.content === content('big1', MESSAGES - 1) && big1?.context[1]?.content === 'last word', 'big1 ends with its last 1 MiB message and the later "last word"');
+      check(
+        big1?.context[0]?.content === content('big1', MESSAGES - 1) && big1?.context[1]?.content === 'last word',
+        'big1 ends with its last 1 MiB message and the later "last word"',
+      );
       const big2 = await engine.get(ids.big2, { lastMessages: 3 });
       check(big2?.context.every((m, k) => m.content === content('big2', MESSAGES - 3 + k)) === true, 'big2 ends with its last three 1 MiB messages');
       check((await engine.get(ids.small))?.context[0]?.content === 'after the big ones', 'the session written after the big ones is whole');

@@ -61,7 +61,9 @@ if (warm.length >= 2) {
   const first = warm[0];
   const last = warm.at(-1);
   const heapGrowth = (last.heap - first.heap) / first.heap;
-  console.log(`after warm-up: heap ${(heapGrowth * 100).toFixed(1)}%, rss ${(((last.rss - first.rss) / first.rss) * 100).toFixed(1)}%, handles ${first.handles} -> ${last.handles}`);
+  console.log(
+    `after warm-up: heap ${(heapGrowth * 100).toFixed(1)}%, rss ${(((last.rss - first.rss) / first.rss) * 100).toFixed(1)}%, handles ${first.handles} -> ${last.handles}`,
+  );
   if (heapGrowth > 0.25 || last.handles > first.handles) {
     console.error('FAIL: heap or handles grew after warm-up');
     process.exitCode = 1;

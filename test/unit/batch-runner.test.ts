@@ -171,7 +171,9 @@ describe('the batch runner over a pipelined backend', () => {
   it('bounds a batch by the deadline from when the host sent it, not from when the worker read it', async () => {
     const backend = pipelined({ touch: () => new Promise<boolean>(() => {}) }, 60_000);
     const started = performance.now();
-    const reply = decodeReply(bytesOf(await new BatchRunner(backend, new ReplySequence()).handle({ batch: encode(op('touch', A, null)), sentAt: Date.now() - 59_950 })));
+    const reply = decodeReply(
+      bytesOf(await new BatchRunner(backend, new ReplySequence()).handle({ batch: encode(op('touch', A, null)), sentAt: Date.now() - 59_950 })),
+    );
     expect(reply.errors).toEqual([0, ErrorCode.STORE_UNAVAILABLE, 'no answer']);
     expect(performance.now() - started).toBeLessThan(30_000);
   });

@@ -140,7 +140,13 @@ describe('a batch written op by op on the host', () => {
     expect(batch.pendingOps).toBe(0);
     expect(sizes.length).toBeGreaterThanOrEqual(3);
     expect(sizes.reduce((a, b) => a + b)).toBe(5);
-    expect(ops.map((op) => op[2] !== null && typeof op[2] === 'object' && 'timestamp' in op[2] ? op[2].timestamp : op[0])).toEqual([OPS.get.code, 1, 2, OPS.create.code, OPS.get.code]);
+    expect(ops.map((op) => (op[2] !== null && typeof op[2] === 'object' && 'timestamp' in op[2] ? op[2].timestamp : op[0]))).toEqual([
+      OPS.get.code,
+      1,
+      2,
+      OPS.create.code,
+      OPS.get.code,
+    ]);
   });
 
   it('gives its buffer back after a burst of large operations', () => {

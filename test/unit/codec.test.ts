@@ -49,7 +49,7 @@ const CAPABILITY_SHAPES: unknown[] = [
   { terminal: true, fs: { readTextFile: true, writeTextFile: true } },
   { _meta: { vendor: 'acme', version: 3 } },
   { experimental: { a: [1, 2, { b: [null, true, 'x'] }], c: -0.5 } },
-  { 'key with spaces': 1, 'ключ': 'значение', '🔑': '🔒', '': 'empty key' },
+  { 'key with spaces': 1, ключ: 'значение', '🔑': '🔒', '': 'empty key' },
   { '0': 'zero', '1': 'one', length: 2 },
   { nested: { deeper: { deepest: { value: Number.MAX_SAFE_INTEGER, negative: -Number.MAX_SAFE_INTEGER } } } },
   { floats: [0.1, 1e-300, 1.7976931348623157e308, -123.456] },
@@ -106,7 +106,21 @@ describe('codec', () => {
   });
 
   it('round-trips message contents of every length class and odd characters', () => {
-    const contents = ['', 'a', 'é', '€', '😀', '\u0000', 'x'.repeat(31), 'x'.repeat(32), 'é'.repeat(255), 'x'.repeat(256), 'ü'.repeat(65_536), '😀'.repeat(100_000), 'line\nbreak\ttab\r\n'];
+    const contents = [
+      '',
+      'a',
+      'é',
+      '€',
+      '😀',
+      '\u0000',
+      'x'.repeat(31),
+      'x'.repeat(32),
+      'é'.repeat(255),
+      'x'.repeat(256),
+      'ü'.repeat(65_536),
+      '😀'.repeat(100_000),
+      'line\nbreak\ttab\r\n',
+    ];
     for (const content of contents) {
       const value = { role: 'user', content, timestamp: 5 };
       expect(worker.decode(main.encode(value))).toEqual(value);

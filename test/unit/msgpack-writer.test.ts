@@ -30,7 +30,17 @@ describe('MsgpackWriter (the shard reply encoder) decodes with the one codec', (
   });
 
   it('writes strings of every header size, multibyte text included', () => {
-    const values = ['', 'a', 'x'.repeat(31), 'x'.repeat(32), 'y'.repeat(255), 'y'.repeat(256), 'z'.repeat(65_535), 'z'.repeat(65_536), 'héllo wörld ✓ 😀'.repeat(50)];
+    const values = [
+      '',
+      'a',
+      'x'.repeat(31),
+      'x'.repeat(32),
+      'y'.repeat(255),
+      'y'.repeat(256),
+      'z'.repeat(65_535),
+      'z'.repeat(65_536),
+      'héllo wörld ✓ 😀'.repeat(50),
+    ];
     expect(
       roundTrip((w) => {
         w.arrayHeader(values.length);

@@ -162,7 +162,12 @@ describe('resolveOptions', () => {
 
 describe('options.persistence.eraseWithinMs', () => {
   it('defaults to five minutes', () => {
-    expect(resolveOptions({ persistence: { dir: '/tmp/x' } }).persistence).toEqual({ dir: '/tmp/x', fsync: 'everysec', compactAfterBytes: 67_108_864, eraseWithinMs: 300_000 });
+    expect(resolveOptions({ persistence: { dir: '/tmp/x' } }).persistence).toEqual({
+      dir: '/tmp/x',
+      fsync: 'everysec',
+      compactAfterBytes: 67_108_864,
+      eraseWithinMs: 300_000,
+    });
   });
 
   it.each([

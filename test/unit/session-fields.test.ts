@@ -90,7 +90,18 @@ describe('the format 2 Session record', () => {
     expect(FORMAT_VERSION).toBe(2);
     expect(SESSION_STRUCTURE).toBe(0);
     expect(SESSION_V2_STRUCTURE).toBe(2);
-    expect(SHARED_STRUCTURES[SESSION_V2_STRUCTURE]).toEqual(['id', 'createdAt', 'lastAccessed', 'context', 'clientCapabilities', 'mcpServers', 'cwd', 'title', 'updatedAt', 'owner']);
+    expect(SHARED_STRUCTURES[SESSION_V2_STRUCTURE]).toEqual([
+      'id',
+      'createdAt',
+      'lastAccessed',
+      'context',
+      'clientCapabilities',
+      'mcpServers',
+      'cwd',
+      'title',
+      'updatedAt',
+      'owner',
+    ]);
     // A session encoded as format 1 did: record 0, with no new fields.
     const old = { id: A, createdAt: 1, lastAccessed: 5, context: [{ role: 'user', content: 'x', timestamp: 2 }], clientCapabilities: null, mcpServers: ['m'] };
     const bytes = encode(old);
@@ -109,7 +120,18 @@ describe('the format 2 Session record', () => {
   });
 
   it('upgradeSession leaves a format 2 session as it is', () => {
-    const current: Session = { id: A, createdAt: 1, lastAccessed: 5, context: [], clientCapabilities: null, mcpServers: [], cwd: '/c', title: 't', updatedAt: 3, owner: 'o' };
+    const current: Session = {
+      id: A,
+      createdAt: 1,
+      lastAccessed: 5,
+      context: [],
+      clientCapabilities: null,
+      mcpServers: [],
+      cwd: '/c',
+      title: 't',
+      updatedAt: 3,
+      owner: 'o',
+    };
     expect(upgradeSession({ ...current })).toEqual(current);
   });
 });
@@ -121,8 +143,22 @@ describe('validation of cwd, title and owner', () => {
   };
 
   it('accepts absolute paths, titles, owners, and null to clear', () => {
-    expect(checkSessionFields({ cwd: '/home/a', title: '', owner: 'alice' }, 'init')).toMatchObject({ hasCwd: true, cwd: '/home/a', hasTitle: true, title: '', hasOwner: true, owner: 'alice' });
-    expect(checkSessionFields({ cwd: null, title: null, owner: null }, 'update')).toMatchObject({ hasCwd: true, cwd: null, hasTitle: true, title: null, hasOwner: true, owner: null });
+    expect(checkSessionFields({ cwd: '/home/a', title: '', owner: 'alice' }, 'init')).toMatchObject({
+      hasCwd: true,
+      cwd: '/home/a',
+      hasTitle: true,
+      title: '',
+      hasOwner: true,
+      owner: 'alice',
+    });
+    expect(checkSessionFields({ cwd: null, title: null, owner: null }, 'update')).toMatchObject({
+      hasCwd: true,
+      cwd: null,
+      hasTitle: true,
+      title: null,
+      hasOwner: true,
+      owner: null,
+    });
     expect(checkSessionFields({}, 'update')).toMatchObject({ hasCwd: false, hasTitle: false, hasOwner: false });
   });
 

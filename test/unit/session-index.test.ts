@@ -75,7 +75,10 @@ describe('the index of a shard’s sessions', () => {
       seed = (seed * 1_103_515_245 + 12_345) & 0x7fffffff;
       return seed % n;
     };
-    const idOf = (n: number): string => `01J${crockford(n % 50).padStart(9, '0')}000000${crockford(1_990 + ((n * 31) % 97)).padStart(6, '0')}${crockford(n).padStart(2, '0').slice(-2)}`.slice(0, 26).padEnd(26, '0');
+    const idOf = (n: number): string =>
+      `01J${crockford(n % 50).padStart(9, '0')}000000${crockford(1_990 + ((n * 31) % 97)).padStart(6, '0')}${crockford(n).padStart(2, '0').slice(-2)}`
+        .slice(0, 26)
+        .padEnd(26, '0');
     for (let step = 0; step < 20_000; step++) {
       const id = idOf(random(600));
       const held = model.get(id);
@@ -98,7 +101,15 @@ describe('the index of a shard’s sessions', () => {
   it('reads only canonical ids: 26 upper-case Crockford characters, the first 0-7', () => {
     const parts = idPartsOf('01JAAAAAAAAAAAAAAAAAAAAAAA');
     for (const id of ['01JAAAAAAAAAAAAAAAAAAAAAAA', '7ZZZZZZZZZZZZZZZZZZZZZZZZZ', '00000000000000000000000000']) expect(readIdParts(id, parts), id).toBe(true);
-    for (const id of ['01jaaaaaaaaaaaaaaaaaaaaaaa', '01JAAAAAAAAAAAAAAAAAAAAAAI', '01JAAAAAAAAAAAAAAAAAAAAAAU', '8ZZZZZZZZZZZZZZZZZZZZZZZZZ', '01JAAAAAAAAAAAAAAAAAAAAAA', '01JAAAAAAAAAAAAAAAAAAAAAAAA', '01JAAAAAAAAAAAAAAAAAAAAAAé']) {
+    for (const id of [
+      '01jaaaaaaaaaaaaaaaaaaaaaaa',
+      '01JAAAAAAAAAAAAAAAAAAAAAAI',
+      '01JAAAAAAAAAAAAAAAAAAAAAAU',
+      '8ZZZZZZZZZZZZZZZZZZZZZZZZZ',
+      '01JAAAAAAAAAAAAAAAAAAAAAA',
+      '01JAAAAAAAAAAAAAAAAAAAAAAAA',
+      '01JAAAAAAAAAAAAAAAAAAAAAAé',
+    ]) {
       expect(readIdParts(id, parts), id).toBe(false);
     }
     expect(idPartsOf('nope')).toEqual({ idPart0: -1, idPart1: -1, idPart2: -1, idPart3: -1, idPart4: -1 });

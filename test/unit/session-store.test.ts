@@ -64,7 +64,6 @@ function makeStore(limits: Partial<StoreLimits> = {}) {
   return { store, clock };
 }
 
-
 function failureCode(fn: () => unknown): string | undefined {
   try {
     fn();

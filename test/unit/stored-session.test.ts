@@ -37,7 +37,11 @@ function sessionWith(messages: Message[]) {
   return session;
 }
 
-const messages: Message[] = CONTENTS.map((content, i) => ({ role: (['user', 'assistant', 'system'] as const)[i % 3]!, content, timestamp: 1_700_000_000_000 + i }));
+const messages: Message[] = CONTENTS.map((content, i) => ({
+  role: (['user', 'assistant', 'system'] as const)[i % 3]!,
+  content,
+  timestamp: 1_700_000_000_000 + i,
+}));
 
 describe('a stored session (messages kept as encoded records)', () => {
   it('reads back every message exactly, whatever its length or script', () => {
@@ -140,6 +144,10 @@ describe('a stored session (messages kept as encoded records)', () => {
   it('shares one encoding for null capabilities and for no servers', () => {
     expect(encodeCapabilities(null)).toBe(encodeCapabilities(null));
     expect(encodeServers([])).toBe(encodeServers([]));
-    expect(read(newStoredSession(rows, arena, ID, 5, encodeCapabilities(null), encodeServers([])), -1)).toMatchObject({ clientCapabilities: null, mcpServers: [], context: [] });
+    expect(read(newStoredSession(rows, arena, ID, 5, encodeCapabilities(null), encodeServers([])), -1)).toMatchObject({
+      clientCapabilities: null,
+      mcpServers: [],
+      context: [],
+    });
   });
 });

@@ -23,10 +23,7 @@ import type { SessionId } from '../../protocol/model.js';
 import type { MsgpackWriter } from '../../protocol/msgpack-writer.js';
 import { levelOf, LOG_UNIT_BYTES, MAX_LEVEL, pieceBytes, type LogArena } from './log-arena.js';
 import { idPartsOf, type IdParts } from './session-index.js';
-import {
-  SessionRows,
-  TAIL_SLOTS,
-} from './session-rows.js';
+import { type SessionRows, TAIL_SLOTS } from './session-rows.js';
 
 /**
  * A session as a shard holds it. What finding it and appending to it use is in its row of `rows`

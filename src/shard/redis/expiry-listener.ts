@@ -6,7 +6,7 @@
  * connected is lost for good. A cluster sends each node's notifications only to that node's subscribers:
  * every master gets its own subscriber, kept in step with the cluster's topology (after a failover too).
  */
-import { Cluster, Redis } from 'ioredis';
+import { Cluster, type Redis } from 'ioredis';
 import type { SessionId } from '../../protocol/model.js';
 import { idOfMetaKey } from './keys.js';
 import type { RedisClient } from './redis-store.js';

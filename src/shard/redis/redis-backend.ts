@@ -24,7 +24,15 @@ import { checkMessageRecord } from '../../protocol/message-record.js';
 import { connect, isNoAnswer, noAnswer, RedisSessionStore, storeFailure, whenReady, type PlainFields, type SessionReply } from './redis-store.js';
 
 /** A Redis shard holds no sessions itself: its own figures are zeros (the engine adds its counters). */
-const NO_FIGURES: ShardFigures = Object.freeze({ sessions: 0, messages: 0, sessionBytes: 0, heapUsedBytes: 0, lastSweepSliceMs: 0, logBytes: 0, logBytesFree: 0 });
+const NO_FIGURES: ShardFigures = Object.freeze({
+  sessions: 0,
+  messages: 0,
+  sessionBytes: 0,
+  heapUsedBytes: 0,
+  lastSweepSliceMs: 0,
+  logBytes: 0,
+  logBytesFree: 0,
+});
 
 function corrupt(id: SessionId, what: string): never {
   fail(ErrorCode.CORRUPT_DATA, `store: session ${id} cannot be read: ${what}`);
@@ -58,8 +66,15 @@ function encodedField(id: SessionId, name: 'cap' | 'srv', stored: Buffer): Uint8
   } catch (error) {
     corrupt(id, `its field '${name}' is not one well-formed value (${(error as Error).message}): 0x${stored.subarray(0, 16).toString('hex')}`);
   }
-  const fits = name === 'cap' ? value === null || (typeof value === 'object' && !Array.isArray(value)) : Array.isArray(value) && value.every((one) => typeof one === 'string');
-  if (!fits) corrupt(id, `its field '${name}' holds ${describe(value)}, not ${name === 'cap' ? 'capabilities (an object or null)' : 'server names (an array of strings)'}`);
+  const fits =
+    name === 'cap'
+      ? value === null || (typeof value === 'object' && !Array.isArray(value))
+      : Array.isArray(value) && value.every((one) => typeof one === 'string');
+  if (!fits)
+    corrupt(
+      id,
+      `its field '${name}' holds ${describe(value)}, not ${name === 'cap' ? 'capabilities (an object or null)' : 'server names (an array of strings)'}`,
+    );
   const encoded = encode(value);
   if (checked.size >= MAX_CHECKED_VALUES) checked.clear();
   checked.set(key, encoded);
@@ -104,7 +119,8 @@ function sessionWrite(id: SessionId, reply: SessionReply | null): SessionWrite |
   const title = text('title');
   const owner = text('owner');
   for (let i = 0; i < log.length; i++) {
-    if (checkMessageRecord(log[i]!) < 0) corrupt(id, `message ${i} of its log is not a well-formed message record: 0x${log[i]!.subarray(0, 16).toString('hex')}`);
+    if (checkMessageRecord(log[i]!) < 0)
+      corrupt(id, `message ${i} of its log is not a well-formed message record: 0x${log[i]!.subarray(0, 16).toString('hex')}`);
   }
   const optional = (writer: MsgpackWriter, value: string | null): void => {
     if (value === null) writer.nil();

@@ -124,10 +124,13 @@ function once(emitter: RedisClient, events: string[], timeoutMs: number): Promis
       stop();
       resolve();
     };
-    const timer = setTimeout(() => {
-      stop();
-      reject(new OperationFailure(ErrorCode.STORE_UNAVAILABLE, `store: Redis was not reachable within storeTimeoutMs (${timeoutMs} ms)`));
-    }, Math.max(0, timeoutMs));
+    const timer = setTimeout(
+      () => {
+        stop();
+        reject(new OperationFailure(ErrorCode.STORE_UNAVAILABLE, `store: Redis was not reachable within storeTimeoutMs (${timeoutMs} ms)`));
+      },
+      Math.max(0, timeoutMs),
+    );
     for (const event of events) emitter.on(event, onEvent);
   });
 }
@@ -152,13 +155,19 @@ export function storeFailure(error: unknown, timeoutMs: number, id?: unknown): O
   const message = error instanceof Error ? error.message : String(error);
   if (error instanceof Error && error.name === 'ReplyError') {
     if (message.startsWith('WRONGTYPE')) {
-      return new OperationFailure(ErrorCode.CORRUPT_DATA, `store: session ${String(id)} cannot be read: a key of it holds the wrong kind of value (${message})`);
+      return new OperationFailure(
+        ErrorCode.CORRUPT_DATA,
+        `store: session ${String(id)} cannot be read: a key of it holds the wrong kind of value (${message})`,
+      );
     }
     if (message.startsWith('OOM')) return new OperationFailure(ErrorCode.CAPACITY, `store: Redis is full (maxmemory): ${message}`);
     if (!TRANSIENT.test(message)) return new OperationFailure(ErrorCode.PROTOCOL, `store: Redis refused a script: ${message}`);
   }
   if (NOT_CONNECTED.test(message)) {
-    return new OperationFailure(ErrorCode.STORE_UNAVAILABLE, 'store: the Redis store is not connected (connection lost or not yet established); the call was not sent');
+    return new OperationFailure(
+      ErrorCode.STORE_UNAVAILABLE,
+      'store: the Redis store is not connected (connection lost or not yet established); the call was not sent',
+    );
   }
   if (message === NO_ANSWER) return noAnswer(timeoutMs);
   if (message === 'Connection is closed.') {
@@ -169,7 +178,10 @@ export function storeFailure(error: unknown, timeoutMs: number, id?: unknown): O
 
 /** The failure of a call Redis did not answer within `timeoutMs`: it may still apply when Redis catches up. */
 export function noAnswer(timeoutMs: number): OperationFailure {
-  return new OperationFailure(ErrorCode.STORE_UNAVAILABLE, `store: no answer from Redis within storeTimeoutMs (${timeoutMs} ms); the outcome of the call is unknown`);
+  return new OperationFailure(
+    ErrorCode.STORE_UNAVAILABLE,
+    `store: no answer from Redis within storeTimeoutMs (${timeoutMs} ms); the outcome of the call is unknown`,
+  );
 }
 
 /** How long the breaker waits between two probes that failed at once (the connection down). */
@@ -230,7 +242,16 @@ export class StoreBreaker {
 interface ScriptCommands {
   ssCreate(meta: string, log: string, ...args: (string | number | Buffer | Uint8Array)[]): Promise<number>;
   ssGetBuffer(meta: string, log: string, now: number, ttl: number, last: number): Promise<SessionReply | null>;
-  ssAppend(meta: string, log: string, now: number, ttl: number, record: Uint8Array, bytes: number, maxMessages: number, maxBytes: number): Promise<[number, number]>;
+  ssAppend(
+    meta: string,
+    log: string,
+    now: number,
+    ttl: number,
+    record: Uint8Array,
+    bytes: number,
+    maxMessages: number,
+    maxBytes: number,
+  ): Promise<[number, number]>;
   ssUpdate(meta: string, log: string, ...args: (string | number | Buffer | Uint8Array)[]): Promise<number>;
   ssTouch(meta: string, log: string, now: number, ttl: number): Promise<number>;
   ssRemoveBuffer(meta: string, log: string): Promise<SessionReply | null>;
@@ -279,7 +300,16 @@ export class RedisSessionStore {
   async append(id: SessionId, now: number, record: Uint8Array, contentBytes: number): Promise<number> {
     this.breaker?.check();
     const { maxSessionAgeMs, maxMessagesPerSession, maxMessageBytes } = this.limits;
-    const [status, value] = await this.scripts.ssAppend(metaKey(id), logKey(id), now, maxSessionAgeMs, bytes(record), contentBytes, maxMessagesPerSession, maxMessageBytes);
+    const [status, value] = await this.scripts.ssAppend(
+      metaKey(id),
+      logKey(id),
+      now,
+      maxSessionAgeMs,
+      bytes(record),
+      contentBytes,
+      maxMessagesPerSession,
+      maxMessageBytes,
+    );
     if (status === 0) return value;
     if (status === 1) throw notFound(id);
     if (status === 2) {

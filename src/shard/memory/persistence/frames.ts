@@ -78,7 +78,6 @@ export function frame(payload: Uint8Array): Buffer {
   return framed;
 }
 
-
 /**
  * A file's records, read one at a time: `next()` returns each record's payload (a buffer of its own), then
  * `null` at the end of the file or at the first torn or corrupt record (`torn` then says why). A short or
@@ -145,7 +144,8 @@ export class FrameReader {
       length = this.frame.readUInt32BE(0);
       sum = this.frame.readUInt32BE(4);
     } else {
-      if (crc32(this.frame.subarray(0, 12)) !== this.frame.readUInt32BE(12)) return this.end(`${this.what}: corrupt record frame at byte ${start} (checksum mismatch)`);
+      if (crc32(this.frame.subarray(0, 12)) !== this.frame.readUInt32BE(12))
+        return this.end(`${this.what}: corrupt record frame at byte ${start} (checksum mismatch)`);
       length = frameLength(this.frame, 0);
       sum = this.frame.readUInt32BE(8);
     }

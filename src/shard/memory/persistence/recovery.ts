@@ -87,7 +87,11 @@ export function recoverFiles(config: ShardPersistenceConfig, shard: number, sink
           // Format 2 stores the log in the records after the session's own (see `snapshot.ts`).
           if (Number.isSafeInteger(logPieces) && (logPieces as number) > 0) pieces = logPieces as number;
           // Only this shard's: a restored session takes pieces of its shard's log arena.
-          if (mine(id)) sink.restore(record, takePieces(file, () => pieces--));
+          if (mine(id))
+            sink.restore(
+              record,
+              takePieces(file, () => pieces--),
+            );
         } catch (error) {
           skip(`${source.snapshot}: undecodable session record (${(error as Error).message})`, source.snapshot);
         }
@@ -103,7 +107,8 @@ export function recoverFiles(config: ShardPersistenceConfig, shard: number, sink
     for (const log of source.logs) {
       if (log.seq <= coversLog) continue;
       const file = new FrameReader(join(config.dir, log.name), FileKind.LOG, log.name);
-      for (let payload = file.next(); payload !== null; payload = file.next()) replayRecord(payload, log.name, mine, sink, (message) => skip(message, log.name));
+      for (let payload = file.next(); payload !== null; payload = file.next())
+        replayRecord(payload, log.name, mine, sink, (message) => skip(message, log.name));
       // A crash mid-append tears the newest log's tail; anything else is damage.
       if (file.torn !== null) skip(file.torn, log === newest ? null : log.name);
     }
