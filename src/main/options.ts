@@ -12,9 +12,8 @@ export interface SessionEngineOptions {
    * How many shards (worker threads) hold the sessions.
    * @default `defaultShardCount(store)`: in memory, one per core but one (`os.availableParallelism() - 1`,
    * at least 1), which leaves a core to the host's own thread: it encodes the batches and decodes the
-   * replies, and on 2 cores a second shard competed with it (one-operation latency went from about 50 µs to
-   * about 90 µs p50). With a `store`, one per core: its shards mostly wait on Redis, each on its own
-   * connection, and more connections carry more at once
+   * replies, and a shard on every core competes with it (docs/performance.md). With a `store`, one per
+   * core: its shards mostly wait on Redis, each on its own connection, and more connections carry more at once
    */
   shards?: number;
   /**
@@ -95,8 +94,8 @@ export interface SessionEngineOptions {
   shardTimeoutMs?: number;
   /**
    * How long, in microseconds, a memory shard's thread keeps polling for its next batch after answering
-   * one, instead of sleeping until it arrives (Redis shards never do). Waking a sleeping thread costs
-   * 25-50 µs on a virtual machine, about half of a one-operation round trip. The spin adapts: after a batch
+   * one, instead of sleeping until it arrives (Redis shards never do): on a virtual machine waking a sleeping
+   * thread is a large part of a one-operation round trip. The spin adapts: after a batch
    * that came later than this window, the shard sleeps at once, so sparse traffic costs no CPU; traffic
    * whose batches follow each other within the window costs the shard's thread the gaps between them.
    * `0` never spins.
@@ -106,13 +105,12 @@ export interface SessionEngineOptions {
   /**
    * How long, in microseconds, the host's thread polls for the reply to a small batch (at most
    * four operations, the only batch in flight to its shard) instead of sleeping until it
-   * arrives. Waking the host's thread costs more than the round trip itself on a virtual machine: a
-   * whole-session get measured 58-82 µs p50 without it, 25-28 µs with it, at no more host CPU per
-   * operation (31-41 against 38-55 µs: the wake-up costs CPU too). The poll runs after the host's event
+   * arrives: on a virtual machine waking the host's thread costs more than the round trip itself, and no
+   * less CPU (docs/performance.md). The poll runs after the host's event
    * loop has handled whatever else was ready, ends as soon as the reply is posted, and never lasts longer
    * than this window, which is the most it can delay the host's other work. Polls that reach the window
-   * make the shard skip the next ones (see `main/reply-spin.ts`). 200 rather than 50: replies that a busy
-   * moment delays past 50 µs are then caught too (one-get p99 110-180 against 224-238 µs, same runs).
+   * make the shard skip the next ones (see `main/reply-spin.ts`). The window is wide enough to catch replies
+   * that a busy moment delays.
    * Memory shards only. `0` never polls.
    * @default 200
    */
