@@ -12,7 +12,8 @@
  * `b` is the session's byte total, checked against `maxSessionBytes`: its message records plus `cap`,
  * `srv`, `cwd`, `title` and `owner`, all as stored bytes (the memory store counts the plain fields in
  * UTF-16 code units, so non-ASCII text weighs a little more here). Sessions written before `b` existed get
- * it computed once, on their first call (`SESSION_BYTES`); the writing scripts keep it current.
+ * it computed once, on their first call (`SESSION_BYTES`); the writing scripts keep it current. Writes by
+ * a host of an earlier release still running on the same Redis do not update it (a rolling upgrade).
  */
 
 /** The scripts, by the command name ioredis defines for each. */
