@@ -81,10 +81,23 @@ async function measure(name: string, subject: Subject): Promise<Result> {
   return { name, opsPerSec: Math.round(OPS / seconds), p99LoopDelayMs: delay.percentile(99) / 1e6, maxLoopDelayMs: delay.max / 1e6 };
 }
 
+/** The engine's default maxSessionBytes, which the scripts check as the engine's calls do. */
+const SESSION_BYTES = 64 * 1_048_576;
+
 interface Scripts {
-  ssCreate(meta: string, log: string, ...args: (string | number | Buffer)[]): Promise<number>;
-  ssGetBuffer(meta: string, log: string, now: number, ttl: number, last: number): Promise<[Buffer[], Buffer[]] | null>;
-  ssAppend(meta: string, log: string, now: number, ttl: number, record: Buffer, bytes: number, max: number, maxBytes: number): Promise<[number, number]>;
+  ssCreate(meta: string, log: string, ...args: (string | number | Buffer)[]): Promise<[number, number]>;
+  ssGetBuffer(meta: string, log: string, now: number, ttl: number, last: number, maxSessionBytes: number): Promise<[Buffer[], Buffer[]] | null>;
+  ssAppend(
+    meta: string,
+    log: string,
+    now: number,
+    ttl: number,
+    record: Buffer,
+    bytes: number,
+    max: number,
+    maxBytes: number,
+    maxSessionBytes: number,
+  ): Promise<[number, number]>;
   ssTouch(meta: string, log: string, now: number, ttl: number): Promise<number>;
 }
 
@@ -101,11 +114,11 @@ function rawIoredis(url: string): { subject: Subject; close(): void } {
     subject: {
       async create() {
         const id = newSessionId();
-        await scripts.ssCreate(metaKey(id), logKey(id), Date.now(), TTL_MS, FORMAT_VERSION, empty, noServers);
+        await scripts.ssCreate(metaKey(id), logKey(id), Date.now(), TTL_MS, FORMAT_VERSION, empty, noServers, SESSION_BYTES);
         return id;
       },
       async get(id) {
-        const reply = await scripts.ssGetBuffer(metaKey(id), logKey(id), Date.now(), TTL_MS, 20);
+        const reply = await scripts.ssGetBuffer(metaKey(id), logKey(id), Date.now(), TTL_MS, 20, SESSION_BYTES);
         if (reply === null) return undefined;
         const [flat, log] = reply;
         const fields: Record<string, Buffer> = {};
@@ -134,6 +147,7 @@ function rawIoredis(url: string): { subject: Subject; close(): void } {
           CONTENT.length,
           1e9,
           1 << 20,
+          SESSION_BYTES,
         );
         if (status !== 0) throw new Error(`append failed: ${status}`);
         return length;

@@ -142,6 +142,25 @@ function sessionWrite(id: SessionId, reply: SessionReply | null): SessionWrite |
   };
 }
 
+/** Fields counted with the messages against maxSessionBytes (as `lua-scripts.ts` counts them). */
+const COUNTED_FIELDS = new Set(['cap', 'srv', 'cwd', 'title', 'owner']);
+
+/**
+ * A removed session bounded like a read, as the memory store bounds it: whole when within `maxBytes`, else
+ * only its newest messages that fit with its fields (it is removed whatever its size).
+ */
+function newestWithin(reply: SessionReply, maxBytes: number): SessionReply {
+  const [flat, log] = reply;
+  let bytes = 0;
+  for (let i = 0; i + 1 < flat.length; i += 2) if (COUNTED_FIELDS.has(flat[i]!.toString('latin1'))) bytes += flat[i + 1]!.length;
+  let total = bytes;
+  for (const record of log) total += record.length;
+  if (total <= maxBytes) return reply;
+  let first = log.length;
+  while (first > 0 && bytes + log[first - 1]!.length <= maxBytes) bytes += log[--first]!.length;
+  return [flat, log.slice(first)];
+}
+
 export class RedisBackend implements ShardBackend {
   readonly mode = 'pipelined';
   readonly size = 0;
@@ -167,6 +186,7 @@ export class RedisBackend implements ShardBackend {
         maxSessionAgeMs: config.maxSessionAgeMs,
         maxMessagesPerSession: config.maxMessagesPerSession,
         maxMessageBytes: config.maxMessageBytes ?? Number.MAX_SAFE_INTEGER,
+        maxSessionBytes: config.maxBytesPerSession ?? Number.MAX_SAFE_INTEGER,
       },
       this.deadlineMs,
     );
@@ -211,7 +231,7 @@ export class RedisBackend implements ShardBackend {
     remove: async (id) => {
       const removed = await this.store.remove(id);
       try {
-        return sessionWrite(id, removed);
+        return sessionWrite(id, removed === null ? null : newestWithin(removed, this.config.maxBytesPerSession ?? Infinity));
       } catch (error) {
         // The script has deleted it: say so, since its caller cannot be handed what it held.
         if (error instanceof OperationFailure && error.code === ErrorCode.CORRUPT_DATA) fail(error.code, `${error.message} (it is removed)`);

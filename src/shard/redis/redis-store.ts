@@ -31,6 +31,9 @@ export type RedisClient = Redis | Cluster;
 /** A session as a script returns it: its hash as a flat `[field, value, ...]` list, and its message records. */
 export type SessionReply = [Buffer[], Buffer[]];
 
+/** What GET returns: the session, or `[bytes it holds]` when a read of it would pass maxSessionBytes. */
+type GetReply = SessionReply | [number];
+
 /** How long to wait between reconnection attempts: quick at first, then once a second. */
 function reconnectDelay(attempt: number): number {
   return Math.min(50 * attempt, 1_000);
@@ -240,8 +243,8 @@ export class StoreBreaker {
 
 /** The scripts as ioredis defined them (the `Buffer` variants return binary values untouched). */
 interface ScriptCommands {
-  ssCreate(meta: string, log: string, ...args: (string | number | Buffer | Uint8Array)[]): Promise<number>;
-  ssGetBuffer(meta: string, log: string, now: number, ttl: number, last: number): Promise<SessionReply | null>;
+  ssCreate(meta: string, log: string, ...args: (string | number | Buffer | Uint8Array)[]): Promise<[number, number]>;
+  ssGetBuffer(meta: string, log: string, now: number, ttl: number, last: number, maxSessionBytes: number): Promise<GetReply | null>;
   ssAppend(
     meta: string,
     log: string,
@@ -251,8 +254,9 @@ interface ScriptCommands {
     bytes: number,
     maxMessages: number,
     maxBytes: number,
+    maxSessionBytes: number,
   ): Promise<[number, number]>;
-  ssUpdate(meta: string, log: string, ...args: (string | number | Buffer | Uint8Array)[]): Promise<number>;
+  ssUpdate(meta: string, log: string, ...args: (string | number | Buffer | Uint8Array)[]): Promise<[number, number]>;
   ssTouch(meta: string, log: string, now: number, ttl: number): Promise<number>;
   ssRemoveBuffer(meta: string, log: string): Promise<SessionReply | null>;
 }
@@ -262,6 +266,8 @@ export interface RedisStoreLimits {
   maxSessionAgeMs: number;
   maxMessagesPerSession: number;
   maxMessageBytes: number;
+  /** The most bytes one session holds (see `lua-scripts.ts` for how they are counted). */
+  maxSessionBytes: number;
 }
 
 /** The plain fields CREATE and UPDATE may set; `null` leaves (or makes) the field unset. */
@@ -284,22 +290,31 @@ export class RedisSessionStore {
   /** Rejects `INVALID_ARGUMENT` if the id exists. */
   async create(id: SessionId, now: number, capabilities: Uint8Array, servers: Uint8Array, fields: PlainFields): Promise<void> {
     this.breaker?.check();
-    const args: (string | number | Uint8Array)[] = [now, this.limits.maxSessionAgeMs, FORMAT_VERSION, bytes(capabilities), bytes(servers)];
+    const { maxSessionAgeMs, maxSessionBytes } = this.limits;
+    const args: (string | number | Uint8Array)[] = [now, maxSessionAgeMs, FORMAT_VERSION, bytes(capabilities), bytes(servers), maxSessionBytes];
     for (const [field, value] of Object.entries(fields)) if (value !== null && value !== undefined) args.push(field, value);
-    const created = await this.scripts.ssCreate(metaKey(id), logKey(id), ...args);
-    if (created !== 1) throw new OperationFailure(ErrorCode.INVALID_ARGUMENT, `id: session ${id} already exists`);
+    const [status, value] = await this.scripts.ssCreate(metaKey(id), logKey(id), ...args);
+    if (status === 0) throw new OperationFailure(ErrorCode.INVALID_ARGUMENT, `id: session ${id} already exists`);
+    if (status === 2) throw this.tooLarge(id, value, 'its fields');
   }
 
   /** The session with its idle clock refreshed, or `null`; `lastMessages` as in the `get` op (`GetArgs`). */
   async get(id: SessionId, now: number, lastMessages: number): Promise<SessionReply | null> {
     this.breaker?.check();
-    return this.scripts.ssGetBuffer(metaKey(id), logKey(id), now, this.limits.maxSessionAgeMs, lastMessages);
+    const { maxSessionAgeMs, maxSessionBytes } = this.limits;
+    const reply = await this.scripts.ssGetBuffer(metaKey(id), logKey(id), now, maxSessionAgeMs, lastMessages, maxSessionBytes);
+    if (reply === null || reply.length === 2) return reply;
+    // Only a session written under a larger limit holds more: a read never hands the host more.
+    throw new OperationFailure(
+      ErrorCode.LIMIT_EXCEEDED,
+      `maxSessionBytes: session ${id} holds ${reply[0]} bytes, past what one read returns (${maxSessionBytes} bytes); read its newest messages with lastMessages`,
+    );
   }
 
   /** Appends one encoded Message record; resolves the new context length. */
   async append(id: SessionId, now: number, record: Uint8Array, contentBytes: number): Promise<number> {
     this.breaker?.check();
-    const { maxSessionAgeMs, maxMessagesPerSession, maxMessageBytes } = this.limits;
+    const { maxSessionAgeMs, maxMessagesPerSession, maxMessageBytes, maxSessionBytes } = this.limits;
     const [status, value] = await this.scripts.ssAppend(
       metaKey(id),
       logKey(id),
@@ -309,6 +324,7 @@ export class RedisSessionStore {
       contentBytes,
       maxMessagesPerSession,
       maxMessageBytes,
+      maxSessionBytes,
     );
     if (status === 0) return value;
     if (status === 1) throw notFound(id);
@@ -318,13 +334,14 @@ export class RedisSessionStore {
         `maxMessagesPerSession: session ${id} already holds ${value} messages (the limit is ${maxMessagesPerSession})`,
       );
     }
+    if (status === 4) throw this.tooLarge(id, value, `its messages with this one (${record.length} bytes)`);
     throw new OperationFailure(ErrorCode.LIMIT_EXCEEDED, `maxMessageBytes: content is ${value} bytes (the limit is ${maxMessageBytes})`);
   }
 
   /** Replaces the encoded fields given (`null`: unchanged) and the plain fields present in `fields`. */
   async update(id: SessionId, now: number, capabilities: Uint8Array | null, servers: Uint8Array | null, fields: PlainFields): Promise<void> {
     this.breaker?.check();
-    const args: (string | number | Uint8Array)[] = [now, this.limits.maxSessionAgeMs];
+    const args: (string | number | Uint8Array)[] = [now, this.limits.maxSessionAgeMs, this.limits.maxSessionBytes];
     if (capabilities !== null) args.push('cap', '1', bytes(capabilities));
     if (servers !== null) args.push('srv', '1', bytes(servers));
     for (const [field, value] of Object.entries(fields)) {
@@ -332,7 +349,17 @@ export class RedisSessionStore {
       if (value === null) args.push(field, '0', '');
       else args.push(field, '1', value);
     }
-    if ((await this.scripts.ssUpdate(metaKey(id), logKey(id), ...args)) !== 1) throw notFound(id);
+    const [status, value] = await this.scripts.ssUpdate(metaKey(id), logKey(id), ...args);
+    if (status === 0) throw notFound(id);
+    if (status === 2) throw this.tooLarge(id, value, 'its messages and these fields');
+  }
+
+  /** The failure of a write that would leave session `id` holding `bytes`, past maxSessionBytes (as the memory store words it). */
+  private tooLarge(id: SessionId, bytes: number, what: string): OperationFailure {
+    return new OperationFailure(
+      ErrorCode.LIMIT_EXCEEDED,
+      `maxSessionBytes: session ${id} would hold ${bytes} bytes with ${what}, past the most one session holds (${this.limits.maxSessionBytes} bytes)`,
+    );
   }
 
   async touch(id: SessionId, now: number): Promise<boolean> {
