@@ -2,8 +2,8 @@
  * The engine's side of a persistence directory: the lock (one engine per directory) and the manifest
  * naming the authoritative generation. The shards own their data files (see `persistence-files.ts`).
  */
-import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   DIR_MODE,
@@ -86,18 +86,88 @@ const heldTokens = registry[TOKENS_KEY] as Set<string>;
 
 /**
  * Whether the lock's owner still runs: its pid is alive and, where the start time can be read, that
- * process started when the lock's writer did, in this boot. A lock with this process's pid is live only
- * if this process wrote it (another engine here): the previous process of the same pid (a container's
- * pid 1, restarted) is gone.
+ * process started when the lock's writer did, in this boot. A lock with this process's pid and start
+ * time is this process's own (another engine, perhaps in another thread): live. With this pid but
+ * another start time it was written by the previous process of that pid (a container's pid 1,
+ * restarted): gone. Where start times cannot be read, this process's locks are told by their tokens.
  */
 function ownerRuns(owner: LockOwner): boolean {
-  if (owner.pid === process.pid) return owner.token !== null && heldTokens.has(owner.token);
   const bootId = readBootId();
   if (owner.bootId !== null && bootId !== null && owner.bootId !== bootId) return false;
+  if (owner.pid === process.pid) {
+    const startTime = startTimeOf(process.pid);
+    if (owner.startTime !== null && startTime !== null) return owner.startTime === startTime;
+    return owner.token !== null && heldTokens.has(owner.token);
+  }
   if (!isAlive(owner.pid)) return false;
   if (owner.startTime === null) return true;
   const startTime = startTimeOf(owner.pid);
   return startTime === null ? !existsSync('/proc/self/stat') : startTime === owner.startTime;
+}
+
+/** The longest `acquireLock` waits for another starter that is breaking a stale lock (microseconds' work). */
+const BREAK_WAIT_MS = 2_000;
+/** How deep claims on claims go (each level needs a starter to have died inside the one below). */
+const MAX_BREAK_DEPTH = 4;
+
+const waitCell = new Int32Array(new SharedArrayBuffer(4));
+function sleepSync(ms: number): void {
+  Atomics.wait(waitCell, 0, 0, ms);
+}
+
+/** The claim file of whoever may remove `target` while it holds `text`: one name per content. */
+function claimPath(target: string, text: string): string {
+  return `${target}.break-${createHash('sha256').update(text).digest('hex').slice(0, 24)}`;
+}
+
+/**
+ * Removes `target` if it still holds `text` (a lock or claim judged stale), with `mine` (this starter's
+ * identity, written aside) hard-linked as the claim: only the starter whose link makes the claim removes
+ * `target`, and, while the claim stands, nobody else can replace `text`, so checking and removing cannot
+ * race. A claim whose owner died is itself broken the same way, one level down. Returns `false` when it
+ * could not act yet (another starter's claim is live): the caller looks again.
+ */
+function breakStale(target: string, text: string, mine: string, depth: number): boolean {
+  const claim = claimPath(target, text);
+  try {
+    linkSync(mine, claim);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    const claimText = readLock(claim);
+    if (claimText === null) return false;
+    const claimOwner = parseOwner(claimText);
+    if ((claimOwner !== null && ownerRuns(claimOwner)) || depth >= MAX_BREAK_DEPTH) return false;
+    breakStale(claim, claimText, mine, depth + 1);
+    return false;
+  }
+  try {
+    if (readLock(target) === text) unlinkSync(target);
+  } finally {
+    unlinkSync(claim);
+  }
+  return true;
+}
+
+/**
+ * Removes what starters that died while taking the lock left beside it: their lock written aside
+ * (`LOCK.<token>`), their claims (`LOCK.break-*`), and the `LOCK.<token>.stale` of earlier versions.
+ * Called holding the lock; a file whose writer still runs is left alone.
+ */
+function removeDeadStarterFiles(dir: string): void {
+  for (const name of readdirSync(dir)) {
+    if (!name.startsWith(`${LOCK_FILE}.`)) continue;
+    const path = join(dir, name);
+    try {
+      const text = readLock(path);
+      if (text === null) continue;
+      // An unreadable one may be a starter's, caught between creating and writing it: left for a minute.
+      const owner = parseOwner(text);
+      if (owner === null ? Date.now() - statSync(path).mtimeMs < 60_000 : ownerRuns(owner)) continue;
+      unlinkSync(path);
+    } catch {
+      // Gone meanwhile, or not a file: nothing to clear.
+    }
+  }
 }
 
 /**
@@ -107,8 +177,9 @@ function ownerRuns(owner: LockOwner): boolean {
  * engines in one process must not share a directory either).
  *
  * The lock file appears with its content in one step (written aside, then hard-linked into place), so
- * a reader never sees it empty; of several processes starting at once, exactly one links it. A stale
- * lock is moved aside and checked to be the one judged stale before it is dropped.
+ * a reader never sees it empty, and of several processes starting at once exactly one links it. A stale
+ * lock is removed only by the starter that first claims it (`breakStale`); the others wait for that
+ * starter and then find its lock.
  */
 export function acquireLock(dir: string): () => void {
   mkdirSync(dir, { recursive: true, mode: DIR_MODE });
@@ -124,12 +195,13 @@ export function acquireLock(dir: string): () => void {
     closeSync(fd);
   }
   try {
-    for (let attempt = 0; ; attempt++) {
+    const deadline = Date.now() + BREAK_WAIT_MS;
+    for (;;) {
       try {
         linkSync(aside, path);
         break;
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || attempt >= 5) throw error;
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       }
       const text = readLock(path);
       if (text === null) continue;
@@ -140,27 +212,19 @@ export function acquireLock(dir: string): () => void {
             `close that engine first (or, if no such engine runs, remove ${path})`,
         );
       }
-      // Stale: moved aside, then dropped only if it is still the lock judged stale (another starter may
-      // have replaced it meanwhile; that one is put back).
-      const stale = join(dir, `${LOCK_FILE}.${token}.stale`);
-      try {
-        renameSync(path, stale);
-      } catch (renameError) {
-        if ((renameError as NodeJS.ErrnoException).code === 'ENOENT') continue;
-        throw renameError;
+      if (breakStale(path, text, aside, 0)) continue;
+      if (Date.now() >= deadline) {
+        throw new PersistenceLockedError(
+          `persistence.dir ${JSON.stringify(dir)}: its stale lock ${path} is being taken over by another starter that has not finished in ${BREAK_WAIT_MS} ms; ` +
+            `retry, or remove ${path} and the ${LOCK_FILE}.break-* files beside it if no engine runs`,
+        );
       }
-      if (readLock(stale) !== text) {
-        try {
-          linkSync(stale, path);
-        } catch (linkError) {
-          if ((linkError as NodeJS.ErrnoException).code !== 'EEXIST') throw linkError;
-        }
-      }
-      unlinkSync(stale);
+      sleepSync(5);
     }
   } finally {
     unlinkSync(aside);
   }
+  removeDeadStarterFiles(dir);
   fsyncDir(dir);
   heldTokens.add(token);
   let released = false;

@@ -36,9 +36,10 @@ describe('the host polling for a small batch reply', () => {
       const sessions = await Promise.all(Array.from({ length: 100 }, () => engine.get(id)));
       expect(sessions.every((session) => session!.id === id)).toBe(true);
       const after = await polls(engine);
-      // At most one poll between them: the one for the stats() batch that reads `after` (skipped if the
-      // poll before it missed).
-      expect(after.caught + after.missed).toBeLessThanOrEqual(before.caught + before.missed + 1);
+      // A hundred gets go as one batch, not polled for. A poll may end after the reply it watched for has
+      // been delivered, so each stats() batch around them may be counted in the other's figures, and on a
+      // busy host the first get may leave alone: a few polls at most, where polling each get would give 100.
+      expect(after.caught + after.missed - (before.caught + before.missed)).toBeLessThanOrEqual(4);
     });
   });
 

@@ -3,9 +3,11 @@
  * and under many processes starting at once.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { PersistenceLockedError, SessionEngine } from '../../dist/src/index.js';
 import { waitFor, withEngine } from '../helpers/engine.js';
@@ -81,14 +83,16 @@ describe.runIf(process.platform === 'linux')('the persistence lock', () => {
 
   it('of many processes taking a stale lock at once, exactly one wins', async () => {
     const dir = tempDir();
-    for (let round = 0; round < 3; round++) {
+    // Rounds of six starters released at the same instant: a takeover that checks the stale lock and then
+    // moves it aside lets a second starter move the first one's fresh lock away (two winners) within a few rounds.
+    for (let round = 0; round < 6; round++) {
       // A stale lock (a dead owner) to race for.
-      writeFileSync(join(dir, 'LOCK'), `${process.pid} 1 ${BOOT_ID} stale\n`);
-      const at = Date.now() + 1_500;
+      writeFileSync(join(dir, 'LOCK'), `${process.pid} 1 ${BOOT_ID} stale-${round}\n`);
+      const at = Date.now() + 1_000;
       const script =
         `const { acquireLock } = await import(${JSON.stringify(PERSISTENCE_DIR)});` +
         `while (Date.now() < ${at});` +
-        `try { acquireLock(${JSON.stringify(dir)}); console.log('won'); await new Promise((r) => setTimeout(r, 3000)); }` +
+        `try { acquireLock(${JSON.stringify(dir)}); console.log('won'); await new Promise((r) => setTimeout(r, 1500)); }` +
         `catch (error) { console.log(error.code ?? error.message); }`;
       const outcomes = await Promise.all(
         Array.from({ length: 6 }, () => {
@@ -102,7 +106,53 @@ describe.runIf(process.platform === 'linux')('the persistence lock', () => {
         outcomes.filter((outcome) => outcome === 'won'),
         outcomes.join(', '),
       ).toHaveLength(1);
-      expect(outcomes.filter((outcome) => outcome === 'ERR_PERSISTENCE_LOCKED')).toHaveLength(5);
+      expect(
+        outcomes.filter((outcome) => outcome === 'ERR_PERSISTENCE_LOCKED'),
+        outcomes.join(', '),
+      ).toHaveLength(5);
+      // The winner has exited: nothing of the race is left beside the lock.
+      expect(readdirSync(dir).filter((name) => name.startsWith('LOCK.'))).toEqual([]);
     }
-  }, 60_000);
+  }, 120_000);
+
+  it("refuses a starter in another thread of this process while this thread's engine holds the directory", async () => {
+    const dir = tempDir();
+    await withEngine({ shards: 1, persistence: { dir } }, async () => {
+      const script =
+        `const { parentPort } = require('node:worker_threads');` +
+        `import(${JSON.stringify(PERSISTENCE_DIR)}).then(({ acquireLock }) => {` +
+        `try { acquireLock(${JSON.stringify(dir)}); parentPort.postMessage('won'); } catch (error) { parentPort.postMessage(error.code ?? error.message); } });`;
+      const worker = new Worker(script, { eval: true });
+      const outcome = await new Promise((resolve) => worker.once('message', resolve));
+      await worker.terminate();
+      expect(outcome).toBe('ERR_PERSISTENCE_LOCKED');
+    });
+  });
+
+  it('takes over a stale lock whose claimant died while taking it over, and clears what it left', async () => {
+    await withSleeper(async (sleeper) => {
+      const { dir, id } = await lockedBy(`${process.pid} 1 ${BOOT_ID} stale\n`);
+      const stale = readFileSync(join(dir, 'LOCK'), 'utf8');
+      // A starter (dead: the pid runs, but started at another time) claimed the stale lock, and died.
+      const claim = join(dir, `LOCK.break-${createHash('sha256').update(stale).digest('hex').slice(0, 24)}`);
+      writeFileSync(claim, `${sleeper.pid!} 1 ${BOOT_ID} dead-claimant\n`);
+      writeFileSync(join(dir, 'LOCK.0123456789abcdef01234567'), `${sleeper.pid!} 1 ${BOOT_ID} 0123456789abcdef01234567\n`);
+      await startsAndKeeps(dir, id);
+      expect(readdirSync(dir).filter((name) => name.startsWith('LOCK.'))).toEqual([]);
+    });
+  });
+
+  it('waits for a live claimant of a stale lock, then refuses with a typed error', async () => {
+    await withSleeper(async (sleeper) => {
+      const { dir } = await lockedBy(`${process.pid} 1 ${BOOT_ID} stale\n`);
+      const stale = readFileSync(join(dir, 'LOCK'), 'utf8');
+      // A live process holds the claim and never finishes: the starter neither breaks the lock nor hangs.
+      const claim = join(dir, `LOCK.break-${createHash('sha256').update(stale).digest('hex').slice(0, 24)}`);
+      writeFileSync(claim, `${sleeper.pid!} ${startTimeOf(sleeper.pid!)} ${BOOT_ID} live-claimant\n`);
+      const refused = await SessionEngine.start({ shards: 1, persistence: { dir } }).catch((error: unknown) => error);
+      expect(refused).toBeInstanceOf(PersistenceLockedError);
+      expect((refused as Error).message).toContain('being taken over by another starter');
+      expect(readFileSync(join(dir, 'LOCK'), 'utf8')).toBe(stale);
+    });
+  });
 });
