@@ -127,6 +127,10 @@ export class MemoryBackend implements ShardBackend {
       return true as const;
     },
     touch: (id) => this.store.touch(id),
+    appendMany: () => fail(ErrorCode.INVALID_ARGUMENT, 'appendMessages: not yet supported by this store'),
+    pop: () => fail(ErrorCode.INVALID_ARGUMENT, 'popMessage: not yet supported by this store'),
+    splice: () => fail(ErrorCode.INVALID_ARGUMENT, 'spliceMessages: not yet supported by this store'),
+    fork: () => fail(ErrorCode.INVALID_ARGUMENT, 'fork: not yet supported by this store'),
     remove: (id) => {
       const session = this.store.remove(id);
       if (session === undefined) return null;

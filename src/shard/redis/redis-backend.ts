@@ -228,6 +228,10 @@ export class RedisBackend implements ShardBackend {
       return true as const;
     },
     touch: async (id) => this.store.touch(id, this.now),
+    appendMany: () => fail(ErrorCode.INVALID_ARGUMENT, 'appendMessages: not yet supported by this store'),
+    pop: () => fail(ErrorCode.INVALID_ARGUMENT, 'popMessage: not yet supported by this store'),
+    splice: () => fail(ErrorCode.INVALID_ARGUMENT, 'spliceMessages: not yet supported by this store'),
+    fork: () => fail(ErrorCode.INVALID_ARGUMENT, 'fork: not yet supported by this store'),
     remove: async (id) => {
       const removed = await this.store.remove(id);
       try {
