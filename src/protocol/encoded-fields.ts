@@ -2,7 +2,7 @@
  * A session's structured fields as the shards keep them: encoded once, when they arrive, and copied into
  * every read as they are. Both stores (memory and Redis) encode them here, so that they stay byte-identical.
  */
-import { encode } from './codec.js';
+import { decodeForeign, encode } from './codec.js';
 import type { ClientCapabilities } from './model.js';
 
 /** The encoded `null`, shared. */
@@ -45,4 +45,15 @@ export function encodeMetadata(json: Uint8Array | null): Uint8Array {
   else bytes.writeUInt8(0xc6, 0), bytes.writeUInt32BE(length, 1);
   bytes.set(json, header);
   return bytes;
+}
+
+/**
+ * An encoded field read back from data an earlier release wrote (a snapshot, a log, a store), encoded
+ * again by this release. Such bytes may define records inline under ids that are shared structures now
+ * (format 3 added three): decoding them with the shared codec would redefine those structures for every
+ * later decode on the host. Re-encoding (decoded on a codec of its own) gives ids past the shared ones.
+ */
+export function reencodeStoredField(bytes: Uint8Array): Uint8Array {
+  if (bytes.length <= 1) return ownCopy(bytes);
+  return encode(decodeForeign(bytes));
 }

@@ -40,7 +40,7 @@ describe('the persistence file format', () => {
       });
     }
     const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { format: number; generation: number };
-    expect(manifest).toMatchObject({ format: 2, generation: 4 });
+    expect(manifest).toMatchObject({ format: 3, generation: 4 });
   });
 
   it(`restores a session whose log spans several snapshot records (over ${LOG_PIECE_BYTES} bytes), with the sessions after it`, async () => {

@@ -9,12 +9,12 @@
 import { performance } from 'node:perf_hooks';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { getHeapStatistics } from 'node:v8';
-import { encodeCapabilities, encodeMetadata, encodeServers } from '../../protocol/encoded-fields.js';
+import { encodeCapabilities, encodeMetadata, encodeServers, reencodeStoredField } from '../../protocol/encoded-fields.js';
 import { checkMessageRecord, isLegacyRecord } from '../../protocol/message-record.js';
 import { ErrorCode } from '../../protocol/error-codes.js';
 import type { RecoveryFigures, RecoveryProgress, ShardConfig, ShardEvent } from '../../protocol/messages.js';
 import { fail, OperationFailure } from '../../protocol/operation-failure.js';
-import { expectSessionId, OP_BY_CODE, OPS, type OpCodec, type OpName } from '../../protocol/ops.js';
+import { type CreateArgs, expectSessionId, OP_BY_CODE, OPS, type OpCodec, type OpName } from '../../protocol/ops.js';
 import type { OpHandlers, ShardBackend } from '../backend.js';
 import type { ReplySequence } from '../batch-runner.js';
 import { injectFault } from '../fault.js';
@@ -280,7 +280,12 @@ export class MemoryBackend implements ShardBackend {
       const op = OP_BY_CODE[code];
       if (op === undefined || op.logged !== 'self') return false;
       const handler = this.handlers[op.name] as (id: unknown, args: unknown) => unknown;
-      handler(expectSessionId(id), op.decodeArgs(wireArgs));
+      const args = op.decodeArgs(wireArgs);
+      // Fields encoded by an earlier release are encoded again (see `reencodeStoredField`).
+      if ((op === OPS.create || op === OPS.update) && (args as CreateArgs).capabilities instanceof Uint8Array) {
+        (args as CreateArgs).capabilities = reencodeStoredField((args as CreateArgs).capabilities as Uint8Array);
+      }
+      handler(expectSessionId(id), args);
       return true as const;
     } catch {
       return false;

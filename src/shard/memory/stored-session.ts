@@ -18,7 +18,7 @@
  */
 import { constants } from 'node:buffer';
 import { SESSION_V3_STRUCTURE } from '../../protocol/codec.js';
-import { NULL_BYTES } from '../../protocol/encoded-fields.js';
+import { NULL_BYTES, reencodeStoredField } from '../../protocol/encoded-fields.js';
 import { binValueEnd, MAX_BIN_HEADER_BYTES, MAX_RECORD_HEAD_BYTES, messageRecordBodyEnd, messageRecordId, recordHasMetadata } from '../../protocol/message-record.js';
 import type { SessionId } from '../../protocol/model.js';
 import type { MsgpackWriter } from '../../protocol/msgpack-writer.js';
@@ -552,7 +552,7 @@ export function restoreStoredSession(record: unknown, rows: SessionRows, arena: 
   if (!(capabilities instanceof Uint8Array) || !(servers instanceof Uint8Array)) throw new TypeError('not a session record');
   const expected = whole ? log.length : (logBytes as number);
   if (expected > MAX_LOG_BYTES) throw new TypeError('not a session record');
-  const session = newStoredSession(rows, arena, id, createdAt, new Uint8Array(capabilities), new Uint8Array(servers));
+  const session = newStoredSession(rows, arena, id, createdAt, reencodeStoredField(capabilities), reencodeStoredField(servers));
   const fields = session as unknown as Record<string, unknown>;
   for (const key of RESTORED_KEYS) {
     const value = given[key];
