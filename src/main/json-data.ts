@@ -81,7 +81,8 @@ export function readJson(value: unknown, path: string, depth = 0, budget: JsonBu
     if (!Number.isFinite(value)) throw new InvalidArgumentError(`${path} must be a finite number, got ${value}`);
     return value;
   }
-  if (typeof value !== 'object') throw new InvalidArgumentError(`${path} must be JSON data (null, boolean, number, string, array, plain object), got ${describeData(value)}`);
+  if (typeof value !== 'object')
+    throw new InvalidArgumentError(`${path} must be JSON data (null, boolean, number, string, array, plain object), got ${describeData(value)}`);
   if (depth >= MAX_JSON_DEPTH) throw new InvalidArgumentError(`${path} is nested deeper than ${MAX_JSON_DEPTH} levels (or is circular)`);
   if (types.isProxy(value)) throw new InvalidArgumentError(`${path} must be plain data, got a Proxy`);
   if (Array.isArray(value)) {

@@ -69,7 +69,8 @@ function checkPartFields(part: JsonObject, path: string): void {
         throw new InvalidArgumentError(`${path}.resource must be an object with uri and text or blob, got ${describeData(resource)}`);
       }
       requireString(resource, 'uri', `${path}.resource`);
-      if (typeof resource.text !== 'string' && typeof resource.blob !== 'string') throw new InvalidArgumentError(`${path}.resource needs text or blob (a string)`);
+      if (typeof resource.text !== 'string' && typeof resource.blob !== 'string')
+        throw new InvalidArgumentError(`${path}.resource needs text or blob (a string)`);
       return;
     }
     case 'tool_call':
@@ -80,7 +81,8 @@ function checkPartFields(part: JsonObject, path: string): void {
     case 'tool_result':
       requireString(part, 'toolCallId', path);
       requirePresent(part, 'output', path);
-      if (part.isError !== undefined && typeof part.isError !== 'boolean') throw new InvalidArgumentError(`${path}.isError must be a boolean, got ${describeData(part.isError)}`);
+      if (part.isError !== undefined && typeof part.isError !== 'boolean')
+        throw new InvalidArgumentError(`${path}.isError must be a boolean, got ${describeData(part.isError)}`);
       return;
   }
 }
@@ -97,7 +99,8 @@ function checkContent(value: unknown, budget: JsonBudget): string | ContentPart[
   for (let i = 0; i < parts.length; i++) {
     const path = `message.content[${i}]`;
     const part = parts[i];
-    if (typeof part !== 'object' || part === null || Array.isArray(part)) throw new InvalidArgumentError(`${path} must be an object with a type, got ${describeData(part)}`);
+    if (typeof part !== 'object' || part === null || Array.isArray(part))
+      throw new InvalidArgumentError(`${path} must be an object with a type, got ${describeData(part)}`);
     const type = part.type;
     if (typeof type !== 'string' || type.length < 1 || type.length > MAX_PART_TYPE_LENGTH) {
       throw new InvalidArgumentError(`${path}.type must be a string of 1-${MAX_PART_TYPE_LENGTH} characters, got ${describeData(type)}`);

@@ -412,7 +412,8 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
 
   private checkMessages(messages: readonly MessageInput[], field: string): CheckedMessageInput[] {
     if (!Array.isArray(messages)) throw new InvalidArgumentError(`${field} must be an array of messages, got ${describeValue(messages)}`);
-    if (messages.length > MAX_MESSAGES_PER_CALL) throw new LimitExceededError(`${field} holds ${messages.length} messages, over the ${MAX_MESSAGES_PER_CALL} one call takes`);
+    if (messages.length > MAX_MESSAGES_PER_CALL)
+      throw new LimitExceededError(`${field} holds ${messages.length} messages, over the ${MAX_MESSAGES_PER_CALL} one call takes`);
     const checked: CheckedMessageInput[] = [];
     for (let i = 0; i < messages.length; i++) checked.push(checkMessage(messages[i], this.options.maxMessageBytes, `${field}[${i}]`));
     return checked;

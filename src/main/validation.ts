@@ -248,7 +248,8 @@ export function checkMetadata(value: unknown, field: string, limits: FieldLimits
     throw new LimitExceededError(`${field} is at least ${budget.textUnits} bytes as JSON, over maxMetadataBytes (${limits.maxMetadataBytes})`);
   }
   const json = Buffer.from(JSON.stringify(checked), 'utf8');
-  if (json.length > limits.maxMetadataBytes) throw new LimitExceededError(`${field} is ${json.length} bytes as JSON, over maxMetadataBytes (${limits.maxMetadataBytes})`);
+  if (json.length > limits.maxMetadataBytes)
+    throw new LimitExceededError(`${field} is ${json.length} bytes as JSON, over maxMetadataBytes (${limits.maxMetadataBytes})`);
   return json;
 }
 

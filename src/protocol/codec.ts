@@ -19,20 +19,7 @@ export const SHARED_STRUCTURES: readonly (readonly string[])[] = Object.freeze([
   Object.freeze(['id', 'role', 'content', 'timestamp']),
   Object.freeze(['id', 'role', 'content', 'timestamp', 'metadata']),
   // Session v3 (format 3): structure 2 plus metadata (JSON text) and length (the messages held).
-  Object.freeze([
-    'id',
-    'createdAt',
-    'lastAccessed',
-    'context',
-    'clientCapabilities',
-    'mcpServers',
-    'cwd',
-    'title',
-    'updatedAt',
-    'owner',
-    'metadata',
-    'length',
-  ]),
+  Object.freeze(['id', 'createdAt', 'lastAccessed', 'context', 'clientCapabilities', 'mcpServers', 'cwd', 'title', 'updatedAt', 'owner', 'metadata', 'length']),
 ]);
 
 /** The position of the first (format 1) Session record in `SHARED_STRUCTURES`; still decoded, no longer written. */

@@ -40,9 +40,10 @@ export function encodeMetadata(json: Uint8Array | null): Uint8Array {
   const length = json.length;
   const header = length < 0x100 ? 2 : length < 0x10000 ? 3 : 5;
   const bytes = Buffer.allocUnsafe(header + length);
-  if (header === 2) bytes.writeUInt8(0xc4, 0), bytes.writeUInt8(length, 1);
-  else if (header === 3) bytes.writeUInt8(0xc5, 0), bytes.writeUInt16BE(length, 1);
-  else bytes.writeUInt8(0xc6, 0), bytes.writeUInt32BE(length, 1);
+  bytes[0] = header === 2 ? 0xc4 : header === 3 ? 0xc5 : 0xc6;
+  if (header === 2) bytes[1] = length;
+  else if (header === 3) bytes.writeUInt16BE(length, 1);
+  else bytes.writeUInt32BE(length, 1);
   bytes.set(json, header);
   return bytes;
 }

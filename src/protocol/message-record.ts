@@ -67,10 +67,6 @@ function writeHead(target: Uint8Array, at: number, marker: number, id: string, r
   return at + roleBytes.length;
 }
 
-function binHeaderBytes(length: number): number {
-  return length < 0x100 ? 2 : length < 0x10000 ? 3 : 5;
-}
-
 function writeBin(target: Buffer, at: number, bytes: Uint8Array): number {
   const length = bytes.length;
   if (length < 0x100) {
@@ -169,7 +165,7 @@ function binHeaderBytesAt(first: number): number {
 /** The length announced by the str or bin header of `headerBytes` at `at`. */
 function lengthAt(bytes: Uint8Array, at: number, headerBytes: number, isString: boolean): number {
   if (isString && headerBytes === 1) return bytes[at]! & 0x1f;
-  const from = isString ? at + 1 : at + 1;
+  const from = at + 1;
   switch (headerBytes) {
     case 2:
       return bytes[from]!;

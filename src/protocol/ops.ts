@@ -502,7 +502,12 @@ export const OPS: { readonly [K in OpName]: OpCodec<K> } = Object.freeze({
     encodeArgs: (a: SpliceArgs) => [a.start, a.deleteCount, a.records, a.ifLength],
     decodeArgs(wire: unknown): SpliceArgs {
       const [start, deleteCount, records, ifLength] = expectArray(wire, 4, 'spliceMessages');
-      return { start: expectInt(start, 'start'), deleteCount: expectInt(deleteCount, 'deleteCount'), records: expectRecords(records), ifLength: expectInt(ifLength, 'ifLength') };
+      return {
+        start: expectInt(start, 'start'),
+        deleteCount: expectInt(deleteCount, 'deleteCount'),
+        records: expectRecords(records),
+        ifLength: expectInt(ifLength, 'ifLength'),
+      };
     },
     writeResult: (writer: MsgpackWriter, out: RecordsWrite) => out(writer),
     readResult: (wire: unknown) => (wire as Message[]).map(readMessageJson),

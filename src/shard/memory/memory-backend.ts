@@ -26,7 +26,8 @@ import { writeSession } from './stored-session.js';
 /** The records of an edit, each checked as an append's is; a malformed one fails the whole call. */
 function checkedRecords(records: Uint8Array[]): Uint8Array[] {
   for (let i = 0; i < records.length; i++) {
-    if (checkMessageRecord(records[i]!) < 0 || isLegacyRecord(records[i]!)) fail(ErrorCode.INVALID_ARGUMENT, `messages[${i}]: not a well-formed message record`);
+    if (checkMessageRecord(records[i]!) < 0 || isLegacyRecord(records[i]!))
+      fail(ErrorCode.INVALID_ARGUMENT, `messages[${i}]: not a well-formed message record`);
   }
   return records;
 }

@@ -261,7 +261,13 @@ export class SessionStore {
   }
 
   /** Replaces the encoded fields given (`null`: unchanged) and the plain fields present in `fields`. */
-  update(id: SessionId, capabilities: Uint8Array | null, servers: Uint8Array | null, fields?: Partial<SessionFields>, metadata: Uint8Array | null = null): void {
+  update(
+    id: SessionId,
+    capabilities: Uint8Array | null,
+    servers: Uint8Array | null,
+    fields?: Partial<SessionFields>,
+    metadata: Uint8Array | null = null,
+  ): void {
     const now = this.clock();
     const session = this.require(id, now);
     const changes = {
@@ -352,7 +358,12 @@ export class SessionStore {
     const newBytes = session.logBytes - removed.length + inserted;
     this.checkGrowth(session, newCount, newBytes, records.length);
     if (newBytes > session.logBytes) this.reserve(id, newBytes - session.logBytes);
-    this.rebuild(session, [logSlice(session, 0, removedStart), ...records, logSlice(session, removedEnd, session.logBytes)], newCount, newBytes > session.logBytes ? newBytes - session.logBytes : 0);
+    this.rebuild(
+      session,
+      [logSlice(session, 0, removedStart), ...records, logSlice(session, removedEnd, session.logBytes)],
+      newCount,
+      newBytes > session.logBytes ? newBytes - session.logBytes : 0,
+    );
     session.lastAccessed = now;
     session.updatedAt = now;
     return { removed, count: deleted };
@@ -414,7 +425,8 @@ export class SessionStore {
     const seen = new Set<string>();
     for (const record of records) {
       const messageId = messageRecordId(record);
-      if (held.has(messageId)) fail(ErrorCode.CONFLICT, `message id ${JSON.stringify(messageId)} is already in session ${session.id} (with other content); nothing was changed`);
+      if (held.has(messageId))
+        fail(ErrorCode.CONFLICT, `message id ${JSON.stringify(messageId)} is already in session ${session.id} (with other content); nothing was changed`);
       if (seen.has(messageId)) fail(ErrorCode.CONFLICT, `message id ${JSON.stringify(messageId)} is given twice; nothing was changed`);
       seen.add(messageId);
     }
@@ -430,7 +442,10 @@ export class SessionStore {
     }
     if (newLogBytes > session.logBytes) {
       if (newLogBytes > MAX_LOG_BYTES) {
-        fail(ErrorCode.LIMIT_EXCEEDED, `message: session ${session.id} would hold ${newLogBytes} bytes of messages, past the most one session can hold (${MAX_LOG_BYTES} bytes)`);
+        fail(
+          ErrorCode.LIMIT_EXCEEDED,
+          `message: session ${session.id} would hold ${newLogBytes} bytes of messages, past the most one session can hold (${MAX_LOG_BYTES} bytes)`,
+        );
       }
       this.checkSessionBytes(session.id, newLogBytes + fieldsWeight(session), 'these messages');
     }

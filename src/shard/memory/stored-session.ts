@@ -19,7 +19,14 @@
 import { constants } from 'node:buffer';
 import { SESSION_V3_STRUCTURE } from '../../protocol/codec.js';
 import { NULL_BYTES, reencodeStoredField } from '../../protocol/encoded-fields.js';
-import { binValueEnd, MAX_BIN_HEADER_BYTES, MAX_RECORD_HEAD_BYTES, messageRecordBodyEnd, messageRecordId, recordHasMetadata } from '../../protocol/message-record.js';
+import {
+  binValueEnd,
+  MAX_BIN_HEADER_BYTES,
+  MAX_RECORD_HEAD_BYTES,
+  messageRecordBodyEnd,
+  messageRecordId,
+  recordHasMetadata,
+} from '../../protocol/message-record.js';
 import type { SessionId } from '../../protocol/model.js';
 import type { MsgpackWriter } from '../../protocol/msgpack-writer.js';
 import { levelOf, LOG_UNIT_BYTES, MAX_LEVEL, pieceBytes, type LogArena } from './log-arena.js';
