@@ -5,7 +5,8 @@
 import { encode } from './codec.js';
 import type { ClientCapabilities } from './model.js';
 
-const NULL_BYTES = Uint8Array.of(0xc0);
+/** The encoded `null`, shared. */
+export const NULL_BYTES = Uint8Array.of(0xc0);
 const EMPTY_ARRAY_BYTES = Uint8Array.of(0x90);
 
 /**
@@ -28,4 +29,20 @@ function ownCopy(bytes: Uint8Array): Uint8Array {
   if (bytes.length === 1 && bytes[0] === NULL_BYTES[0]) return NULL_BYTES;
   if (bytes.length === 1 && bytes[0] === EMPTY_ARRAY_BYTES[0]) return EMPTY_ARRAY_BYTES;
   return Uint8Array.prototype.slice.call(bytes);
+}
+
+/**
+ * Session metadata as a shard keeps it: a msgpack bin of its JSON text (which the host parses when a read
+ * returns it), or nil for none. `json` is the host's checked JSON text, or `null`.
+ */
+export function encodeMetadata(json: Uint8Array | null): Uint8Array {
+  if (json === null) return NULL_BYTES;
+  const length = json.length;
+  const header = length < 0x100 ? 2 : length < 0x10000 ? 3 : 5;
+  const bytes = Buffer.allocUnsafe(header + length);
+  if (header === 2) bytes.writeUInt8(0xc4, 0), bytes.writeUInt8(length, 1);
+  else if (header === 3) bytes.writeUInt8(0xc5, 0), bytes.writeUInt16BE(length, 1);
+  else bytes.writeUInt8(0xc6, 0), bytes.writeUInt32BE(length, 1);
+  bytes.set(json, header);
+  return bytes;
 }
