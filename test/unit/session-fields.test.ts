@@ -26,7 +26,8 @@ function makeStore() {
   const create = (id: string, fields: Partial<SessionFields> = {}) => store.create(id, encodeCapabilities(null), encodeServers([]), { ...NONE, ...fields });
   const read = (id: string): Session => {
     const writer = new MsgpackWriter(16);
-    writeSession(writer, store.get(id) as StoredSession, -1);
+    const session = store.get(id) as StoredSession;
+    writeSession(writer, session, 0, session.messageCount);
     return decode(writer.finish()) as Session;
   };
   return { store, clock, create, read };
@@ -116,8 +117,9 @@ describe('the format 2 Session record', () => {
     const { store, create } = makeStore();
     create(A, { title: 'x' });
     const writer = new MsgpackWriter(16);
-    writeSession(writer, store.get(A)!, -1);
-    expect(writer.finish()[0]).toBe(0x40 + SESSION_V2_STRUCTURE);
+    writeSession(writer, store.get(A)!, 0, 0);
+    // Since format 3: the Session v3 record, which carries format 2's fields and metadata and length.
+    expect(writer.finish()[0]).toBe(0x40 + SESSION_V3_STRUCTURE);
   });
 
   it('upgradeSession fills in metadata and length of a format 2 session, and leaves the rest as it is', () => {

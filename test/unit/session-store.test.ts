@@ -59,7 +59,9 @@ function toBytes<T>(value: T | Uint8Array, encodeValue: (value: T) => Uint8Array
 
 function decodeSession(session: StoredSession, lastMessages: number): Session {
   const writer = new MsgpackWriter(16);
-  writeSession(writer, session, lastMessages);
+  // The newest `lastMessages` (all when negative), as a read of that window asks.
+  const count = lastMessages < 0 ? session.messageCount : Math.min(lastMessages, session.messageCount);
+  writeSession(writer, session, session.messageCount - count, count);
   return decode(writer.finish()) as Session;
 }
 
@@ -95,6 +97,8 @@ describe('SessionStore (with an injected clock)', () => {
         title: null,
         updatedAt: clock(),
         owner: null,
+        metadata: null,
+        length: 0,
       });
       expect(store.size).toBe(1);
     });
