@@ -58,7 +58,11 @@ describe('reading JSON data once', () => {
 
   it('reads every property once, refuses getters and Proxies, and keeps what it read', () => {
     let reads = 0;
-    const tricky = { get flips() { return ++reads === 1 ? 'checked' : { evil: true }; } };
+    const tricky = {
+      get flips() {
+        return ++reads === 1 ? 'checked' : { evil: true };
+      },
+    };
     expect(refused(() => readJson(tricky, 'm'))).toContain('getter or setter');
     expect(refused(() => readJson(new Proxy({}, {}), 'm'))).toContain('Proxy');
     const { proxy, revoke } = Proxy.revocable({}, {});
