@@ -90,10 +90,7 @@ describe('a message record (the bytes an append carries and a shard keeps)', () 
           b[ROLE_AT] = 0xd9;
         }),
       ],
-      [
-        'an empty id',
-        Buffer.concat([Buffer.of(good[0]!, 0xa0), good.subarray(ROLE_AT)]),
-      ],
+      ['an empty id', Buffer.concat([Buffer.of(good[0]!, 0xa0), good.subarray(ROLE_AT)])],
       [
         'an id with a control character',
         broken((b) => {
@@ -147,7 +144,10 @@ describe('a message record (the bytes an append carries and a shard keeps)', () 
   });
 
   it('carries content parts and metadata as JSON text, checked and counted with the content', () => {
-    const parts = [{ type: 'text', text: 'héllo' }, { type: 'tool_call', toolCallId: 't1', name: 'ls', input: { path: '/' } }];
+    const parts = [
+      { type: 'text', text: 'héllo' },
+      { type: 'tool_call', toolCallId: 't1', name: 'ls', input: { path: '/' } },
+    ];
     const partsJson = utf8(JSON.stringify(parts));
     const metadataJson = utf8(JSON.stringify({ model: 'm', tokens: [1, 2] }));
     for (const metadata of [null, metadataJson]) {

@@ -74,7 +74,15 @@ describe('a stored session (messages kept as encoded records)', () => {
 
   it('reads back content parts and metadata as the JSON text they were stored as', () => {
     const rich: Message[] = [
-      { id: 'p1', role: 'assistant', content: [{ type: 'text', text: 'é' }, { type: 'tool_call', toolCallId: 't', name: 'n', input: [1, { a: null }] }], timestamp: 1 },
+      {
+        id: 'p1',
+        role: 'assistant',
+        content: [
+          { type: 'text', text: 'é' },
+          { type: 'tool_call', toolCallId: 't', name: 'n', input: [1, { a: null }] },
+        ],
+        timestamp: 1,
+      },
       { id: 'p2', role: 'tool', content: [{ type: 'tool_result', toolCallId: 't', output: 'ok', isError: false }], timestamp: 2, metadata: { tokens: 3 } },
       { id: 'p3', role: 'user', content: 'plain, with metadata', timestamp: 3, metadata: { k: ['v'] } },
     ];
@@ -150,7 +158,7 @@ describe('a stored session (messages kept as encoded records)', () => {
       const first = firstOf('p'.repeat(length));
       expect(recordOf(first).length).toBe(LOG_UNIT_BYTES - gap);
       const rest: Message[] = Array.from({ length: 40 }, (_, i) => ({
-        id: `${i}-`.padEnd(i % 2 === 0 ? 128 : 1 + (i * 7) % 40, 'r'),
+        id: `${i}-`.padEnd(i % 2 === 0 ? 128 : 1 + ((i * 7) % 40), 'r'),
         role: 'assistant',
         content: CONTENTS[i % 7]!,
         timestamp: i,
