@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Message, Session, SessionEngine, SessionEngineOptions } from '../../dist/src/index.js';
+import type { Message, MessageInput, Session, SessionEngine, SessionEngineOptions } from '../../dist/src/index.js';
 import { withEngine } from '../helpers/engine.js';
 import { hasRedis, RedisServer } from './redis-server.js';
 
@@ -79,7 +79,7 @@ describe.skipIf(!hasRedis)('a Redis dump written by the Redis store of commit d4
     const redis = await startOnFixture();
     const [id] = ids as [string];
     const before = expected.sessions[id]!;
-    const added: Message = { role: 'user', content: 'written after loading the dump ✓', timestamp: 1_700_000_900_000 };
+    const added: MessageInput = { role: 'user', content: 'written after loading the dump ✓', timestamp: 1_700_000_900_000 };
     await withEngine(options(redis.url), async (engine) => {
       expect(await engine.appendMessage(id, added)).toBe(before.context.length + 1);
       expect(await engine.get(id)).toMatchObject({ id, context: [...before.context, added] });
