@@ -88,16 +88,16 @@ function checkPartFields(part: JsonObject, path: string): void {
 }
 
 /** A message's content: a string (kept a string) or an array of parts. */
-function checkContent(value: unknown, budget: JsonBudget): string | ContentPart[] {
+function checkContent(value: unknown, budget: JsonBudget, field: string): string | ContentPart[] {
   if (typeof value === 'string') {
-    checkWellFormedText(value, 'message.content');
+    checkWellFormedText(value, field);
     budget.textUnits += value.length;
     return value;
   }
-  if (!Array.isArray(value)) throw new InvalidArgumentError(`message.content must be a string or an array of parts, got ${describeData(value)}`);
-  const parts = readJson(value, 'message.content', 0, budget) as Json[];
+  if (!Array.isArray(value)) throw new InvalidArgumentError(`${field} must be a string or an array of parts, got ${describeData(value)}`);
+  const parts = readJson(value, field, 0, budget) as Json[];
   for (let i = 0; i < parts.length; i++) {
-    const path = `message.content[${i}]`;
+    const path = `${field}[${i}]`;
     const part = parts[i];
     if (typeof part !== 'object' || part === null || Array.isArray(part))
       throw new InvalidArgumentError(`${path} must be an object with a type, got ${describeData(part)}`);
@@ -122,7 +122,7 @@ export function checkStructuredMessage(value: unknown, path = 'message'): Checke
   const budget: JsonBudget = { textUnits: 0 };
   const id = given.id === undefined ? undefined : checkMessageId(given.id, `${path}.id`);
   if (!ROLES.includes(given.role as Role)) throw new InvalidArgumentError(`${path}.role must be one of ${ROLES.join(', ')}, got ${describeData(given.role)}`);
-  const content = checkContent(given.content, budget);
+  const content = checkContent(given.content, budget, `${path}.content`);
   const { timestamp } = given;
   if (timestamp !== undefined && (typeof timestamp !== 'number' || !Number.isFinite(timestamp) || timestamp < 0)) {
     throw new InvalidArgumentError(`${path}.timestamp must be a finite number of milliseconds >= 0, got ${describeData(timestamp)}`);

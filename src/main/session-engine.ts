@@ -372,7 +372,11 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
       const messages = given === undefined ? undefined : readOption(given, 'messages');
       const title = given === undefined ? undefined : readOption(given, 'title');
       const metadata = given === undefined ? undefined : readOption(given, 'metadata');
-      const fields = checkSessionFields({ ...(title === undefined ? {} : { title }), ...(metadata === undefined ? {} : { metadata }) }, 'update', this.options);
+      const fields = checkSessionFields(
+        { ...(title === undefined ? {} : { title }), ...(metadata === undefined ? {} : { metadata }) },
+        'options',
+        this.options,
+      );
       if (this.options.store === null && this.sessionsHeld + this.createsInFlight >= this.options.maxSessions) {
         throw new CapacityError(`maxSessions (${this.options.maxSessions}) sessions are held; remove or let some expire first`);
       }

@@ -254,7 +254,7 @@ export function checkMetadata(value: unknown, field: string, limits: FieldLimits
 }
 
 /** `init` or `update` fields, each read once (see `readPlainObject`); returns which were given. */
-export function checkSessionFields(value: unknown, what: 'init' | 'update', limits: FieldLimits = NO_FIELD_LIMITS): CheckedSessionFields {
+export function checkSessionFields(value: unknown, what: 'init' | 'update' | 'options', limits: FieldLimits = NO_FIELD_LIMITS): CheckedSessionFields {
   if (value === undefined && what === 'init') value = {};
   const given = readPlainObject(value, what);
   if (given === undefined) throw new InvalidArgumentError(`${what} must be an object, got ${describeValue(value)}`);
