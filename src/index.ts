@@ -4,7 +4,9 @@
  */
 export { SessionEngine } from './main/session-engine.js';
 export type {
+  ConditionalOptions,
   EngineStats,
+  ForkOptions,
   GetOptions,
   ListOptions,
   RecoveryReport,
@@ -22,6 +24,7 @@ export {
 export { shardFor } from './main/shard-for.js';
 export {
   CapacityError,
+  ConflictError,
   CorruptDataError,
   EngineClosedError,
   ErrorCode,
@@ -41,6 +44,20 @@ export type { RedisClusterOptions, RedisConnectionOptions, ResolvedStore, StoreO
 export type { FaultKind, FsyncPolicy } from './protocol/messages.js';
 export type { ShardFigures } from './protocol/ops.js';
 export { SKIPPED_RECORDS_WARNING } from './protocol/error-codes.js';
+export type {
+  AudioPart,
+  ContentPart,
+  ImagePart,
+  Json,
+  JsonObject,
+  KnownContentPart,
+  ResourceLinkPart,
+  ResourcePart,
+  TextPart,
+  ThoughtPart,
+  ToolCallPart,
+  ToolResultPart,
+} from './protocol/content.js';
 export type {
   ClientCapabilities,
   Message,

@@ -5,7 +5,7 @@
 import { LRUCache } from 'lru-cache';
 import type { MessageInput, Session } from '../../src/index.js';
 import { newSessionId } from '../../src/main/session-ids.js';
-import { checkMessage, checkSessionId } from '../../src/main/validation.js';
+import { checkSessionId, checkStoredMessage as checkMessage } from './stored-message.js';
 import { SESSION_TTL_MS, type SessionApi } from '../subject.js';
 
 /** An lru-cache session manager with the engine's async API. */
@@ -30,6 +30,8 @@ export class LruSessionManager implements SessionApi {
       title: null,
       updatedAt: now,
       owner: null,
+      metadata: null,
+      length: 0,
     });
     return id;
   }

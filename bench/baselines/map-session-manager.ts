@@ -6,7 +6,7 @@
 import type { Message, MessageInput, Session } from '../../src/index.js';
 import { newSessionId } from '../../src/main/session-ids.js';
 // The engine's own boundary checks, so both sides pay the same validation per call.
-import { checkMessage, checkSessionId } from '../../src/main/validation.js';
+import { checkSessionId, checkStoredMessage as checkMessage } from './stored-message.js';
 import { CLEANUP_INTERVAL_MS, SESSION_TTL_MS, type SessionApi } from '../subject.js';
 
 /** How `get()` hands a session to its caller. */
@@ -19,7 +19,7 @@ function handCopy(session: Session, context: Message[]): Session {
   const messages = new Array<Message>(context.length);
   for (let i = 0; i < context.length; i++) {
     const m = context[i]!;
-    messages[i] = { role: m.role, content: m.content, timestamp: m.timestamp };
+    messages[i] = { id: m.id, role: m.role, content: m.content, timestamp: m.timestamp };
   }
   const caps = session.clientCapabilities;
   return {
@@ -33,6 +33,8 @@ function handCopy(session: Session, context: Message[]): Session {
     title: session.title,
     updatedAt: session.updatedAt,
     owner: session.owner,
+    metadata: session.metadata,
+    length: messages.length,
   };
 }
 
@@ -67,6 +69,8 @@ export class MapSessionManager implements SessionApi {
       title: null,
       updatedAt: now,
       owner: null,
+      metadata: null,
+      length: 0,
     });
     return id;
   }

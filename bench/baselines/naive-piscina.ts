@@ -12,7 +12,7 @@ import { OPS } from '../../src/protocol/ops.js';
 import { decodeReply } from '../../src/protocol/reply.js';
 import { shardSessionBudgetBytes, resolveOptions, shardSpinConfig } from '../../src/main/options.js';
 import { newSessionId } from '../../src/main/session-ids.js';
-import { checkMessage, checkSessionId } from '../../src/main/validation.js';
+import { checkSessionId, checkStoredMessage as checkMessage } from './stored-message.js';
 import { CLEANUP_INTERVAL_MS, SESSION_TTL_MS, type SessionApi } from '../subject.js';
 
 /** CREATE's argument for a bare session, as the engine sends it: `[capabilities, servers, cwd, title, owner]`. */

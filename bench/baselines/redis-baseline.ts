@@ -10,7 +10,7 @@ import { Redis } from 'ioredis';
 import { Packr } from 'msgpackr';
 import type { Message, MessageInput, Session } from '../../src/index.js';
 import { newSessionId } from '../../src/main/session-ids.js';
-import { checkMessage, checkSessionId } from '../../src/main/validation.js';
+import { checkSessionId, checkStoredMessage as checkMessage } from './stored-message.js';
 import { SESSION_TTL_MS, type SessionApi } from '../subject.js';
 
 const GET_LUA = `
@@ -126,7 +126,7 @@ export class RedisSessions implements SessionApi {
     if (reply === null) return undefined;
     const fields = this.packr.unpack(reply[0]) as StoredFields;
     const context = reply[1].map((bytes) => this.packr.unpack(bytes) as Message);
-    return { ...fields, lastAccessed: Date.now(), context };
+    return { ...fields, metadata: null, length: context.length, lastAccessed: Date.now(), context };
   }
 
   async appendMessage(id: string, message: MessageInput): Promise<number> {

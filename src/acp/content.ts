@@ -26,10 +26,15 @@ export function promptText(prompt: string | ContentBlock | readonly ContentBlock
  * from the same side into one.
  */
 export function replayUpdate(sessionId: SessionId, index: number, message: Message): SessionUpdate | null {
-  if (message.role === 'system') return null;
+  if (message.role === 'system' || message.role === 'tool') return null;
+  // Structured messages replay their text parts (faithful replay of every part kind is the ACP adapter's next step).
+  const text =
+    typeof message.content === 'string'
+      ? message.content
+      : message.content.flatMap((part) => (part.type === 'text' && typeof part.text === 'string' ? [part.text] : [])).join('\n\n');
   return {
     sessionUpdate: message.role === 'user' ? 'user_message_chunk' : 'agent_message_chunk',
-    content: { type: 'text', text: message.content },
+    content: { type: 'text', text },
     messageId: `${sessionId}-${index}`,
   };
 }

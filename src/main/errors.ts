@@ -135,6 +135,17 @@ export class CorruptDataError extends SessionEngineError {
   }
 }
 
+/**
+ * A conditional write found the session otherwise than the call assumed, and changed nothing: `ifLength`
+ * did not match the messages held, or a message id is already in the session (with other content) or
+ * twice in the call. Read the session again and decide.
+ */
+export class ConflictError extends SessionEngineError {
+  constructor(message: string) {
+    super(ErrorCode.CONFLICT, message);
+  }
+}
+
 const byCode: Record<ErrorCode, new (message: string) => SessionEngineError> = {
   [ErrorCode.SESSION_NOT_FOUND]: SessionNotFoundError,
   [ErrorCode.INVALID_SESSION_ID]: InvalidSessionIdError,
@@ -149,6 +160,7 @@ const byCode: Record<ErrorCode, new (message: string) => SessionEngineError> = {
   [ErrorCode.PERSISTENCE_CORRUPT]: PersistenceCorruptError,
   [ErrorCode.STORE_UNAVAILABLE]: StoreUnavailableError,
   [ErrorCode.CORRUPT_DATA]: CorruptDataError,
+  [ErrorCode.CONFLICT]: ConflictError,
 };
 
 /** Rebuilds the typed error of a `{ code, message }` that crossed the thread boundary. */

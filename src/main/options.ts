@@ -62,6 +62,12 @@ export interface SessionEngineOptions {
    */
   maxFieldBytes?: number;
   /**
+   * The largest `metadata` of a session, as JSON text in UTF-8 bytes; a create, update or fork past it
+   * rejects `ERR_LIMIT_EXCEEDED` naming it. (A message's metadata counts against `maxMessageBytes`.)
+   * @default 65_536 (64 KiB)
+   */
+  maxMetadataBytes?: number;
+  /**
    * The most operations waiting on one shard (queued and in flight); more reject `ERR_QUEUE_FULL`.
    * @default 100_000
    */
@@ -220,6 +226,7 @@ const integerRules: Record<Exclude<keyof SessionEngineOptions, 'faultInjection' 
   maxMessageBytes: { default: () => 1_048_576, min: 1, max: 512 * 1_048_576 },
   maxSessionBytes: { default: () => 64 * 1_048_576, min: 1_024, max: 2 ** 32 },
   maxFieldBytes: { default: () => 1_048_576, min: 64, max: 64 * 1_048_576 },
+  maxMetadataBytes: { default: () => 65_536, min: 2, max: 64 * 1_048_576 },
   maxPendingOpsPerShard: { default: () => 100_000, min: 1, max: 2 ** 32 },
   maxBatchOps: { default: () => 2_048, min: 1, max: 1_000_000 },
   shardHeapMb: { default: () => 8_192, min: 16, max: 1_048_576 },

@@ -6,10 +6,12 @@
  */
 import { EventEmitter } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import type { MessageInput, Session, SessionId, SessionInit, SessionUpdate } from '../protocol/model.js';
+import type { JsonObject } from '../protocol/content.js';
+import { encodeMessageRecord } from '../protocol/message-record.js';
+import type { Message, MessageInput, Session, SessionId, SessionInit, SessionUpdate } from '../protocol/model.js';
 import { FAULT_KINDS, type FaultKind } from '../protocol/messages.js';
-import type { ArgsOf, IdOf, OpName, ResultOf, ShardFigures } from '../protocol/ops.js';
-import { CapacityError, EngineClosedError, InvalidArgumentError, QueueFullError, ShardCrashedError } from './errors.js';
+import { type ArgsOf, type IdOf, type OpName, type ResultOf, type ShardFigures, WHOLE_HISTORY } from '../protocol/ops.js';
+import { CapacityError, EngineClosedError, InvalidArgumentError, LimitExceededError, QueueFullError, ShardCrashedError } from './errors.js';
 import { resolveOptions, shardSpinConfig, type ResolvedOptions, type SessionEngineOptions } from './options.js';
 import { lookPeriodMs } from './overdue.js';
 import { acquireLock, commitGeneration, generationToRecover, removeOtherGenerations } from './persistence-dir.js';
@@ -21,6 +23,7 @@ import {
   checkCount,
   readOption,
   checkCwd,
+  type CheckedMessageInput,
   checkMessage,
   checkOwner,
   checkSessionFields,
@@ -76,10 +79,36 @@ export interface SessionEngineEvents {
   shardRestart: [event: ShardRestartEvent];
 }
 
-/** Options of `get()`. */
+/**
+ * Options of `get()`: which messages of the history to read (all when none is given). `lastMessages`
+ * alone, or `fromMessage` and `maxMessages`; `length` on the result says how many the session holds.
+ */
 export interface GetOptions {
-  /** Return only the newest `lastMessages` messages of the context (the whole context when omitted). */
+  /** Only the newest `lastMessages` messages. */
   lastMessages?: number;
+  /** The messages from this index on (0 is the oldest). */
+  fromMessage?: number;
+  /** At most this many messages (from `fromMessage`, or from the oldest). */
+  maxMessages?: number;
+}
+
+/** Options of the writes that can be made conditional. */
+export interface ConditionalOptions {
+  /**
+   * Apply only if the session holds exactly this many messages; otherwise reject `ERR_CONFLICT` and change
+   * nothing. Two writers that read the same length cannot both append.
+   */
+  ifLength?: number;
+}
+
+/** Options of `fork()`. */
+export interface ForkOptions {
+  /** Copy the source's first this many messages (all when omitted). */
+  messages?: number;
+  /** The new session's title (the source's when omitted; `null` clears it). */
+  title?: string | null;
+  /** The new session's metadata (the source's when omitted; `null` clears it). */
+  metadata?: JsonObject | null;
 }
 
 /** Options of `list()`. */
@@ -103,7 +132,11 @@ export interface ListOptions {
 }
 
 /** The keys `get()` and `list()` take in their options. */
-const GET_OPTIONS: readonly (keyof GetOptions)[] = ['lastMessages'];
+const GET_OPTIONS: readonly (keyof GetOptions)[] = ['lastMessages', 'fromMessage', 'maxMessages'];
+const CONDITIONAL_OPTIONS: readonly (keyof ConditionalOptions)[] = ['ifLength'];
+const FORK_OPTIONS: readonly (keyof ForkOptions)[] = ['messages', 'title', 'metadata'];
+/** The most messages one `appendMessages` or `spliceMessages` call takes. */
+const MAX_MESSAGES_PER_CALL = 10_000;
 const LIST_OPTIONS: readonly (keyof ListOptions)[] = ['limit', 'after', 'cwd', 'owner', 'order'];
 
 const WORKER_FILE = fileURLToPath(new URL('../shard/memory/worker.js', import.meta.url));
@@ -197,7 +230,7 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
       const created = shard.submit(
         'create',
         id,
-        { capabilities: fields.capabilities, servers: fields.servers, cwd: fields.cwd, title: fields.title, owner: fields.owner },
+        { capabilities: fields.capabilities, servers: fields.servers, cwd: fields.cwd, title: fields.title, owner: fields.owner, metadata: fields.metadata },
         Reply.Created,
       );
       // Counted once queued: a submit that throws reserves nothing.
@@ -210,40 +243,184 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
 
   /**
    * The session, or `undefined` if it is unknown or expired; refreshes its idle clock.
-   * With `lastMessages`, only the newest that many messages are read, copied and sent. A read never returns
-   * more than `maxSessionBytes`: a session holding more (one restored from disk written under a larger
-   * limit) rejects `ERR_LIMIT_EXCEEDED` unless `lastMessages` brings the read within it. Unknown option
-   * keys reject `ERR_INVALID_ARGUMENT`.
+   * A window of the history is read with `lastMessages` (the newest that many) or `fromMessage` and
+   * `maxMessages`: only those messages are read, copied and sent; `length` says how many the session holds.
+   * A read never returns more than `maxSessionBytes`: a session holding more (one restored from disk
+   * written under a larger limit) rejects `ERR_LIMIT_EXCEEDED` unless a window brings the read within it.
+   * Unknown option keys reject `ERR_INVALID_ARGUMENT`.
    */
   get(id: SessionId, options?: GetOptions): Promise<Session | undefined> {
     try {
       this.assertOpen();
       checkSessionId(id);
-      let lastMessages = -1;
+      let window = WHOLE_HISTORY;
       if (options !== undefined) {
-        const given = readOption(checkCallOptions(options, GET_OPTIONS)!, 'lastMessages');
-        if (given !== undefined) lastMessages = checkCount(given, 'options.lastMessages');
+        const given = checkCallOptions(options, GET_OPTIONS)!;
+        const lastMessages = readOption(given, 'lastMessages');
+        const fromMessage = readOption(given, 'fromMessage');
+        const maxMessages = readOption(given, 'maxMessages');
+        if (lastMessages !== undefined && (fromMessage !== undefined || maxMessages !== undefined)) {
+          throw new InvalidArgumentError('options.lastMessages cannot be combined with fromMessage or maxMessages');
+        }
+        window = {
+          lastMessages: lastMessages === undefined ? -1 : checkCount(lastMessages, 'options.lastMessages'),
+          fromMessage: fromMessage === undefined ? 0 : checkCount(fromMessage, 'options.fromMessage'),
+          maxMessages: maxMessages === undefined ? -1 : checkCount(maxMessages, 'options.maxMessages'),
+        };
       }
-      return this.route(id).submit('get', id, { lastMessages }, Reply.Optional);
+      return this.route(id).submit('get', id, window, Reply.Optional);
     } catch (error) {
       return Promise.reject(error);
     }
   }
 
   /**
-   * Appends a message to the session's context and resolves the new context length.
-   * Rejects `ERR_SESSION_NOT_FOUND` (unknown or expired id) or `ERR_LIMIT_EXCEEDED`
-   * (`maxMessagesPerSession`, `maxMessageBytes`).
+   * Appends a message and resolves the session's new length. The message is a role and a string, or
+   * structured (`id`, content parts, `metadata`); an unknown field rejects `ERR_INVALID_ARGUMENT`.
+   * With `ifLength`, or with a caller's `id` (a retried append resolves the length and appends nothing),
+   * it is `appendMessages` with one message. Rejects `ERR_SESSION_NOT_FOUND` (unknown or expired id),
+   * `ERR_LIMIT_EXCEEDED` (`maxMessagesPerSession`, `maxMessageBytes`, `maxSessionBytes`), `ERR_CONFLICT`.
    */
-  appendMessage(id: SessionId, message: MessageInput): Promise<number> {
+  appendMessage(id: SessionId, message: MessageInput, options?: ConditionalOptions): Promise<number> {
     try {
       this.assertOpen();
       checkSessionId(id);
-      const { role, content, timestamp } = checkMessage(message, this.options.maxMessageBytes);
-      return this.route(id).submitAppend(id, role, content, timestamp);
+      const checked = checkMessage(message, this.options.maxMessageBytes);
+      const ifLength = this.ifLengthOf(options);
+      if (ifLength < 0 && checked.minted && checked.metadata === null && typeof checked.content === 'string') {
+        return this.route(id).submitAppend(id, checked.id, checked.role, checked.content, checked.timestamp);
+      }
+      return this.route(id).submit('appendMany', id, { records: [encodeMessageRecord(checked)], stamped: [checked.stamped], ifLength });
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /**
+   * Appends messages all or none, and resolves the session's new length. If the session's newest
+   * messages already are exactly these (same ids, roles, content and metadata, and timestamps where
+   * given), the call is a retry: it resolves the length and appends nothing (checked before `ifLength`).
+   * An id already in the session, or twice in the call, rejects `ERR_CONFLICT`; so does `ifLength` when the
+   * session holds another number of messages. A limit passed rejects `ERR_LIMIT_EXCEEDED`, appending none.
+   */
+  appendMessages(id: SessionId, messages: readonly MessageInput[], options?: ConditionalOptions): Promise<number> {
+    try {
+      this.assertOpen();
+      checkSessionId(id);
+      const checked = this.checkMessages(messages, 'messages');
+      return this.route(id).submit('appendMany', id, {
+        records: checked.map(encodeMessageRecord),
+        stamped: checked.map((message) => message.stamped),
+        ifLength: this.ifLengthOf(options),
+      });
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Removes the newest message and resolves it (`undefined` when the session has none). With `ifLength`,
+   * only if the session holds exactly that many. Rejects `ERR_SESSION_NOT_FOUND`, `ERR_CONFLICT`.
+   */
+  popMessage(id: SessionId, options?: ConditionalOptions): Promise<Message | undefined> {
+    try {
+      this.assertOpen();
+      checkSessionId(id);
+      return this.route(id).submit('pop', id, { ifLength: this.ifLengthOf(options) }, Reply.Optional);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Edits the history as `Array.prototype.splice` edits an array, atomically: removes `deleteCount`
+   * messages from `start` (negative counts from the end; `Infinity` or more than there are: all to the
+   * end), inserts `insert` there, and resolves the removed messages. Compaction is
+   * `spliceMessages(id, 0, k, [summary])`; rewinding to message k, `spliceMessages(id, k, Infinity)`.
+   * Inserted ids must be new to what remains (`ERR_CONFLICT`); limits apply to the result.
+   */
+  spliceMessages(id: SessionId, start: number, deleteCount: number, insert: readonly MessageInput[] = [], options?: ConditionalOptions): Promise<Message[]> {
+    try {
+      this.assertOpen();
+      checkSessionId(id);
+      if (!Number.isSafeInteger(start)) throw new InvalidArgumentError(`start must be an integer, got ${describeValue(start)}`);
+      if (deleteCount !== Number.POSITIVE_INFINITY && (!Number.isSafeInteger(deleteCount) || deleteCount < 0)) {
+        throw new InvalidArgumentError(`deleteCount must be an integer >= 0 or Infinity, got ${describeValue(deleteCount)}`);
+      }
+      const checked = this.checkMessages(insert, 'insert');
+      return this.route(id).submit('splice', id, {
+        start,
+        deleteCount: deleteCount === Number.POSITIVE_INFINITY ? -1 : deleteCount,
+        records: checked.map(encodeMessageRecord),
+        ifLength: this.ifLengthOf(options),
+      });
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * A new session with the source's fields (owner, cwd, capabilities, servers, title, metadata) and a copy
+   * of its first `messages` messages (all by default), independent of the source from then on; resolves
+   * its id. `title` and `metadata` replace the source's. Rejects `ERR_SESSION_NOT_FOUND` for the source.
+   */
+  fork(id: SessionId, options?: ForkOptions): Promise<SessionId> {
+    try {
+      this.assertOpen();
+      checkSessionId(id);
+      const given = checkCallOptions(options, FORK_OPTIONS);
+      const messages = given === undefined ? undefined : readOption(given, 'messages');
+      const title = given === undefined ? undefined : readOption(given, 'title');
+      const metadata = given === undefined ? undefined : readOption(given, 'metadata');
+      const fields = checkSessionFields(
+        { ...(title === undefined ? {} : { title }), ...(metadata === undefined ? {} : { metadata }) },
+        'options',
+        this.options,
+      );
+      if (this.options.store === null && this.sessionsHeld + this.createsInFlight >= this.options.maxSessions) {
+        throw new CapacityError(`maxSessions (${this.options.maxSessions}) sessions are held; remove or let some expire first`);
+      }
+      // The copy is made by the source's shard in one step: the new id is drawn until it belongs there too.
+      const shard = shardFor(id, this.shards.length);
+      let newId = newSessionId();
+      while (shardFor(newId, this.shards.length) !== shard) newId = newSessionId();
+      const forked = this.route(id).submit('fork', id, {
+        newId,
+        messages: messages === undefined ? -1 : checkCount(messages, 'options.messages'),
+        setTitle: fields.hasTitle,
+        title: fields.title,
+        setMetadata: fields.hasMetadata,
+        metadata: fields.metadata,
+      });
+      this.createsInFlight++;
+      return forked.then(
+        () => {
+          this.createsInFlight--;
+          return newId;
+        },
+        (error: unknown) => {
+          this.createsInFlight--;
+          throw error;
+        },
+      );
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  private ifLengthOf(options: ConditionalOptions | undefined): number {
+    if (options === undefined) return -1;
+    const ifLength = readOption(checkCallOptions(options, CONDITIONAL_OPTIONS)!, 'ifLength');
+    return ifLength === undefined ? -1 : checkCount(ifLength, 'options.ifLength');
+  }
+
+  private checkMessages(messages: readonly MessageInput[], field: string): CheckedMessageInput[] {
+    if (!Array.isArray(messages)) throw new InvalidArgumentError(`${field} must be an array of messages, got ${describeValue(messages)}`);
+    if (messages.length > MAX_MESSAGES_PER_CALL)
+      throw new LimitExceededError(`${field} holds ${messages.length} messages, over the ${MAX_MESSAGES_PER_CALL} one call takes`);
+    const checked: CheckedMessageInput[] = [];
+    for (let i = 0; i < messages.length; i++) checked.push(checkMessage(messages[i], this.options.maxMessageBytes, `${field}[${i}]`));
+    return checked;
   }
 
   /** Replaces the fields given. Rejects `ERR_SESSION_NOT_FOUND` for an unknown or expired id. */
@@ -258,6 +435,7 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
       if (checked.hasCwd) args.cwd = checked.cwd;
       if (checked.hasTitle) args.title = checked.title;
       if (checked.hasOwner) args.owner = checked.owner;
+      if (checked.hasMetadata) args.metadata = checked.metadata;
       return this.route(id)
         .submit('update', id, args)
         .then(() => undefined);

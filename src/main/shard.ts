@@ -227,9 +227,9 @@ export class Shard {
   }
 
   /** Queues an APPEND of a checked message, written straight into the batch (see `BatchWriter.addAppend`). */
-  submitAppend(id: string, role: Role, content: string, timestamp: number): Promise<number> {
+  submitAppend(id: string, messageId: string, role: Role, content: string, timestamp: number): Promise<number> {
     try {
-      this.batch.addAppend(id, role, content, timestamp);
+      this.batch.addAppend(id, messageId, role, content, timestamp);
     } catch (error) {
       throw encodeFailure(error);
     }

@@ -7,7 +7,10 @@ import { types } from 'node:util';
 import { encode } from '../protocol/codec.js';
 import type { MessageInput, Role } from '../protocol/model.js';
 import { ROLES } from '../protocol/model.js';
+import { newMessageId } from '../protocol/message-ids.js';
 import { InvalidArgumentError, InvalidSessionIdError, LimitExceededError } from './errors.js';
+import { readJsonObject } from './json-data.js';
+import { checkStructuredMessage } from './message-validation.js';
 import { isCanonicalSessionId } from './session-ids.js';
 
 /** A short, safe rendering of a bad value for an error message. */
@@ -70,9 +73,10 @@ const MAX_CAPABILITY_VALUES = 10_000;
 export interface FieldLimits {
   maxFieldBytes: number;
   maxSessionBytes: number;
+  maxMetadataBytes: number;
 }
 
-const NO_FIELD_LIMITS: FieldLimits = Object.freeze({ maxFieldBytes: Infinity, maxSessionBytes: Infinity });
+const NO_FIELD_LIMITS: FieldLimits = Object.freeze({ maxFieldBytes: Infinity, maxSessionBytes: Infinity, maxMetadataBytes: Infinity });
 
 /** Rejects an encoded field past `maxFieldBytes` (or, alone, past `maxSessionBytes`); `atLeast`: a lower bound of its bytes. */
 function checkFieldBytes(bytes: number, field: string, limits: FieldLimits, atLeast = false): void {
@@ -186,7 +190,7 @@ export const MAX_CWD_LENGTH = 4096;
 export const MAX_TITLE_LENGTH = 1024;
 export const MAX_OWNER_LENGTH = 256;
 
-const SESSION_FIELDS = ['clientCapabilities', 'mcpServers', 'cwd', 'title', 'owner'] as const;
+const SESSION_FIELDS = ['clientCapabilities', 'mcpServers', 'cwd', 'title', 'owner', 'metadata'] as const;
 
 /** A string field of a session: `null` clears it; the rules are the field's own. */
 function checkTextField(value: unknown, field: string, maxLength: number): string | null {
@@ -227,10 +231,30 @@ export interface CheckedSessionFields {
   title: string | null;
   hasOwner: boolean;
   owner: string | null;
+  hasMetadata: boolean;
+  /** Its JSON text in UTF-8 (`checkMetadata`); `null` for none. */
+  metadata: Uint8Array | null;
+}
+
+/**
+ * Session metadata: a JSON object (see `json-data.ts`) of at most `maxMetadataBytes` as JSON text, which is
+ * how it is stored and sent. `null` stays `null`.
+ */
+export function checkMetadata(value: unknown, field: string, limits: FieldLimits): Uint8Array | null {
+  if (value === null) return null;
+  const budget = { textUnits: 0 };
+  const checked = readJsonObject(value, field, 0, budget);
+  if (budget.textUnits > limits.maxMetadataBytes) {
+    throw new LimitExceededError(`${field} is at least ${budget.textUnits} bytes as JSON, over maxMetadataBytes (${limits.maxMetadataBytes})`);
+  }
+  const json = Buffer.from(JSON.stringify(checked), 'utf8');
+  if (json.length > limits.maxMetadataBytes)
+    throw new LimitExceededError(`${field} is ${json.length} bytes as JSON, over maxMetadataBytes (${limits.maxMetadataBytes})`);
+  return json;
 }
 
 /** `init` or `update` fields, each read once (see `readPlainObject`); returns which were given. */
-export function checkSessionFields(value: unknown, what: 'init' | 'update', limits: FieldLimits = NO_FIELD_LIMITS): CheckedSessionFields {
+export function checkSessionFields(value: unknown, what: 'init' | 'update' | 'options', limits: FieldLimits = NO_FIELD_LIMITS): CheckedSessionFields {
   if (value === undefined && what === 'init') value = {};
   const given = readPlainObject(value, what);
   if (given === undefined) throw new InvalidArgumentError(`${what} must be an object, got ${describeValue(value)}`);
@@ -244,6 +268,7 @@ export function checkSessionFields(value: unknown, what: 'init' | 'update', limi
   const hasCwd = given.cwd !== undefined;
   const hasTitle = given.title !== undefined;
   const hasOwner = given.owner !== undefined;
+  const hasMetadata = given.metadata !== undefined;
   const capabilities = hasCapabilities ? checkCapabilities(given.clientCapabilities, limits) : null;
   const servers = hasServers ? checkServers(given.mcpServers, limits) : [];
   const fieldBytes = (capabilities?.length ?? 0) + (servers instanceof Uint8Array ? servers.length : 0);
@@ -263,37 +288,99 @@ export function checkSessionFields(value: unknown, what: 'init' | 'update', limi
     title: hasTitle ? checkTextField(given.title, `${what}.title`, MAX_TITLE_LENGTH) : null,
     hasOwner,
     owner: hasOwner ? checkOwner(given.owner, `${what}.owner`) : null,
+    hasMetadata,
+    metadata: hasMetadata ? checkMetadata(given.metadata, `${what}.metadata`, limits) : null,
   };
 }
 
-/** The message to store, with its timestamp filled in; checks role, content, timestamp and size. */
-export function checkMessage(value: unknown, maxMessageBytes: number): { role: Role; content: string; timestamp: number } {
-  if (typeof value !== 'object' || value === null) throw new InvalidArgumentError(`message must be an object, got ${describeValue(value)}`);
+/** A checked message, ready to be encoded (`message-record.ts`). */
+export interface CheckedMessageInput {
+  /** The caller's id, or a minted one (`minted`). */
+  id: string;
+  minted: boolean;
+  role: Role;
+  /** A plain string, or the parts' JSON text in UTF-8. */
+  content: string | Uint8Array;
+  /** The caller's, or the time of the call (`stamped` false). */
+  timestamp: number;
+  stamped: boolean;
+  /** The metadata's JSON text in UTF-8; `null` for none. */
+  metadata: Uint8Array | null;
+}
+
+const PLAIN_MESSAGE_KEYS: readonly string[] = ['role', 'content', 'timestamp'];
+
+/**
+ * Checks a message (`path` names it in errors: `message`, `messages[2]`): its fields (an unknown one is
+ * refused, never dropped), role, content, timestamp, id and metadata, and its size against
+ * `maxMessageBytes` (content and metadata as stored). A message of role, string content and timestamp
+ * alone, the common one, takes a short path; the rest is read once into a checked copy (`message-validation.ts`).
+ */
+export function checkMessage(value: unknown, maxMessageBytes: number, path = 'message'): CheckedMessageInput {
+  if (typeof value !== 'object' || value === null) throw new InvalidArgumentError(`${path} must be an object, got ${describeValue(value)}`);
   // Each field is read once, into these: what is checked below is what is encoded. An object that throws
   // when read (a revoked Proxy, a throwing getter) rejects typed.
   let role: unknown, content: unknown, timestamp: unknown;
+  let plain = true;
   try {
-    if (Array.isArray(value)) throw new InvalidArgumentError('message must be an object, got an array');
-    ({ role, content, timestamp } = value as Partial<MessageInput>);
+    if (Array.isArray(value)) throw new InvalidArgumentError(`${path} must be an object, got an array`);
+    if (!isPlainObject(value)) throw new InvalidArgumentError(`${path} must be a plain object, got ${describeValue(value)}`);
+    for (const key in value) {
+      if (!PLAIN_MESSAGE_KEYS.includes(key)) plain = false;
+    }
+    if (plain) ({ role, content, timestamp } = value as Partial<MessageInput>);
   } catch (error) {
-    throw unreadable(error, 'message');
+    throw unreadable(error, path);
   }
+  if (!plain || typeof content !== 'string') return checkRichMessage(value, maxMessageBytes, path);
   if (!ROLES.includes(role as Role)) {
-    throw new InvalidArgumentError(`message.role must be one of ${ROLES.join(', ')}, got ${describeValue(role)}`);
+    throw new InvalidArgumentError(`${path}.role must be one of ${ROLES.join(', ')}, got ${describeValue(role)}`);
   }
-  if (typeof content !== 'string') throw new InvalidArgumentError(`message.content must be a string, got ${describeValue(content)}`);
-  checkWellFormed(content, 'message.content');
+  checkWellFormed(content, `${path}.content`);
   // UTF-8 is at most 3 bytes per UTF-16 unit: only long strings need counting.
   if (content.length * 3 > maxMessageBytes) {
     const bytes = Buffer.byteLength(content, 'utf8');
     if (bytes > maxMessageBytes) {
-      throw new LimitExceededError(`message.content is ${bytes} UTF-8 bytes, over maxMessageBytes (${maxMessageBytes})`);
+      throw new LimitExceededError(`${path}.content is ${bytes} UTF-8 bytes, over maxMessageBytes (${maxMessageBytes})`);
     }
   }
   if (timestamp !== undefined && (typeof timestamp !== 'number' || !Number.isFinite(timestamp) || timestamp < 0)) {
-    throw new InvalidArgumentError(`message.timestamp must be a finite number of milliseconds >= 0, got ${describeValue(timestamp)}`);
+    throw new InvalidArgumentError(`${path}.timestamp must be a finite number of milliseconds >= 0, got ${describeValue(timestamp)}`);
   }
-  return { role: role as Role, content, timestamp: timestamp ?? Date.now() };
+  const now = Date.now();
+  return {
+    id: newMessageId(now),
+    minted: true,
+    role: role as Role,
+    content,
+    timestamp: (timestamp as number | undefined) ?? now,
+    stamped: timestamp !== undefined,
+    metadata: null,
+  };
+}
+
+/** A message with an id, content parts or metadata (or an unknown field, which this refuses). */
+function checkRichMessage(value: unknown, maxMessageBytes: number, path: string): CheckedMessageInput {
+  const checked = checkStructuredMessage(value, path);
+  if (checked.textUnits > maxMessageBytes) {
+    throw new LimitExceededError(`${path} is at least ${checked.textUnits} bytes of content and metadata, over maxMessageBytes (${maxMessageBytes})`);
+  }
+  const content = typeof checked.content === 'string' ? checked.content : Buffer.from(JSON.stringify(checked.content), 'utf8');
+  const metadata = checked.metadata === undefined ? null : Buffer.from(JSON.stringify(checked.metadata), 'utf8');
+  const bytes = (typeof content === 'string' ? Buffer.byteLength(content, 'utf8') : content.length) + (metadata?.length ?? 0);
+  if (bytes > maxMessageBytes) {
+    throw new LimitExceededError(`${path} is ${bytes} bytes of content and metadata as stored, over maxMessageBytes (${maxMessageBytes})`);
+  }
+  const now = Date.now();
+  return {
+    id: checked.id ?? newMessageId(now),
+    minted: checked.id === undefined,
+    role: checked.role,
+    content,
+    timestamp: checked.timestamp ?? now,
+    stamped: checked.timestamp !== undefined,
+    metadata,
+  };
 }
 
 /**

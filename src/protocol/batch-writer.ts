@@ -87,8 +87,8 @@ export class BatchWriter {
    * Writes an APPEND of a checked message (see `writeMessageRecord`). Throws (writing nothing: the batch is
    * as it was) if the writer cannot take it.
    */
-  addAppend(id: string, role: Role, content: string, timestamp: number): void {
-    const maxBytes = maxMessageRecordBytes(role, content);
+  addAppend(id: string, messageId: string, role: Role, content: string, timestamp: number): void {
+    const maxBytes = maxMessageRecordBytes(messageId, role, content);
     if (this.ops > 0 && this.writer.length + maxBytes > MAX_BATCH_BYTES) this.sealPending();
     const start = this.writer.length;
     try {
@@ -96,7 +96,7 @@ export class BatchWriter {
       const binHeaderBytes = maxBytes < 0x100 ? 2 : maxBytes < 0x10000 ? 3 : 5;
       const at = this.writer.length;
       const target = this.writer.reserve(binHeaderBytes + maxBytes);
-      const end = writeMessageRecord(target, at + binHeaderBytes, role, content, timestamp);
+      const end = writeMessageRecord(target, at + binHeaderBytes, messageId, role, content, timestamp);
       const length = end - at - binHeaderBytes;
       if (binHeaderBytes === 2) {
         target[at] = 0xc4;

@@ -15,20 +15,33 @@ export const SHARED_STRUCTURES: readonly (readonly string[])[] = Object.freeze([
   // Session v2 (format 2): structure 0 plus cwd, title, updatedAt and owner. Structure 0 stays so that
   // sessions encoded before still decode; `upgradeSession` fills in what they lack.
   Object.freeze(['id', 'createdAt', 'lastAccessed', 'context', 'clientCapabilities', 'mcpServers', 'cwd', 'title', 'updatedAt', 'owner']),
+  // Message v2 (format 3): an id, and content parts as JSON text (`message-record.ts`); with metadata, 4.
+  Object.freeze(['id', 'role', 'content', 'timestamp']),
+  Object.freeze(['id', 'role', 'content', 'timestamp', 'metadata']),
+  // Session v3 (format 3): structure 2 plus metadata (JSON text) and length (the messages held).
+  Object.freeze(['id', 'createdAt', 'lastAccessed', 'context', 'clientCapabilities', 'mcpServers', 'cwd', 'title', 'updatedAt', 'owner', 'metadata', 'length']),
 ]);
 
 /** The position of the first (format 1) Session record in `SHARED_STRUCTURES`; still decoded, no longer written. */
 export const SESSION_STRUCTURE = 0;
-/** The position of the Message record in `SHARED_STRUCTURES`. */
+/** The position of the first Message record (no id) in `SHARED_STRUCTURES`; still read from old logs, no longer written. */
 export const MESSAGE_STRUCTURE = 1;
-/** The position of the Session record written since format 2 (with cwd, title, updatedAt, owner). */
+/** The position of the Session record of format 2 (with cwd, title, updatedAt, owner); still decoded, no longer written. */
 export const SESSION_V2_STRUCTURE = 2;
+/** The Message record since format 3: id, role, content, timestamp. */
+export const MESSAGE_STRUCTURE_V2 = 3;
+/** The same with metadata. */
+export const MESSAGE_STRUCTURE_V2_META = 4;
+/** The Session record since format 3: format 2's plus metadata and length. */
+export const SESSION_V3_STRUCTURE = 5;
 
 /**
  * The version of the encoded format; changes whenever a structure or an op changes meaning.
  * 2: sessions are written as `SESSION_V2_STRUCTURE`; CREATE, UPDATE and LIST carry the new fields.
+ * 3: messages carry ids, content parts and metadata (`message-record.ts`); sessions carry metadata and
+ *    length; the history-editing operations.
  */
-export const FORMAT_VERSION = 2;
+export const FORMAT_VERSION = 3;
 
 function createPackr(): Packr {
   return new Packr({

@@ -1,47 +1,98 @@
 /**
  * A message as the bytes every side keeps it in: one msgpack Message record (see `codec.ts`), laid out
- * exactly so: the record marker, the role as a fixstr, the content as a str, the timestamp as a float64.
+ * exactly so:
  *
- * The host encodes an appended message into these bytes once; a shard checks them and copies them into
- * the session's log as they are, and a read copies them out again. No side decodes the content into a
- * string and encodes it back (which was a fifth of a shard's time per append).
+ *   marker   0x40 + MESSAGE_STRUCTURE_V2 (no metadata) or MESSAGE_STRUCTURE_V2_META
+ *   id       str, 1-128 printable ASCII bytes
+ *   role     fixstr
+ *   content  str (a plain string) or bin (the UTF-8 JSON text of an array of content parts)
+ *   time     float64
+ *   metadata bin (UTF-8 JSON text of an object), with the _META marker only
+ *
+ * Every field is delimited by its own header, so a reader finds a record's end from a few header bytes
+ * (`messageRecordEnd`) without reading its content. Content parts and metadata travel as JSON text in a
+ * bin: a shard checks and copies them as bytes, and the host parses them once, when a read returns them
+ * (`readMessageJson`). The host encodes an appended message into these bytes once; a shard checks them and
+ * copies them into the session's log as they are, and a read copies them out again.
+ *
+ * Records of the first format (`MESSAGE_STRUCTURE`: role, content, timestamp; no id) are still read from
+ * old logs and snapshots: `upgradeLegacyRecord` gives them an id.
  */
 import { isUtf8 } from 'node:buffer';
-import { MESSAGE_STRUCTURE } from './codec.js';
-import { ROLES, type Role } from './model.js';
+import { MESSAGE_STRUCTURE, MESSAGE_STRUCTURE_V2, MESSAGE_STRUCTURE_V2_META } from './codec.js';
+import type { ContentPart, JsonObject } from './content.js';
+import { ROLES, type Message, type Role } from './model.js';
 import { stringHeaderBytes, writeStringHeaderOfSize } from './msgpack-writer.js';
 
-const RECORD_MARKER = 0x40 + MESSAGE_STRUCTURE;
+const LEGACY_MARKER = 0x40 + MESSAGE_STRUCTURE;
+const MARKER = 0x40 + MESSAGE_STRUCTURE_V2;
+const META_MARKER = 0x40 + MESSAGE_STRUCTURE_V2_META;
 const FLOAT64 = 0xcb;
 const ROLE_BYTES: readonly Uint8Array[] = ROLES.map((role) => Buffer.from(role, 'latin1'));
-
-/** The bytes of a record around its content: marker, role fixstr, content header, float64. */
-function overheadBytes(roleBytes: number, contentHeaderBytes: number): number {
-  return 1 + 1 + roleBytes + contentHeaderBytes + 9;
-}
+/** The longest message id, in bytes (printable ASCII). */
+export const MAX_MESSAGE_ID_LENGTH = 128;
+/**
+ * The most bytes from a record's start to its content: marker, id (str8 header and 128 bytes), role
+ * fixstr, the content's header. A reader that holds this many bytes of a record can find its content.
+ */
+export const MAX_RECORD_HEAD_BYTES = 1 + 2 + MAX_MESSAGE_ID_LENGTH + 1 + 9 + 5;
+/** The most bytes of a bin header. */
+export const MAX_BIN_HEADER_BYTES = 5;
 
 function roleBytesOf(role: Role): Uint8Array {
   return ROLE_BYTES[ROLES.indexOf(role)]!;
 }
 
+function idHeaderBytes(id: string): number {
+  return id.length < 32 ? 1 : 2;
+}
+
 /** The most bytes `writeMessageRecord` may write for this message (UTF-8 takes at most 3 bytes a UTF-16 unit). */
-export function maxMessageRecordBytes(role: Role, content: string): number {
+export function maxMessageRecordBytes(id: string, role: Role, content: string): number {
   const maxContentBytes = content.length * 3;
-  return overheadBytes(roleBytesOf(role).length, stringHeaderBytes(maxContentBytes)) + maxContentBytes;
+  return 1 + idHeaderBytes(id) + id.length + 1 + roleBytesOf(role).length + stringHeaderBytes(maxContentBytes) + maxContentBytes + 9;
+}
+
+function writeHead(target: Uint8Array, at: number, marker: number, id: string, role: Role): number {
+  target[at++] = marker;
+  if (id.length < 32) target[at++] = 0xa0 | id.length;
+  else {
+    target[at++] = 0xd9;
+    target[at++] = id.length;
+  }
+  for (let i = 0; i < id.length; i++) target[at++] = id.charCodeAt(i);
+  const roleBytes = roleBytesOf(role);
+  target[at++] = 0xa0 | roleBytes.length;
+  target.set(roleBytes, at);
+  return at + roleBytes.length;
+}
+
+function writeBin(target: Buffer, at: number, bytes: Uint8Array): number {
+  const length = bytes.length;
+  if (length < 0x100) {
+    target[at++] = 0xc4;
+    target[at++] = length;
+  } else if (length < 0x10000) {
+    target[at++] = 0xc5;
+    target.writeUInt16BE(length, at);
+    at += 2;
+  } else {
+    target[at++] = 0xc6;
+    target.writeUInt32BE(length, at);
+    at += 4;
+  }
+  target.set(bytes, at);
+  return at + length;
 }
 
 /**
- * Writes a message the caller has checked (well-formed content, a finite timestamp >= 0) as one record
- * at `at`, with room for `maxMessageRecordBytes`; returns the position after it. The content is written
- * once, straight from the string: its str header is sized for the most bytes it could take, then set to
- * the bytes it took (so a 200-byte content may carry a 3-byte header where 2 would do).
+ * Writes a plain-string message the caller has checked (an id of printable ASCII, well-formed content,
+ * a finite timestamp >= 0) as one record at `at`, with room for `maxMessageRecordBytes`; returns the
+ * position after it. The content is written once, straight from the string: its str header is sized for
+ * the most bytes it could take, then set to the bytes it took.
  */
-export function writeMessageRecord(target: Buffer, at: number, role: Role, content: string, timestamp: number): number {
-  const roleBytes = roleBytesOf(role);
-  target[at++] = RECORD_MARKER;
-  target[at++] = 0xa0 | roleBytes.length;
-  target.set(roleBytes, at);
-  at += roleBytes.length;
+export function writeMessageRecord(target: Buffer, at: number, id: string, role: Role, content: string, timestamp: number): number {
+  at = writeHead(target, at, MARKER, id, role);
   const headerAt = at;
   const headerBytes = stringHeaderBytes(content.length * 3);
   at += headerBytes;
@@ -53,45 +104,52 @@ export function writeMessageRecord(target: Buffer, at: number, role: Role, conte
   return at + 8;
 }
 
-/** A message as a record in a fresh buffer of its own (see `writeMessageRecord`). */
-export function encodeMessageRecord(role: Role, content: string, timestamp: number): Uint8Array {
-  const record = Buffer.allocUnsafe(maxMessageRecordBytes(role, content));
-  return record.subarray(0, writeMessageRecord(record, 0, role, content, timestamp));
+/** A message ready to be encoded: content parts and metadata as their JSON text, in UTF-8. */
+export interface EncodableMessage {
+  id: string;
+  role: Role;
+  content: string | Uint8Array;
+  timestamp: number;
+  metadata: Uint8Array | null;
 }
 
-/**
- * Checks that `bytes` are exactly one message record as `encodeMessageRecord` writes it: a known role,
- * well-formed UTF-8 content, a finite timestamp >= 0, nothing before or after. Returns the content's
- * length in UTF-8 bytes, or -1 when they are not, so the caller can fail its operation with its own
- * error. A number, not an object: a shard checks every append, and each object it allocates per append is
- * garbage its thread collects.
- */
-export function checkMessageRecord(bytes: Uint8Array): number {
-  if (bytes.length < overheadBytes(4, 1) || bytes[0] !== RECORD_MARKER || (bytes[1]! & 0xe0) !== 0xa0) return -1;
-  const roleLength = bytes[1]! & 0x1f;
-  if (!isRole(bytes, roleLength)) return -1;
-  let at = 2 + roleLength;
-  const headerBytes = stringHeaderBytesAt(bytes[at]!);
-  if (headerBytes === 0) return -1;
-  const contentBytes = stringLengthAt(bytes, at, headerBytes);
-  at += headerBytes;
-  if (bytes.length !== at + contentBytes + 9 || bytes[at + contentBytes] !== FLOAT64) return -1;
-  // A view for the SIMD check rather than a loop here: with the view the whole check of a 200-byte message
-  // took ~105 ns; with a loop that skipped the view for plain ASCII, ~225 ns (less garbage, more time).
-  if (!isUtf8(bytes.subarray(at, at + contentBytes))) return -1;
-  const timestamp = readFloat64(bytes, at + contentBytes + 1);
-  if (!Number.isFinite(timestamp) || timestamp < 0) return -1;
-  return contentBytes;
+/** A message as a record in a fresh buffer of its own (see the module comment). */
+export function encodeMessageRecord(message: EncodableMessage): Uint8Array {
+  const { id, role, content, timestamp, metadata } = message;
+  if (typeof content === 'string' && metadata === null) {
+    const record = Buffer.allocUnsafe(maxMessageRecordBytes(id, role, content));
+    return record.subarray(0, writeMessageRecord(record, 0, id, role, content, timestamp));
+  }
+  const contentMax = typeof content === 'string' ? 5 + content.length * 3 : 5 + content.length;
+  const record = Buffer.allocUnsafe(1 + 2 + id.length + 1 + 9 + contentMax + 9 + (metadata === null ? 0 : 5 + metadata.length));
+  let at = writeHead(record, 0, metadata === null ? MARKER : META_MARKER, id, role);
+  if (typeof content === 'string') {
+    const length = Buffer.byteLength(content, 'utf8');
+    at = writeStringHeaderOfSize(record, at, stringHeaderBytes(length), length);
+    at += record.write(content, at, 'utf8');
+  } else at = writeBin(record, at, content);
+  record[at++] = FLOAT64;
+  record.writeDoubleBE(timestamp, at);
+  at += 8;
+  if (metadata !== null) at = writeBin(record, at, metadata);
+  return record.subarray(0, at);
 }
 
-/**
- * Where the record starting at `at` ends, for a reader that skips records without decoding them. It
- * trusts the bytes: they passed `checkMessageRecord` (or were written by `writeMessageRecord`).
- */
-export function messageRecordEnd(bytes: Uint8Array, at: number): number {
-  at += 2 + (bytes[at + 1]! & 0x1f); // the record marker, the role fixstr
-  const headerBytes = stringHeaderBytesAt(bytes[at]!);
-  return at + headerBytes + stringLengthAt(bytes, at, headerBytes) + 9; // content, then the float64 timestamp
+/** A message of the first format (no id, a string content): for tests and fixtures of old logs. */
+export function encodeLegacyMessageRecord(role: Role, content: string, timestamp: number): Uint8Array {
+  const roleBytes = roleBytesOf(role);
+  const length = Buffer.byteLength(content, 'utf8');
+  const record = Buffer.allocUnsafe(2 + roleBytes.length + 5 + length + 9);
+  let at = 0;
+  record[at++] = LEGACY_MARKER;
+  record[at++] = 0xa0 | roleBytes.length;
+  record.set(roleBytes, at);
+  at += roleBytes.length;
+  at = writeStringHeaderOfSize(record, at, stringHeaderBytes(length), length);
+  at += record.write(content, at, 'utf8');
+  record[at++] = FLOAT64;
+  record.writeDoubleBE(timestamp, at);
+  return record.subarray(0, at + 8);
 }
 
 /** The size of the str header whose first byte is `first`: 1, 2, 3 or 5; 0 when it is no str header. */
@@ -99,27 +157,175 @@ function stringHeaderBytesAt(first: number): number {
   return (first & 0xe0) === 0xa0 ? 1 : first === 0xd9 ? 2 : first === 0xda ? 3 : first === 0xdb ? 5 : 0;
 }
 
-/** The length announced by the str header of `headerBytes` at `at`. */
-function stringLengthAt(bytes: Uint8Array, at: number, headerBytes: number): number {
+/** The size of the bin header whose first byte is `first`: 2, 3 or 5; 0 when it is no bin header. */
+function binHeaderBytesAt(first: number): number {
+  return first === 0xc4 ? 2 : first === 0xc5 ? 3 : first === 0xc6 ? 5 : 0;
+}
+
+/** The length announced by the str or bin header of `headerBytes` at `at`. */
+function lengthAt(bytes: Uint8Array, at: number, headerBytes: number, isString: boolean): number {
+  if (isString && headerBytes === 1) return bytes[at]! & 0x1f;
+  const from = at + 1;
   switch (headerBytes) {
-    case 1:
-      return bytes[at]! & 0x1f;
     case 2:
-      return bytes[at + 1]!;
+      return bytes[from]!;
     case 3:
-      return (bytes[at + 1]! << 8) | bytes[at + 2]!;
+      return (bytes[from]! << 8) | bytes[from + 1]!;
     default:
-      return ((bytes[at + 1]! << 24) | (bytes[at + 2]! << 16) | (bytes[at + 3]! << 8) | bytes[at + 4]!) >>> 0;
+      return ((bytes[from]! << 24) | (bytes[from + 1]! << 16) | (bytes[from + 2]! << 8) | bytes[from + 3]!) >>> 0;
   }
 }
 
-function isRole(bytes: Uint8Array, length: number): boolean {
+/** Whether the record at `at` is of the first format (no id). */
+export function isLegacyRecord(bytes: Uint8Array, at = 0): boolean {
+  return bytes[at] === LEGACY_MARKER;
+}
+
+/** Whether the record at `at` carries metadata after its timestamp. */
+export function recordHasMetadata(bytes: Uint8Array, at: number): boolean {
+  return bytes[at] === META_MARKER;
+}
+
+/**
+ * Where the timestamp of the record at `at` ends (the record's end, unless it has metadata). Reads only
+ * the record's head, at most `MAX_RECORD_HEAD_BYTES`; trusts the bytes (they passed `checkMessageRecord`).
+ */
+export function messageRecordBodyEnd(bytes: Uint8Array, at: number): number {
+  if (bytes[at] === LEGACY_MARKER) at += 2 + (bytes[at + 1]! & 0x1f);
+  else {
+    at += 1;
+    const idHeader = bytes[at] === 0xd9 ? 2 : 1;
+    at += idHeader + lengthAt(bytes, at, idHeader, true);
+    at += 1 + (bytes[at]! & 0x1f);
+  }
+  const first = bytes[at]!;
+  const stringHeader = stringHeaderBytesAt(first);
+  const headerBytes = stringHeader === 0 ? binHeaderBytesAt(first) : stringHeader;
+  return at + headerBytes + lengthAt(bytes, at, headerBytes, stringHeader !== 0) + 9;
+}
+
+/** Where the bin value at `at` ends (its header, at most `MAX_BIN_HEADER_BYTES`, must be in `bytes`). */
+export function binValueEnd(bytes: Uint8Array, at: number): number {
+  const headerBytes = binHeaderBytesAt(bytes[at]!);
+  return at + headerBytes + lengthAt(bytes, at, headerBytes, false);
+}
+
+/** Where the record starting at `at` ends, for a reader that holds the whole record in `bytes`. */
+export function messageRecordEnd(bytes: Uint8Array, at: number): number {
+  const bodyEnd = messageRecordBodyEnd(bytes, at);
+  return bytes[at] === META_MARKER ? binValueEnd(bytes, bodyEnd) : bodyEnd;
+}
+
+/** The record's id, read from its bytes (`''` for a record of the first format). */
+export function messageRecordId(bytes: Uint8Array, at = 0): string {
+  if (bytes[at] === LEGACY_MARKER) return '';
+  const idHeader = bytes[at + 1] === 0xd9 ? 2 : 1;
+  const length = lengthAt(bytes, at + 1, idHeader, true);
+  const from = at + 1 + idHeader;
+  return Buffer.from(bytes.buffer, bytes.byteOffset + from, length).toString('latin1');
+}
+
+/** Where the timestamp's float64 marker of the record at `at` is (9 bytes before its body's end). */
+export function messageRecordTimestampAt(bytes: Uint8Array, at: number): number {
+  return messageRecordBodyEnd(bytes, at) - 9;
+}
+
+/**
+ * Whether two records hold the same message: the same bytes, but for the timestamps when
+ * `compareTimestamps` is false (a retried append whose caller let the engine stamp it).
+ */
+export function sameMessageRecord(a: Uint8Array, b: Uint8Array, compareTimestamps: boolean): boolean {
+  if (a.length !== b.length) return false;
+  if (compareTimestamps) return Buffer.compare(a, b) === 0;
+  const at = messageRecordTimestampAt(a, 0);
+  if (messageRecordTimestampAt(b, 0) !== at) return false;
+  const left = Buffer.from(a.buffer, a.byteOffset, a.length);
+  const right = Buffer.from(b.buffer, b.byteOffset, b.length);
+  return left.compare(right, 0, at, 0, at) === 0 && left.compare(right, at + 9, b.length, at + 9, a.length) === 0;
+}
+
+function isRole(bytes: Uint8Array, from: number, length: number): boolean {
   next: for (const role of ROLE_BYTES) {
     if (role.length !== length) continue;
-    for (let i = 0; i < length; i++) if (bytes[2 + i] !== role[i]) continue next;
+    for (let i = 0; i < length; i++) if (bytes[from + i] !== role[i]) continue next;
     return true;
   }
   return false;
+}
+
+function isPrintableAscii(bytes: Uint8Array, from: number, length: number): boolean {
+  for (let i = from; i < from + length; i++) if (bytes[i]! < 0x20 || bytes[i]! > 0x7e) return false;
+  return true;
+}
+
+/**
+ * Checks that `bytes` are exactly one message record as this module writes it: an id of 1-128 printable
+ * ASCII bytes, a known role, well-formed UTF-8 content (JSON text for parts, starting with `[`), a finite
+ * timestamp >= 0, metadata JSON text starting with `{` where the marker says so, nothing before or after.
+ * Returns the bytes the message counts against `maxMessageBytes` (its content's, plus its metadata's), or
+ * -1 when they are not, so the caller can fail its operation with its own error. A record of the first
+ * format (no id) is checked as it was then. A number, not an object: a shard checks every append.
+ */
+export function checkMessageRecord(bytes: Uint8Array): number {
+  const marker = bytes[0];
+  let at = 1;
+  if (marker === LEGACY_MARKER) {
+    if ((bytes[1]! & 0xe0) !== 0xa0) return -1;
+    const roleLength = bytes[1]! & 0x1f;
+    if (!isRole(bytes, 2, roleLength)) return -1;
+    at = 2 + roleLength;
+  } else if (marker === MARKER || marker === META_MARKER) {
+    const idHeader = bytes[1] === 0xd9 ? 2 : (bytes[1]! & 0xe0) === 0xa0 ? 1 : 0;
+    if (idHeader === 0 || bytes.length < 2 + idHeader) return -1;
+    const idLength = lengthAt(bytes, 1, idHeader, true);
+    at = 1 + idHeader;
+    if (idLength < 1 || idLength > MAX_MESSAGE_ID_LENGTH || at + idLength > bytes.length || !isPrintableAscii(bytes, at, idLength)) return -1;
+    at += idLength;
+    if (at >= bytes.length || (bytes[at]! & 0xe0) !== 0xa0) return -1;
+    const roleLength = bytes[at]! & 0x1f;
+    if (!isRole(bytes, at + 1, roleLength)) return -1;
+    at += 1 + roleLength;
+  } else return -1;
+  if (at >= bytes.length) return -1;
+  const first = bytes[at]!;
+  const stringHeader = stringHeaderBytesAt(first);
+  const isParts = stringHeader === 0;
+  if (isParts && (marker === LEGACY_MARKER || binHeaderBytesAt(first) === 0)) return -1;
+  const headerBytes = isParts ? binHeaderBytesAt(first) : stringHeader;
+  if (at + headerBytes > bytes.length) return -1;
+  const contentBytes = lengthAt(bytes, at, headerBytes, !isParts);
+  at += headerBytes;
+  if (at + contentBytes + 9 > bytes.length || bytes[at + contentBytes] !== FLOAT64) return -1;
+  if (isParts && bytes[at] !== 0x5b /* [ */) return -1;
+  // A view for the SIMD check rather than a loop: the check runs on every append.
+  if (!isUtf8(bytes.subarray(at, at + contentBytes))) return -1;
+  const timestamp = readFloat64(bytes, at + contentBytes + 1);
+  if (!Number.isFinite(timestamp) || timestamp < 0) return -1;
+  at += contentBytes + 9;
+  let metadataBytes = 0;
+  if (marker === META_MARKER) {
+    const metaHeader = at < bytes.length ? binHeaderBytesAt(bytes[at]!) : 0;
+    if (metaHeader === 0 || at + metaHeader > bytes.length) return -1;
+    metadataBytes = lengthAt(bytes, at, metaHeader, false);
+    at += metaHeader;
+    if (at + metadataBytes !== bytes.length || bytes[at] !== 0x7b /* { */ || !isUtf8(bytes.subarray(at, at + metadataBytes))) return -1;
+    at += metadataBytes;
+  }
+  return at === bytes.length ? contentBytes + metadataBytes : -1;
+}
+
+/**
+ * A record of the first format as one of today's with `id`: the same role, content and timestamp.
+ * The caller checked it (`checkMessageRecord`).
+ */
+export function upgradeLegacyRecord(bytes: Uint8Array, id: string): Uint8Array {
+  const roleLength = bytes[1]! & 0x1f;
+  const role = Buffer.from(bytes.buffer, bytes.byteOffset + 2, roleLength).toString('latin1') as Role;
+  const rest = bytes.subarray(2 + roleLength); // the content's str and the timestamp, as they are
+  const record = Buffer.allocUnsafe(1 + 2 + id.length + 1 + roleLength + rest.length);
+  const at = writeHead(record, 0, MARKER, id, role);
+  record.set(rest, at);
+  return record.subarray(0, at + rest.length);
 }
 
 const float64 = new Float64Array(1);
@@ -130,4 +336,17 @@ const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
 function readFloat64(bytes: Uint8Array, at: number): number {
   for (let i = 0; i < 8; i++) float64Bytes[LITTLE_ENDIAN ? 7 - i : i] = bytes[at + i]!;
   return float64[0]!;
+}
+
+const utf8 = new TextDecoder();
+
+/**
+ * A message as msgpack decodes its record, made whole: content parts and metadata, which travel as JSON
+ * text (bytes), parsed. Returns the same object.
+ */
+export function readMessageJson(message: Message): Message {
+  const { content, metadata } = message as unknown as { content: unknown; metadata?: unknown };
+  if (content instanceof Uint8Array) message.content = JSON.parse(utf8.decode(content)) as ContentPart[];
+  if (metadata instanceof Uint8Array) message.metadata = JSON.parse(utf8.decode(metadata)) as JsonObject;
+  return message;
 }

@@ -8,18 +8,28 @@
 /** A session id: a ULID in canonical form (26 characters, uppercase Crockford base32). */
 export type SessionId = string;
 
-/** Who wrote a message. */
-export type Role = 'user' | 'assistant' | 'system';
+import type { ContentPart, JsonObject } from './content.js';
 
-/** The roles, in the order the wire format numbers them. */
-export const ROLES: readonly Role[] = Object.freeze(['user', 'assistant', 'system'] as const);
+/** Who wrote a message: `tool` for what a tool answered, where a host keeps it as a message of its own. */
+export type Role = 'user' | 'assistant' | 'system' | 'tool';
 
-/** One message of a conversation. */
+/** The roles. A record carries its role by name, so the order is free. */
+export const ROLES: readonly Role[] = Object.freeze(['user', 'assistant', 'system', 'tool'] as const);
+
+/** One message of a conversation, as the engine returns it. */
 export interface Message {
+  /**
+   * Unique within its session: the one the caller gave (1-128 printable ASCII characters) or one minted
+   * for it (a ULID). Messages stored before ids existed were given one when first loaded.
+   */
+  id: string;
   role: Role;
-  content: string;
+  /** A plain string (it comes back a string) or content parts: text, images, tool calls and results, thoughts. */
+  content: string | ContentPart[];
   /** Milliseconds since the Unix epoch. */
   timestamp: number;
+  /** What the host keeps beside the message (model, token usage, ...); absent when none was given. */
+  metadata?: JsonObject;
 }
 
 /**
@@ -54,6 +64,10 @@ export interface Session {
   updatedAt: number;
   /** Who the session belongs to (an authenticated principal, say); `null` when never set. */
   owner: string | null;
+  /** What the host keeps beside the session (a JSON object); `null` when never set. */
+  metadata: JsonObject | null;
+  /** The messages the session holds: `context.length` unless a window of them was read. */
+  length: number;
 }
 
 /**
@@ -68,9 +82,11 @@ export interface SessionInit {
   title?: string | null;
   /** A non-empty string. */
   owner?: string | null;
+  /** A JSON object (at most `maxMetadataBytes` as JSON); `null` or left out: none. */
+  metadata?: JsonObject | null;
 }
 
-/** What `update()` accepts: each field given replaces the stored one; `null` clears `cwd`, `title` or `owner`. */
+/** What `update()` accepts: each field given replaces the stored one (metadata whole); `null` clears `cwd`, `title`, `owner` or `metadata`. */
 export type SessionUpdate = SessionInit;
 
 /**
@@ -78,17 +94,24 @@ export type SessionUpdate = SessionInit;
  * session has the same keys: `cwd`, `title` and `owner` as `null`, `updatedAt` as its `lastAccessed`.
  * Returns the same object.
  */
-export function upgradeSession(session: Omit<Session, 'cwd' | 'title' | 'updatedAt' | 'owner'> & Partial<Session>): Session {
+export function upgradeSession(session: Omit<Session, 'cwd' | 'title' | 'updatedAt' | 'owner' | 'metadata' | 'length'> & Partial<Session>): Session {
   session.cwd ??= null;
   session.title ??= null;
   session.updatedAt ??= session.lastAccessed;
   session.owner ??= null;
+  session.metadata ??= null;
+  session.length ??= session.context.length;
   return session as Session;
 }
 
-/** What `appendMessage()` accepts; `timestamp` defaults to the time of the call. */
+/**
+ * A message to append: `id` is minted (a ULID) when left out, `timestamp` defaults to the time of the call.
+ * Any other field is refused (`ERR_INVALID_ARGUMENT`): nothing is ever dropped.
+ */
 export interface MessageInput {
+  id?: string;
   role: Role;
-  content: string;
+  content: string | ContentPart[];
   timestamp?: number;
+  metadata?: JsonObject;
 }

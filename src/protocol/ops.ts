@@ -9,10 +9,11 @@
  */
 import type { WireError } from './error-codes.js';
 import { ErrorCode } from './error-codes.js';
-import { checkMessageRecord, encodeMessageRecord } from './message-record.js';
+import { newMessageId } from './message-ids.js';
+import { checkMessageRecord, encodeLegacyMessageRecord, isLegacyRecord, readMessageJson, upgradeLegacyRecord } from './message-record.js';
 import type { FaultKind, RecoveryFigures } from './messages.js';
 import { FAULT_KINDS } from './messages.js';
-import { ROLES, type ClientCapabilities, type Role, type Session, type SessionId } from './model.js';
+import { ROLES, type ClientCapabilities, type Message, type Role, type Session, type SessionId } from './model.js';
 import type { MsgpackWriter } from './msgpack-writer.js';
 import { fail } from './operation-failure.js';
 
@@ -26,22 +27,73 @@ export interface CreateArgs {
   cwd: string | null;
   title: string | null;
   owner: string | null;
+  /** The metadata object's JSON text (UTF-8), as the host checked it; `null`: none. */
+  metadata: Uint8Array | null;
 }
 
 /** The fields an update replaces: a key that is present replaces the stored field, an absent one leaves it. */
 export type UpdateArgs = Partial<CreateArgs>;
 
-/** What a read takes of the history. */
+/**
+ * What a read takes of the history: the newest `lastMessages` (when >= 0), else the messages from index
+ * `fromMessage` on, at most `maxMessages` of them (-1: all).
+ */
 export interface GetArgs {
-  /** The newest this many messages; -1 for all of them. */
   lastMessages: number;
+  fromMessage: number;
+  maxMessages: number;
 }
+
+/** The whole history, as a read takes it by default. */
+export const WHOLE_HISTORY: GetArgs = Object.freeze({ lastMessages: -1, fromMessage: 0, maxMessages: -1 });
 
 /** A message to append, as the record the shard stores (`message-record.ts`), checked. */
 export interface AppendArgs {
   record: Uint8Array;
-  /** The UTF-8 bytes of its content (the Redis store enforces `maxMessageBytes` with it again). */
+  /** The bytes it counts against `maxMessageBytes` (its content's and metadata's; the Redis store checks them again). */
   contentBytes: number;
+}
+
+/**
+ * Messages appended all or none (`appendMessages`, and `appendMessage` with an id or a condition). If the
+ * session's newest messages already are these (a retry), nothing is appended; else, with `ifLength >= 0`,
+ * only if the session holds exactly that many; ids must be new to the session and to the call.
+ */
+export interface AppendManyArgs {
+  records: Uint8Array[];
+  /** Per record: whether its caller gave the timestamp (a retry must then match it too). */
+  stamped: boolean[];
+  /** -1: no condition. */
+  ifLength: number;
+}
+
+/** Removes the newest message, if any (and, with `ifLength >= 0`, only if the session holds that many). */
+export interface PopArgs {
+  ifLength: number;
+}
+
+/**
+ * `Array.prototype.splice` on the history: `start` as given (negative counts from the end), `deleteCount`
+ * -1 for all from `start` on. Inserted ids must be new to what remains and to the call.
+ */
+export interface SpliceArgs {
+  start: number;
+  deleteCount: number;
+  records: Uint8Array[];
+  ifLength: number;
+}
+
+/**
+ * A new session `newId` (on the same shard as the source) with the source's fields and a copy of its
+ * first `messages` messages (-1: all); `title` and `metadata`, when set, replace the source's.
+ */
+export interface ForkArgs {
+  newId: SessionId;
+  messages: number;
+  setTitle: boolean;
+  title: string | null;
+  setMetadata: boolean;
+  metadata: Uint8Array | null;
 }
 
 /** Which ids `list` returns, and in which order. */
@@ -90,6 +142,9 @@ export interface ShardFigures {
 /** Writes a Session record into a reply: the shard's stored bytes, copied, never decoded and encoded again. */
 export type SessionWrite = (writer: MsgpackWriter) => void;
 
+/** Writes stored message records into a reply (one record, or an array of them), copied as they are. */
+export type RecordsWrite = (writer: MsgpackWriter) => void;
+
 /**
  * Each operation's shapes: `id` (the session, or `null` for shard-wide ops), `args`, `result` (what the host
  * receives) and `out` (what a shard's handler returns for the reply; the same as `result` but for sessions).
@@ -110,6 +165,10 @@ export interface OpShapes {
   fault: { id: null; args: FaultKind; result: true; out: true };
   recovery: { id: null; args: null; result: RecoveryFigures; out: RecoveryFigures };
   flush: { id: null; args: FlushArgs; result: true; out: true };
+  appendMany: { id: SessionId; args: AppendManyArgs; result: number; out: number };
+  pop: { id: SessionId; args: PopArgs; result: Message | null; out: RecordsWrite | null };
+  splice: { id: SessionId; args: SpliceArgs; result: Message[]; out: RecordsWrite };
+  fork: { id: SessionId; args: ForkArgs; result: true; out: true };
 }
 
 export type OpName = keyof OpShapes;
@@ -185,16 +244,40 @@ function decodeAppend(wire: unknown): AppendArgs {
   if (wire instanceof Uint8Array) {
     const contentBytes = checkMessageRecord(wire);
     if (contentBytes < 0) fail(ErrorCode.INVALID_ARGUMENT, 'message: not a well-formed message record');
-    return { record: wire, contentBytes };
+    // A message logged before ids existed gets one as it is replayed (the snapshot after recovery keeps it).
+    return { record: isLegacyRecord(wire) ? upgradeLegacyRecord(wire, newMessageId()) : wire, contentBytes };
   }
   const message = wire as { role?: unknown; content?: unknown; timestamp?: unknown } | null;
   if (message === null || typeof message !== 'object') fail(ErrorCode.INVALID_ARGUMENT, 'message: not an object');
   if (!ROLES.includes(message.role as Role)) fail(ErrorCode.INVALID_ARGUMENT, 'role: unknown');
   if (typeof message.content !== 'string') fail(ErrorCode.INVALID_ARGUMENT, 'content: not a string');
   if (typeof message.timestamp !== 'number') fail(ErrorCode.INVALID_ARGUMENT, 'timestamp: not a number');
-  const record = encodeMessageRecord(message.role as Role, message.content, message.timestamp);
+  const record = upgradeLegacyRecord(encodeLegacyMessageRecord(message.role as Role, message.content, message.timestamp), newMessageId());
   return { record, contentBytes: checkMessageRecord(record) };
 }
+
+function expectMetadata(value: unknown): Uint8Array | null {
+  if (value === null) return null;
+  if (!(value instanceof Uint8Array) || value.length === 0 || value[0] !== 0x7b) fail(ErrorCode.INVALID_ARGUMENT, 'metadata: not JSON text of an object');
+  return value;
+}
+
+function expectRecords(value: unknown): Uint8Array[] {
+  if (!Array.isArray(value)) fail(ErrorCode.INVALID_ARGUMENT, 'messages: not an array');
+  for (const record of value) if (!(record instanceof Uint8Array)) fail(ErrorCode.INVALID_ARGUMENT, 'messages: not message records');
+  return value as Uint8Array[];
+}
+
+/** A session as decoded, made whole: its metadata and its messages' parts and metadata parsed from JSON text. */
+export function readSession(wire: unknown): Session | null {
+  if (wire === null || wire === undefined) return null;
+  const session = wire as Session & { metadata: unknown };
+  if (session.metadata instanceof Uint8Array) session.metadata = JSON.parse(utf8.decode(session.metadata)) as Session['metadata'];
+  for (const message of session.context) readMessageJson(message);
+  return session;
+}
+
+const utf8 = new TextDecoder();
 
 const writeTrue = (writer: MsgpackWriter): void => writer.boolean(true);
 const writeNumber = (writer: MsgpackWriter, value: number): void => writer.number(value);
@@ -216,15 +299,18 @@ export const OPS: { readonly [K in OpName]: OpCodec<K> } = Object.freeze({
     name: 'create',
     id: 'session',
     logged: 'self',
-    encodeArgs: (a: CreateArgs) => [a.capabilities, a.servers, a.cwd, a.title, a.owner],
+    encodeArgs: (a: CreateArgs) => [a.capabilities, a.servers, a.cwd, a.title, a.owner, a.metadata],
     decodeArgs(wire: unknown): CreateArgs {
-      const [capabilities, servers, cwd, title, owner] = expectArray(wire, 5, 'init');
+      // Logs written before format 3 carry five fields (no metadata).
+      const fields = Array.isArray(wire) && wire.length === 5 ? [...wire, null] : wire;
+      const [capabilities, servers, cwd, title, owner, metadata] = expectArray(fields, 6, 'init');
       return {
         capabilities: expectCapabilities(capabilities),
         servers: expectServers(servers),
         cwd: expectOptionalString(cwd, 'cwd'),
         title: expectOptionalString(title, 'title'),
         owner: expectOptionalString(owner, 'owner'),
+        metadata: expectMetadata(metadata),
       };
     },
     writeResult: writeTrue,
@@ -234,10 +320,15 @@ export const OPS: { readonly [K in OpName]: OpCodec<K> } = Object.freeze({
     name: 'get',
     id: 'session',
     logged: 'touch',
-    // A plain number: the common case travels in one or two bytes.
-    encodeArgs: (a: GetArgs) => a.lastMessages,
-    decodeArgs: (wire: unknown): GetArgs => ({ lastMessages: expectInt(wire, 'lastMessages') }),
+    // A plain number (lastMessages, -1 for all) for the common reads, in one or two bytes; a window as [from, max].
+    encodeArgs: (a: GetArgs) => (a.lastMessages >= 0 || (a.fromMessage === 0 && a.maxMessages < 0) ? a.lastMessages : [a.fromMessage, a.maxMessages]),
+    decodeArgs(wire: unknown): GetArgs {
+      if (!Array.isArray(wire)) return { lastMessages: expectInt(wire, 'lastMessages'), fromMessage: 0, maxMessages: -1 };
+      const [fromMessage, maxMessages] = expectArray(wire, 2, 'window');
+      return { lastMessages: -1, fromMessage: expectInt(fromMessage, 'fromMessage'), maxMessages: expectInt(maxMessages, 'maxMessages') };
+    },
     writeResult: writeSessionOrNil,
+    readResult: readSession,
   },
   append: {
     code: 3,
@@ -256,6 +347,8 @@ export const OPS: { readonly [K in OpName]: OpCodec<K> } = Object.freeze({
     logged: 'self',
     // [set, value] pairs: `null` is a value (it clears a field), so presence needs its own flag.
     encodeArgs: (a: UpdateArgs) => [
+      a.metadata !== undefined,
+      a.metadata ?? null,
       a.capabilities !== undefined,
       a.capabilities ?? null,
       a.servers !== undefined,
@@ -268,8 +361,15 @@ export const OPS: { readonly [K in OpName]: OpCodec<K> } = Object.freeze({
       a.owner ?? null,
     ],
     decodeArgs(wire: unknown): UpdateArgs {
-      const [setCapabilities, capabilities, setServers, servers, setCwd, cwd, setTitle, title, setOwner, owner] = expectArray(wire, 10, 'update');
+      // Logs written before format 3 carry ten fields (no metadata).
+      const fields = Array.isArray(wire) && wire.length === 10 ? [false, null, ...wire] : wire;
+      const [setMetadata, metadata, setCapabilities, capabilities, setServers, servers, setCwd, cwd, setTitle, title, setOwner, owner] = expectArray(
+        fields,
+        12,
+        'update',
+      );
       const args: UpdateArgs = {};
+      if (setMetadata === true) args.metadata = expectMetadata(metadata);
       if (setCapabilities === true) args.capabilities = expectCapabilities(capabilities);
       if (setServers === true) args.servers = expectServers(servers);
       if (setCwd === true) args.cwd = expectOptionalString(cwd, 'cwd');
@@ -280,7 +380,16 @@ export const OPS: { readonly [K in OpName]: OpCodec<K> } = Object.freeze({
     writeResult: writeTrue,
   },
   touch: { code: 5, name: 'touch', id: 'session', logged: 'self', encodeArgs: noArgs, decodeArgs: noArgs, writeResult: writeBoolean },
-  remove: { code: 6, name: 'remove', id: 'session', logged: 'self', encodeArgs: noArgs, decodeArgs: noArgs, writeResult: writeSessionOrNil },
+  remove: {
+    code: 6,
+    name: 'remove',
+    id: 'session',
+    logged: 'self',
+    encodeArgs: noArgs,
+    decodeArgs: noArgs,
+    writeResult: writeSessionOrNil,
+    readResult: readSession,
+  },
   list: {
     code: 7,
     name: 'list',
@@ -359,6 +468,67 @@ export const OPS: { readonly [K in OpName]: OpCodec<K> } = Object.freeze({
     logged: null,
     encodeArgs: (a: FlushArgs) => a.close,
     decodeArgs: (wire: unknown): FlushArgs => ({ close: wire === true }),
+    writeResult: writeTrue,
+  },
+  appendMany: {
+    code: 15,
+    name: 'appendMany',
+    id: 'session',
+    logged: 'self',
+    encodeArgs: (a: AppendManyArgs) => [a.records, a.stamped, a.ifLength],
+    decodeArgs(wire: unknown): AppendManyArgs {
+      const [records, stamped, ifLength] = expectArray(wire, 3, 'appendMessages');
+      const checked = expectRecords(records);
+      if (!Array.isArray(stamped) || stamped.length !== checked.length) fail(ErrorCode.INVALID_ARGUMENT, 'appendMessages: malformed');
+      return { records: checked, stamped: stamped.map((given) => given === true), ifLength: expectInt(ifLength, 'ifLength') };
+    },
+    writeResult: writeNumber,
+  },
+  pop: {
+    code: 16,
+    name: 'pop',
+    id: 'session',
+    logged: 'self',
+    encodeArgs: (a: PopArgs) => a.ifLength,
+    decodeArgs: (wire: unknown): PopArgs => ({ ifLength: expectInt(wire, 'ifLength') }),
+    writeResult: (writer: MsgpackWriter, out: RecordsWrite | null) => (out === null ? writer.nil() : out(writer)),
+    readResult: (wire: unknown) => (wire === null || wire === undefined ? null : readMessageJson(wire as Message)),
+  },
+  splice: {
+    code: 17,
+    name: 'splice',
+    id: 'session',
+    logged: 'self',
+    encodeArgs: (a: SpliceArgs) => [a.start, a.deleteCount, a.records, a.ifLength],
+    decodeArgs(wire: unknown): SpliceArgs {
+      const [start, deleteCount, records, ifLength] = expectArray(wire, 4, 'spliceMessages');
+      return {
+        start: expectInt(start, 'start'),
+        deleteCount: expectInt(deleteCount, 'deleteCount'),
+        records: expectRecords(records),
+        ifLength: expectInt(ifLength, 'ifLength'),
+      };
+    },
+    writeResult: (writer: MsgpackWriter, out: RecordsWrite) => out(writer),
+    readResult: (wire: unknown) => (wire as Message[]).map(readMessageJson),
+  },
+  fork: {
+    code: 18,
+    name: 'fork',
+    id: 'session',
+    logged: 'self',
+    encodeArgs: (a: ForkArgs) => [a.newId, a.messages, a.setTitle, a.title, a.setMetadata, a.metadata],
+    decodeArgs(wire: unknown): ForkArgs {
+      const [newId, messages, setTitle, title, setMetadata, metadata] = expectArray(wire, 6, 'fork');
+      return {
+        newId: expectSessionId(newId),
+        messages: expectInt(messages, 'messages'),
+        setTitle: setTitle === true,
+        title: expectOptionalString(title, 'title'),
+        setMetadata: setMetadata === true,
+        metadata: expectMetadata(metadata),
+      };
+    },
     writeResult: writeTrue,
   },
 } satisfies { [K in OpName]: OpCodec<K> });

@@ -17,8 +17,8 @@
 import { closeSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 
-/** The version of the persistence file format; a reader refuses files of a newer one. */
-export const PERSISTENCE_FORMAT = 2;
+/** The version of the persistence file format; a reader refuses files of a newer one. 3: messages of format 3 (ids, parts). */
+export const PERSISTENCE_FORMAT = 3;
 
 /** Files are readable by their owner only: they hold conversations. */
 export const FILE_MODE = 0o600;

@@ -120,6 +120,8 @@ describe('SessionEngine (one engine, 3 shards)', () => {
         title: null,
         updatedAt: session!.createdAt,
         owner: null,
+        metadata: null,
+        length: 0,
       });
       expect(session!.createdAt).toBeGreaterThanOrEqual(before);
       expect(session!.createdAt).toBeLessThanOrEqual(after + 1);
@@ -173,11 +175,12 @@ describe('SessionEngine (one engine, 3 shards)', () => {
       await engine.appendMessage(id, { role: 'user', content: 'original' });
       const copy = (await engine.get(id))!;
       copy.context[0]!.content = 'changed';
-      copy.context.push({ role: 'user', content: 'extra', timestamp: 1 });
+      copy.context.push({ id: 'extra', role: 'user', content: 'extra', timestamp: 1 });
       copy.mcpServers.push('b');
       copy.clientCapabilities!.terminal = false;
       const again = (await engine.get(id))!;
-      expect(again.context).toEqual([{ role: 'user', content: 'original', timestamp: expect.any(Number) }]);
+      expect(again.context).toEqual([{ id: copy.context[0]!.id, role: 'user', content: 'original', timestamp: expect.any(Number) }]);
+      expect(again.context[0]!.id).toEqual(expect.any(String));
       expect(again.mcpServers).toEqual(['a']);
       expect(again.clientCapabilities).toEqual({ terminal: true });
     });
@@ -191,10 +194,14 @@ describe('SessionEngine (one engine, 3 shards)', () => {
       expect(await engine.appendMessage(id, { role: 'system', content: 'three' })).toBe(3);
     });
 
-    it('keeps the role, content and timestamp given', async () => {
+    it('keeps the role, content and timestamp given, and gives the message an id (a ULID) of its own', async () => {
       const id = await engine.create();
       await engine.appendMessage(id, { role: 'assistant', content: 'héllo 👋\n', timestamp: 1_234 });
-      expect((await engine.get(id))!.context).toEqual([{ role: 'assistant', content: 'héllo 👋\n', timestamp: 1_234 }]);
+      await engine.appendMessage(id, { role: 'assistant', content: 'again' });
+      const [first, second] = (await engine.get(id))!.context;
+      expect(first).toEqual({ id: expect.stringMatching(/^[0-9A-HJKMNP-TV-Z]{26}$/), role: 'assistant', content: 'héllo 👋\n', timestamp: 1_234 });
+      expect(second!.id).toMatch(/^[0-9A-HJKMNP-TV-Z]{26}$/);
+      expect(second!.id).not.toBe(first!.id);
     });
 
     it('stamps the message with the time of the call when no timestamp is given', async () => {

@@ -113,7 +113,7 @@ describe('bad input', () => {
 
   describe('appendMessage arguments', () => {
     it.each([
-      ['an unknown role', { role: 'tool', content: 'x' }],
+      ['an unknown role', { role: 'developer', content: 'x' }],
       ['a capitalised role', { role: 'User', content: 'x' }],
       ['an empty role', { role: '', content: 'x' }],
       ['a missing role', { content: 'x' }],

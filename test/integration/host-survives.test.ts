@@ -87,8 +87,9 @@ describe('a host with a 1 GiB heap', () => {
     });
     const { messages, bytes, limit } = JSON.parse(stdout.trim().split('\n').at(-1)!) as { messages: number; bytes: number; limit: number };
     expect(limit).toBe(64 * 1_048_576);
-    // Filled to within a few records of the limit (each record carries about 16 bytes besides its content).
-    expect(bytes).toBeGreaterThan(limit - 2_048 - 32 * messages);
+    // Filled to within a few records of the limit (each record carries about 47 bytes besides its content:
+    // its 26-character minted id, its role, headers and timestamp).
+    expect(bytes).toBeGreaterThan(limit - 2_048 - 96 * messages);
     expect(bytes).toBeLessThanOrEqual(limit);
   }, 240_000);
 });

@@ -197,7 +197,7 @@ describe('maxSessionBytes', () => {
   it("counts a session's messages and fields together: the append past it rejects ERR_LIMIT_EXCEEDED naming it, and trims nothing", async () => {
     await withEngine({ shards: 1, maxSessionBytes: 8_192, maxMessageBytes: 4_096 }, async (engine) => {
       const id = await engine.create({ clientCapabilities: { extra: 'c'.repeat(3_000) }, mcpServers: ['s'.repeat(1_000)] });
-      const content = 'm'.repeat(1_000);
+      const content = 'm'.repeat(960);
       let taken = 0;
       let refusal: unknown = null;
       while (refusal === null && taken < 10) {
@@ -210,7 +210,7 @@ describe('maxSessionBytes', () => {
       }
       expect(refusal).toBeInstanceOf(LimitExceededError);
       expect((refusal as Error).message).toContain('maxSessionBytes');
-      // 4 000 bytes of fields leave room for 4 messages of about 1 016 bytes, not 8.
+      // 4 000 bytes of fields leave room for 4 messages of about 1 005 bytes (a 26-character minted id each), not 8.
       expect(taken).toBe(4);
       const session = (await engine.get(id))!;
       expect(session.context).toHaveLength(taken);

@@ -37,7 +37,7 @@ describe('SessionStore.capture()', () => {
         const store = new SessionStore({ maxSessionAgeMs: 50, maxMessagesPerSession: 1_000, maxBytes: Number.MAX_SAFE_INTEGER }, () => now);
         for (let i = 0; i < initial; i++) {
           store.create(idOf(i), NULL, EMPTY);
-          store.append(idOf(i), encodeMessageRecord('user', `first ${i}`, 1));
+          store.append(idOf(i), encodeMessageRecord({ id: `first-${i}`, role: 'user', content: `first ${i}`, timestamp: 1, metadata: null }));
           now += 1;
         }
         // What a capture read through at once sees.
@@ -49,8 +49,10 @@ describe('SessionStore.capture()', () => {
           now += 3;
           const id = idOf(n % Math.max(1, next));
           try {
-            if (kind === 'append') store.append(id, encodeMessageRecord('assistant', `later ${n} ${'x'.repeat(n * 20)}`, 2));
-            else if (kind === 'update') store.update(id, Uint8Array.of(0x80), null);
+            if (kind === 'append') {
+              const content = `later ${n} ${'x'.repeat(n * 20)}`;
+              store.append(id, encodeMessageRecord({ id: `later-${now}`, role: 'assistant', content, timestamp: 2, metadata: null }));
+            } else if (kind === 'update') store.update(id, Uint8Array.of(0x80), null);
             else if (kind === 'touch') store.touch(id);
             else if (kind === 'get') store.get(id);
             else if (kind === 'remove') store.remove(id);
@@ -78,14 +80,16 @@ describe('SessionStore.capture()', () => {
   it("keeps a removed session's messages for the capture, and its memory from other sessions until the capture ends", () => {
     const store = new SessionStore({ maxSessionAgeMs: 50, maxMessagesPerSession: 100, maxBytes: Number.MAX_SAFE_INTEGER }, () => 0);
     store.create(idOf(1), NULL, EMPTY);
-    for (let i = 0; i < 10; i++) store.append(idOf(1), encodeMessageRecord('user', `old ${i} ${'o'.repeat(300)}`, i));
+    for (let i = 0; i < 10; i++)
+      store.append(idOf(1), encodeMessageRecord({ id: `old-${i}`, role: 'user', content: `old ${i} ${'o'.repeat(300)}`, timestamp: i, metadata: null }));
     const expected = view(store.capture());
     const inUse = store.arena.bytesInUse;
     const capture = store.capture()[Symbol.iterator]();
     store.remove(idOf(1));
     // Without the hold-back, this session would write over the removed one's blocks.
     store.create(idOf(2), NULL, EMPTY);
-    for (let i = 0; i < 10; i++) store.append(idOf(2), encodeMessageRecord('assistant', `new ${i} ${'n'.repeat(300)}`, i));
+    for (let i = 0; i < 10; i++)
+      store.append(idOf(2), encodeMessageRecord({ id: `new-${i}`, role: 'assistant', content: `new ${i} ${'n'.repeat(300)}`, timestamp: i, metadata: null }));
     // The removed session's pieces still count as taken: the new session's log is in other pieces.
     expect(store.arena.bytesInUse).toBeGreaterThanOrEqual(2 * inUse);
     const seen: Record<string, unknown>[] = [];

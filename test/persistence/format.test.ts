@@ -28,19 +28,27 @@ describe('the persistence file format', () => {
     const dir = tempDir();
     cpSync(FORMAT1, dir, { recursive: true });
     const options = { shards: 1, maxSessionAgeMs: TEN_YEARS_MS, persistence: { dir } };
+    /** The ids the messages of format 1 were given when first loaded: the same at every later start. */
+    let firstIds: string[] | null = null;
     for (let start = 0; start < 2; start++) {
       await withEngine(options, async (engine) => {
         expect(engine.recovery).toMatchObject({ sessions: 2, skippedRecords: 0 });
         const a = await engine.get('01M8ZKHAKTXYHQE74RHM19KB4M');
         expect(a).toMatchObject({ cwd: '/fixture/a', title: 'snapshot session', mcpServers: ['one'], clientCapabilities: { fs: { readTextFile: true } } });
+        expect(a).toMatchObject({ metadata: null, length: 4 });
         expect(a!.context.map((m) => m.content)).toEqual(['a message 0 ✓', 'a message 1 ✓', 'a message 2 ✓', 'a message 3, logged']);
         const b = await engine.get('01M8ZKHAQ7WNT1WD1T13K0CEGZ');
-        expect(b).toMatchObject({ cwd: '/fixture/b', title: 'log session' });
+        expect(b).toMatchObject({ cwd: '/fixture/b', title: 'log session', metadata: null, length: 2 });
         expect(b!.context.map((m) => m.content)).toEqual(['b message 0', 'b message 1']);
+        const ids = [...a!.context, ...b!.context].map((m) => m.id);
+        for (const id of ids) expect(id).toMatch(/^[0-9A-HJKMNP-TV-Z]{26}$/);
+        expect(new Set(ids).size).toBe(ids.length);
+        if (firstIds === null) firstIds = ids;
+        else expect(ids).toEqual(firstIds);
       });
     }
     const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { format: number; generation: number };
-    expect(manifest).toMatchObject({ format: 2, generation: 4 });
+    expect(manifest).toMatchObject({ format: 3, generation: 4 });
   });
 
   it(`restores a session whose log spans several snapshot records (over ${LOG_PIECE_BYTES} bytes), with the sessions after it`, async () => {

@@ -77,7 +77,7 @@ describe.each(STORES)('the engine on $name', ({ store }) => {
       expect(lengths).toEqual([1, 2, 3, 4, 5]);
       const session = await engine.get(id);
       expect(session!.context.map((m) => m.content)).toEqual(['a', 'b', 'c', 'é'.repeat(200), '']);
-      expect(session!.context[0]).toEqual({ role: 'user', content: 'a', timestamp: 1_000 });
+      expect(session!.context[0]).toEqual({ id: expect.any(String), role: 'user', content: 'a', timestamp: 1_000 });
       expect((await engine.get(id, { lastMessages: 2 }))!.context.map((m) => m.content)).toEqual(['é'.repeat(200), '']);
       expect((await engine.get(id, { lastMessages: 0 }))!.context).toEqual([]);
       expect((await engine.get(id, { lastMessages: 99 }))!.context).toHaveLength(5);
@@ -210,12 +210,16 @@ describe.skipIf(!hasRedis)('what differs on Redis', () => {
       await withEngine({ shards: 1, store: { redis: server!.url } }, async (engine) => {
         const id = await engine.create();
         await engine.appendMessage(id, { role: 'user', content: 'x' });
-        expect(await client.hget(`ss:{${id}}:m`, 'v')).toBe('2');
+        expect(await client.hget(`ss:{${id}}:m`, 'v')).toBe('3');
         expect(await client.llen(`ss:{${id}}:l`)).toBe(1);
+        // The set of the session's message ids.
+        expect(await client.scard(`ss:{${id}}:i`)).toBe(1);
         const ttl = await client.pttl(`ss:{${id}}:m`);
         expect(ttl).toBeGreaterThan(0);
         expect(await client.pttl(`ss:{${id}}:l`)).toBeGreaterThan(0);
+        expect(await client.pttl(`ss:{${id}}:i`)).toBeGreaterThan(0);
         await engine.remove(id);
+        expect(await client.exists(`ss:{${id}}:m`, `ss:{${id}}:l`, `ss:{${id}}:i`)).toBe(0);
       });
     } finally {
       client.disconnect();

@@ -94,15 +94,15 @@ describe.skipIf(!hasRedis)('a session whose data in Redis is corrupt', () => {
             const session = outcome.ok ? (outcome.value as { id: string; context: unknown[]; clientCapabilities: unknown; mcpServers: unknown }) : null;
             expect(session).toMatchObject({ id: healthy[n], clientCapabilities: CAPABILITIES, mcpServers: ['fs'], cwd: '/work' });
             expect(session!.context.slice(0, 2)).toEqual([
-              { role: 'user', content: `hello ${healthy[n]}`, timestamp: expect.any(Number) },
-              { role: 'assistant', content: 'hi', timestamp: expect.any(Number) },
+              { id: expect.any(String), role: 'user', content: `hello ${healthy[n]}`, timestamp: expect.any(Number) },
+              { id: expect.any(String), role: 'assistant', content: 'hi', timestamp: expect.any(Number) },
             ]);
           }
           // The redefining value never reached a shared codec: its own session reads, and every message
           // after it, in this reply and the next, keeps its field names.
           expect((await redefiningGet).ok).toBe(true);
           const again = await engine.get(healthy[0]!);
-          expect(again!.context[0]).toEqual({ role: 'user', content: `hello ${healthy[0]}`, timestamp: expect.any(Number) });
+          expect(again!.context[0]).toEqual({ id: expect.any(String), role: 'user', content: `hello ${healthy[0]}`, timestamp: expect.any(Number) });
 
           // remove() deletes a spoilt session, and says that it could not hand back what it held.
           const removed = await settle(engine.remove(spoilt[0]!));

@@ -40,8 +40,8 @@ describe.skipIf(!hasRedis)('two engines on one Redis', () => {
     );
     // Every append got its own position: no two share a length, none was lost.
     expect([...results].sort((x, y) => x - y)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
-    const viaA = (await a.get(id))!.context.map((m) => m.content);
-    const viaB = (await b.get(id))!.context.map((m) => m.content);
+    const viaA = (await a.get(id))!.context.map((m) => m.content as string);
+    const viaB = (await b.get(id))!.context.map((m) => m.content as string);
     expect(viaA).toEqual(viaB);
     expect(viaA).toHaveLength(40);
     // Each host's own appends keep its call order, and each lands where its returned length says.

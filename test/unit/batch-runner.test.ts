@@ -9,7 +9,7 @@ import { ErrorCode } from '../../src/protocol/error-codes.js';
 import { encodeMessageRecord } from '../../src/protocol/message-record.js';
 import type { ShardConfig } from '../../src/protocol/messages.js';
 import { OperationFailure } from '../../src/protocol/operation-failure.js';
-import { OPS, type OpName } from '../../src/protocol/ops.js';
+import { OPS, type OpName, WHOLE_HISTORY } from '../../src/protocol/ops.js';
 import { decodeReply } from '../../src/protocol/reply.js';
 import type { OpHandlers, ShardBackend } from '../../src/shard/backend.js';
 import { BatchRunner, ReplySequence } from '../../src/shard/batch-runner.js';
@@ -47,18 +47,22 @@ async function run(runner: BatchRunner, ...ops: unknown[][]): Promise<ReturnType
   return decodeReply(bytesOf(await runner.handle(encode(ops.flat()))));
 }
 
-const message = (content: string) => ({ record: encodeMessageRecord('user', content, 1), contentBytes: content.length });
-const created = { capabilities: null, servers: [], cwd: null, title: null, owner: null };
+const message = (content: string) => ({
+  record: encodeMessageRecord({ id: `m-${content}`, role: 'user', content, timestamp: 1, metadata: null }),
+  contentBytes: content.length,
+});
+const created = { capabilities: null, servers: [], cwd: null, title: null, owner: null, metadata: null };
 
 describe('the batch runner over the memory backend', () => {
   it('applies a batch in order and answers each operation in its slot', async () => {
     const runner = memoryRunner();
-    const reply = await run(runner, op('create', A, created), op('append', A, message('hi')), op('get', A, { lastMessages: -1 }), op('ping', null, null));
+    const reply = await run(runner, op('create', A, created), op('append', A, message('hi')), op('get', A, WHOLE_HISTORY), op('ping', null, null));
     expect(reply.errors).toBeNull();
     expect(reply.size).toBe(1);
-    const [createdOk, length, session, shard] = reply.results as [boolean, number, { context: { content: string }[] }, number];
+    const [createdOk, length, session, shard] = reply.results as [boolean, number, { context: { id: string; content: string }[]; length: number }, number];
     expect([createdOk, length, shard]).toEqual([true, 1, 3]);
-    expect(session.context.map((m) => m.content)).toEqual(['hi']);
+    expect(session.context.map((m) => [m.id, m.content])).toEqual([['m-hi', 'hi']]);
+    expect(session.length).toBe(1);
   });
 
   it('fails one operation with its own code and leaves its neighbours answered', async () => {

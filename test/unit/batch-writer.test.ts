@@ -40,22 +40,22 @@ describe('a batch written op by op on the host', () => {
     // Capabilities of different shapes: each is a record defined inline by its own encoding.
     const expected: unknown[][] = [
       [OPS.create.code, ID, [{ fs: { readTextFile: true, writeTextFile: false }, terminal: true }, ['git'], '/w', 'a title', null]],
-      [OPS.append.code, ID, { role: 'user', content: 'hello', timestamp: 1 }],
+      [OPS.append.code, ID, { id: 'm1', role: 'user', content: 'hello', timestamp: 1 }],
       [OPS.create.code, ID, [{ terminal: false, _meta: { x: [1, { y: 2 }] } }, [], null, null, 'owner']],
       [OPS.get.code, ID, -1],
       [OPS.get.code, ID, 5],
-      [OPS.append.code, ID, { role: 'assistant', content: 'é'.repeat(300), timestamp: 1_764_000_000_000.5 }],
+      [OPS.append.code, ID, { id: 'm2', role: 'assistant', content: 'é'.repeat(300), timestamp: 1_764_000_000_000.5 }],
       [OPS.create.code, ID, [{ fs: { readTextFile: false, writeTextFile: true }, terminal: true }, [], null, null, null]],
       [OPS.touch.code, ID, null],
-      [OPS.append.code, ID, { role: 'system', content: 'z'.repeat(70_000), timestamp: 0 }],
+      [OPS.append.code, ID, { id: `m3-${'x'.repeat(120)}`, role: 'system', content: 'z'.repeat(70_000), timestamp: 0 }],
       [OPS.update.code, ID, [true, null, false, [], true, '/x', false, null, false, null]],
       [OPS.list.code, null, [10, false, null, null]],
       [OPS.size.code, null, null],
     ];
     for (const [op, id, arg] of expected) {
       if (op === OPS.append.code) {
-        const { role, content, timestamp } = arg as { role: 'user'; content: string; timestamp: number };
-        batch.addAppend(id as string, role, content, timestamp);
+        const { id: messageId, role, content, timestamp } = arg as { id: string; role: 'user'; content: string; timestamp: number };
+        batch.addAppend(id as string, messageId, role, content, timestamp);
       } else {
         batch.add(op as number, id as string | null, arg);
       }
@@ -95,7 +95,7 @@ describe('a batch written op by op on the host', () => {
 
   it('drops everything written when cleared', () => {
     const batch = new host.BatchWriter(2);
-    for (let n = 0; n < 5; n++) batch.addAppend(ID, 'user', 'x', n);
+    for (let n = 0; n < 5; n++) batch.addAppend(ID, `m${n}`, 'user', 'x', n);
     batch.clear();
     expect(batch.pendingOps).toBe(0);
     expect(batch.take()).toBeNull();
@@ -106,16 +106,16 @@ describe('a batch written op by op on the host', () => {
   it('leaves the batch as it was when an operation does not fit the buffer, and goes on', () => {
     const batch = new host.BatchWriter(10, 1_024 * 1_024);
     batch.add(OPS.get.code, ID, 1);
-    batch.addAppend(ID, 'user', 'small', 1);
+    batch.addAppend(ID, 'm1', 'user', 'small', 1);
     // Needs about 3 MiB of room (3 bytes a UTF-16 unit): more than the writer may take.
-    expect(() => batch.addAppend(ID, 'user', 'x'.repeat(1_048_576), 2)).toThrow(RangeError);
+    expect(() => batch.addAppend(ID, 'm2', 'user', 'x'.repeat(1_048_576), 2)).toThrow(RangeError);
     expect(() => batch.add(OPS.create.code, ID, [null, ['y'.repeat(1_100_000)], null, null, null])).toThrow(RangeError);
     batch.add(OPS.get.code, ID, 2);
     const taken = batch.take()!;
     expect(taken.ops).toBe(3);
     expect(read(taken.bytes)).toEqual([
       [OPS.get.code, ID, 1],
-      [OPS.append.code, ID, { role: 'user', content: 'small', timestamp: 1 }],
+      [OPS.append.code, ID, { id: 'm1', role: 'user', content: 'small', timestamp: 1 }],
       [OPS.get.code, ID, 2],
     ]);
     expect(batch.take()).toBeNull();
@@ -125,8 +125,8 @@ describe('a batch written op by op on the host', () => {
     const batch = new host.BatchWriter(1_000);
     const large = 'L'.repeat(host.MAX_BATCH_BYTES / 2);
     batch.add(OPS.get.code, ID, 1);
-    batch.addAppend(ID, 'user', large, 1);
-    batch.addAppend(ID, 'user', large, 2);
+    batch.addAppend(ID, 'm1', 'user', large, 1);
+    batch.addAppend(ID, 'm2', 'user', large, 2);
     batch.add(OPS.create.code, ID, [null, [large], null, null, null]);
     batch.add(OPS.get.code, ID, 2);
     expect(batch.pendingOps).toBe(5);
@@ -152,7 +152,7 @@ describe('a batch written op by op on the host', () => {
   it('gives its buffer back after a burst of large operations', () => {
     const batch = new host.BatchWriter(1_000);
     const idle = batch.bufferBytes;
-    for (let n = 0; n < 20; n++) batch.addAppend(ID, 'user', 'B'.repeat(3_000_000), n);
+    for (let n = 0; n < 20; n++) batch.addAppend(ID, `m${n}`, 'user', 'B'.repeat(3_000_000), n);
     expect(batch.bufferBytes).toBeGreaterThan(idle);
     let taken = 0;
     for (let sealed = batch.take(); sealed !== null; sealed = batch.take()) taken += sealed.ops;

@@ -1,6 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { decode } from '../../src/protocol/codec.js';
-import { checkMessageRecord, encodeMessageRecord, maxMessageRecordBytes } from '../../src/protocol/message-record.js';
+import {
+  checkMessageRecord,
+  encodeLegacyMessageRecord,
+  encodeMessageRecord,
+  isLegacyRecord,
+  maxMessageRecordBytes,
+  messageRecordEnd,
+  messageRecordId,
+  readMessageJson,
+  sameMessageRecord,
+  upgradeLegacyRecord,
+} from '../../src/protocol/message-record.js';
 import type { Role } from '../../src/protocol/model.js';
 
 /** Contents at every str header boundary, in ASCII and in multibyte UTF-8. */
@@ -23,23 +34,33 @@ const CONTENTS = [
 ];
 const ROLES: Role[] = ['user', 'assistant', 'system'];
 
-function record(role: Role, content: string, timestamp: number): Buffer {
-  return Buffer.from(encodeMessageRecord(role, content, timestamp));
+/** The id of the records below: short, so the role's fixstr is at `ROLE_AT`. */
+const ID = 'm1';
+/** Where the role's fixstr header is: after the marker and the id's fixstr. */
+const ROLE_AT = 2 + ID.length;
+
+function record(role: Role, content: string, timestamp: number, id = ID): Buffer {
+  return Buffer.from(encodeMessageRecord({ id, role, content, timestamp, metadata: null }));
 }
+
+const utf8 = (text: string): Uint8Array => Buffer.from(text, 'utf8');
 
 describe('a message record (the bytes an append carries and a shard keeps)', () => {
   it('decodes with the codec to the message it was written from, for every role and str header size', () => {
     for (const [i, content] of CONTENTS.entries()) {
       const role = ROLES[i % 3]!;
-      const bytes = encodeMessageRecord(role, content, 1_764_000_000_000 + i);
-      expect(decode(bytes)).toEqual({ role, content, timestamp: 1_764_000_000_000 + i });
-      expect(bytes.length).toBeLessThanOrEqual(maxMessageRecordBytes(role, content));
+      const id = i % 2 === 0 ? ID : `${'x'.repeat(100)}-${i}`;
+      const bytes = record(role, content, 1_764_000_000_000 + i, id);
+      expect(decode(bytes)).toEqual({ id, role, content, timestamp: 1_764_000_000_000 + i });
+      expect(bytes.length).toBeLessThanOrEqual(maxMessageRecordBytes(id, role, content));
+      expect(messageRecordId(bytes)).toBe(id);
+      expect(messageRecordEnd(Buffer.concat([bytes, Buffer.of(0xc0)]), 0)).toBe(bytes.length);
     }
   });
 
   it('passes the check, which answers its content size in UTF-8 bytes', () => {
     for (const content of CONTENTS) {
-      expect(checkMessageRecord(encodeMessageRecord('user', content, 12.75))).toBe(Buffer.byteLength(content));
+      expect(checkMessageRecord(record('user', content, 12.75))).toBe(Buffer.byteLength(content));
     }
   });
 
@@ -60,25 +81,38 @@ describe('a message record (the bytes an append carries and a shard keeps)', () 
       [
         'an unknown role of a known length',
         broken((b) => {
-          b.write('x', 2, 'latin1');
+          b.write('x', ROLE_AT + 1, 'latin1');
         }),
       ],
       [
         'a role that is not a fixstr',
         broken((b) => {
-          b[1] = 0xd9;
+          b[ROLE_AT] = 0xd9;
+        }),
+      ],
+      ['an empty id', Buffer.concat([Buffer.of(good[0]!, 0xa0), good.subarray(ROLE_AT)])],
+      [
+        'an id with a control character',
+        broken((b) => {
+          b[2] = 0x0a;
         }),
       ],
       [
-        'a content header that is not a str',
+        'an id that is not a str',
         broken((b) => {
-          b[2 + 'assistant'.length] = 0xc4;
+          b[1] = 0xc4;
+        }),
+      ],
+      [
+        'a content header that is neither a str nor a bin',
+        broken((b) => {
+          b[ROLE_AT + 1 + 'assistant'.length] = 0xc0;
         }),
       ],
       [
         'a content length past the end',
         broken((b) => {
-          b[2 + 'assistant'.length]! += 1;
+          b[ROLE_AT + 1 + 'assistant'.length]! += 1;
         }),
       ],
       ['a byte after the record', Buffer.concat([good, Buffer.of(0)])],
@@ -107,5 +141,75 @@ describe('a message record (the bytes an append carries and a shard keeps)', () 
       ['nothing', Buffer.alloc(0)],
     ];
     for (const [what, bytes] of cases) expect(checkMessageRecord(bytes), what).toBe(-1);
+  });
+
+  it('carries content parts and metadata as JSON text, checked and counted with the content', () => {
+    const parts = [
+      { type: 'text', text: 'héllo' },
+      { type: 'tool_call', toolCallId: 't1', name: 'ls', input: { path: '/' } },
+    ];
+    const partsJson = utf8(JSON.stringify(parts));
+    const metadataJson = utf8(JSON.stringify({ model: 'm', tokens: [1, 2] }));
+    for (const metadata of [null, metadataJson]) {
+      const bytes = encodeMessageRecord({ id: 'p1', role: 'assistant', content: partsJson, timestamp: 7, metadata });
+      expect(checkMessageRecord(bytes)).toBe(partsJson.length + (metadata?.length ?? 0));
+      expect(messageRecordEnd(Buffer.concat([bytes, Buffer.of(0xc0)]), 0)).toBe(bytes.length);
+      expect(readMessageJson(decode(bytes) as never)).toEqual({
+        id: 'p1',
+        role: 'assistant',
+        content: parts,
+        timestamp: 7,
+        ...(metadata === null ? {} : { metadata: { model: 'm', tokens: [1, 2] } }),
+      });
+    }
+    // A plain string with metadata stays a string.
+    const plain = encodeMessageRecord({ id: 'p2', role: 'user', content: 'hi', timestamp: 1, metadata: metadataJson });
+    expect(checkMessageRecord(plain)).toBe(2 + metadataJson.length);
+    expect(readMessageJson(decode(plain) as never)).toEqual({ id: 'p2', role: 'user', content: 'hi', timestamp: 1, metadata: { model: 'm', tokens: [1, 2] } });
+  });
+
+  it('fails the check for parts or metadata that are not JSON text of the right kind', () => {
+    const record3 = (content: string | Uint8Array, metadata: Uint8Array | null) =>
+      Buffer.from(encodeMessageRecord({ id: 'p1', role: 'user', content, timestamp: 1, metadata }));
+    expect(checkMessageRecord(record3(utf8('{"type":"text"}'), null)), 'parts that are not an array').toBe(-1);
+    expect(checkMessageRecord(record3('x', utf8('[1]'))), 'metadata that is not an object').toBe(-1);
+    expect(checkMessageRecord(record3('x', Buffer.of(0x7b, 0xff))), 'metadata that is not UTF-8').toBe(-1);
+    const withMetadata = record3('x', utf8('{}'));
+    expect(checkMessageRecord(withMetadata.subarray(0, withMetadata.length - 1)), 'truncated metadata').toBe(-1);
+    expect(checkMessageRecord(withMetadata.subarray(0, withMetadata.length - 4)), 'the metadata marker without metadata').toBe(-1);
+  });
+
+  it('tells a retried message by its bytes, the timestamp compared only when the caller gave it', () => {
+    const a = record('user', 'same', 1);
+    expect(sameMessageRecord(a, record('user', 'same', 1), true)).toBe(true);
+    expect(sameMessageRecord(a, record('user', 'same', 2), true)).toBe(false);
+    expect(sameMessageRecord(a, record('user', 'same', 2), false)).toBe(true);
+    expect(sameMessageRecord(a, record('user', 'samf', 1), false)).toBe(false);
+    expect(sameMessageRecord(a, record('user', 'same', 1, 'm2'), false)).toBe(false);
+    expect(sameMessageRecord(a, record('assistant', 'same', 1), false)).toBe(false);
+  });
+});
+
+describe('a record of the first format (no id; only in data written by earlier releases)', () => {
+  it('still passes the check, and decodes to its role, content and timestamp', () => {
+    for (const content of CONTENTS) {
+      const bytes = encodeLegacyMessageRecord('assistant', content, 3.5);
+      expect(isLegacyRecord(bytes)).toBe(true);
+      expect(checkMessageRecord(bytes)).toBe(Buffer.byteLength(content));
+      expect(decode(bytes)).toEqual({ role: 'assistant', content, timestamp: 3.5 });
+      expect(messageRecordId(bytes)).toBe('');
+      expect(messageRecordEnd(Buffer.concat([bytes, Buffer.of(0xc0)]), 0)).toBe(bytes.length);
+    }
+  });
+
+  it('is upgraded to the record of today with the id given: the same role, content and timestamp', () => {
+    for (const content of CONTENTS) {
+      const upgraded = upgradeLegacyRecord(encodeLegacyMessageRecord('tool', content, 99), 'up-1');
+      expect(isLegacyRecord(upgraded)).toBe(false);
+      // The same message, though not always the same bytes: the content's str header is kept as it was.
+      expect(checkMessageRecord(upgraded)).toBe(Buffer.byteLength(content));
+      expect(decode(upgraded)).toEqual(decode(record('tool', content, 99, 'up-1')));
+      expect(messageRecordId(upgraded)).toBe('up-1');
+    }
   });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '../../src/main/errors.js';
 import { checkSessionFields } from '../../src/main/validation.js';
-import { decode, encode, FORMAT_VERSION, SESSION_STRUCTURE, SESSION_V2_STRUCTURE, SHARED_STRUCTURES } from '../../src/protocol/codec.js';
+import { decode, encode, FORMAT_VERSION, SESSION_STRUCTURE, SESSION_V2_STRUCTURE, SESSION_V3_STRUCTURE, SHARED_STRUCTURES } from '../../src/protocol/codec.js';
 import { encodeMessageRecord } from '../../src/protocol/message-record.js';
 import { upgradeSession, type Session } from '../../src/protocol/model.js';
 import { MsgpackWriter } from '../../src/protocol/msgpack-writer.js';
@@ -26,7 +26,8 @@ function makeStore() {
   const create = (id: string, fields: Partial<SessionFields> = {}) => store.create(id, encodeCapabilities(null), encodeServers([]), { ...NONE, ...fields });
   const read = (id: string): Session => {
     const writer = new MsgpackWriter(16);
-    writeSession(writer, store.get(id) as StoredSession, -1);
+    const session = store.get(id) as StoredSession;
+    writeSession(writer, session, 0, session.messageCount);
     return decode(writer.finish()) as Session;
   };
   return { store, clock, create, read };
@@ -50,7 +51,7 @@ describe('cwd, title, updatedAt and owner in the shard store', () => {
     store.touch(A);
     expect(read(A).updatedAt).toBe(created);
     clock.advance(10);
-    store.append(A, encodeMessageRecord('user', 'hi', 1));
+    store.append(A, encodeMessageRecord({ id: 'm1', role: 'user', content: 'hi', timestamp: 1, metadata: null }));
     expect(read(A).updatedAt).toBe(created + 20);
     clock.advance(10);
     store.update(A, null, null, {});
@@ -87,7 +88,8 @@ describe('cwd, title, updatedAt and owner in the shard store', () => {
 
 describe('the format 2 Session record', () => {
   it('is appended to the shared structures; structure 0 is unchanged and still decodes', () => {
-    expect(FORMAT_VERSION).toBe(2);
+    // Format 3 appended the Session v3 record (below) after it.
+    expect(FORMAT_VERSION).toBe(3);
     expect(SESSION_STRUCTURE).toBe(0);
     expect(SESSION_V2_STRUCTURE).toBe(2);
     expect(SHARED_STRUCTURES[SESSION_V2_STRUCTURE]).toEqual([
@@ -108,19 +110,20 @@ describe('the format 2 Session record', () => {
     expect(bytes[0]).toBe(0x40 + SESSION_STRUCTURE);
     const decoded = decode(bytes) as Session;
     expect(decoded).toEqual(old);
-    expect(upgradeSession(decoded)).toEqual({ ...old, cwd: null, title: null, updatedAt: 5, owner: null });
+    expect(upgradeSession(decoded)).toEqual({ ...old, cwd: null, title: null, updatedAt: 5, owner: null, metadata: null, length: 1 });
   });
 
   it('is what a shard writes', () => {
     const { store, create } = makeStore();
     create(A, { title: 'x' });
     const writer = new MsgpackWriter(16);
-    writeSession(writer, store.get(A)!, -1);
-    expect(writer.finish()[0]).toBe(0x40 + SESSION_V2_STRUCTURE);
+    writeSession(writer, store.get(A)!, 0, 0);
+    // Since format 3: the Session v3 record, which carries format 2's fields and metadata and length.
+    expect(writer.finish()[0]).toBe(0x40 + SESSION_V3_STRUCTURE);
   });
 
-  it('upgradeSession leaves a format 2 session as it is', () => {
-    const current: Session = {
+  it('upgradeSession fills in metadata and length of a format 2 session, and leaves the rest as it is', () => {
+    const current: Omit<Session, 'metadata' | 'length'> = {
       id: A,
       createdAt: 1,
       lastAccessed: 5,
@@ -131,6 +134,26 @@ describe('the format 2 Session record', () => {
       title: 't',
       updatedAt: 3,
       owner: 'o',
+    };
+    expect(upgradeSession({ ...current })).toEqual({ ...current, metadata: null, length: 0 });
+    const withContext = { ...current, context: [{ id: 'm1', role: 'user' as const, content: 'x', timestamp: 2 }] };
+    expect(upgradeSession({ ...withContext })).toEqual({ ...withContext, metadata: null, length: 1 });
+  });
+
+  it('upgradeSession leaves a format 3 session as it is', () => {
+    const current: Session = {
+      id: A,
+      createdAt: 1,
+      lastAccessed: 5,
+      context: [{ id: 'm9', role: 'user', content: 'x', timestamp: 2 }],
+      clientCapabilities: null,
+      mcpServers: [],
+      cwd: '/c',
+      title: 't',
+      updatedAt: 3,
+      owner: 'o',
+      metadata: { k: [1] },
+      length: 7,
     };
     expect(upgradeSession({ ...current })).toEqual(current);
   });
@@ -170,6 +193,39 @@ describe('validation of cwd, title and owner', () => {
     rejects({ title: '\uD800' }, 'update', /update\.title must be well-formed Unicode/);
     rejects({ owner: '' }, 'init', /init\.owner must be a non-empty string/);
     rejects({ owner: true }, 'update', /update\.owner must be a string or null, got true/);
-    rejects({ updatedAt: 1 }, 'update', /update\.updatedAt is not a session field \(clientCapabilities, mcpServers, cwd, title, owner\)/);
+    rejects({ updatedAt: 1 }, 'update', /update\.updatedAt is not a session field \(clientCapabilities, mcpServers, cwd, title, owner, metadata\)/);
+  });
+});
+
+describe('session metadata (format 3)', () => {
+  const rejects = (value: unknown, what: 'init' | 'update', message: RegExp) => {
+    expect(() => checkSessionFields(value, what, limits)).toThrow(InvalidArgumentError);
+    expect(() => checkSessionFields(value, what, limits)).toThrow(message);
+  };
+  const limits = { maxFieldBytes: 1_048_576, maxSessionBytes: 64 * 1_048_576, maxMetadataBytes: 64 };
+
+  it('is carried in the Session v3 record, after the fields of format 2', () => {
+    expect(SESSION_V3_STRUCTURE).toBe(5);
+    expect(SHARED_STRUCTURES[SESSION_V3_STRUCTURE]).toEqual([...SHARED_STRUCTURES[SESSION_V2_STRUCTURE]!, 'metadata', 'length']);
+  });
+
+  it('is checked as a JSON object and sent as its JSON text; null clears it', () => {
+    const checked = checkSessionFields({ metadata: { tag: 'x', n: [1, 2] } }, 'init', limits);
+    expect(checked.hasMetadata).toBe(true);
+    expect(JSON.parse(Buffer.from(checked.metadata!).toString('utf8'))).toEqual({ tag: 'x', n: [1, 2] });
+    expect(checkSessionFields({ metadata: null }, 'update', limits)).toMatchObject({ hasMetadata: true, metadata: null });
+    expect(checkSessionFields({}, 'update', limits)).toMatchObject({ hasMetadata: false, metadata: null });
+  });
+
+  it('names the field and the value it refuses, and maxMetadataBytes as the limit passed', () => {
+    rejects({ metadata: [1] }, 'init', /init\.metadata must be a plain object, got an array/);
+    rejects({ metadata: 'x' }, 'update', /update\.metadata must be a plain object/);
+    rejects({ metadata: { a: undefined } }, 'update', /update\.metadata\.a must be JSON data, got undefined/);
+    rejects({ metadata: { a: Number.NaN } }, 'init', /init\.metadata\.a must be a finite number/);
+    expect(() => checkSessionFields({ metadata: { text: 'x'.repeat(100) } }, 'init', limits)).toThrow(/init\.metadata is .*over maxMetadataBytes \(64\)/);
+    // 64 units of text, but 71 bytes as JSON text, which the limit is on; 64 bytes pass.
+    const justOver = { metadata: { text: 'x'.repeat(60) } };
+    expect(() => checkSessionFields(justOver, 'init', limits)).toThrow(expect.objectContaining({ code: 'ERR_LIMIT_EXCEEDED' }));
+    expect(() => checkSessionFields({ metadata: { text: 'x'.repeat(53) } }, 'init', limits)).not.toThrow();
   });
 });

@@ -24,7 +24,9 @@ function read(store: SessionStore, id: string, lastMessages: number): Session | 
   const session = store.get(id);
   if (session === undefined) return undefined;
   const writer = new MsgpackWriter(16);
-  writeSession(writer, session, lastMessages);
+  // The newest `lastMessages` (all when negative), as a read of that window asks.
+  const count = lastMessages < 0 ? session.messageCount : Math.min(lastMessages, session.messageCount);
+  writeSession(writer, session, session.messageCount - count, count);
   return decode(writer.finish()) as Session;
 }
 
@@ -72,7 +74,9 @@ describe('SessionStore against a model', () => {
           } else if (step.kind === 'append') {
             if (held === undefined) continue;
             const content = `${serial++} ${'x'.repeat(step.size)}`;
-            expect(store.append(id, encodeMessageRecord('user', content, serial))).toBe(held.contents.length + 1);
+            expect(store.append(id, encodeMessageRecord({ id: `m${serial}`, role: 'user', content, timestamp: serial, metadata: null }))).toBe(
+              held.contents.length + 1,
+            );
             held.contents.push(content);
             held.lastAccessed = now;
           } else if (step.kind === 'remove') {
@@ -87,6 +91,7 @@ describe('SessionStore against a model', () => {
             held.lastAccessed = now;
             const wanted = step.last < 0 ? held.contents : held.contents.slice(Math.max(0, held.contents.length - step.last));
             expect(session?.context.map((m) => m.content)).toEqual(wanted);
+            expect(session?.length).toBe(held.contents.length);
             expect(session?.lastAccessed).toBe(now);
           }
         }

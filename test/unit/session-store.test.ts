@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { decode } from '../../src/protocol/codec.js';
 import { encodeMessageRecord } from '../../src/protocol/message-record.js';
-import type { ClientCapabilities, Session } from '../../src/protocol/model.js';
+import type { ClientCapabilities, Role, Session } from '../../src/protocol/model.js';
 import { MsgpackWriter } from '../../src/protocol/msgpack-writer.js';
 import { OperationFailure } from '../../src/protocol/operation-failure.js';
 import { SessionStore, type StoreLimits } from '../../src/shard/memory/session-store.js';
@@ -12,6 +12,11 @@ const TTL = 1_000;
 const A = '01JAAAAAAAAAAAAAAAAAAAAAAA';
 const B = '01JBBBBBBBBBBBBBBBBBBBBBBB';
 const C = '01JCCCCCCCCCCCCCCCCCCCCCCC';
+
+/** A message record as the host encodes it; its id is `m<timestamp>` unless given. */
+function record(role: Role, content: string, timestamp: number, id = `m${timestamp}`): Uint8Array {
+  return encodeMessageRecord({ id, role, content, timestamp, metadata: null });
+}
 
 /** A clock the test moves by hand: no real waiting. */
 function manualClock(start = 1_700_000_000_000) {
@@ -54,7 +59,9 @@ function toBytes<T>(value: T | Uint8Array, encodeValue: (value: T) => Uint8Array
 
 function decodeSession(session: StoredSession, lastMessages: number): Session {
   const writer = new MsgpackWriter(16);
-  writeSession(writer, session, lastMessages);
+  // The newest `lastMessages` (all when negative), as a read of that window asks.
+  const count = lastMessages < 0 ? session.messageCount : Math.min(lastMessages, session.messageCount);
+  writeSession(writer, session, session.messageCount - count, count);
   return decode(writer.finish()) as Session;
 }
 
@@ -90,6 +97,8 @@ describe('SessionStore (with an injected clock)', () => {
         title: null,
         updatedAt: clock(),
         owner: null,
+        metadata: null,
+        length: 0,
       });
       expect(store.size).toBe(1);
     });
@@ -117,14 +126,14 @@ describe('SessionStore (with an injected clock)', () => {
       const { store } = makeStore();
       store.create(A, null, []);
       const snapshot = store.read(A, -1)!;
-      store.append(A, encodeMessageRecord('user', 'hi', 1));
+      store.append(A, record('user', 'hi', 1));
       expect(snapshot.context).toEqual([]);
     });
 
     it('get with lastMessages returns only the newest that many, in order', () => {
       const { store } = makeStore();
       store.create(A, null, []);
-      for (let i = 1; i <= 5; i++) store.append(A, encodeMessageRecord('user', `m${i}`, i));
+      for (let i = 1; i <= 5; i++) store.append(A, record('user', `m${i}`, i));
       expect(store.read(A, 2)!.context.map((m) => m.content)).toEqual(['m4', 'm5']);
       expect(store.read(A, 0)!.context).toEqual([]);
       expect(store.read(A, 99)!.context).toHaveLength(5);
@@ -136,27 +145,27 @@ describe('SessionStore (with an injected clock)', () => {
     it('returns the new context length and keeps messages in order', () => {
       const { store } = makeStore();
       store.create(A, null, []);
-      expect(store.append(A, encodeMessageRecord('user', 'one', 10))).toBe(1);
-      expect(store.append(A, encodeMessageRecord('assistant', 'two', 11))).toBe(2);
-      expect(store.append(A, encodeMessageRecord('system', 'three', 12))).toBe(3);
+      expect(store.append(A, record('user', 'one', 10))).toBe(1);
+      expect(store.append(A, record('assistant', 'two', 11))).toBe(2);
+      expect(store.append(A, record('system', 'three', 12))).toBe(3);
       expect(store.read(A, -1)!.context).toEqual([
-        { role: 'user', content: 'one', timestamp: 10 },
-        { role: 'assistant', content: 'two', timestamp: 11 },
-        { role: 'system', content: 'three', timestamp: 12 },
+        { id: 'm10', role: 'user', content: 'one', timestamp: 10 },
+        { id: 'm11', role: 'assistant', content: 'two', timestamp: 11 },
+        { id: 'm12', role: 'system', content: 'three', timestamp: 12 },
       ]);
       expect(store.messageCount).toBe(3);
     });
 
     it('rejects an append to an unknown id with ERR_SESSION_NOT_FOUND', () => {
       const { store } = makeStore();
-      expect(failureCode(() => store.append(A, encodeMessageRecord('user', 'x', 1)))).toBe('ERR_SESSION_NOT_FOUND');
+      expect(failureCode(() => store.append(A, record('user', 'x', 1)))).toBe('ERR_SESSION_NOT_FOUND');
     });
 
     it('rejects the append beyond maxMessagesPerSession with ERR_LIMIT_EXCEEDED and trims nothing', () => {
       const { store } = makeStore({ maxMessagesPerSession: 3 });
       store.create(A, null, []);
-      for (let i = 0; i < 3; i++) store.append(A, encodeMessageRecord('user', `m${i}`, i));
-      expect(failureCode(() => store.append(A, encodeMessageRecord('user', 'over', 9)))).toBe('ERR_LIMIT_EXCEEDED');
+      for (let i = 0; i < 3; i++) store.append(A, record('user', `m${i}`, i));
+      expect(failureCode(() => store.append(A, record('user', 'over', 9)))).toBe('ERR_LIMIT_EXCEEDED');
       expect(store.read(A, -1)!.context.map((m) => m.content)).toEqual(['m0', 'm1', 'm2']);
       expect(store.messageCount).toBe(3);
     });
@@ -165,7 +174,7 @@ describe('SessionStore (with an injected clock)', () => {
       const { store, clock } = makeStore();
       store.create(A, null, []);
       clock.advance(TTL);
-      store.append(A, encodeMessageRecord('user', 'x', 1));
+      store.append(A, record('user', 'x', 1));
       clock.advance(TTL);
       expect(store.touch(A)).toBe(true);
     });
@@ -175,13 +184,13 @@ describe('SessionStore (with an injected clock)', () => {
     it('refuses the append that would pass maxBytes with ERR_CAPACITY, and the session stays as it was', () => {
       const { store } = makeStore({ maxBytes: 2_000 });
       store.create(A, null, []);
-      store.append(A, encodeMessageRecord('user', 'x'.repeat(1_000), 1));
+      store.append(A, record('user', 'x'.repeat(1_000), 1));
       const held = store.heldBytes;
-      expect(failureCode(() => store.append(A, encodeMessageRecord('user', 'y'.repeat(1_000), 2)))).toBe('ERR_CAPACITY');
+      expect(failureCode(() => store.append(A, record('user', 'y'.repeat(1_000), 2)))).toBe('ERR_CAPACITY');
       expect(store.heldBytes).toBe(held);
       expect(store.messageCount).toBe(1);
-      expect(store.read(A, -1)!.context).toEqual([{ role: 'user', content: 'x'.repeat(1_000), timestamp: 1 }]);
-      store.append(A, encodeMessageRecord('user', 'small', 3));
+      expect(store.read(A, -1)!.context).toEqual([{ id: 'm1', role: 'user', content: 'x'.repeat(1_000), timestamp: 1 }]);
+      store.append(A, record('user', 'small', 3));
       expect(store.read(A, -1)!.context.map((m) => m.content)).toEqual(['x'.repeat(1_000), 'small']);
     });
 
@@ -189,8 +198,8 @@ describe('SessionStore (with an injected clock)', () => {
       // Records of exactly one 512-byte unit: three fill three pieces, and the room for a fourth would come as
       // one 2 KiB piece taking the three in.
       let length = 0;
-      while (encodeMessageRecord('user', 'u'.repeat(length), 1).length < 512) length++;
-      const unit = (t: number) => encodeMessageRecord('user', 'u'.repeat(length), t);
+      while (record('user', 'u'.repeat(length), 1).length < 512) length++;
+      const unit = (t: number) => record('user', 'u'.repeat(length), t);
       expect(unit(0).length).toBe(512);
       // An empty session is counted 258 bytes here: with three units, 1 794.
       const { store } = makeStore({ maxBytes: 1_800 });
@@ -226,7 +235,7 @@ describe('SessionStore (with an injected clock)', () => {
       expect(store.size).toBe(0);
       expect(store.heldBytes).toBe(0);
       store.create(A, null, []);
-      store.append(A, encodeMessageRecord('assistant', 'w'.repeat(300), 1));
+      store.append(A, record('assistant', 'w'.repeat(300), 1));
       expect(store.read(A, -1)!.context).toHaveLength(1);
     });
   });
@@ -256,9 +265,9 @@ describe('SessionStore (with an injected clock)', () => {
     it('remove returns the session as it was and forgets it and its messages', () => {
       const { store } = makeStore();
       store.create(A, null, []);
-      store.append(A, encodeMessageRecord('user', 'x', 1));
+      store.append(A, record('user', 'x', 1));
       const removed = store.removeDecoded(A);
-      expect(removed?.context).toEqual([{ role: 'user', content: 'x', timestamp: 1 }]);
+      expect(removed?.context).toEqual([{ id: 'm1', role: 'user', content: 'x', timestamp: 1 }]);
       expect(store.removeDecoded(A)).toBeUndefined();
       expect(store.size).toBe(0);
       expect(store.messageCount).toBe(0);
@@ -294,7 +303,7 @@ describe('SessionStore (with an injected clock)', () => {
       store.create(A, null, []);
       store.create(B, null, []);
       clock.advance(TTL + 1);
-      expect(failureCode(() => store.append(A, encodeMessageRecord('user', 'late', 1)))).toBe('ERR_SESSION_NOT_FOUND');
+      expect(failureCode(() => store.append(A, record('user', 'late', 1)))).toBe('ERR_SESSION_NOT_FOUND');
       expect(failureCode(() => store.updateFields(B, true, null, false, []))).toBe('ERR_SESSION_NOT_FOUND');
     });
 
@@ -330,7 +339,7 @@ describe('SessionStore (with an injected clock)', () => {
       const { store, clock } = makeStore();
       store.create(A, null, []);
       store.create(B, null, []);
-      store.append(B, encodeMessageRecord('user', 'x', 1));
+      store.append(B, record('user', 'x', 1));
       clock.advance(TTL / 2);
       store.create(C, null, []);
       clock.advance(TTL / 2 + 1);

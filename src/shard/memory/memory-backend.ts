@@ -9,18 +9,28 @@
 import { performance } from 'node:perf_hooks';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { getHeapStatistics } from 'node:v8';
-import { encodeCapabilities, encodeServers } from '../../protocol/encoded-fields.js';
+import { encodeCapabilities, encodeMetadata, encodeServers, reencodeStoredField } from '../../protocol/encoded-fields.js';
+import { checkMessageRecord, isLegacyRecord } from '../../protocol/message-record.js';
 import { ErrorCode } from '../../protocol/error-codes.js';
 import type { RecoveryFigures, RecoveryProgress, ShardConfig, ShardEvent } from '../../protocol/messages.js';
 import { fail, OperationFailure } from '../../protocol/operation-failure.js';
-import { expectSessionId, OP_BY_CODE, OPS, type OpCodec, type OpName } from '../../protocol/ops.js';
+import { type CreateArgs, expectSessionId, OP_BY_CODE, OPS, type OpCodec, type OpName } from '../../protocol/ops.js';
 import type { OpHandlers, ShardBackend } from '../backend.js';
 import type { ReplySequence } from '../batch-runner.js';
 import { injectFault } from '../fault.js';
 import { LOG_EXPIRED } from './persistence/recovery.js';
 import { ShardPersistence } from './persistence/shard-persistence.js';
 import { newestMessagesWithin, readBytesOf, sessionBytesOf, SessionStore } from './session-store.js';
-import { writeSession, type StoredSession } from './stored-session.js';
+import { writeSession } from './stored-session.js';
+
+/** The records of an edit, each checked as an append's is; a malformed one fails the whole call. */
+function checkedRecords(records: Uint8Array[]): Uint8Array[] {
+  for (let i = 0; i < records.length; i++) {
+    if (checkMessageRecord(records[i]!) < 0 || isLegacyRecord(records[i]!))
+      fail(ErrorCode.INVALID_ARGUMENT, `messages[${i}]: not a well-formed message record`);
+  }
+  return records;
+}
 
 /** The longest a sweep runs before it lets batches in (the target is under 10 ms per slice). */
 const SWEEP_SLICE_MS = 4;
@@ -100,21 +110,30 @@ export class MemoryBackend implements ShardBackend {
 
   readonly handlers: OpHandlers = {
     create: (id, a) => {
-      this.store.create(id, encodeCapabilities(a.capabilities), encodeServers(a.servers), { cwd: a.cwd, title: a.title, owner: a.owner });
+      this.store.create(
+        id,
+        encodeCapabilities(a.capabilities),
+        encodeServers(a.servers),
+        { cwd: a.cwd, title: a.title, owner: a.owner },
+        encodeMetadata(a.metadata),
+      );
       return true as const;
     },
     get: (id, a) => {
       const session = this.store.get(id);
       if (session === undefined) return null;
+      const total = session.messageCount;
+      const from = a.lastMessages >= 0 ? total - Math.min(a.lastMessages, total) : Math.min(a.fromMessage, total);
+      const count = a.lastMessages >= 0 ? total - from : a.maxMessages < 0 ? total - from : Math.min(a.maxMessages, total - from);
       // Only a session restored past today's limit holds more: a read never hands the host more.
       const limit = this.store.sessionLimitBytes;
-      if (sessionBytesOf(session) > limit && readBytesOf(session, a.lastMessages) > limit) {
+      if (sessionBytesOf(session) > limit && readBytesOf(session, from, count) > limit) {
         fail(
           ErrorCode.LIMIT_EXCEEDED,
-          `maxSessionBytes: session ${session.id} holds ${sessionBytesOf(session)} bytes, past what one read returns (${limit} bytes); read its newest messages with lastMessages`,
+          `maxSessionBytes: session ${session.id} holds ${sessionBytesOf(session)} bytes, past what one read returns (${limit} bytes); read a window of its messages (lastMessages, or fromMessage and maxMessages)`,
         );
       }
-      return this.sessionWrite(session, a.lastMessages);
+      return (writer) => writeSession(writer, session, from, count);
     },
     append: (id, a) => this.store.append(id, a.record),
     update: (id, a) => {
@@ -123,16 +142,34 @@ export class MemoryBackend implements ShardBackend {
         a.capabilities === undefined ? null : encodeCapabilities(a.capabilities),
         a.servers === undefined ? null : encodeServers(a.servers),
         { cwd: a.cwd, title: a.title, owner: a.owner },
+        a.metadata === undefined ? null : encodeMetadata(a.metadata),
       );
       return true as const;
     },
     touch: (id) => this.store.touch(id),
+    appendMany: (id, a) => this.store.appendMany(id, checkedRecords(a.records), a.stamped, a.ifLength),
+    pop: (id, a) => {
+      const record = this.store.pop(id, a.ifLength);
+      return record === null ? null : (writer) => writer.raw(record);
+    },
+    splice: (id, a) => {
+      const { removed, count } = this.store.splice(id, a.start, a.deleteCount, checkedRecords(a.records), a.ifLength);
+      return (writer) => {
+        writer.arrayHeader(count);
+        writer.raw(removed);
+      };
+    },
+    fork: (id, a) => {
+      this.store.fork(id, a.newId, a.messages, a.setTitle ? a.title : undefined, a.setMetadata ? encodeMetadata(a.metadata) : undefined);
+      return true as const;
+    },
     remove: (id) => {
       const session = this.store.remove(id);
       if (session === undefined) return null;
       // Removed whatever its size; what is returned is bounded like a read: its newest messages that fit.
       const limit = this.store.sessionLimitBytes;
-      return this.sessionWrite(session, sessionBytesOf(session) > limit ? newestMessagesWithin(session, limit) : -1);
+      const count = sessionBytesOf(session) > limit ? newestMessagesWithin(session, limit) : session.messageCount;
+      return (writer) => writeSession(writer, session, session.messageCount - count, count);
     },
     list: (after, a) => this.store.list(after, a.limit, { desc: a.desc, cwd: a.cwd, owner: a.owner }),
     size: () => this.store.size,
@@ -198,10 +235,6 @@ export class MemoryBackend implements ShardBackend {
     this.batchRunning = false;
   }
 
-  private sessionWrite(session: StoredSession | undefined, lastMessages: number): ((writer: Parameters<typeof writeSession>[0]) => void) | null {
-    return session === undefined ? null : (writer) => writeSession(writer, session, lastMessages);
-  }
-
   private sweepInSlices(): Promise<number> {
     this.sweepChain = this.sweepChain.then(async () => {
       this.store.restartSweep();
@@ -248,7 +281,12 @@ export class MemoryBackend implements ShardBackend {
       const op = OP_BY_CODE[code];
       if (op === undefined || op.logged !== 'self') return false;
       const handler = this.handlers[op.name] as (id: unknown, args: unknown) => unknown;
-      handler(expectSessionId(id), op.decodeArgs(wireArgs));
+      const args = op.decodeArgs(wireArgs);
+      // Fields encoded by an earlier release are encoded again (see `reencodeStoredField`).
+      if ((op === OPS.create || op === OPS.update) && (args as CreateArgs).capabilities instanceof Uint8Array) {
+        (args as CreateArgs).capabilities = reencodeStoredField((args as CreateArgs).capabilities as Uint8Array);
+      }
+      handler(expectSessionId(id), args);
       return true as const;
     } catch {
       return false;

@@ -3,14 +3,20 @@
  * injected clock, so the rules can be tested without waiting. The worker around it owns the timer.
  */
 import { ErrorCode } from '../../protocol/error-codes.js';
+import { newMessageId } from '../../protocol/message-ids.js';
+import { isLegacyRecord, messageRecordId, sameMessageRecord, upgradeLegacyRecord } from '../../protocol/message-record.js';
 import type { SessionId } from '../../protocol/model.js';
-import { OperationFailure } from '../../protocol/operation-failure.js';
+import { fail, OperationFailure } from '../../protocol/operation-failure.js';
 import { LogArena } from './log-arena.js';
 import { SessionIndex } from './session-index.js';
 import { SessionRows } from './session-rows.js';
 import {
   appendMessageRecordAt,
   captureStoredSession,
+  idsOf,
+  logSlice,
+  recordEndIn,
+  replaceLog,
   logCapacityOf,
   logGrowth,
   MAX_LOG_BYTES,
@@ -45,7 +51,7 @@ export interface StoreLimits {
 const SESSION_OVERHEAD_BYTES = 256;
 
 /** The fields of a session that `update()` may replace. */
-type ReplaceableFields = Pick<StoredSession, 'capabilities' | 'servers' | 'cwd' | 'title' | 'owner'>;
+type ReplaceableFields = Pick<StoredSession, 'capabilities' | 'servers' | 'cwd' | 'title' | 'owner' | 'metadata'>;
 
 /** The bytes a session is counted for against `StoreLimits.maxBytes`. */
 export function weightOf(session: StoredSession): number {
@@ -57,10 +63,21 @@ export function sessionBytesOf(session: StoredSession): number {
   return session.logBytes + fieldsWeight(session);
 }
 
-/** The bytes a read of the newest `lastMessages` (all when negative) counts for against `maxBytesPerSession`. */
-export function readBytesOf(session: StoredSession, lastMessages: number): number {
-  const count = lastMessages < 0 ? session.messageCount : Math.min(lastMessages, session.messageCount);
-  return session.logBytes - offsetOfMessage(session, session.messageCount - count) + fieldsWeight(session);
+/** The bytes a read of `count` messages from index `from` counts for against `maxBytesPerSession`. */
+export function readBytesOf(session: StoredSession, from: number, count: number): number {
+  const end = from + count >= session.messageCount ? session.logBytes : offsetOfMessage(session, from + count);
+  return end - offsetOfMessage(session, from) + fieldsWeight(session);
+}
+
+/** Splits `bytes` (whole records) into one view per record. */
+function splitRecords(bytes: Uint8Array): Uint8Array[] {
+  const records: Uint8Array[] = [];
+  for (let at = 0; at < bytes.length; ) {
+    const end = recordEndIn(bytes, at);
+    records.push(bytes.subarray(at, end));
+    at = end;
+  }
+  return records;
 }
 
 /** The most of the newest messages a read may return within `maxBytes` (`readBytesOf`): a binary search. */
@@ -69,7 +86,7 @@ export function newestMessagesWithin(session: StoredSession, maxBytes: number): 
   let tooMany = session.messageCount + 1;
   while (tooMany - fits > 1) {
     const middle = Math.floor((fits + tooMany) / 2);
-    if (readBytesOf(session, middle) <= maxBytes) fits = middle;
+    if (readBytesOf(session, session.messageCount - middle, middle) <= maxBytes) fits = middle;
     else tooMany = middle;
   }
   return fits;
@@ -81,7 +98,14 @@ function maxFieldsWeight(maxFieldBytes: number): number {
 }
 
 function fieldsWeight(fields: ReplaceableFields): number {
-  return fields.capabilities.length + fields.servers.length + (fields.cwd?.length ?? 0) + (fields.title?.length ?? 0) + (fields.owner?.length ?? 0);
+  return (
+    fields.capabilities.length +
+    fields.servers.length +
+    fields.metadata.length +
+    (fields.cwd?.length ?? 0) +
+    (fields.title?.length ?? 0) +
+    (fields.owner?.length ?? 0)
+  );
 }
 
 /** What `list()` keeps and in which order. */
@@ -170,13 +194,14 @@ export class SessionStore {
     return this.bytes;
   }
 
-  /** Creates a session from its encoded capabilities and servers (see `stored-session.ts`) and its plain fields. */
-  create(id: SessionId, capabilities: Uint8Array, servers: Uint8Array, fields?: SessionFields): void {
+  /** Creates a session from its encoded capabilities, servers and metadata (see `stored-session.ts`) and its plain fields. */
+  create(id: SessionId, capabilities: Uint8Array, servers: Uint8Array, fields?: SessionFields, metadata?: Uint8Array): void {
     const now = this.clock();
     if (this.liveRow(id, now) >= 0) {
       throw new OperationFailure(ErrorCode.INVALID_ARGUMENT, `id: session ${id} already exists`);
     }
     const session = newStoredSession(this.rows, this.arena, id, now, capabilities, servers, fields);
+    if (metadata !== undefined) session.metadata = metadata;
     try {
       this.checkSessionBytes(id, fieldsWeight(session), 'its fields');
       this.reserve(id, weightOf(session));
@@ -236,12 +261,19 @@ export class SessionStore {
   }
 
   /** Replaces the encoded fields given (`null`: unchanged) and the plain fields present in `fields`. */
-  update(id: SessionId, capabilities: Uint8Array | null, servers: Uint8Array | null, fields?: Partial<SessionFields>): void {
+  update(
+    id: SessionId,
+    capabilities: Uint8Array | null,
+    servers: Uint8Array | null,
+    fields?: Partial<SessionFields>,
+    metadata: Uint8Array | null = null,
+  ): void {
     const now = this.clock();
     const session = this.require(id, now);
     const changes = {
       capabilities: capabilities ?? session.capabilities,
       servers: servers ?? session.servers,
+      metadata: metadata ?? session.metadata,
       cwd: fields?.cwd !== undefined ? fields.cwd : session.cwd,
       title: fields?.title !== undefined ? fields.title : session.title,
       owner: fields?.owner !== undefined ? fields.owner : session.owner,
@@ -252,6 +284,193 @@ export class SessionStore {
     Object.assign(session, changes);
     session.lastAccessed = now;
     session.updatedAt = now;
+  }
+
+  /**
+   * Appends records all or none (see `AppendManyArgs` in `protocol/ops.ts`): a retry of the newest ones
+   * appends nothing; then `ifLength`, new ids and the limits. Returns the new length.
+   */
+  appendMany(id: SessionId, records: readonly Uint8Array[], stamped: readonly boolean[], ifLength: number): number {
+    const now = this.clock();
+    const session = this.require(id, now);
+    const count = session.messageCount;
+    if (this.isRetry(session, records, stamped)) {
+      session.lastAccessed = now;
+      return count;
+    }
+    this.checkLength(session, ifLength);
+    this.checkNewIds(session, idsOf(session), records);
+    let bytes = 0;
+    for (const record of records) bytes += record.length;
+    this.checkGrowth(session, count + records.length, session.logBytes + bytes, records.length);
+    this.reserve(id, logGrowth(session.logBytes, session.logCapacity, bytes));
+    this.preserve(session);
+    const { rows, row } = session;
+    const ids = session.ids!;
+    for (const record of records) {
+      appendMessageRecordAt(rows, row, this.arena, record);
+      ids.add(messageRecordId(record));
+    }
+    session.idsCount = count + records.length;
+    this.messages += records.length;
+    session.lastAccessed = now;
+    if (records.length > 0) session.updatedAt = now;
+    return count + records.length;
+  }
+
+  /** Removes the newest message and returns its record (a copy), or `null` when the session has none. */
+  pop(id: SessionId, ifLength: number): Uint8Array | null {
+    const now = this.clock();
+    const session = this.require(id, now);
+    this.checkLength(session, ifLength);
+    session.lastAccessed = now;
+    const count = session.messageCount;
+    if (count === 0) return null;
+    const start = offsetOfMessage(session, count - 1);
+    const record = logSlice(session, start, session.logBytes);
+    this.rebuild(session, [logSlice(session, 0, start)], count - 1);
+    session.updatedAt = now;
+    return record;
+  }
+
+  /**
+   * `Array.prototype.splice` on the session's history (`deleteCount` -1: all from `start` on), atomically;
+   * returns the removed records, whole, in one buffer, and how many they are.
+   */
+  splice(id: SessionId, start: number, deleteCount: number, records: readonly Uint8Array[], ifLength: number): { removed: Uint8Array; count: number } {
+    const now = this.clock();
+    const session = this.require(id, now);
+    this.checkLength(session, ifLength);
+    const count = session.messageCount;
+    const from = start < 0 ? Math.max(count + start, 0) : Math.min(start, count);
+    const deleted = deleteCount < 0 ? count - from : Math.min(deleteCount, count - from);
+    const removedStart = offsetOfMessage(session, from);
+    const removedEnd = offsetOfMessage(session, from + deleted);
+    const removed = logSlice(session, removedStart, removedEnd);
+    if (records.length > 0) {
+      const remaining = new Set(idsOf(session));
+      for (const record of splitRecords(removed)) remaining.delete(messageRecordId(record));
+      this.checkNewIds(session, remaining, records);
+    }
+    let inserted = 0;
+    for (const record of records) inserted += record.length;
+    const newCount = count - deleted + records.length;
+    const newBytes = session.logBytes - removed.length + inserted;
+    this.checkGrowth(session, newCount, newBytes, records.length);
+    if (newBytes > session.logBytes) this.reserve(id, newBytes - session.logBytes);
+    this.rebuild(
+      session,
+      [logSlice(session, 0, removedStart), ...records, logSlice(session, removedEnd, session.logBytes)],
+      newCount,
+      newBytes > session.logBytes ? newBytes - session.logBytes : 0,
+    );
+    session.lastAccessed = now;
+    session.updatedAt = now;
+    return { removed, count: deleted };
+  }
+
+  /**
+   * A new session `newId` with the source's fields (`title` and `metadata` replaced when not `undefined`)
+   * and a copy of its first `messages` messages (-1: all).
+   */
+  fork(id: SessionId, newId: SessionId, messages: number, title: string | null | undefined, metadata: Uint8Array | undefined): void {
+    const now = this.clock();
+    const source = this.require(id, now);
+    if (this.liveRow(newId, now) >= 0) fail(ErrorCode.CONFLICT, `fork: session ${newId} already exists`);
+    const count = messages < 0 ? source.messageCount : Math.min(messages, source.messageCount);
+    const log = logSlice(source, 0, offsetOfMessage(source, count));
+    source.lastAccessed = now;
+    const fields = { cwd: source.cwd, title: title === undefined ? source.title : title, owner: source.owner };
+    const session = newStoredSession(this.rows, this.arena, newId, now, source.capabilities, source.servers, fields);
+    session.metadata = metadata ?? source.metadata;
+    try {
+      replaceLog(session, [log], count);
+      this.checkSessionBytes(newId, sessionBytesOf(session), 'the messages and fields it copies');
+      this.reserve(newId, weightOf(session));
+    } catch (error) {
+      releaseStoredSession(session);
+      throw error;
+    }
+    this.sessions.add(session);
+    this.messages += count;
+    this.capturing?.born.add(newId);
+  }
+
+  /** Whether the session's newest messages are `records` (a retried append). */
+  private isRetry(session: StoredSession, records: readonly Uint8Array[], stamped: readonly boolean[]): boolean {
+    const count = session.messageCount;
+    if (records.length === 0 || count < records.length) return false;
+    let bytes = 0;
+    for (const record of records) bytes += record.length;
+    const start = offsetOfMessage(session, count - records.length);
+    if (session.logBytes - start !== bytes) return false;
+    const tail = logSlice(session, start, session.logBytes);
+    for (let i = 0, at = 0; i < records.length; i++) {
+      const end = recordEndIn(tail, at);
+      if (!sameMessageRecord(tail.subarray(at, end), records[i]!, stamped[i]!)) return false;
+      at = end;
+    }
+    return true;
+  }
+
+  /** Rejects `ERR_CONFLICT` unless `ifLength` is -1 or the session holds exactly that many messages. */
+  private checkLength(session: StoredSession, ifLength: number): void {
+    if (ifLength >= 0 && session.messageCount !== ifLength) {
+      fail(ErrorCode.CONFLICT, `ifLength: session ${session.id} holds ${session.messageCount} messages, not ${ifLength}; nothing was changed`);
+    }
+  }
+
+  /** Rejects `ERR_CONFLICT` for an id in `held` or twice among `records`. */
+  private checkNewIds(session: StoredSession, held: ReadonlySet<string>, records: readonly Uint8Array[]): void {
+    const seen = new Set<string>();
+    for (const record of records) {
+      const messageId = messageRecordId(record);
+      if (held.has(messageId))
+        fail(ErrorCode.CONFLICT, `message id ${JSON.stringify(messageId)} is already in session ${session.id} (with other content); nothing was changed`);
+      if (seen.has(messageId)) fail(ErrorCode.CONFLICT, `message id ${JSON.stringify(messageId)} is given twice; nothing was changed`);
+      seen.add(messageId);
+    }
+  }
+
+  /** Rejects a write that would leave the session past `maxMessagesPerSession` or its byte limits (growing ones only). */
+  private checkGrowth(session: StoredSession, newCount: number, newLogBytes: number, adding: number): void {
+    if (adding > 0 && newCount > this.limits.maxMessagesPerSession && newCount > session.messageCount && !this.replaying) {
+      fail(
+        ErrorCode.LIMIT_EXCEEDED,
+        `maxMessagesPerSession: session ${session.id} would hold ${newCount} messages (the limit is ${this.limits.maxMessagesPerSession}); nothing was changed`,
+      );
+    }
+    if (newLogBytes > session.logBytes) {
+      if (newLogBytes > MAX_LOG_BYTES) {
+        fail(
+          ErrorCode.LIMIT_EXCEEDED,
+          `message: session ${session.id} would hold ${newLogBytes} bytes of messages, past the most one session can hold (${MAX_LOG_BYTES} bytes)`,
+        );
+      }
+      this.checkSessionBytes(session.id, newLogBytes + fieldsWeight(session), 'these messages');
+    }
+  }
+
+  /** Gives the session a new log (`replaceLog`), keeping the store's counts; `reserved`: bytes already counted for it. */
+  private rebuild(session: StoredSession, parts: readonly Uint8Array[], count: number, reserved = 0): void {
+    this.preserve(session);
+    const before = weightOf(session);
+    const messagesBefore = session.messageCount;
+    replaceLog(session, parts, count);
+    this.bytes += weightOf(session) - before - reserved;
+    this.messages += count - messagesBefore;
+  }
+
+  /**
+   * Gives the messages of a session written before ids existed (records of the first format) an id each,
+   * once, as it is recovered: what is then served and snapshotted keeps it.
+   */
+  private upgradeLegacyMessages(session: StoredSession): void {
+    if (session.messageCount === 0) return;
+    const log = logSlice(session, 0, session.logBytes);
+    if (!isLegacyRecord(log, 0)) return;
+    const records = splitRecords(log).map((record) => (isLegacyRecord(record) ? upgradeLegacyRecord(record, newMessageId()) : record));
+    replaceLog(session, records, records.length);
   }
 
   touch(id: SessionId): boolean {
@@ -334,6 +553,7 @@ export class SessionStore {
 
   /** Puts a recovered session in, replacing any of the same id. */
   restore(session: StoredSession): void {
+    this.upgradeLegacyMessages(session);
     const previous = this.sessions.get(session.id);
     if (previous !== undefined) this.delete(previous);
     this.sessions.add(session);

@@ -17,8 +17,16 @@
  * skip them cheaply.
  */
 import { constants } from 'node:buffer';
-import { SESSION_V2_STRUCTURE } from '../../protocol/codec.js';
-import { messageRecordEnd } from '../../protocol/message-record.js';
+import { SESSION_V3_STRUCTURE } from '../../protocol/codec.js';
+import { NULL_BYTES, reencodeStoredField } from '../../protocol/encoded-fields.js';
+import {
+  binValueEnd,
+  MAX_BIN_HEADER_BYTES,
+  MAX_RECORD_HEAD_BYTES,
+  messageRecordBodyEnd,
+  messageRecordId,
+  recordHasMetadata,
+} from '../../protocol/message-record.js';
 import type { SessionId } from '../../protocol/model.js';
 import type { MsgpackWriter } from '../../protocol/msgpack-writer.js';
 import { levelOf, LOG_UNIT_BYTES, MAX_LEVEL, pieceBytes, type LogArena } from './log-arena.js';
@@ -48,6 +56,15 @@ export class StoredSession implements Readonly<IdParts> {
   cwd: string | null;
   title: string | null;
   owner: string | null;
+  /** The metadata as a msgpack value: a bin of its JSON text, or nil. */
+  metadata: Uint8Array = NULL_BYTES;
+  /**
+   * The ids of its first `idsCount` messages, built when a write first needs them (`idsOf`) and dropped
+   * when an edit removes messages. Plain appends leave it alone (the hot path never reads this object):
+   * `idsOf` adds the ids appended since.
+   */
+  ids: Set<string> | null = null;
+  idsCount = 0;
 
   constructor(
     readonly rows: SessionRows,
@@ -136,9 +153,7 @@ const NO_FIELDS: SessionFields = Object.freeze({ cwd: null, title: null, owner: 
 const NO_PIECES = new Uint32Array(0);
 /** The longest log: one that a Buffer can still hold when it is written out whole, and a row's uint32 can count. */
 export const MAX_LOG_BYTES = Math.min(constants.MAX_LENGTH, 2 ** 32 - 1);
-/** The most bytes `messageRecordEnd` reads: marker, role fixstr of up to 9 bytes, str header of up to 5. */
-const MAX_RECORD_HEADER_BYTES = 16;
-const headerScratch = Buffer.alloc(MAX_RECORD_HEADER_BYTES);
+const headerScratch = Buffer.alloc(MAX_RECORD_HEAD_BYTES);
 
 /** A session with no messages, holding a row of `rows` until `releaseStoredSession`; its log will take pieces from `arena`. */
 export function newStoredSession(
@@ -319,20 +334,29 @@ function skipRecords(session: StoredSession, at: number, count: number): number 
   const { arena } = session;
   let i = 0;
   let pieceStart = 0;
-  for (; count > 0; count--) {
-    let size = pieceBytes(levelOf(pieceAt(session, i)));
-    while (at >= pieceStart + size) {
+  let size = pieceBytes(levelOf(pieceAt(session, 0)));
+  // A record's head (up to its content's header), then, with metadata, the metadata's bin header: each read
+  // in place when its piece holds it, else from a copy.
+  const endOf = (from: number, headBytes: number, read: (bytes: Uint8Array, at: number) => number): number => {
+    while (from >= pieceStart + size) {
       pieceStart += size;
       size = pieceBytes(levelOf(pieceAt(session, ++i)));
     }
-    if (at + MAX_RECORD_HEADER_BYTES <= pieceStart + size) {
+    if (from + headBytes <= pieceStart + size) {
       const piece = pieceAt(session, i);
-      const from = arena.offsetOf(piece) + at - pieceStart;
-      at += messageRecordEnd(arena.pageOf(piece), from) - from;
-    } else {
-      copyLog(session, at, Math.min(at + MAX_RECORD_HEADER_BYTES, session.logBytes), headerScratch, 0);
-      at += messageRecordEnd(headerScratch, 0);
+      const inPage = arena.offsetOf(piece) + from - pieceStart;
+      return from + read(arena.pageOf(piece), inPage) - inPage;
     }
+    copyLog(session, from, Math.min(from + headBytes, session.logBytes), headerScratch, 0);
+    return from + read(headerScratch, 0);
+  };
+  for (; count > 0; count--) {
+    let withMetadata = false;
+    const bodyEnd = endOf(at, MAX_RECORD_HEAD_BYTES, (bytes, from) => {
+      withMetadata = recordHasMetadata(bytes, from);
+      return messageRecordBodyEnd(bytes, from);
+    });
+    at = withMetadata ? endOf(bodyEnd, MAX_BIN_HEADER_BYTES, binValueEnd) : bodyEnd;
   }
   return at;
 }
@@ -376,27 +400,83 @@ function rebuildCheckpoints(session: StoredSession): void {
 }
 
 /**
- * Writes the session as a Session record; `lastMessages >= 0` keeps only that many of the newest messages.
- * Its `lastAccessed` is written as it is now: refresh it before.
+ * Writes the session as a Session record with `count` of its messages from index `from` (the caller
+ * clamped them). Its `lastAccessed` is written as it is now: refresh it before.
  */
-export function writeSession(writer: MsgpackWriter, session: StoredSession, lastMessages: number): void {
-  const count = lastMessages < 0 ? session.messageCount : Math.min(lastMessages, session.messageCount);
-  const start = count === session.messageCount ? 0 : offsetOfMessage(session, session.messageCount - count);
-  writer.recordHeader(SESSION_V2_STRUCTURE);
+export function writeSession(writer: MsgpackWriter, session: StoredSession, from: number, count: number): void {
+  const start = offsetOfMessage(session, from);
+  const end = from + count >= session.messageCount ? session.logBytes : offsetOfMessage(session, from + count);
+  writer.recordHeader(SESSION_V3_STRUCTURE);
   writer.string(session.id);
   writer.number(session.createdAt);
   writer.number(session.lastAccessed);
   writer.arrayHeader(count);
-  const bytes = session.logBytes - start;
-  const target = writer.reserve(bytes);
-  copyLog(session, start, session.logBytes, target, writer.length);
-  writer.advanceTo(writer.length + bytes);
+  writeLogBytes(writer, session, start, end);
   writer.raw(session.capabilities);
   writer.raw(session.servers);
   writeOptionalString(writer, session.cwd);
   writeOptionalString(writer, session.title);
   writer.number(session.updatedAt);
   writeOptionalString(writer, session.owner);
+  writer.raw(session.metadata);
+  writer.number(session.messageCount);
+}
+
+/** Copies log bytes `start` up to `end` into the writer as they are (whole records: msgpack values). */
+export function writeLogBytes(writer: MsgpackWriter, session: StoredSession, start: number, end: number): void {
+  const bytes = end - start;
+  const target = writer.reserve(bytes);
+  copyLog(session, start, end, target, writer.length);
+  writer.advanceTo(writer.length + bytes);
+}
+
+/** The ids of the session's messages (read from its log the first time a write needs them, then kept up to date). */
+export function idsOf(session: StoredSession): Set<string> {
+  const count = session.messageCount;
+  if (session.ids !== null && session.idsCount === count) return session.ids;
+  const ids = session.ids ?? new Set<string>();
+  const from = session.ids === null ? 0 : session.idsCount;
+  const start = offsetOfMessage(session, from);
+  const log = logSlice(session, start, session.logBytes);
+  for (let at = 0, i = from; i < count; i++) {
+    ids.add(messageRecordId(log, at));
+    at = recordHasMetadata(log, at) ? binValueEnd(log, messageRecordBodyEnd(log, at)) : messageRecordBodyEnd(log, at);
+  }
+  session.ids = ids;
+  session.idsCount = count;
+  return ids;
+}
+
+/** Where the record at `at` of `bytes` (whole records) ends. */
+export function recordEndIn(bytes: Uint8Array, at: number): number {
+  return recordHasMetadata(bytes, at) ? binValueEnd(bytes, messageRecordBodyEnd(bytes, at)) : messageRecordBodyEnd(bytes, at);
+}
+
+/**
+ * Gives the session a new log made of `parts` (whole records, `count` of them), releasing the old one's
+ * pieces. A history edit (pop, splice, a legacy upgrade) rebuilds the log so: an append-only log of pieces
+ * has no cheaper way to lose records in its middle.
+ */
+export function replaceLog(session: StoredSession, parts: readonly Uint8Array[], count: number): void {
+  const { rows, row, arena } = session;
+  releaseLog(session);
+  session.pieces = NO_PIECES;
+  session.tableCount = 0;
+  session.checkpoints = null;
+  rows.clearTailPieces(row);
+  rows.setLogRoom(row, 0);
+  rows.setLogBytes(row, 0);
+  for (const part of parts) if (part.length > 0) writeLog(rows, row, arena, part);
+  rows.setMessageCount(row, count);
+  rebuildCheckpoints(session);
+  session.ids = null;
+}
+
+/** The log bytes `start` up to `end`, copied out. */
+export function logSlice(session: StoredSession, start: number, end: number): Buffer {
+  const bytes = Buffer.allocUnsafe(end - start);
+  copyLog(session, start, end, bytes, 0);
+  return bytes;
 }
 
 function writeOptionalString(writer: MsgpackWriter, value: string | null): void {
@@ -412,6 +492,7 @@ function writeOptionalString(writer: MsgpackWriter, value: string | null): void 
  */
 export function captureStoredSession(session: StoredSession, into: SessionRows): StoredSession {
   const copy = new StoredSession(into, session.arena, session.id, session.createdAt, session.capabilities, session.servers, session);
+  copy.metadata = session.metadata;
   into.copyRow(session.rows, session.row, copy.row);
   copy.pieces = session.pieces;
   copy.tableCount = session.tableCount;
@@ -447,6 +528,7 @@ export function serialiseSessionFields(session: StoredSession): Record<string, u
     cwd: session.cwd,
     title: session.title,
     owner: session.owner,
+    metadata: session.metadata,
     logBytes: session.logBytes,
   };
 }
@@ -477,7 +559,7 @@ export function restoreStoredSession(record: unknown, rows: SessionRows, arena: 
   if (!(capabilities instanceof Uint8Array) || !(servers instanceof Uint8Array)) throw new TypeError('not a session record');
   const expected = whole ? log.length : (logBytes as number);
   if (expected > MAX_LOG_BYTES) throw new TypeError('not a session record');
-  const session = newStoredSession(rows, arena, id, createdAt, new Uint8Array(capabilities), new Uint8Array(servers));
+  const session = newStoredSession(rows, arena, id, createdAt, reencodeStoredField(capabilities), reencodeStoredField(servers));
   const fields = session as unknown as Record<string, unknown>;
   for (const key of RESTORED_KEYS) {
     const value = given[key];
@@ -485,6 +567,7 @@ export function restoreStoredSession(record: unknown, rows: SessionRows, arena: 
     // A field keeps its type; one that defaults to null takes what the record holds.
     if (typeof value === typeof fields[key] || fields[key] === null) fields[key] = value;
   }
+  if (given.metadata instanceof Uint8Array && given.metadata.length > 0) session.metadata = new Uint8Array(given.metadata);
   try {
     let written = 0;
     if (whole) writeLog(rows, session.row, arena, log);

@@ -1,5 +1,5 @@
 /**
- * The Redis keys of a session. Both carry the id as the hash tag (`{...}`), so they live in one Redis
+ * The Redis keys of a session. All carry the id as the hash tag (`{...}`), so they live in one Redis
  * Cluster slot and every script that touches a session runs on one node.
  */
 import type { SessionId } from '../../protocol/model.js';
@@ -15,6 +15,19 @@ export function metaKey(id: SessionId): string {
 /** A list of the session's messages, each one encoded Message record. */
 export function logKey(id: SessionId): string {
   return `${KEY_PREFIX}{${id}}:l`;
+}
+
+/**
+ * A set of the ids of the session's messages, so that an append or a splice checks an id's uniqueness in
+ * O(1) rather than by reading the log (see `lua-scripts.ts`).
+ */
+export function idsKey(id: SessionId): string {
+  return `${KEY_PREFIX}{${id}}:i`;
+}
+
+/** The three keys of a session, in the order every script takes them. */
+export function sessionKeys(id: SessionId): [string, string, string] {
+  return [metaKey(id), logKey(id), idsKey(id)];
 }
 
 /** What `SCAN` matches to find every session: one meta key each. */

@@ -3,17 +3,30 @@
  * the server: no other host's call can interleave between its check and its write, and the limits are
  * enforced where the data is rather than by a read-modify-write from the host.
  *
- * KEYS[1] is the session's meta hash, KEYS[2] its message list (`keys.ts`). The hash holds `v` (the format
- * version), `c` (createdAt), `a` (lastAccessed), `u` (updatedAt), `cap` and `srv` (encoded capabilities
- * and server names), and `cwd`, `title`, `owner` when set (absent: null). Both keys get the same
- * `PEXPIRE` in the same script, so they expire at the same instant (a script sees one frozen clock).
- * ARGV[1] is the host's clock, ARGV[2] the idle TTL in milliseconds.
+ * KEYS[1] is the session's meta hash, KEYS[2] its message list, KEYS[3] the set of its message ids
+ * (`keys.ts`). The hash holds `v` (the format version), `c` (createdAt), `a` (lastAccessed), `u`
+ * (updatedAt), `cap` and `srv` (encoded capabilities and server names), and `cwd`, `title`, `owner` and
+ * `meta` (the metadata's JSON text) when set (absent: null). All keys get the same `PEXPIRE` in the same
+ * script, so they expire at the same instant (a script sees one frozen clock). ARGV[1] is the host's
+ * clock, ARGV[2] the idle TTL in milliseconds.
  *
  * `b` is the session's byte total, checked against `maxSessionBytes`: its message records plus `cap`,
- * `srv`, `cwd`, `title` and `owner`, all as stored bytes (the memory store counts the plain fields in
- * UTF-16 code units, so non-ASCII text weighs a little more here). Sessions written before `b` existed get
- * it computed once, on their first call (`SESSION_BYTES`); the writing scripts keep it current. Writes by
- * a host of an earlier release still running on the same Redis do not update it (a rolling upgrade).
+ * `srv`, `cwd`, `title`, `owner` and `meta`, all as stored bytes (the memory store counts the plain fields
+ * in UTF-16 code units, so non-ASCII text weighs a little more here). Sessions written before `b` existed
+ * get it computed once, on their first call (`SESSION_BYTES`); the writing scripts keep it current. Writes
+ * by a host of an earlier release still running on the same Redis do not update it (a rolling upgrade).
+ *
+ * Message ids: KEYS[3] holds the id of every record of the log, and `ni` in the hash how many ids the
+ * scripts put there. An id's uniqueness is checked against the set (O(1)), never by reading the log. When
+ * the count and the set disagree (the set expired while only hosts of an earlier release, which refresh
+ * the first two keys alone, touched the session), the set is rebuilt from the log, once (`ensureIndex`).
+ *
+ * Records of the first format (marker 0x41, no id: sessions written by an earlier release) are upgraded
+ * by the first script that hands them out. A read upgrades those of its window in place (`LSET`), each
+ * with a fresh id (a ULID of the record's timestamp whose random part is the host's `seed` and a count,
+ * checked against the set): the bytes `upgradeLegacyRecord` writes. So an id, once served, is stored and
+ * never changes. A pop, a splice or a remove upgrades the records it removes in its reply only. Nothing
+ * else needs a record's id, so records of the first format stay in the log until read.
  */
 
 /** The scripts, by the command name ioredis defines for each. */
@@ -23,7 +36,7 @@ export interface ScriptSource {
 }
 
 /** The plain and encoded fields counted in `b`. */
-const COUNTED_FIELDS = `{'cap', 'srv', 'cwd', 'title', 'owner'}`;
+const COUNTED_FIELDS = `{'cap', 'srv', 'cwd', 'title', 'owner', 'meta'}`;
 
 /**
  * `fieldBytes()`: the counted fields' bytes; `sessionBytes()`: `b`, or, when absent (a session of an
@@ -47,20 +60,136 @@ end
 const REFRESH = `
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
+redis.call('PEXPIRE', KEYS[3], ARGV[2])
+`;
+
+/**
+ * The message ids: `recordId(r)` (nil for a record of the first format), `indexAdd(ids)`,
+ * `indexRemove(ids)`, `ensureIndex()` (rebuilds the set when it disagrees with `ni`); `pushBack(list)` and
+ * `pushFront(list)` push many records, in their order, in chunks (Lua's `unpack` takes some thousands).
+ */
+const INDEX = `
+local function recordId(r)
+  local m = string.byte(r, 1)
+  if (m ~= 0x43 and m ~= 0x44) or #r < 3 then return nil end
+  local h = string.byte(r, 2)
+  if h == 0xd9 then return string.sub(r, 4, 3 + string.byte(r, 3)) end
+  return string.sub(r, 3, 2 + h - 0xa0)
+end
+local function indexAdd(ids)
+  local added = 0
+  for i = 1, #ids, 1000 do added = added + redis.call('SADD', KEYS[3], unpack(ids, i, math.min(i + 999, #ids))) end
+  if added > 0 then redis.call('HINCRBY', KEYS[1], 'ni', added) end
+end
+local function indexRemove(ids)
+  local removed = 0
+  for i = 1, #ids, 1000 do removed = removed + redis.call('SREM', KEYS[3], unpack(ids, i, math.min(i + 999, #ids))) end
+  if removed > 0 then redis.call('HINCRBY', KEYS[1], 'ni', -removed) end
+end
+local function ensureIndex()
+  local n = tonumber(redis.call('HGET', KEYS[1], 'ni')) or 0
+  if n == redis.call('SCARD', KEYS[3]) then return end
+  redis.call('DEL', KEYS[3])
+  redis.call('HDEL', KEYS[1], 'ni')
+  local held = redis.call('LLEN', KEYS[2])
+  for from = 0, held - 1, 1000 do
+    local ids = {}
+    for _, r in ipairs(redis.call('LRANGE', KEYS[2], from, from + 999)) do
+      local id = recordId(r)
+      if id then ids[#ids + 1] = id end
+    end
+    indexAdd(ids)
+  end
+end
+local function pushBack(list)
+  for i = 1, #list, 1000 do redis.call('RPUSH', KEYS[2], unpack(list, i, math.min(i + 999, #list))) end
+end
+local function pushFront(list)
+  local i = #list
+  while i >= 1 do
+    local chunk = {}
+    for j = i, math.max(1, i - 999), -1 do chunk[#chunk + 1] = list[j] end
+    redis.call('LPUSH', KEYS[2], unpack(chunk))
+    i = i - #chunk
+  end
+end
+`;
+
+/**
+ * Records of the first format (needs `INDEX`): `isLegacy(r)`; `upgraded(r, seed)`, the record with a
+ * fresh id not in the set; `upgradeStored(first, records, seed)` upgrades those of `records` (read from
+ * index `first`) in place and in the log, and returns how many bytes they grew by; `upgradeRemoved`
+ * upgrades records no longer in the log, for the reply only.
+ */
+const LEGACY = `
+local CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ'
+local minted = 0
+local function base32(n, digits)
+  local s = ''
+  for _ = 1, digits do
+    local d = n % 32
+    s = string.sub(CROCKFORD, d + 1, d + 1) .. s
+    n = (n - d) / 32
+  end
+  return s
+end
+local function isLegacy(r)
+  return string.byte(r, 1) == 0x41 and #r >= 16
+end
+local function upgraded(r, seed)
+  local ms = math.floor(struct.unpack('>d', r, #r - 7))
+  if not (ms >= 0 and ms < 281474976710656) then ms = tonumber(ARGV[1]) end
+  local time = base32(ms, 10)
+  local id
+  repeat
+    minted = minted + 1
+    id = time .. seed .. base32(minted % 1048576, 4)
+  until redis.call('SISMEMBER', KEYS[3], id) == 0
+  return string.char(0x43, 0xa0 + #id) .. id .. string.sub(r, 2), id
+end
+local function upgradeStored(first, records, seed)
+  local any = false
+  for _, r in ipairs(records) do if isLegacy(r) then any = true break end end
+  if not any then return 0 end
+  ensureIndex()
+  local growth, ids = 0, {}
+  for i, r in ipairs(records) do
+    if isLegacy(r) then
+      local u, id = upgraded(r, seed)
+      records[i] = u
+      growth = growth + #u - #r
+      redis.call('LSET', KEYS[2], first + i - 1, u)
+      redis.call('SADD', KEYS[3], id)
+      ids[#ids + 1] = id
+    end
+  end
+  redis.call('HINCRBY', KEYS[1], 'ni', #ids)
+  return growth
+end
+local function upgradeRemoved(records, seed)
+  local any = false
+  for _, r in ipairs(records) do if isLegacy(r) then any = true break end end
+  if not any then return end
+  ensureIndex()
+  for i, r in ipairs(records) do
+    if isLegacy(r) then records[i] = upgraded(r, seed) end
+  end
+end
 `;
 
 /**
  * ARGV[3] version, [4] capabilities, [5] servers, [6] maxSessionBytes, then field/value pairs of the plain
- * fields set. Returns `[1, bytes]`, `[0, 0]` if the id exists, or `[2, bytes]` (past maxSessionBytes).
+ * fields set (metadata as `meta`). Returns `[1, bytes]`, `[0, 0]` if the id exists, or `[2, bytes]` (past
+ * maxSessionBytes).
  */
 export const CREATE_SCRIPT: ScriptSource = {
-  numberOfKeys: 2,
+  numberOfKeys: 3,
   lua: `
 if redis.call('EXISTS', KEYS[1]) == 1 then return {0, 0} end
 local b = #ARGV[4] + #ARGV[5]
 for i = 8, #ARGV, 2 do b = b + #ARGV[i] end
 if b > tonumber(ARGV[6]) then return {2, b} end
-redis.call('DEL', KEYS[2])
+redis.call('DEL', KEYS[2], KEYS[3])
 redis.call('HSET', KEYS[1], 'v', ARGV[3], 'c', ARGV[1], 'a', ARGV[1], 'u', ARGV[1], 'cap', ARGV[4], 'srv', ARGV[5], 'b', b)
 for i = 7, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
@@ -69,53 +198,313 @@ return {1, b}
 };
 
 /**
- * ARGV[3]: how many of the newest messages (-1: all), [4] maxSessionBytes. Returns nil, `[hash as a flat
- * list, messages]`, or `[bytes]` when the session holds more than maxSessionBytes (only after the limit was
- * lowered) and so would this read: refused before anything is read, as the memory store refuses it.
+ * ARGV[3] lastMessages (-1: a window from [4] fromMessage of at most [5] maxMessages, -1: all), [6]
+ * maxSessionBytes, [7] seed (`LEGACY`). Returns nil, `[hash as a flat list, messages, messages held]`, or
+ * `[bytes]` when the session holds more than maxSessionBytes (only after the limit was lowered) and so
+ * would this read: refused before anything is read when the read is the whole log, as the memory store
+ * refuses it. Records of the first format in the window are upgraded (see the module comment).
  */
 export const GET_SCRIPT: ScriptSource = {
-  numberOfKeys: 2,
+  numberOfKeys: 3,
   lua: `
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 ${SESSION_BYTES}
+${INDEX}
+${LEGACY}
 local b = sessionBytes()
+local held = redis.call('LLEN', KEYS[2])
+local last, from, most = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local first, count
+if last >= 0 then
+  count = math.min(last, held)
+  first = held - count
+else
+  first = math.min(from, held)
+  count = held - first
+  if most >= 0 and most < count then count = most end
+end
+local max = tonumber(ARGV[6])
 redis.call('HSET', KEYS[1], 'a', ARGV[1], 'b', b)
 ${REFRESH}
-local n = tonumber(ARGV[3])
-local max = tonumber(ARGV[4])
-if b > max and n < 0 then return {b} end
-local log
-if n < 0 then log = redis.call('LRANGE', KEYS[2], 0, -1)
-elseif n == 0 then log = {}
-else log = redis.call('LRANGE', KEYS[2], -n, -1) end
+if b > max and count == held then return {b} end
+local log = {}
+if count > 0 then log = redis.call('LRANGE', KEYS[2], first, first + count - 1) end
+local growth = upgradeStored(first, log, ARGV[7])
+if growth ~= 0 then
+  b = b + growth
+  redis.call('HSET', KEYS[1], 'b', b)
+end
 if b > max then
   local read = fieldBytes()
   for _, r in ipairs(log) do read = read + #r end
   if read > max then return {b} end
 end
-return {redis.call('HGETALL', KEYS[1]), log}
+return {redis.call('HGETALL', KEYS[1]), log, held}
 `,
 };
 
 /**
  * ARGV[3] the encoded Message record, [4] its content's UTF-8 bytes, [5] maxMessagesPerSession,
  * [6] maxMessageBytes, [7] maxSessionBytes. Returns `[0, new length]`, `[1, 0]` (no session), `[2, held]`
- * (too many messages), `[3, bytes]` (too large) or `[4, bytes the session would hold]`.
+ * (too many messages), `[3, bytes]` (too large) or `[4, bytes the session would hold]`. The id is not
+ * checked for uniqueness (it was minted), but it is added to the set.
  */
 export const APPEND_SCRIPT: ScriptSource = {
-  numberOfKeys: 2,
+  numberOfKeys: 3,
   lua: `
 if redis.call('EXISTS', KEYS[1]) == 0 then return {1, 0} end
 if tonumber(ARGV[4]) > tonumber(ARGV[6]) then return {3, tonumber(ARGV[4])} end
 local held = redis.call('LLEN', KEYS[2])
 if held >= tonumber(ARGV[5]) then return {2, held} end
 ${SESSION_BYTES}
+${INDEX}
 local b = sessionBytes() + #ARGV[3]
 if b > tonumber(ARGV[7]) then return {4, b} end
 local length = redis.call('RPUSH', KEYS[2], ARGV[3])
+local id = recordId(ARGV[3])
+if id then indexAdd({id}) end
 redis.call('HSET', KEYS[1], 'a', ARGV[1], 'u', ARGV[1], 'b', b)
 ${REFRESH}
 return {0, length}
+`,
+};
+
+/**
+ * ARGV[3] ifLength (-1: none), [4] maxMessagesPerSession, [5] maxMessageBytes, [6] maxSessionBytes, then a
+ * triple per record: its bytes, where its timestamp's float64 marker is (0-based; -1 when the caller gave
+ * the timestamp, so a retry must match it too), and the bytes it counts against maxMessageBytes.
+ * In the order of the contract: a retry (the newest records are these) returns `[0, held]` and appends
+ * nothing; then `[2, held]` (ifLength differs), `[3, i]` (record i's id is in the session or earlier in
+ * the call), `[4, i, bytes]` (record i past maxMessageBytes), `[5, held]` (too many messages), `[6, bytes
+ * the session would hold]`; else all are appended: `[0, new length]`. `[1]`: no session.
+ */
+export const APPEND_MANY_SCRIPT: ScriptSource = {
+  numberOfKeys: 3,
+  lua: `
+if redis.call('EXISTS', KEYS[1]) == 0 then return {1} end
+${SESSION_BYTES}
+${INDEX}
+local n = (#ARGV - 6) / 3
+local held = redis.call('LLEN', KEYS[2])
+if n > 0 and held >= n then
+  local newest = redis.call('LRANGE', KEYS[2], held - n, -1)
+  local same = true
+  for i = 1, n do
+    local s, g, at = newest[i], ARGV[4 + 3 * i], tonumber(ARGV[5 + 3 * i])
+    if #s ~= #g then same = false break end
+    if at < 0 then
+      if s ~= g then same = false break end
+    elseif string.sub(s, 1, at + 1) ~= string.sub(g, 1, at + 1) or string.sub(s, at + 10) ~= string.sub(g, at + 10) then
+      same = false
+      break
+    end
+  end
+  if same then
+    redis.call('HSET', KEYS[1], 'a', ARGV[1])
+    ${REFRESH}
+    return {0, held}
+  end
+end
+local ifLength = tonumber(ARGV[3])
+if ifLength >= 0 and held ~= ifLength then return {2, held} end
+if n == 0 then
+  redis.call('HSET', KEYS[1], 'a', ARGV[1])
+  ${REFRESH}
+  return {0, held}
+end
+ensureIndex()
+local seen, ids = {}, {}
+for i = 1, n do
+  local id = recordId(ARGV[4 + 3 * i])
+  if id == nil or seen[id] or redis.call('SISMEMBER', KEYS[3], id) == 1 then return {3, i} end
+  seen[id] = true
+  ids[i] = id
+end
+local maxBytes = tonumber(ARGV[5])
+for i = 1, n do
+  local bytes = tonumber(ARGV[6 + 3 * i])
+  if bytes > maxBytes then return {4, i, bytes} end
+end
+if held + n > tonumber(ARGV[4]) then return {5, held} end
+local b = sessionBytes()
+local records = {}
+for i = 1, n do
+  records[i] = ARGV[4 + 3 * i]
+  b = b + #records[i]
+end
+if b > tonumber(ARGV[6]) then return {6, b} end
+pushBack(records)
+indexAdd(ids)
+redis.call('HSET', KEYS[1], 'a', ARGV[1], 'u', ARGV[1], 'b', b)
+${REFRESH}
+return {0, held + n}
+`,
+};
+
+/**
+ * ARGV[3] ifLength (-1: none), [4] seed (`LEGACY`). Returns `[1]` (no session), `[2, held]` (ifLength
+ * differs), `[0]` (no messages) or `[0, the record removed]`.
+ */
+export const POP_SCRIPT: ScriptSource = {
+  numberOfKeys: 3,
+  lua: `
+if redis.call('EXISTS', KEYS[1]) == 0 then return {1} end
+${SESSION_BYTES}
+${INDEX}
+${LEGACY}
+local held = redis.call('LLEN', KEYS[2])
+local ifLength = tonumber(ARGV[3])
+if ifLength >= 0 and held ~= ifLength then return {2, held} end
+if held == 0 then
+  redis.call('HSET', KEYS[1], 'a', ARGV[1])
+  ${REFRESH}
+  return {0}
+end
+local b = sessionBytes()
+local r = redis.call('RPOP', KEYS[2])
+b = b - #r
+local id = recordId(r)
+local popped = {r}
+if id then indexRemove({id}) else upgradeRemoved(popped, ARGV[4]) end
+redis.call('HSET', KEYS[1], 'a', ARGV[1], 'u', ARGV[1], 'b', b)
+${REFRESH}
+return {0, popped[1]}
+`,
+};
+
+/**
+ * ARGV[3] ifLength (-1: none), [4] start (negative: from the end), [5] deleteCount (-1: all from start),
+ * [6] maxMessagesPerSession, [7] maxMessageBytes, [8] maxSessionBytes, [9] seed (`LEGACY`), then a pair
+ * per record to insert: its bytes and the bytes it counts against maxMessageBytes. `Array.prototype.splice`
+ * on the log: the shorter side of the list around the edit is read and pushed again, so an edit near
+ * either end costs about the edit. Returns `[1]` (no session), `[2, held]` (ifLength differs), `[3, i]`
+ * (record i's id is in what remains or earlier in the call), `[4, i, bytes]` (past maxMessageBytes),
+ * `[5, count]` (the result would hold too many messages), `[6, bytes]` (or too many bytes; both only
+ * refused when the edit grows them), or `[0, the records removed]`.
+ */
+export const SPLICE_SCRIPT: ScriptSource = {
+  numberOfKeys: 3,
+  lua: `
+if redis.call('EXISTS', KEYS[1]) == 0 then return {1} end
+${SESSION_BYTES}
+${INDEX}
+${LEGACY}
+local held = redis.call('LLEN', KEYS[2])
+local ifLength = tonumber(ARGV[3])
+if ifLength >= 0 and held ~= ifLength then return {2, held} end
+local start, dc = tonumber(ARGV[4]), tonumber(ARGV[5])
+if start < 0 then start = math.max(held + start, 0) else start = math.min(start, held) end
+if dc < 0 then dc = held - start else dc = math.min(dc, held - start) end
+local k = (#ARGV - 9) / 2
+local removed = {}
+if dc > 0 then removed = redis.call('LRANGE', KEYS[2], start, start + dc - 1) end
+ensureIndex()
+local leaving, leavingIds = {}, {}
+for _, r in ipairs(removed) do
+  local id = recordId(r)
+  if id then
+    leaving[id] = true
+    leavingIds[#leavingIds + 1] = id
+  end
+end
+local seen, ids, records = {}, {}, {}
+for i = 1, k do
+  local r = ARGV[8 + 2 * i]
+  local id = recordId(r)
+  if id == nil or seen[id] or (not leaving[id] and redis.call('SISMEMBER', KEYS[3], id) == 1) then return {3, i} end
+  seen[id] = true
+  ids[i] = id
+  records[i] = r
+end
+local maxBytes = tonumber(ARGV[7])
+for i = 1, k do
+  local bytes = tonumber(ARGV[9 + 2 * i])
+  if bytes > maxBytes then return {4, i, bytes} end
+end
+local count = held - dc + k
+if count > tonumber(ARGV[6]) and count > held then return {5, count} end
+local b = sessionBytes()
+local after = b
+for _, r in ipairs(removed) do after = after - #r end
+for _, r in ipairs(records) do after = after + #r end
+if after > tonumber(ARGV[8]) and after > b then return {6, after} end
+if dc > 0 or k > 0 then
+  local tail = held - start - dc
+  if start <= tail then
+    local kept = {}
+    if start > 0 then kept = redis.call('LRANGE', KEYS[2], 0, start - 1) end
+    if start + dc > 0 then redis.call('LTRIM', KEYS[2], start + dc, -1) end
+    for _, r in ipairs(records) do kept[#kept + 1] = r end
+    pushFront(kept)
+  else
+    if tail > 0 then
+      for _, r in ipairs(redis.call('LRANGE', KEYS[2], start + dc, -1)) do records[#records + 1] = r end
+    end
+    redis.call('LTRIM', KEYS[2], 0, start - 1)
+    pushBack(records)
+  end
+end
+indexRemove(leavingIds)
+indexAdd(ids)
+upgradeRemoved(removed, ARGV[9])
+redis.call('HSET', KEYS[1], 'a', ARGV[1], 'u', ARGV[1], 'b', after)
+${REFRESH}
+return {0, removed}
+`,
+};
+
+/**
+ * The first step of a fork, on the source's keys: ARGV[3] how many of the oldest messages (-1: all),
+ * [4] seed (`LEGACY`). Returns nil, or `[hash as a flat list, messages]`; records of the first format
+ * among them are upgraded in the source first, so the copy carries the ids the source serves.
+ */
+export const FORK_READ_SCRIPT: ScriptSource = {
+  numberOfKeys: 3,
+  lua: `
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+${SESSION_BYTES}
+${INDEX}
+${LEGACY}
+local b = sessionBytes()
+local n = tonumber(ARGV[3])
+local log = {}
+if n ~= 0 then log = redis.call('LRANGE', KEYS[2], 0, n < 0 and -1 or n - 1) end
+b = b + upgradeStored(0, log, ARGV[4])
+redis.call('HSET', KEYS[1], 'a', ARGV[1], 'b', b)
+${REFRESH}
+return {redis.call('HGETALL', KEYS[1]), log}
+`,
+};
+
+/**
+ * The second step of a fork, on the new session's keys, in one script (all or nothing): ARGV[3] version,
+ * [4] maxSessionBytes, [5] how many fields, then field/value pairs (counted fields only), then the
+ * records. Returns `[0]`, `[1]` (the id exists), or `[2, bytes]` (past maxSessionBytes).
+ */
+export const FORK_WRITE_SCRIPT: ScriptSource = {
+  numberOfKeys: 3,
+  lua: `
+if redis.call('EXISTS', KEYS[1]) == 1 then return {1} end
+${INDEX}
+local f = tonumber(ARGV[5])
+local b = 0
+for i = 1, f do b = b + #ARGV[5 + 2 * i] end
+local records, ids = {}, {}
+for i = 6 + 2 * f, #ARGV do
+  local r = ARGV[i]
+  records[#records + 1] = r
+  b = b + #r
+  local id = recordId(r)
+  if id then ids[#ids + 1] = id end
+end
+if b > tonumber(ARGV[4]) then return {2, b} end
+redis.call('DEL', KEYS[2], KEYS[3])
+pushBack(records)
+redis.call('HSET', KEYS[1], 'v', ARGV[3], 'c', ARGV[1], 'a', ARGV[1], 'u', ARGV[1], 'b', b)
+for i = 1, f do redis.call('HSET', KEYS[1], ARGV[4 + 2 * i], ARGV[5 + 2 * i]) end
+indexAdd(ids)
+${REFRESH}
+return {0}
 `,
 };
 
@@ -124,7 +513,7 @@ return {0, length}
  * Returns `[1, bytes]`, `[0, 0]` when there is no session, or `[2, bytes it would hold]` (nothing changed).
  */
 export const UPDATE_SCRIPT: ScriptSource = {
-  numberOfKeys: 2,
+  numberOfKeys: 3,
   lua: `
 if redis.call('EXISTS', KEYS[1]) == 0 then return {0, 0} end
 ${SESSION_BYTES}
@@ -146,7 +535,7 @@ return {1, b}
 
 /** Returns whether the session exists (and refreshes it). */
 export const TOUCH_SCRIPT: ScriptSource = {
-  numberOfKeys: 2,
+  numberOfKeys: 3,
   lua: `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], 'a', ARGV[1])
@@ -155,13 +544,20 @@ return 1
 `,
 };
 
-/** Returns nil, or the session as it was (like GET's reply), and deletes it. */
+/**
+ * ARGV[1] the host's clock, [2] seed (`LEGACY`). Returns nil, or the session as it was (like GET's reply, records of the first
+ * format upgraded in the reply), and deletes it.
+ */
 export const REMOVE_SCRIPT: ScriptSource = {
-  numberOfKeys: 2,
+  numberOfKeys: 3,
   lua: `
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
-local session = {redis.call('HGETALL', KEYS[1]), redis.call('LRANGE', KEYS[2], 0, -1)}
-redis.call('DEL', KEYS[1], KEYS[2])
+${INDEX}
+${LEGACY}
+local log = redis.call('LRANGE', KEYS[2], 0, -1)
+upgradeRemoved(log, ARGV[2])
+local session = {redis.call('HGETALL', KEYS[1]), log, #log}
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
 return session
 `,
 };
@@ -171,6 +567,11 @@ export const SCRIPTS = Object.freeze({
   ssCreate: CREATE_SCRIPT,
   ssGet: GET_SCRIPT,
   ssAppend: APPEND_SCRIPT,
+  ssAppendMany: APPEND_MANY_SCRIPT,
+  ssPop: POP_SCRIPT,
+  ssSplice: SPLICE_SCRIPT,
+  ssForkRead: FORK_READ_SCRIPT,
+  ssForkWrite: FORK_WRITE_SCRIPT,
   ssUpdate: UPDATE_SCRIPT,
   ssTouch: TOUCH_SCRIPT,
   ssRemove: REMOVE_SCRIPT,

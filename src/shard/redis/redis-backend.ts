@@ -8,20 +8,32 @@
  * also owns the keyspace-notification subscription behind the `'expired'` events.
  */
 import { isUtf8 } from 'node:buffer';
-import { decodeForeign, encode, FORMAT_VERSION, SESSION_V2_STRUCTURE } from '../../protocol/codec.js';
+import { decodeForeign, encode, FORMAT_VERSION, SESSION_V3_STRUCTURE } from '../../protocol/codec.js';
 import { encodeCapabilities, encodeServers } from '../../protocol/encoded-fields.js';
 import { ErrorCode } from '../../protocol/error-codes.js';
 import type { ShardConfig, ShardEvent } from '../../protocol/messages.js';
 import type { SessionId } from '../../protocol/model.js';
 import type { MsgpackWriter } from '../../protocol/msgpack-writer.js';
 import { fail, OperationFailure } from '../../protocol/operation-failure.js';
-import type { ListArgs, SessionWrite, ShardFigures } from '../../protocol/ops.js';
+import type { ListArgs, RecordsWrite, SessionWrite, ShardFigures } from '../../protocol/ops.js';
 import type { OpHandlers, ShardBackend } from '../backend.js';
 import type { ReplySequence } from '../batch-runner.js';
 import { injectFault } from '../fault.js';
 import { ExpiryListener } from './expiry-listener.js';
-import { checkMessageRecord } from '../../protocol/message-record.js';
-import { connect, isNoAnswer, noAnswer, RedisSessionStore, storeFailure, whenReady, type PlainFields, type SessionReply } from './redis-store.js';
+import { checkMessageRecord, isLegacyRecord, messageRecordTimestampAt } from '../../protocol/message-record.js';
+import { writeBin } from './bin.js';
+import {
+  connect,
+  FORK_FIELDS,
+  isNoAnswer,
+  noAnswer,
+  RedisSessionStore,
+  storeFailure,
+  whenReady,
+  type PlainFields,
+  type RecordToWrite,
+  type SessionReply,
+} from './redis-store.js';
 
 /** A Redis shard holds no sessions itself: its own figures are zeros (the engine adds its counters). */
 const NO_FIGURES: ShardFigures = Object.freeze({
@@ -92,7 +104,7 @@ function describe(value: unknown): string {
  */
 function sessionWrite(id: SessionId, reply: SessionReply | null): SessionWrite | null {
   if (reply === null) return null;
-  const [flat, log] = reply;
+  const [flat, log, length] = reply;
   const fields = new Map<string, Buffer>();
   for (let i = 0; i + 1 < flat.length; i += 2) fields.set(flat[i]!.toString('latin1'), flat[i + 1]!);
   const number = (name: string): number => {
@@ -102,7 +114,9 @@ function sessionWrite(id: SessionId, reply: SessionReply | null): SessionWrite |
     return Number(text);
   };
   const version = number('v');
-  if (version !== FORMAT_VERSION) fail(ErrorCode.PROTOCOL, `store: session ${id} is in format ${version}, this version reads ${FORMAT_VERSION}`);
+  // Sessions of format 2 differ only in their records (upgraded as they are read) and have no metadata.
+  if (version !== FORMAT_VERSION && version !== 2)
+    fail(ErrorCode.PROTOCOL, `store: session ${id} is in format ${version}, this version reads 2 and ${FORMAT_VERSION}`);
   const bytes = (name: 'cap' | 'srv'): Uint8Array => encodedField(id, name, fields.get(name) ?? corrupt(id, `it has no field '${name}'`));
   const text = (name: string): string | null => {
     const value = fields.get(name);
@@ -118,6 +132,8 @@ function sessionWrite(id: SessionId, reply: SessionReply | null): SessionWrite |
   const cwd = text('cwd');
   const title = text('title');
   const owner = text('owner');
+  const metadata = fields.get('meta') ?? null;
+  if (metadata !== null) checkMetadata(id, metadata);
   for (let i = 0; i < log.length; i++) {
     if (checkMessageRecord(log[i]!) < 0)
       corrupt(id, `message ${i} of its log is not a well-formed message record: 0x${log[i]!.subarray(0, 16).toString('hex')}`);
@@ -127,7 +143,7 @@ function sessionWrite(id: SessionId, reply: SessionReply | null): SessionWrite |
     else writer.string(value);
   };
   return (writer) => {
-    writer.recordHeader(SESSION_V2_STRUCTURE);
+    writer.recordHeader(SESSION_V3_STRUCTURE);
     writer.string(id);
     writer.number(createdAt);
     writer.number(lastAccessed);
@@ -139,18 +155,57 @@ function sessionWrite(id: SessionId, reply: SessionReply | null): SessionWrite |
     optional(writer, title);
     writer.number(updatedAt);
     optional(writer, owner);
+    if (metadata === null) writer.nil();
+    else writeBin(writer, metadata);
+    writer.number(length);
   };
 }
 
+/** Checks stored session metadata as the host would parse it: the JSON text of an object. */
+function checkMetadata(id: SessionId, stored: Buffer): void {
+  let value: unknown;
+  try {
+    if (!isUtf8(stored)) throw new Error('not UTF-8');
+    value = JSON.parse(stored.toString('utf8'));
+  } catch (error) {
+    corrupt(id, `its field 'meta' is not JSON text (${(error as Error).message})`);
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) corrupt(id, `its field 'meta' holds ${describe(value)}, not an object`);
+}
+
+/** Records a script removed, checked, as a reply writes them (one value, or an array of them). */
+function removedRecords(id: SessionId, records: Buffer[], asArray: boolean): RecordsWrite {
+  for (const record of records) {
+    if (checkMessageRecord(record) < 0)
+      corrupt(id, `a message removed from its log is not a well-formed message record (it is removed): 0x${record.subarray(0, 16).toString('hex')}`);
+  }
+  return (writer) => {
+    if (asArray) writer.arrayHeader(records.length);
+    for (const record of records) writer.raw(record);
+  };
+}
+
+/**
+ * Records from the host, checked again as the contract asks (they were decoded from the batch: copied, as
+ * the batch's buffer is reused), with what the scripts need to know of each.
+ */
+function recordsToWrite(records: Uint8Array[], stamped: boolean[] | null): RecordToWrite[] {
+  return records.map((record, i) => {
+    const contentBytes = checkMessageRecord(record);
+    if (contentBytes < 0 || isLegacyRecord(record)) fail(ErrorCode.INVALID_ARGUMENT, `messages[${i}]: not a well-formed message record`);
+    return { record: Buffer.from(record), contentBytes, timestampAt: stamped === null || stamped[i] ? -1 : messageRecordTimestampAt(record, 0) };
+  });
+}
+
 /** Fields counted with the messages against maxSessionBytes (as `lua-scripts.ts` counts them). */
-const COUNTED_FIELDS = new Set(['cap', 'srv', 'cwd', 'title', 'owner']);
+const COUNTED_FIELDS = new Set(FORK_FIELDS);
 
 /**
  * A removed session bounded like a read, as the memory store bounds it: whole when within `maxBytes`, else
  * only its newest messages that fit with its fields (it is removed whatever its size).
  */
 function newestWithin(reply: SessionReply, maxBytes: number): SessionReply {
-  const [flat, log] = reply;
+  const [flat, log, length] = reply;
   let bytes = 0;
   for (let i = 0; i + 1 < flat.length; i += 2) if (COUNTED_FIELDS.has(flat[i]!.toString('latin1'))) bytes += flat[i + 1]!.length;
   let total = bytes;
@@ -158,7 +213,7 @@ function newestWithin(reply: SessionReply, maxBytes: number): SessionReply {
   if (total <= maxBytes) return reply;
   let first = log.length;
   while (first > 0 && bytes + log[first - 1]!.length <= maxBytes) bytes += log[--first]!.length;
-  return [flat, log.slice(first)];
+  return [flat, log.slice(first), length];
 }
 
 export class RedisBackend implements ShardBackend {
@@ -207,10 +262,15 @@ export class RedisBackend implements ShardBackend {
   }
 
   readonly handlers: OpHandlers = {
-    get: async (id, a) => sessionWrite(id, await this.store.get(id, this.now, a.lastMessages)),
+    get: async (id, a) => sessionWrite(id, await this.store.get(id, this.now, a)),
     append: async (id, a) => this.store.append(id, this.now, a.record, a.contentBytes),
     create: async (id, a) => {
-      await this.store.create(id, this.now, encodeCapabilities(a.capabilities), encodeServers(a.servers), { cwd: a.cwd, title: a.title, owner: a.owner });
+      await this.store.create(id, this.now, encodeCapabilities(a.capabilities), encodeServers(a.servers), {
+        cwd: a.cwd,
+        title: a.title,
+        owner: a.owner,
+        meta: a.metadata,
+      });
       return true as const;
     },
     update: async (id, a) => {
@@ -218,6 +278,7 @@ export class RedisBackend implements ShardBackend {
       if (a.cwd !== undefined) fields.cwd = a.cwd;
       if (a.title !== undefined) fields.title = a.title;
       if (a.owner !== undefined) fields.owner = a.owner;
+      if (a.metadata !== undefined) fields.meta = a.metadata;
       await this.store.update(
         id,
         this.now,
@@ -228,8 +289,39 @@ export class RedisBackend implements ShardBackend {
       return true as const;
     },
     touch: async (id) => this.store.touch(id, this.now),
+    appendMany: async (id, a) => this.store.appendMany(id, this.now, recordsToWrite(a.records, a.stamped), a.ifLength),
+    pop: async (id, a) => {
+      const popped = await this.store.pop(id, this.now, a.ifLength);
+      return popped === null ? null : removedRecords(id, [popped], false);
+    },
+    splice: async (id, a) =>
+      removedRecords(id, await this.store.splice(id, this.now, a.start, a.deleteCount, recordsToWrite(a.records, null), a.ifLength), true),
+    fork: async (id, a) => {
+      const source = await this.store.forkRead(id, this.now, a.messages);
+      if (source === null) fail(ErrorCode.SESSION_NOT_FOUND, `id: no session ${id} (unknown or expired)`);
+      const [stored, records] = source;
+      for (let i = 0; i < records.length; i++) {
+        if (checkMessageRecord(records[i]!) < 0)
+          corrupt(id, `message ${i} of its log is not a well-formed message record: 0x${records[i]!.subarray(0, 16).toString('hex')}`);
+      }
+      const fields = new Map<string, Uint8Array>();
+      for (const field of FORK_FIELDS) {
+        const value = stored.get(field);
+        if (value !== undefined) fields.set(field, value);
+      }
+      if (a.setTitle) {
+        if (a.title === null) fields.delete('title');
+        else fields.set('title', Buffer.from(a.title, 'utf8'));
+      }
+      if (a.setMetadata) {
+        if (a.metadata === null) fields.delete('meta');
+        else fields.set('meta', a.metadata);
+      }
+      await this.store.forkWrite(a.newId, this.now, fields, records);
+      return true as const;
+    },
     remove: async (id) => {
-      const removed = await this.store.remove(id);
+      const removed = await this.store.remove(id, this.now);
       try {
         return sessionWrite(id, removed === null ? null : newestWithin(removed, this.config.maxBytesPerSession ?? Infinity));
       } catch (error) {

@@ -16,20 +16,26 @@
  * "no answer within storeTimeoutMs" that outlived a failover). Sent one by one, every command is written
  * as it is queued, and ioredis follows `MOVED` per command.
  */
+import { randomFillSync } from 'node:crypto';
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { FORMAT_VERSION } from '../../protocol/codec.js';
 import { ErrorCode } from '../../protocol/error-codes.js';
 import type { ShardRedisConfig } from '../../protocol/messages.js';
 import type { SessionId } from '../../protocol/model.js';
+import type { GetArgs } from '../../protocol/ops.js';
 import { OperationFailure } from '../../protocol/operation-failure.js';
-import { idOfMetaKey, logKey, META_PATTERN, metaKey } from './keys.js';
+import { messageRecordId } from '../../protocol/message-record.js';
+import { idOfMetaKey, META_PATTERN, metaKey, sessionKeys } from './keys.js';
 import { SCRIPTS } from './lua-scripts.js';
 
 /** A Redis client of either kind. */
 export type RedisClient = Redis | Cluster;
 
-/** A session as a script returns it: its hash as a flat `[field, value, ...]` list, and its message records. */
-export type SessionReply = [Buffer[], Buffer[]];
+/**
+ * A session as a script returns it: its hash as a flat `[field, value, ...]` list, the message records
+ * read (a window, or all), and how many messages it holds.
+ */
+export type SessionReply = [Buffer[], Buffer[], number];
 
 /** What GET returns: the session, or `[bytes it holds]` when a read of it would pass maxSessionBytes. */
 type GetReply = SessionReply | [number];
@@ -241,24 +247,21 @@ export class StoreBreaker {
   }
 }
 
+type Arg = string | number | Buffer;
+
 /** The scripts as ioredis defined them (the `Buffer` variants return binary values untouched). */
 interface ScriptCommands {
-  ssCreate(meta: string, log: string, ...args: (string | number | Buffer | Uint8Array)[]): Promise<[number, number]>;
-  ssGetBuffer(meta: string, log: string, now: number, ttl: number, last: number, maxSessionBytes: number): Promise<GetReply | null>;
-  ssAppend(
-    meta: string,
-    log: string,
-    now: number,
-    ttl: number,
-    record: Uint8Array,
-    bytes: number,
-    maxMessages: number,
-    maxBytes: number,
-    maxSessionBytes: number,
-  ): Promise<[number, number]>;
-  ssUpdate(meta: string, log: string, ...args: (string | number | Buffer | Uint8Array)[]): Promise<[number, number]>;
-  ssTouch(meta: string, log: string, now: number, ttl: number): Promise<number>;
-  ssRemoveBuffer(meta: string, log: string): Promise<SessionReply | null>;
+  ssCreate(meta: string, log: string, ids: string, ...args: Arg[]): Promise<[number, number]>;
+  ssGetBuffer(meta: string, log: string, ids: string, ...args: Arg[]): Promise<GetReply | null>;
+  ssAppend(meta: string, log: string, ids: string, ...args: Arg[]): Promise<[number, number]>;
+  ssAppendMany(meta: string, log: string, ids: string, ...args: Arg[]): Promise<number[]>;
+  ssPopBuffer(meta: string, log: string, ids: string, ...args: Arg[]): Promise<[number, Buffer?]>;
+  ssSpliceBuffer(meta: string, log: string, ids: string, ...args: Arg[]): Promise<[number, Buffer[] | number, number?]>;
+  ssForkReadBuffer(meta: string, log: string, ids: string, ...args: Arg[]): Promise<[Buffer[], Buffer[]] | null>;
+  ssForkWrite(meta: string, log: string, ids: string, ...args: Arg[]): Promise<[number, number?]>;
+  ssUpdate(meta: string, log: string, ids: string, ...args: Arg[]): Promise<[number, number]>;
+  ssTouch(meta: string, log: string, ids: string, ...args: Arg[]): Promise<number>;
+  ssRemoveBuffer(meta: string, log: string, ids: string, ...args: Arg[]): Promise<SessionReply | null>;
 }
 
 /** The limits a Redis shard passes to its scripts. */
@@ -271,7 +274,33 @@ export interface RedisStoreLimits {
 }
 
 /** The plain fields CREATE and UPDATE may set; `null` leaves (or makes) the field unset. */
-export type PlainFields = Partial<Record<'cwd' | 'title' | 'owner', string | null>>;
+export type PlainFields = Partial<Record<'cwd' | 'title' | 'owner', string | null>> & { meta?: Uint8Array | null };
+
+/** A record to append or insert: its bytes, what it counts against maxMessageBytes, and (appends) whether its timestamp was given. */
+export interface RecordToWrite {
+  record: Uint8Array;
+  contentBytes: number;
+  /** Where its timestamp's float64 marker is, for the retry rule; -1 when the timestamp must match too. */
+  timestampAt: number;
+}
+
+/** The fields of a session a fork copies (counted in `b`), as stored. */
+export const FORK_FIELDS: readonly string[] = ['cap', 'srv', 'cwd', 'title', 'owner', 'meta'];
+
+const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+const seedPool = new Uint8Array(1_200);
+let seedAt = seedPool.length;
+
+/** 12 random base-32 digits: the random part of the ids a script gives records of the first format. */
+function seed(): string {
+  if (seedAt + 12 > seedPool.length) {
+    randomFillSync(seedPool);
+    seedAt = 0;
+  }
+  let text = '';
+  for (let i = 0; i < 12; i++) text += CROCKFORD[seedPool[seedAt++]! & 31];
+  return text;
+}
 
 export class RedisSessionStore {
   private readonly scripts: ScriptCommands;
@@ -291,23 +320,33 @@ export class RedisSessionStore {
   async create(id: SessionId, now: number, capabilities: Uint8Array, servers: Uint8Array, fields: PlainFields): Promise<void> {
     this.breaker?.check();
     const { maxSessionAgeMs, maxSessionBytes } = this.limits;
-    const args: (string | number | Uint8Array)[] = [now, maxSessionAgeMs, FORMAT_VERSION, bytes(capabilities), bytes(servers), maxSessionBytes];
-    for (const [field, value] of Object.entries(fields)) if (value !== null && value !== undefined) args.push(field, value);
-    const [status, value] = await this.scripts.ssCreate(metaKey(id), logKey(id), ...args);
+    const args: Arg[] = [now, maxSessionAgeMs, FORMAT_VERSION, bytes(capabilities), bytes(servers), maxSessionBytes];
+    for (const [field, value] of Object.entries(fields))
+      if (value !== null && value !== undefined) args.push(field, typeof value === 'string' ? value : bytes(value));
+    const [status, value] = await this.scripts.ssCreate(...sessionKeys(id), ...args);
     if (status === 0) throw new OperationFailure(ErrorCode.INVALID_ARGUMENT, `id: session ${id} already exists`);
     if (status === 2) throw this.tooLarge(id, value, 'its fields');
   }
 
-  /** The session with its idle clock refreshed, or `null`; `lastMessages` as in the `get` op (`GetArgs`). */
-  async get(id: SessionId, now: number, lastMessages: number): Promise<SessionReply | null> {
+  /** The session with its idle clock refreshed, or `null`; the window as in the `get` op (`GetArgs`). */
+  async get(id: SessionId, now: number, window: GetArgs): Promise<SessionReply | null> {
     this.breaker?.check();
     const { maxSessionAgeMs, maxSessionBytes } = this.limits;
-    const reply = await this.scripts.ssGetBuffer(metaKey(id), logKey(id), now, maxSessionAgeMs, lastMessages, maxSessionBytes);
-    if (reply === null || reply.length === 2) return reply;
+    const reply = await this.scripts.ssGetBuffer(
+      ...sessionKeys(id),
+      now,
+      maxSessionAgeMs,
+      window.lastMessages,
+      window.fromMessage,
+      window.maxMessages,
+      maxSessionBytes,
+      seed(),
+    );
+    if (reply === null || reply.length === 3) return reply;
     // Only a session written under a larger limit holds more: a read never hands the host more.
     throw new OperationFailure(
       ErrorCode.LIMIT_EXCEEDED,
-      `maxSessionBytes: session ${id} holds ${reply[0]} bytes, past what one read returns (${maxSessionBytes} bytes); read its newest messages with lastMessages`,
+      `maxSessionBytes: session ${id} holds ${reply[0]} bytes, past what one read returns (${maxSessionBytes} bytes); read a window of its messages (lastMessages, or fromMessage and maxMessages)`,
     );
   }
 
@@ -316,8 +355,7 @@ export class RedisSessionStore {
     this.breaker?.check();
     const { maxSessionAgeMs, maxMessagesPerSession, maxMessageBytes, maxSessionBytes } = this.limits;
     const [status, value] = await this.scripts.ssAppend(
-      metaKey(id),
-      logKey(id),
+      ...sessionKeys(id),
       now,
       maxSessionAgeMs,
       bytes(record),
@@ -328,28 +366,99 @@ export class RedisSessionStore {
     );
     if (status === 0) return value;
     if (status === 1) throw notFound(id);
-    if (status === 2) {
+    if (status === 2) throw this.tooMany(id, value);
+    if (status === 4) throw this.tooLarge(id, value, `its messages with this one (${record.length} bytes)`);
+    throw this.messageTooLarge(value);
+  }
+
+  /** Appends records all or none (the contract's `appendMany`); resolves the new length. */
+  async appendMany(id: SessionId, now: number, records: RecordToWrite[], ifLength: number): Promise<number> {
+    this.breaker?.check();
+    const { maxSessionAgeMs, maxMessagesPerSession, maxMessageBytes, maxSessionBytes } = this.limits;
+    const args: Arg[] = [now, maxSessionAgeMs, ifLength, maxMessagesPerSession, maxMessageBytes, maxSessionBytes];
+    for (const one of records) args.push(bytes(one.record), one.timestampAt, one.contentBytes);
+    const reply = await this.scripts.ssAppendMany(...sessionKeys(id), ...args);
+    const status = reply[0]!;
+    if (status === 0) return reply[1]!;
+    if (status === 1) throw notFound(id);
+    if (status === 2) throw lengthConflict(id, ifLength, reply[1]!);
+    if (status === 3) throw idConflict(id, records, reply[1]! - 1);
+    if (status === 4) throw this.messageTooLarge(reply[2]!);
+    if (status === 5) {
       throw new OperationFailure(
         ErrorCode.LIMIT_EXCEEDED,
-        `maxMessagesPerSession: session ${id} already holds ${value} messages (the limit is ${maxMessagesPerSession})`,
+        `maxMessagesPerSession: session ${id} holds ${reply[1]} messages, and ${records.length} more would pass the limit (${maxMessagesPerSession})`,
       );
     }
-    if (status === 4) throw this.tooLarge(id, value, `its messages with this one (${record.length} bytes)`);
-    throw new OperationFailure(ErrorCode.LIMIT_EXCEEDED, `maxMessageBytes: content is ${value} bytes (the limit is ${maxMessageBytes})`);
+    throw this.tooLarge(id, reply[1]!, `these ${records.length} messages`);
+  }
+
+  /** Removes the newest record and resolves it (`null`: the session holds none). */
+  async pop(id: SessionId, now: number, ifLength: number): Promise<Buffer | null> {
+    this.breaker?.check();
+    const reply = await this.scripts.ssPopBuffer(...sessionKeys(id), now, this.limits.maxSessionAgeMs, ifLength, seed());
+    const status = Number(reply[0]);
+    if (status === 1) throw notFound(id);
+    if (status === 2) throw lengthConflict(id, ifLength, Number(reply[1]));
+    return reply[1] ?? null;
+  }
+
+  /** `Array.prototype.splice` on the log (`deleteCount` -1: all from start); resolves the records removed. */
+  async splice(id: SessionId, now: number, start: number, deleteCount: number, records: RecordToWrite[], ifLength: number): Promise<Buffer[]> {
+    this.breaker?.check();
+    const { maxSessionAgeMs, maxMessagesPerSession, maxMessageBytes, maxSessionBytes } = this.limits;
+    const args: Arg[] = [now, maxSessionAgeMs, ifLength, start, deleteCount, maxMessagesPerSession, maxMessageBytes, maxSessionBytes, seed()];
+    for (const one of records) args.push(bytes(one.record), one.contentBytes);
+    const reply = await this.scripts.ssSpliceBuffer(...sessionKeys(id), ...args);
+    const status = Number(reply[0]);
+    if (status === 0) return reply[1] as Buffer[];
+    if (status === 1) throw notFound(id);
+    if (status === 2) throw lengthConflict(id, ifLength, Number(reply[1]));
+    if (status === 3) throw idConflict(id, records, Number(reply[1]) - 1, 'what remains of session');
+    if (status === 4) throw this.messageTooLarge(Number(reply[2]));
+    if (status === 5) {
+      throw new OperationFailure(
+        ErrorCode.LIMIT_EXCEEDED,
+        `maxMessagesPerSession: session ${id} would hold ${Number(reply[1])} messages after this splice (the limit is ${maxMessagesPerSession})`,
+      );
+    }
+    throw this.tooLarge(id, Number(reply[1]), 'its messages after this splice');
+  }
+
+  /** The first step of a fork: the source's fields and its oldest `messages` records (-1: all), or `null`. */
+  async forkRead(id: SessionId, now: number, messages: number): Promise<[Map<string, Buffer>, Buffer[]] | null> {
+    this.breaker?.check();
+    const reply = await this.scripts.ssForkReadBuffer(...sessionKeys(id), now, this.limits.maxSessionAgeMs, messages, seed());
+    if (reply === null) return null;
+    const [flat, log] = reply;
+    const fields = new Map<string, Buffer>();
+    for (let i = 0; i + 1 < flat.length; i += 2) fields.set(flat[i]!.toString('latin1'), flat[i + 1]!);
+    return [fields, log];
+  }
+
+  /** The second step of a fork: session `newId` with `fields` (counted ones) and `records`, all or nothing. */
+  async forkWrite(newId: SessionId, now: number, fields: Map<string, Uint8Array>, records: Buffer[]): Promise<void> {
+    this.breaker?.check();
+    const args: Arg[] = [now, this.limits.maxSessionAgeMs, FORMAT_VERSION, this.limits.maxSessionBytes, fields.size];
+    for (const [field, value] of fields) args.push(field, bytes(value));
+    for (const record of records) args.push(record);
+    const [status, value] = await this.scripts.ssForkWrite(...sessionKeys(newId), ...args);
+    if (status === 1) throw new OperationFailure(ErrorCode.CONFLICT, `newId: session ${newId} already exists`);
+    if (status === 2) throw this.tooLarge(newId, value!, `the fields and the ${records.length} messages it would copy`);
   }
 
   /** Replaces the encoded fields given (`null`: unchanged) and the plain fields present in `fields`. */
   async update(id: SessionId, now: number, capabilities: Uint8Array | null, servers: Uint8Array | null, fields: PlainFields): Promise<void> {
     this.breaker?.check();
-    const args: (string | number | Uint8Array)[] = [now, this.limits.maxSessionAgeMs, this.limits.maxSessionBytes];
+    const args: Arg[] = [now, this.limits.maxSessionAgeMs, this.limits.maxSessionBytes];
     if (capabilities !== null) args.push('cap', '1', bytes(capabilities));
     if (servers !== null) args.push('srv', '1', bytes(servers));
     for (const [field, value] of Object.entries(fields)) {
       if (value === undefined) continue;
       if (value === null) args.push(field, '0', '');
-      else args.push(field, '1', value);
+      else args.push(field, '1', typeof value === 'string' ? value : bytes(value));
     }
-    const [status, value] = await this.scripts.ssUpdate(metaKey(id), logKey(id), ...args);
+    const [status, value] = await this.scripts.ssUpdate(...sessionKeys(id), ...args);
     if (status === 0) throw notFound(id);
     if (status === 2) throw this.tooLarge(id, value, 'its messages and these fields');
   }
@@ -362,14 +471,25 @@ export class RedisSessionStore {
     );
   }
 
-  async touch(id: SessionId, now: number): Promise<boolean> {
-    this.breaker?.check();
-    return (await this.scripts.ssTouch(metaKey(id), logKey(id), now, this.limits.maxSessionAgeMs)) === 1;
+  private tooMany(id: SessionId, held: number): OperationFailure {
+    return new OperationFailure(
+      ErrorCode.LIMIT_EXCEEDED,
+      `maxMessagesPerSession: session ${id} already holds ${held} messages (the limit is ${this.limits.maxMessagesPerSession})`,
+    );
   }
 
-  async remove(id: SessionId): Promise<SessionReply | null> {
+  private messageTooLarge(contentBytes: number): OperationFailure {
+    return new OperationFailure(ErrorCode.LIMIT_EXCEEDED, `maxMessageBytes: content is ${contentBytes} bytes (the limit is ${this.limits.maxMessageBytes})`);
+  }
+
+  async touch(id: SessionId, now: number): Promise<boolean> {
     this.breaker?.check();
-    return this.scripts.ssRemoveBuffer(metaKey(id), logKey(id));
+    return (await this.scripts.ssTouch(...sessionKeys(id), now, this.limits.maxSessionAgeMs)) === 1;
+  }
+
+  async remove(id: SessionId, now: number): Promise<SessionReply | null> {
+    this.breaker?.check();
+    return this.scripts.ssRemoveBuffer(...sessionKeys(id), now, seed());
   }
 
   /** Every session id in Redis, scanning every master of a cluster: O(keys in Redis), several round trips. */
@@ -410,6 +530,23 @@ async function scanNode(node: Redis): Promise<SessionId[]> {
 /** ioredis sends a `Buffer` as bytes but any other typed array as its `String()`: wrap without copying. */
 function bytes(value: Uint8Array): Buffer {
   return Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+}
+
+/** `ifLength` was given and the session holds another number of messages. */
+function lengthConflict(id: SessionId, ifLength: number, held: number): OperationFailure {
+  return new OperationFailure(ErrorCode.CONFLICT, `ifLength: session ${id} holds ${held} messages, not ${ifLength}`);
+}
+
+/** Record `at`'s id is in the session already (`where`), or earlier in the same call. */
+function idConflict(id: SessionId, records: RecordToWrite[], at: number, where = 'session'): OperationFailure {
+  const messageId = messageRecordId(records[at]!.record);
+  const twice = records.slice(0, at).some((one) => messageRecordId(one.record) === messageId);
+  return new OperationFailure(
+    ErrorCode.CONFLICT,
+    twice
+      ? `id: message id ${JSON.stringify(messageId)} is given twice in this call`
+      : `id: message id ${JSON.stringify(messageId)} is already in ${where} ${id}`,
+  );
 }
 
 function notFound(id: SessionId): OperationFailure {

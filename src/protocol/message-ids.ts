@@ -1,0 +1,40 @@
+/**
+ * Minted message ids: ULIDs, unique without coordination (48 bits of time, 80 random bits drawn once per
+ * millisecond, then counted up), and cheap enough to mint on every append. Unlike session ids they need not
+ * be unguessable: they name a message within its session, they do not grant access to one.
+ */
+import { randomFillSync } from 'node:crypto';
+
+const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+let lastTime = -1;
+let timePart = '';
+/** The random part as 16 base-32 digits, counted up within one millisecond. */
+const digits = new Uint8Array(16);
+const randomBytes = new Uint8Array(16);
+
+function encodeTime(time: number): string {
+  let text = '';
+  for (let i = 0; i < 10; i++) {
+    text = CROCKFORD[time % 32]! + text;
+    time = Math.floor(time / 32);
+  }
+  return text;
+}
+
+/** A new message id (a ULID). */
+export function newMessageId(now = Date.now()): string {
+  if (now !== lastTime) {
+    lastTime = now;
+    timePart = encodeTime(now);
+    randomFillSync(randomBytes);
+    // The top digit below 16 leaves room to count up without overflowing 80 bits.
+    for (let i = 0; i < 16; i++) digits[i] = randomBytes[i]! & (i === 0 ? 15 : 31);
+  } else {
+    let i = 15;
+    while (digits[i] === 31) digits[i--] = 0;
+    digits[i]!++;
+  }
+  let random = '';
+  for (let i = 0; i < 16; i++) random += CROCKFORD[digits[i]!];
+  return timePart + random;
+}

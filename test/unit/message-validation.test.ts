@@ -1,0 +1,134 @@
+/**
+ * Structured messages as the caller's thread checks them: JSON read once into a copy, the part types
+ * hosts use with their required fields, unknown fields refused with the field named.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { InvalidArgumentError } from '../../src/main/errors.js';
+import { MAX_JSON_DEPTH, readJson } from '../../src/main/json-data.js';
+import { checkStructuredMessage } from '../../src/main/message-validation.js';
+
+/** Arbitrary JSON within the limits: well-formed strings, finite numbers, no `__proto__` keys. */
+const json = fc.jsonValue({ maxDepth: 6 }).filter((value) => !JSON.stringify(value).includes('"__proto__"'));
+
+function refused(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (error) {
+    expect(error).toBeInstanceOf(InvalidArgumentError);
+    return (error as Error).message;
+  }
+  throw new Error('expected a refusal');
+}
+
+describe('reading JSON data once', () => {
+  it('copies any JSON value deep-equal to what was given, never the same objects', () => {
+    fc.assert(
+      fc.property(json, (value) => {
+        const copy = readJson(value, 'x');
+        expect(JSON.parse(JSON.stringify(copy))).toEqual(JSON.parse(JSON.stringify(value)));
+        if (typeof value === 'object' && value !== null) expect(copy).not.toBe(value);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('refuses what JSON cannot hold, naming the path', () => {
+    expect(refused(() => readJson({ a: [1, undefined] }, 'm'))).toContain('m.a[1]');
+    expect(refused(() => readJson({ f: () => 1 }, 'm'))).toContain('m.f must be JSON data');
+    expect(refused(() => readJson({ s: Symbol('x') }, 'm'))).toContain('m.s');
+    expect(refused(() => readJson({ n: Number.NaN }, 'm'))).toContain('m.n must be a finite number');
+    expect(refused(() => readJson({ n: Infinity }, 'm'))).toContain('finite');
+    expect(refused(() => readJson({ b: 1n }, 'm'))).toContain('m.b');
+    expect(refused(() => readJson({ d: new Date(0) }, 'm'))).toContain('an instance of Date');
+    expect(refused(() => readJson({ m: new Map() }, 'm'))).toContain('an instance of Map');
+    expect(refused(() => readJson({ t: 'a\ud800b' }, 'm'))).toContain('well-formed Unicode');
+    expect(refused(() => readJson(JSON.parse('{"__proto__": {"x": 1}}'), 'm'))).toContain('"__proto__"');
+  });
+
+  it('refuses cycles and nesting past the depth bound', () => {
+    const cycle: Record<string, unknown> = {};
+    cycle.self = cycle;
+    expect(refused(() => readJson(cycle, 'm'))).toContain('deeper than');
+    let deep: unknown = 1;
+    for (let i = 0; i < MAX_JSON_DEPTH; i++) deep = [deep];
+    expect(() => readJson(deep, 'm')).not.toThrow();
+    expect(refused(() => readJson([deep], 'm'))).toContain('deeper than');
+  });
+
+  it('reads every property once, refuses getters and Proxies, and keeps what it read', () => {
+    let reads = 0;
+    const tricky = {
+      get flips() {
+        return ++reads === 1 ? 'checked' : { evil: true };
+      },
+    };
+    expect(refused(() => readJson(tricky, 'm'))).toContain('getter or setter');
+    expect(refused(() => readJson(new Proxy({}, {}), 'm'))).toContain('Proxy');
+    const { proxy, revoke } = Proxy.revocable({}, {});
+    revoke();
+    expect(refused(() => readJson({ p: proxy }, 'm'))).toContain('m.p must be plain data, got a Proxy');
+    const given = { a: { b: [1, 2] } };
+    const copy = readJson(given, 'm') as { a: { b: number[] } };
+    given.a.b.push(3);
+    expect(copy.a.b).toEqual([1, 2]);
+  });
+
+  it('keeps keys that look like methods as plain data', () => {
+    const copy = readJson({ constructor: 'x', toJSON: 1, hasOwnProperty: true }, 'm');
+    expect(JSON.parse(JSON.stringify(copy))).toEqual({ constructor: 'x', toJSON: 1, hasOwnProperty: true });
+  });
+});
+
+describe('a structured message', () => {
+  const text = { type: 'text', text: 'hi' };
+
+  it('keeps a string content a string, and parts as given', () => {
+    expect(checkStructuredMessage({ role: 'user', content: 'hello' }).content).toBe('hello');
+    const parts = [
+      text,
+      { type: 'image', mimeType: 'image/png', data: 'iVBORw0KGgo=' },
+      { type: 'audio', mimeType: 'audio/wav', uri: 'https://example.com/a.wav' },
+      { type: 'resource_link', uri: 'file:///a.ts', name: 'a.ts', size: 12 },
+      { type: 'resource', resource: { uri: 'file:///a.ts', text: 'export {}', mimeType: 'text/x-typescript' } },
+      { type: 'tool_call', toolCallId: 'call_1', name: 'read_file', input: { path: 'a.ts' } },
+      { type: 'tool_result', toolCallId: 'call_1', output: [{ type: 'text', text: 'export {}' }], isError: false },
+      { type: 'thought', text: 'The file exports nothing.' },
+      { type: 'x-vendor-part', anything: [1, { nested: null }] },
+    ];
+    const checked = checkStructuredMessage({ id: 'm-1', role: 'assistant', content: parts, timestamp: 5, metadata: { model: 'gpt', usage: { input: 3 } } });
+    expect(JSON.parse(JSON.stringify(checked.content))).toEqual(parts);
+    expect(checked.id).toBe('m-1');
+    expect(JSON.parse(JSON.stringify(checked.metadata))).toEqual({ model: 'gpt', usage: { input: 3 } });
+  });
+
+  it('refuses unknown fields instead of dropping them', () => {
+    expect(refused(() => checkStructuredMessage({ role: 'user', content: 'x', toolCalls: [] }))).toBe(
+      'message.toolCalls is not a message field (id, role, content, timestamp, metadata)',
+    );
+  });
+
+  it('refuses each invalid shape with the field named', () => {
+    const cases: [unknown, string][] = [
+      [{ role: 'user', content: 'x', id: '' }, 'message.id'],
+      [{ role: 'user', content: 'x', id: 'é' }, 'message.id'],
+      [{ role: 'user', content: 'x', id: 'a'.repeat(129) }, 'message.id'],
+      [{ role: 'robot', content: 'x' }, 'message.role'],
+      [{ role: 'user', content: 3 }, 'message.content'],
+      [{ role: 'user', content: [3] }, 'message.content[0]'],
+      [{ role: 'user', content: [{ text: 'no type' }] }, 'message.content[0].type'],
+      [{ role: 'user', content: [{ type: '' }] }, 'message.content[0].type'],
+      [{ role: 'user', content: [{ type: 'x'.repeat(65) }] }, 'message.content[0].type'],
+      [{ role: 'user', content: [{ type: 'text' }] }, 'message.content[0].text'],
+      [{ role: 'user', content: [{ type: 'image', mimeType: 'image/png' }] }, 'message.content[0] needs data'],
+      [{ role: 'user', content: [{ type: 'resource_link', uri: 'u' }] }, 'message.content[0].name'],
+      [{ role: 'user', content: [{ type: 'resource', resource: { uri: 'u' } }] }, 'message.content[0].resource needs text or blob'],
+      [{ role: 'user', content: [{ type: 'tool_call', toolCallId: 'c', name: 'n' }] }, 'message.content[0].input is required'],
+      [{ role: 'user', content: [{ type: 'tool_result', toolCallId: 'c', output: 1, isError: 'no' }] }, 'message.content[0].isError'],
+      [{ role: 'user', content: 'x', timestamp: -1 }, 'message.timestamp'],
+      [{ role: 'user', content: 'x', metadata: [] }, 'message.metadata must be a plain object'],
+      [{ role: 'user', content: 'x', metadata: { a: undefined } }, 'message.metadata.a'],
+    ];
+    for (const [value, field] of cases) expect(refused(() => checkStructuredMessage(value))).toContain(field);
+  });
+});
