@@ -21,8 +21,15 @@ function encodeTime(time: number): string {
   return text;
 }
 
-/** A new message id (a ULID). */
+/** The most milliseconds a ULID's 48-bit time part holds. */
+const MAX_TIME = 2 ** 48 - 1;
+
+/**
+ * A new message id (a ULID) whose time part is `now` (a message's own timestamp, for one that had no id;
+ * the clock's time when it does not fit 48 bits of whole milliseconds).
+ */
 export function newMessageId(now = Date.now()): string {
+  if (!Number.isSafeInteger(now) || now < 0 || now > MAX_TIME) now = Math.floor(Date.now());
   if (now !== lastTime) {
     lastTime = now;
     timePart = encodeTime(now);

@@ -314,6 +314,11 @@ export function checkMessageRecord(bytes: Uint8Array): number {
   return at === bytes.length ? contentBytes + metadataBytes : -1;
 }
 
+/** The timestamp of the record at `at` (whole, checked). */
+export function messageRecordTimestamp(bytes: Uint8Array, at = 0): number {
+  return readFloat64(bytes, messageRecordBodyEnd(bytes, at) - 8);
+}
+
 /**
  * A record of the first format as one of today's with `id`: the same role, content and timestamp.
  * The caller checked it (`checkMessageRecord`).

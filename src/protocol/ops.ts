@@ -10,7 +10,14 @@
 import type { WireError } from './error-codes.js';
 import { ErrorCode } from './error-codes.js';
 import { newMessageId } from './message-ids.js';
-import { checkMessageRecord, encodeLegacyMessageRecord, isLegacyRecord, readMessageJson, upgradeLegacyRecord } from './message-record.js';
+import {
+  checkMessageRecord,
+  encodeLegacyMessageRecord,
+  isLegacyRecord,
+  messageRecordTimestamp,
+  readMessageJson,
+  upgradeLegacyRecord,
+} from './message-record.js';
 import type { FaultKind, RecoveryFigures } from './messages.js';
 import { FAULT_KINDS } from './messages.js';
 import { ROLES, type ClientCapabilities, type Message, type Role, type Session, type SessionId } from './model.js';
@@ -245,14 +252,14 @@ function decodeAppend(wire: unknown): AppendArgs {
     const contentBytes = checkMessageRecord(wire);
     if (contentBytes < 0) fail(ErrorCode.INVALID_ARGUMENT, 'message: not a well-formed message record');
     // A message logged before ids existed gets one as it is replayed (the snapshot after recovery keeps it).
-    return { record: isLegacyRecord(wire) ? upgradeLegacyRecord(wire, newMessageId()) : wire, contentBytes };
+    return { record: isLegacyRecord(wire) ? upgradeLegacyRecord(wire, newMessageId(messageRecordTimestamp(wire))) : wire, contentBytes };
   }
   const message = wire as { role?: unknown; content?: unknown; timestamp?: unknown } | null;
   if (message === null || typeof message !== 'object') fail(ErrorCode.INVALID_ARGUMENT, 'message: not an object');
   if (!ROLES.includes(message.role as Role)) fail(ErrorCode.INVALID_ARGUMENT, 'role: unknown');
   if (typeof message.content !== 'string') fail(ErrorCode.INVALID_ARGUMENT, 'content: not a string');
   if (typeof message.timestamp !== 'number') fail(ErrorCode.INVALID_ARGUMENT, 'timestamp: not a number');
-  const record = upgradeLegacyRecord(encodeLegacyMessageRecord(message.role as Role, message.content, message.timestamp), newMessageId());
+  const record = upgradeLegacyRecord(encodeLegacyMessageRecord(message.role as Role, message.content, message.timestamp), newMessageId(message.timestamp));
   return { record, contentBytes: checkMessageRecord(record) };
 }
 

@@ -19,12 +19,12 @@ describe.each(STORES)('the history on $name', (store) => {
   if (store.skip !== null) it.skip(`skipped: ${store.skip}`, () => {});
 
   describe('appendMessage with ifLength', () => {
-    test('lets exactly one of 200 racing appenders that read the same length win; the rest reject ERR_CONFLICT', async () => {
+    test('lets exactly one of 1 000 racing appenders that read the same length win; the rest reject ERR_CONFLICT', async () => {
       const engine = await store.start();
       const id = await engine.create();
       await engine.appendMessage(id, message('first'));
       const { length } = await read(engine, id);
-      const racers = Array.from({ length: 200 }, (_, i) => message(`racer ${i}`));
+      const racers = Array.from({ length: 1_000 }, (_, i) => message(`racer ${i}`));
       const outcomes = await Promise.all(racers.map((m) => settle(engine.appendMessage(id, m, { ifLength: length }))));
       const winners = outcomes.flatMap((outcome, i) => (outcome.ok ? [i] : []));
       expect(winners).toHaveLength(1);
@@ -35,10 +35,10 @@ describe.each(STORES)('the history on $name', (store) => {
       expect(session.length).toBe(length + 1);
     });
 
-    test('under 200 appenders that each read the length then append: the history is exactly the winners, each where it read', async () => {
+    test('under 1 000 appenders that each read the length then append: the history is exactly the winners, each where it read', async () => {
       const engine = await store.start();
       const id = await engine.create();
-      const tries = Array.from({ length: 200 }, (_, i) => message(`try ${i}`));
+      const tries = Array.from({ length: 1_000 }, (_, i) => message(`try ${i}`));
       const results = await Promise.all(
         tries.map(async (m) => {
           const { length } = await read(engine, id);

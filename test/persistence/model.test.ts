@@ -1,6 +1,6 @@
 /**
- * Model-based test: random sequences of create, append, get, update, touch, remove, sweep, engine
- * restarts (with another shard count, another maxMessagesPerSession, or a missing or damaged manifest)
+ * Model-based test: random sequences of create, append, appendMessages (with ids, conditions and
+ * retries), popMessage, spliceMessages, fork, get, update, touch, remove, sweep, engine restarts (with another shard count, another maxMessagesPerSession, or a missing or damaged manifest)
  * and injected shard crashes, run against a persistent engine with fsync 'always' and against a plain
  * in-memory model; after every step they must agree.
  *
@@ -87,6 +87,93 @@ class Append implements Command {
     session.context.push(this.content);
   }
   toString = () => `append(${this.n}, ${JSON.stringify(this.content)})`;
+}
+
+/** Message ids unique over the whole run: a given id is never reused by accident. */
+let nextId = 0;
+
+class AppendMany implements Command {
+  constructor(
+    readonly n: number,
+    readonly contents: string[],
+    readonly condition: 'none' | 'right' | 'wrong',
+    readonly retry: boolean,
+  ) {}
+  check = (model: Readonly<Model>) => model.sessions.size > 0;
+  async run(model: Model, real: Real) {
+    const id = pick(model, this.n);
+    const session = model.sessions.get(id)!;
+    const messages = this.contents.map((content) => ({ id: `m${nextId++}`, role: 'user' as const, content, timestamp: 1 }));
+    const ifLength = this.condition === 'none' ? undefined : session.context.length + (this.condition === 'wrong' ? 1 : 0);
+    const appended = real.engine.appendMessages(id, messages, ifLength === undefined ? undefined : { ifLength });
+    // The condition is checked before the limits; either way nothing of the call is kept.
+    if (this.condition === 'wrong') {
+      expect(codeOf(await appended.catch((error: unknown) => error))).toBe('ERR_CONFLICT');
+      return;
+    }
+    if (messages.length > 0 && session.context.length + messages.length > real.limit) {
+      expect(codeOf(await appended.catch((error: unknown) => error))).toBe('ERR_LIMIT_EXCEEDED');
+      return;
+    }
+    expect(await appended).toBe(session.context.length + messages.length);
+    session.context.push(...this.contents);
+    // A retry of what landed appends nothing and resolves the same length (also under its stale condition).
+    if (this.retry && messages.length > 0) {
+      expect(await real.engine.appendMessages(id, messages, ifLength === undefined ? undefined : { ifLength })).toBe(session.context.length);
+    }
+  }
+  toString = () => `appendMessages(${this.n}, ${JSON.stringify(this.contents)}, ifLength: ${this.condition}, retry: ${this.retry})`;
+}
+
+class Pop implements Command {
+  constructor(readonly n: number) {}
+  check = (model: Readonly<Model>) => model.sessions.size > 0;
+  async run(model: Model, real: Real) {
+    const id = pick(model, this.n);
+    const session = model.sessions.get(id)!;
+    const popped = await real.engine.popMessage(id);
+    expect(popped?.content).toEqual(session.context.pop());
+  }
+  toString = () => `pop(${this.n})`;
+}
+
+class Splice implements Command {
+  constructor(
+    readonly n: number,
+    readonly start: number,
+    readonly deleteCount: number,
+    readonly contents: string[],
+  ) {}
+  check = (model: Readonly<Model>) => model.sessions.size > 0;
+  async run(model: Model, real: Real) {
+    const id = pick(model, this.n);
+    const session = model.sessions.get(id)!;
+    const insert = this.contents.map((content) => ({ id: `m${nextId++}`, role: 'assistant' as const, content }));
+    const spliced = real.engine.spliceMessages(id, this.start, this.deleteCount, insert);
+    const after = [...session.context];
+    const removed = after.splice(this.start, this.deleteCount, ...this.contents);
+    if (insert.length > 0 && after.length > real.limit && after.length > session.context.length) {
+      expect(codeOf(await spliced.catch((error: unknown) => error))).toBe('ERR_LIMIT_EXCEEDED');
+      return;
+    }
+    expect((await spliced).map((message) => message.content)).toEqual(removed);
+    session.context = after;
+  }
+  toString = () => `splice(${this.n}, ${this.start}, ${this.deleteCount}, ${JSON.stringify(this.contents)})`;
+}
+
+class Fork implements Command {
+  constructor(
+    readonly n: number,
+    readonly messages: number | undefined,
+  ) {}
+  check = (model: Readonly<Model>) => model.sessions.size > 0;
+  async run(model: Model, real: Real) {
+    const source = model.sessions.get(pick(model, this.n))!;
+    const id = await real.engine.fork(pick(model, this.n), this.messages === undefined ? undefined : { messages: this.messages });
+    model.sessions.set(id, { context: source.context.slice(0, this.messages ?? source.context.length), servers: [...source.servers] });
+  }
+  toString = () => `fork(${this.n}, messages: ${this.messages})`;
 }
 
 class Get implements Command {
@@ -209,6 +296,14 @@ const text = fc.string({ maxLength: 12, unit: 'grapheme' });
 const commands = [
   fc.string({ maxLength: 6 }).map((server) => new Create(server)),
   fc.tuple(fc.nat(), text).map(([n, content]) => new Append(n, content)),
+  fc
+    .tuple(fc.nat(), fc.array(text, { maxLength: 4 }), fc.constantFrom<'none' | 'right' | 'wrong'>('none', 'right', 'wrong'), fc.boolean())
+    .map(([n, contents, condition, retry]) => new AppendMany(n, contents, condition, retry)),
+  fc.nat().map((n) => new Pop(n)),
+  fc
+    .tuple(fc.nat(), fc.integer({ min: -5, max: 6 }), fc.oneof(fc.nat({ max: 4 }), fc.constant(Number.POSITIVE_INFINITY)), fc.array(text, { maxLength: 3 }))
+    .map(([n, start, deleteCount, contents]) => new Splice(n, start, deleteCount, contents)),
+  fc.tuple(fc.nat(), fc.option(fc.nat({ max: 5 }), { nil: undefined })).map(([n, messages]) => new Fork(n, messages)),
   fc.nat().map((n) => new Get(n)),
   fc.tuple(fc.nat(), fc.array(fc.string({ maxLength: 6 }), { maxLength: 3 })).map(([n, servers]) => new Update(n, servers)),
   fc.nat().map((n) => new Touch(n)),

@@ -10,9 +10,18 @@ import {
   messageRecordId,
   readMessageJson,
   sameMessageRecord,
+  messageRecordTimestamp,
   upgradeLegacyRecord,
 } from '../../src/protocol/message-record.js';
+import { newMessageId } from '../../src/protocol/message-ids.js';
 import type { Role } from '../../src/protocol/model.js';
+
+/** The time part of a ULID, in milliseconds. */
+function decodeTime(id: string): number {
+  let time = 0;
+  for (const char of id.slice(0, 10)) time = time * 32 + '0123456789ABCDEFGHJKMNPQRSTVWXYZ'.indexOf(char);
+  return time;
+}
 
 /** Contents at every str header boundary, in ASCII and in multibyte UTF-8. */
 const CONTENTS = [
@@ -211,5 +220,16 @@ describe('a record of the first format (no id; only in data written by earlier r
       expect(decode(upgraded)).toEqual(decode(record('tool', content, 99, 'up-1')));
       expect(messageRecordId(upgraded)).toBe('up-1');
     }
+  });
+
+  it("reads its timestamp, which gives the time part of the id it is upgraded with (the message's own time)", () => {
+    const bytes = encodeLegacyMessageRecord('user', 'hello', 1_700_000_000_123);
+    expect(messageRecordTimestamp(bytes)).toBe(1_700_000_000_123);
+    const id = newMessageId(messageRecordTimestamp(bytes));
+    expect(id).toMatch(/^[0-7][0-9A-HJKMNP-TV-Z]{25}$/);
+    expect(id.slice(0, 10)).toBe(newMessageId(1_700_000_000_123).slice(0, 10));
+    expect(decodeTime(id)).toBe(1_700_000_000_123);
+    // A time that is no whole millisecond of the 48-bit range falls back to the clock.
+    expect(decodeTime(newMessageId(3.5))).toBeGreaterThan(1_700_000_000_000);
   });
 });

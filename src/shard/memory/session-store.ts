@@ -4,7 +4,7 @@
  */
 import { ErrorCode } from '../../protocol/error-codes.js';
 import { newMessageId } from '../../protocol/message-ids.js';
-import { isLegacyRecord, messageRecordId, sameMessageRecord, upgradeLegacyRecord } from '../../protocol/message-record.js';
+import { isLegacyRecord, messageRecordId, messageRecordTimestamp, sameMessageRecord, upgradeLegacyRecord } from '../../protocol/message-record.js';
 import type { SessionId } from '../../protocol/model.js';
 import { fail, OperationFailure } from '../../protocol/operation-failure.js';
 import { LogArena } from './log-arena.js';
@@ -469,7 +469,7 @@ export class SessionStore {
     if (session.messageCount === 0) return;
     const log = logSlice(session, 0, session.logBytes);
     if (!isLegacyRecord(log, 0)) return;
-    const records = splitRecords(log).map((record) => (isLegacyRecord(record) ? upgradeLegacyRecord(record, newMessageId()) : record));
+    const records = splitRecords(log).map((record) => (isLegacyRecord(record) ? upgradeLegacyRecord(record, newMessageId(messageRecordTimestamp(record))) : record));
     replaceLog(session, records, records.length);
   }
 
