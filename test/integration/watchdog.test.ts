@@ -14,7 +14,9 @@ import { Shard } from '../../dist/src/main/shard.js';
 import { EngineMetrics } from '../../dist/src/main/metrics.js';
 import { sleep, waitFor, withEngine } from '../helpers/engine.js';
 
-const SHARD_TIMEOUT_MS = 200;
+// Long enough for a worker to boot and answer its start-up ping on a loaded 2-core machine (at 200 ms a
+// busy CI machine failed the start itself, before the case under test).
+const SHARD_TIMEOUT_MS = 1_000;
 
 /** Holds this thread (and its event loop) for `ms`. */
 function holdThread(ms: number): void {
