@@ -23,6 +23,16 @@ export {
 } from './main/options.js';
 export { shardFor } from './main/shard-for.js';
 export {
+  BATCH_BOUNDS_OPS,
+  type BatchMessage,
+  type CallMessage,
+  type HistogramSnapshot,
+  LATENCY_BOUNDS_MS,
+  METRICS_CHANNELS,
+  type MetricsSnapshot,
+  type OperationMetrics,
+} from './main/metrics.js';
+export {
   CapacityError,
   ConflictError,
   CorruptDataError,

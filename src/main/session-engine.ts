@@ -13,6 +13,7 @@ import { FAULT_KINDS, type FaultKind } from '../protocol/messages.js';
 import { type ArgsOf, type IdOf, type OpName, type ResultOf, type ShardFigures, WHOLE_HISTORY } from '../protocol/ops.js';
 import { CapacityError, EngineClosedError, InvalidArgumentError, LimitExceededError, QueueFullError, ShardCrashedError } from './errors.js';
 import { resolveOptions, shardSpinConfig, type ResolvedOptions, type SessionEngineOptions } from './options.js';
+import { EngineMetrics, type MetricsSnapshot } from './metrics.js';
 import { lookPeriodMs } from './overdue.js';
 import { acquireLock, commitGeneration, generationToRecover, removeOtherGenerations } from './persistence-dir.js';
 import { newSessionId } from './session-ids.js';
@@ -158,6 +159,8 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
   private releaseLock: (() => void) | null = null;
 
   private readonly shards: Shard[];
+  /** The host's counters of calls and batches (`metrics()`), also published on `METRICS_CHANNELS`. */
+  private readonly callMetrics = new EngineMetrics(this);
   private sessionsHeld = 0;
   private createsInFlight = 0;
   private closed = false;
@@ -168,6 +171,7 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
     super();
     this.options = options;
     const hooks = {
+      metrics: this.callMetrics,
       sizeChanged: (delta: number) => {
         this.sessionsHeld += delta;
       },
@@ -178,6 +182,7 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
         this.emit('expired', ids);
       },
       restarted: (shard: number, lostSessions: number) => {
+        this.callMetrics.restarted(shard, lostSessions);
         this.emit('shardRestart', { shard, lostSessions });
       },
     };
@@ -534,6 +539,18 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
         replySpinsMissed: shard.replySpin.missed,
       })),
     };
+  }
+
+  /**
+   * What a host wires to its dashboards: per operation, the calls, the errors by code and a latency
+   * histogram (from the call to its promise settling, on the host's thread), the sizes of the batches
+   * sent, all since start; and each shard's figures now (`stats()`: queue depth, worker heap and log bytes,
+   * restarts). The same events stream on `METRICS_CHANNELS` (`node:diagnostics_channel`) while someone
+   * listens; `session-shards/otel` turns them into OpenTelemetry instruments.
+   */
+  async metrics(): Promise<MetricsSnapshot & EngineStats> {
+    const host = this.callMetrics.snapshot();
+    return { ...host, ...(await this.stats()) };
   }
 
   /**

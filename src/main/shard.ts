@@ -27,6 +27,7 @@ import { decodeReply, decodeReplyChunk, decodeReplyHeader, RESULTS_PER_CHUNK, ty
 import { CapacityError, EngineClosedError, fromWire, ProtocolError, SessionEngineError, ShardCrashedError } from './errors.js';
 import { shardSessionBudgetBytes, type ResolvedOptions } from './options.js';
 import { abortWhenOverdue } from './overdue.js';
+import type { EngineMetrics } from './metrics.js';
 import { ReplySpin, REPLY_SPIN_MAX_OPS } from './reply-spin.js';
 
 /** How an op's result is handed to its caller. */
@@ -54,10 +55,15 @@ interface Pending {
   read: ((wire: unknown) => unknown) | undefined;
   /** The op's session id: what a create resolves to. */
   id: string | null;
+  /** The op's name and when it was called (`performance.now()`), for the engine's metrics. */
+  op: string;
+  at: number;
 }
 
 /** What a shard tells its engine. */
 export interface ShardHooks {
+  /** The engine's counters of calls and batches. */
+  readonly metrics: EngineMetrics;
   /** The shard's session count changed by `delta` (creates, removals, expiry, a crash). */
   sizeChanged(delta: number): void;
   /**
@@ -223,7 +229,7 @@ export class Shard {
     } catch (error) {
       throw encodeFailure(error);
     }
-    return this.queue(id, reply ?? Reply.Value, op.readResult as Pending['read']) as Promise<Delivered<K, R>>;
+    return this.queue(id, reply ?? Reply.Value, op.readResult as Pending['read'], name) as Promise<Delivered<K, R>>;
   }
 
   /** Queues an APPEND of a checked message, written straight into the batch (see `BatchWriter.addAppend`). */
@@ -233,13 +239,13 @@ export class Shard {
     } catch (error) {
       throw encodeFailure(error);
     }
-    return this.queue(id, Reply.Value, undefined) as Promise<number>;
+    return this.queue(id, Reply.Value, undefined, 'append') as Promise<number>;
   }
 
   /** The caller's promise of the op just written into the batch. */
-  private queue(id: string | null, reply: Reply, read: Pending['read']): Promise<unknown> {
+  private queue(id: string | null, reply: Reply, read: Pending['read'], op: string): Promise<unknown> {
     return new Promise((resolve, reject) => {
-      this.queued.push({ resolve, reject, reply, read, id });
+      this.queued.push({ resolve, reject, reply, read, id, op, at: performance.now() });
       // A microtask, not now: every op issued in the same tick of the caller goes in one batch. While a
       // reply is still being handed out, wait for more ops (or its end) so batches stay large.
       if (this.canSend() && !this.flushScheduled && this.state === 'ready' && (this.delivering === 0 || this.queued.length >= EARLY_FLUSH_OPS)) {
@@ -330,6 +336,7 @@ export class Shard {
       this.slowTimer = setTimeout(this.checkSlowTask, slowStoreMs(this.options.storeTimeoutMs)).unref();
     this.batches++;
     this.ops += pending.length;
+    this.hooks.metrics.batchSent(this.index, pending.length, bytes.length);
     const pool = this.pool!;
     const task: Uint8Array | StoreBatchTask = this.options.store === null ? bytes : { batch: bytes, sentAt: Date.now() };
     pool.run(task, { transferList: [bytes.buffer as ArrayBuffer] }).then(
@@ -380,8 +387,9 @@ export class Shard {
     const { header, pending } = delivery;
     const { errors } = header;
     const total = pending.length;
+    const now = performance.now();
     if (errors !== null && errors[0] === -1) {
-      for (const op of pending) op.reject(fromWire({ code: errors[1], message: errors[2] } as WireError));
+      for (const op of pending) this.reject(op, fromWire({ code: errors[1], message: errors[2] } as WireError), now);
       this.delivered(total);
       return;
     }
@@ -405,7 +413,7 @@ export class Shard {
       // be promoted to the old generation; released, they die young.
       pending[n] = undefined!;
       if (n === nextError) {
-        op.reject(fromWire({ code: errors![delivery.errorAt + 1], message: errors![delivery.errorAt + 2] } as WireError));
+        this.reject(op, fromWire({ code: errors![delivery.errorAt + 1], message: errors![delivery.errorAt + 2] } as WireError), now);
         delivery.errorAt += 3;
         nextError = delivery.errorAt < errors!.length ? (errors![delivery.errorAt] as number) : -1;
         continue;
@@ -414,6 +422,7 @@ export class Shard {
       if (op.reply === Reply.Value) op.resolve(result);
       else if (op.reply === Reply.Optional) op.resolve(result === null ? undefined : result);
       else op.resolve(op.id);
+      this.hooks.metrics.callSettled(op.op, this.index, now - op.at, null);
     }
     this.delivering -= last - first;
     if (last < total) {
@@ -610,9 +619,16 @@ export class Shard {
 
   /** Rejects `pending`; `answered`: their reply has arrived, so their creates were settled then. */
   private rejectAll(pending: Pending[], makeError: () => SessionEngineError, answered = false): void {
+    const now = performance.now();
     for (const op of pending) {
       if (op.reply === Reply.Created && !answered) this.hooks.createSettled();
-      op.reject(makeError());
+      this.reject(op, makeError(), now);
     }
+  }
+
+  /** Rejects one op, and counts it in the engine's metrics. */
+  private reject(op: Pending, error: SessionEngineError, now: number): void {
+    op.reject(error);
+    this.hooks.metrics.callSettled(op.op, this.index, now - op.at, error.code);
   }
 }

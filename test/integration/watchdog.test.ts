@@ -11,9 +11,12 @@ import { describe, expect, it } from 'vitest';
 import { ErrorCode, SessionEngine, type ShardRestartEvent } from '../../dist/src/index.js';
 import { resolveOptions, shardSpinConfig } from '../../dist/src/main/options.js';
 import { Shard } from '../../dist/src/main/shard.js';
+import { EngineMetrics } from '../../dist/src/main/metrics.js';
 import { sleep, waitFor, withEngine } from '../helpers/engine.js';
 
-const SHARD_TIMEOUT_MS = 200;
+// Long enough for a worker to boot and answer its start-up ping on a loaded 2-core machine (at 200 ms a
+// busy CI machine failed the start itself, before the case under test).
+const SHARD_TIMEOUT_MS = 1_000;
 
 /** Holds this thread (and its event loop) for `ms`. */
 function holdThread(ms: number): void {
@@ -73,7 +76,7 @@ describe('the watchdog', () => {
 
   it('fails the start of a worker that never answers its start-up ping with ERR_SHARD_CRASHED', async () => {
     const options = resolveOptions({ shards: 1, shardTimeoutMs: 200 });
-    const hooks = { sizeChanged() {}, createSettled() {}, expired() {}, restarted() {} };
+    const hooks = { metrics: new EngineMetrics({}), sizeChanged() {}, createSettled() {}, expired() {}, restarted() {} };
     const shard = new Shard(0, new URL('./fixtures/silent-worker.mjs', import.meta.url).href, options, hooks, shardSpinConfig(options));
     const started = performance.now();
     const error = await shard.start().then(
