@@ -83,7 +83,7 @@ const sending =
     const updates = script(turn);
     if (together) await Promise.all(updates.map((update) => turn.send(update)));
     else for (const update of updates) await turn.client.notify(methods.client.session.update, { sessionId: turn.sessionId, update });
-    return 'end_turn';
+    return 'end_turn' as const;
   };
 
 describe('faithful replay of prompt turns', () => {
@@ -228,7 +228,7 @@ describe('faithful replay of prompt turns', () => {
         await turn.send({ sessionUpdate: 'plan', entries: [] });
         await turn.send({ sessionUpdate: 'tool_call_update', toolCallId: 'c', rawOutput: 'x'.repeat(5000) });
         await turn.send({ sessionUpdate: 'plan', entries: [] });
-        return 'end_turn';
+        return 'end_turn' as const;
       });
       try {
         await connection.agent.request(methods.agent.initialize, { protocolVersion: 1, clientCapabilities: {} });
