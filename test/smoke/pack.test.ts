@@ -152,11 +152,11 @@ describe('the packed package (from a clean clone, on this Node)', () => {
     expect(files).toContain('dist/src/index.js');
     expect(files).toContain('dist/src/index.d.ts');
     expect(files).toContain('dist/src/shard/memory/worker.js');
-    // The ACP adapter ships too (its SDK is an optional peer); the example agent does not.
+    // The ACP adapter ships too (its SDK is an optional peer), and its example agent, runnable as it is.
     expect(files).toContain('dist/src/acp/index.js');
     expect(files).toContain('dist/src/acp/index.d.ts');
     expect(files).toEqual(expect.arrayContaining(['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md']));
-    expect(files.filter((path) => path.startsWith('dist/examples/') || path.startsWith('dist/bench/'))).toEqual([]);
+    expect(files.filter((path) => path.startsWith('dist/examples/') || path.startsWith('dist/bench/'))).toEqual(['dist/examples/acp-agent.js']);
     expect(files.filter((path) => path.startsWith('src/') || path.startsWith('test/') || path.startsWith('bench/') || path.startsWith('tools/'))).toEqual([]);
     // The maps would point at src/*.ts, which is not shipped.
     expect(files.filter((path) => path.endsWith('.map'))).toEqual([]);
