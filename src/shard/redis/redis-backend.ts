@@ -20,6 +20,7 @@ import type { OpHandlers, ShardBackend } from '../backend.js';
 import type { ReplySequence } from '../batch-runner.js';
 import { injectFault } from '../fault.js';
 import { ExpiryListener } from './expiry-listener.js';
+import { KeySpace } from './keys.js';
 import { checkMessageRecord, isLegacyRecord, messageRecordTimestampAt } from '../../protocol/message-record.js';
 import { writeBin } from './bin.js';
 import {
@@ -244,14 +245,24 @@ export class RedisBackend implements ShardBackend {
         maxSessionBytes: config.maxBytesPerSession ?? Number.MAX_SAFE_INTEGER,
       },
       this.deadlineMs,
+      new KeySpace(config.redis.keyPrefix),
     );
     this.noAnswer = noAnswer(this.deadlineMs);
     this.listener =
       config.shard === 0
-        ? new ExpiryListener(this.store.client, (ids) => {
-            // size 0: a Redis shard holds nothing itself (see `size` for the real count).
-            post({ type: 'expired', ids, seq: sequence.next(), size: 0 });
-          })
+        ? new ExpiryListener(
+            this.store.client,
+            (ids) => {
+              // size 0: a Redis shard holds nothing itself (see `size` for the real count).
+              post({ type: 'expired', ids, seq: sequence.next(), size: 0 });
+            },
+            {
+              keys: this.store.keys,
+              configure: config.redis.configureKeyspaceEvents,
+              // The host emits it: a worker's own process warnings reach neither the host's listeners nor its logger.
+              warn: (code, message) => post({ type: 'warning', code, message }),
+            },
+          )
         : null;
   }
 
