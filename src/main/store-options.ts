@@ -195,8 +195,7 @@ export function resolveStore(value: unknown): ResolvedStore | null {
     if (!Array.isArray(cluster) || cluster.length === 0) {
       throw new InvalidArgumentError(`${path}.cluster must be a non-empty array of nodes, got ${describeValue(cluster)}`);
     }
-    const { options, keyPrefix } =
-      redisOptions === undefined ? { options: {}, keyPrefix: '' } : connectionOptions(redisOptions, `${path}.redisOptions`);
+    const { options, keyPrefix } = redisOptions === undefined ? { options: {}, keyPrefix: '' } : connectionOptions(redisOptions, `${path}.redisOptions`);
     resolved = {
       kind: 'cluster',
       nodes: cluster.map((node, i) => clusterNode(node, `${path}.cluster[${i}]`)),

@@ -27,7 +27,7 @@ function refusal(options: unknown): string {
 }
 
 describe('the keyPrefix option', () => {
-  it('is taken from the connection options of a single Redis or of a cluster\'s nodes, and kept out of what ioredis gets', () => {
+  it("is taken from the connection options of a single Redis or of a cluster's nodes, and kept out of what ioredis gets", () => {
     expect(resolveOptions({ store: { redis: { host: 'h', keyPrefix: 'app1:' } } }).store!.redis).toMatchObject({
       options: { host: 'h' },
       keyPrefix: 'app1:',
@@ -123,11 +123,11 @@ describe.skipIf(!hasRedis)('engines with key prefixes on one Redis', () => {
     const engines = await Promise.all(prefixes.map((prefix) => start(prefix, { maxSessionAgeMs: TTL_MS })));
     try {
       const heard = engines.map(() => new Set<string>());
-      engines.forEach((engine, i) =>
+      for (const [i, engine] of engines.entries()) {
         engine.on('expired', (ids) => {
           for (const id of ids) heard[i]!.add(id);
-        }),
-      );
+        });
+      }
       const own = await Promise.all(engines.map((engine) => Promise.all([engine.create(), engine.create()])));
       for (const [i, engine] of engines.entries()) {
         expect(await engine.list()).toEqual([...own[i]!].sort());
@@ -216,7 +216,7 @@ describe.skipIf(!hasRedis)('engines with key prefixes on a 3-node Redis Cluster'
       // its three subscribers three times, after the notifications its node sent before.
       for (const node of masters) await node.publish('__keyevent@0__:expired', `app2:ss:{${NEVER_ISSUED_ID}}:m`);
       const markers = () => heardByTwo.filter((id) => id === NEVER_ISSUED_ID).length;
-      await waitFor(() => markers() === 9, 10_000, 'the markers on each of the second engine\'s subscribers');
+      await waitFor(() => markers() === 9, 10_000, "the markers on each of the second engine's subscribers");
       expect(heardByTwo.filter((id) => id !== NEVER_ISSUED_ID)).toEqual([]);
     } finally {
       await Promise.all([one.close(), two.close()]);

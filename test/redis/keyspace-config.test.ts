@@ -112,7 +112,7 @@ describe('the store.configureKeyspaceEvents option', () => {
   });
 });
 
-describe.skipIf(!hasRedis)('the engine and a shared server\'s notify-keyspace-events', () => {
+describe.skipIf(!hasRedis)("the engine and a shared server's notify-keyspace-events", () => {
   it('leaves the setting alone by default: no CONFIG SET, and no expired events from a server that sends none', async () => {
     await withRedis(async (server) => {
       const before = await notifyFlags(server);
@@ -124,7 +124,7 @@ describe.skipIf(!hasRedis)('the engine and a shared server\'s notify-keyspace-ev
     });
   });
 
-  it('leaves another app\'s setting as it was by default, and announces expiries when the server is configured for them', async () => {
+  it("leaves another app's setting as it was by default, and announces expiries when the server is configured for them", async () => {
     await withRedis(
       async (server) => {
         const before = await notifyFlags(server);

@@ -149,7 +149,8 @@ export class ExpiryListener {
       [, flags = ''] = (await connection.config('GET', 'notify-keyspace-events')) as string[];
     } catch (error) {
       // A connection lost meanwhile is no answer: the next 'ready' checks again.
-      if (this.configure && refused(error)) this.warnOnce(`${cannotConfigure(address, error)}: set notify-keyspace-events to include "Ex" in the server's configuration`);
+      if (this.configure && refused(error))
+        this.warnOnce(`${cannotConfigure(address, error)}: set notify-keyspace-events to include "Ex" in the server's configuration`);
       return;
     }
     const wanted = withExpiredEvents(flags);
@@ -165,7 +166,8 @@ export class ExpiryListener {
     try {
       await connection.config('SET', 'notify-keyspace-events', wanted);
     } catch (error) {
-      if (refused(error)) this.warnOnce(`${cannotConfigure(address, error)}: set notify-keyspace-events to ${JSON.stringify(wanted)} in the server's configuration`);
+      if (refused(error))
+        this.warnOnce(`${cannotConfigure(address, error)}: set notify-keyspace-events to ${JSON.stringify(wanted)} in the server's configuration`);
     }
   }
 
