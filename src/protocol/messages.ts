@@ -15,7 +15,7 @@ export type FaultKind = 'throw' | 'exit' | 'oom' | 'hang';
 export const FAULT_KINDS: readonly FaultKind[] = Object.freeze(['throw', 'exit', 'oom', 'hang'] as const);
 
 /** A message a worker posts on its own, outside any batch. */
-export type ShardEvent = ExpiredEvent | ShardWarning;
+export type ShardEvent = ExpiredEvent | ShardWarning | StoreStateEvent;
 
 /** Sessions the worker found expired (its sweep, or a Redis store's keyspace notifications). */
 export interface ExpiredEvent {
@@ -35,6 +35,15 @@ export interface ShardWarning {
   code: string;
   message: string;
 }
+
+/**
+ * A Redis shard's store went down or came back (for the engine's `storeDown` / `storeUp` events). Each shard
+ * worker has its own connection and posts its own transitions, never the same state twice in a row; a worker
+ * starts up (its start-up ping reached Redis). Down: its connection closed (`'connection'`), or Redis left a
+ * call unanswered for `storeTimeoutMs` (`'no answer'`: a frozen or overloaded server). Up: both are over. On
+ * a cluster, down means the cluster client lost every node, not one master (its sessions fail alone).
+ */
+export type StoreStateEvent = { type: 'store'; up: false; reason: 'connection' | 'no answer'; message: string } | { type: 'store'; up: true };
 
 /**
  * The code of the warning (`process.emitWarning`) an engine on Redis gives, once, when the server does not

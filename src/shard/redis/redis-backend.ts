@@ -217,6 +217,57 @@ function newestWithin(reply: SessionReply, maxBytes: number): SessionReply {
   return [flat, log.slice(first), length];
 }
 
+/**
+ * Whether this shard's store is up, posted to the host on every change (`StoreStateEvent`): down while its
+ * connection is closed or while the breaker holds Redis for frozen, up once both are over.
+ */
+class StoreState {
+  private connected = true;
+  private answering = true;
+  private up = true;
+  private closed = false;
+
+  constructor(
+    store: RedisSessionStore,
+    private readonly timeoutMs: number,
+    private readonly post: (event: ShardEvent) => void,
+  ) {
+    // Up at first: the worker serves only once its start-up ping reached Redis.
+    store.client.on('close', () => {
+      this.connected = false;
+      this.changed('connection');
+    });
+    store.client.on('ready', () => {
+      this.connected = true;
+      this.changed('connection');
+    });
+    if (store.breaker !== null) {
+      store.breaker.onChange = (down) => {
+        this.answering = !down;
+        this.changed('no answer');
+      };
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+  }
+
+  private changed(reason: 'connection' | 'no answer'): void {
+    const up = this.connected && this.answering;
+    if (up === this.up || this.closed) return;
+    this.up = up;
+    if (up) this.post({ type: 'store', up: true });
+    else {
+      const message =
+        reason === 'connection'
+          ? 'the connection to Redis closed; the engine reconnects by itself'
+          : `Redis has not answered within storeTimeoutMs (${this.timeoutMs} ms); the engine probes it until it answers`;
+      this.post({ type: 'store', up: false, reason, message });
+    }
+  }
+}
+
 export class RedisBackend implements ShardBackend {
   readonly mode = 'pipelined';
   readonly size = 0;
@@ -224,6 +275,7 @@ export class RedisBackend implements ShardBackend {
   readonly deadlineMs: number;
   readonly store: RedisSessionStore;
   private readonly listener: ExpiryListener | null;
+  private readonly state: StoreState;
   /** One failure for all: a frozen Redis leaves thousands of calls unanswered at once. */
   private readonly noAnswer: OperationFailure;
   /** The time of the batch in progress (scripts take it as an argument: Redis's own clock is not used). */
@@ -248,6 +300,7 @@ export class RedisBackend implements ShardBackend {
       new KeySpace(config.redis.keyPrefix),
     );
     this.noAnswer = noAnswer(this.deadlineMs);
+    this.state = new StoreState(this.store, this.deadlineMs, post);
     this.listener =
       config.shard === 0
         ? new ExpiryListener(
@@ -268,6 +321,7 @@ export class RedisBackend implements ShardBackend {
 
   /** Closes the connections (the worker is exiting). */
   close(): void {
+    this.state.close();
     this.listener?.close();
     this.store.close();
   }

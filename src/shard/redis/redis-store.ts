@@ -207,6 +207,8 @@ const PROBE_RETRY_MS = 100;
 export class StoreBreaker {
   private down = false;
   private closed = false;
+  /** Called when Redis is taken as down (`true`) and when it answers again (`false`). */
+  onChange: (down: boolean) => void = () => undefined;
 
   constructor(
     private readonly client: Redis,
@@ -227,6 +229,7 @@ export class StoreBreaker {
   trip(): void {
     if (this.down || this.closed) return;
     this.down = true;
+    this.onChange(true);
     void this.probe();
   }
 
@@ -240,6 +243,7 @@ export class StoreBreaker {
         // Answered only once Redis has caught up with every command sent before it.
         await this.client.ping();
         this.down = false;
+        if (!this.closed) this.onChange(false);
         return;
       } catch {
         // A frozen Redis took the whole commandTimeout; a connection that is down refused at once.
