@@ -15,12 +15,42 @@ export type FaultKind = 'throw' | 'exit' | 'oom' | 'hang';
 export const FAULT_KINDS: readonly FaultKind[] = Object.freeze(['throw', 'exit', 'oom', 'hang'] as const);
 
 /** A message a worker posts on its own, outside any batch. */
-export interface ShardEvent {
+export type ShardEvent = ExpiredEvent | ShardWarning | StoreStateEvent;
+
+/** Sessions the worker found expired (its sweep, or a Redis store's keyspace notifications). */
+export interface ExpiredEvent {
   type: 'expired';
   ids: string[];
   seq: number;
   size: number;
 }
+
+/**
+ * Something the operator should know that fails no call, for the host to emit as a process warning
+ * (`process.emitWarning(message, { code })`): a worker's own warnings would reach neither the host's
+ * `process.on('warning')` listeners nor its logger. `code` is stable; a worker posts each code at most once.
+ */
+export interface ShardWarning {
+  type: 'warning';
+  code: string;
+  message: string;
+}
+
+/**
+ * A Redis shard's store went down or came back (for the engine's `storeDown` / `storeUp` events). Each shard
+ * worker has its own connection and posts its own transitions, never the same state twice in a row; a worker
+ * starts up (its start-up ping reached Redis). Down: its connection closed (`'connection'`), or Redis left a
+ * call unanswered for `storeTimeoutMs` (`'no answer'`: a frozen or overloaded server). Up: both are over. On
+ * a cluster, down means the cluster client lost every node, not one master (its sessions fail alone).
+ */
+export type StoreStateEvent = { type: 'store'; up: false; reason: 'connection' | 'no answer'; message: string } | { type: 'store'; up: true };
+
+/**
+ * The code of the warning (`process.emitWarning`) an engine on Redis gives, once, when the server does not
+ * send the keyspace notifications behind the `'expired'` events (and the engine was not allowed to, or
+ * could not, turn them on: see `store.configureKeyspaceEvents`). Fixed, so that hosts can route or alert on it.
+ */
+export const KEYSPACE_EVENTS_WARNING = 'SESSION_SHARDS_KEYSPACE_EVENTS';
 
 /**
  * Posted every few milliseconds while a shard recovers: the host's bound on its start-up (`shardTimeoutMs`)
@@ -80,9 +110,15 @@ export interface ShardSpinConfig {
  * A Redis shard's connection, as plain data (it crosses into the worker): a `redis://` URL, ioredis
  * connection options without functions, or a cluster's seed nodes with the options of each node's connection.
  */
-export type ShardRedisConfig =
+export type ShardRedisConfig = (
   | { kind: 'single'; url: string | null; options: Record<string, unknown> }
-  | { kind: 'cluster'; nodes: ({ host: string; port: number } | string)[]; options: Record<string, unknown> };
+  | { kind: 'cluster'; nodes: ({ host: string; port: number } | string)[]; options: Record<string, unknown> }
+) & {
+  /** Put in front of every key (`''`: none); taken out of `options`, as the engine prefixes the keys itself. */
+  keyPrefix: string;
+  /** Whether the worker may `CONFIG SET notify-keyspace-events` (the `store.configureKeyspaceEvents` option). */
+  configureKeyspaceEvents: boolean;
+};
 
 /** How `fsync` is called on a shard's log (see the `persistence` option). */
 export type FsyncPolicy = 'always' | 'everysec' | 'no';

@@ -15,7 +15,9 @@ let cluster: RedisCluster | null = null;
 beforeAll(async () => {
   if (!hasRedis) return;
   // Settled, not Promise.all: when one fails to start, the other must still be kept, for afterAll to stop.
-  const [single, three] = await Promise.allSettled([RedisServer.start(), RedisCluster.start()]);
+  // The single server notifies expired keys as an operator would configure it; on the cluster, the engine
+  // is allowed to configure the nodes itself (store.configureKeyspaceEvents).
+  const [single, three] = await Promise.allSettled([RedisServer.start(['--notify-keyspace-events', 'Ex']), RedisCluster.start()]);
   if (single.status === 'fulfilled') server = single.value;
   if (three.status === 'fulfilled') cluster = three.value;
   for (const outcome of [single, three]) if (outcome.status === 'rejected') throw outcome.reason;
@@ -38,7 +40,7 @@ describe.each(STORES)('the engine on $name', ({ store }) => {
     shards: 2,
     ...extra,
     ...(store === 'single' ? { store: { redis: server!.url }, storeTimeoutMs: 2_000 } : {}),
-    ...(store === 'cluster' ? { store: { redis: { cluster: cluster!.seeds } }, storeTimeoutMs: 2_000 } : {}),
+    ...(store === 'cluster' ? { store: { redis: { cluster: cluster!.seeds }, configureKeyspaceEvents: true }, storeTimeoutMs: 2_000 } : {}),
   });
   const run = (fn: (engine: SessionEngine) => Promise<void>, extra?: SessionEngineOptions) => withEngine(options(extra), fn);
 

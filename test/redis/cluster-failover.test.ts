@@ -29,7 +29,13 @@ describe.skipIf(!hasRedis)('a failover in the cluster', () => {
   });
 
   it('serves again after each promotion, never answers with another session, and announces the expiries of the new masters', async () => {
-    const engine = await SessionEngine.start({ shards: 2, store: { redis: { cluster: cluster.seeds } }, maxSessionAgeMs: 1_500, storeTimeoutMs: TIMEOUT_MS });
+    // Allowed to configure the notifications: a promoted replica has never been told to send them.
+    const engine = await SessionEngine.start({
+      shards: 2,
+      store: { redis: { cluster: cluster.seeds }, configureKeyspaceEvents: true },
+      maxSessionAgeMs: 1_500,
+      storeTimeoutMs: TIMEOUT_MS,
+    });
     let stop = false;
     let load: Promise<void> = Promise.resolve();
     try {

@@ -21,7 +21,11 @@ describe.skipIf(!hasRedis)('the engine on a 3-node Redis Cluster', () => {
     const { Cluster } = await import('ioredis');
     const probe = new Cluster(cluster.seeds);
     // Long enough that none expires before it is counted and listed, even on a loaded machine.
-    const engine = await SessionEngine.start({ shards: 2, store: { redis: { cluster: cluster.seeds } }, maxSessionAgeMs: 3_000 });
+    const engine = await SessionEngine.start({
+      shards: 2,
+      store: { redis: { cluster: cluster.seeds }, configureKeyspaceEvents: true },
+      maxSessionAgeMs: 3_000,
+    });
     try {
       const expired = new Set<string>();
       engine.on('expired', (ids) => {

@@ -56,7 +56,8 @@ describe.skipIf(!hasRedis)('the engine on Redis set up otherwise', () => {
     await withRedis(async (server) => {
       // A TTL of its own: two probe connections are opened between the append and the reads, and the session
       // must still be there for them.
-      await withEngine({ shards: 2, store: { redis: { host: '127.0.0.1', port: server.port, db: 3 } }, maxSessionAgeMs: 1_500 }, async (engine) => {
+      const store = { redis: { host: '127.0.0.1', port: server.port, db: 3 }, configureKeyspaceEvents: true };
+      await withEngine({ shards: 2, store, maxSessionAgeMs: 1_500 }, async (engine) => {
         const expired = new Set<string>();
         engine.on('expired', (ids) => {
           for (const id of ids) expired.add(id);
@@ -75,11 +76,15 @@ describe.skipIf(!hasRedis)('the engine on Redis set up otherwise', () => {
     });
   });
 
-  it('starts and serves where CONFIG is refused; sessions still expire, but without events, as the README says', async () => {
-    const announced = await expireOneSession(['--rename-command', 'CONFIG', ''], async (engine, id) => {
-      expect(await engine.appendMessage(id, { role: 'user', content: 'x' })).toBe(1);
-      expect((await engine.get(id))!.context).toHaveLength(1);
-    });
+  it('starts and serves where CONFIG is refused, even when allowed to configure; sessions still expire, but without events, as the README says', async () => {
+    const announced = await expireOneSession(
+      ['--rename-command', 'CONFIG', ''],
+      async (engine, id) => {
+        expect(await engine.appendMessage(id, { role: 'user', content: 'x' })).toBe(1);
+        expect((await engine.get(id))!.context).toHaveLength(1);
+      },
+      true,
+    );
     expect(announced).toBe(false);
   });
 
@@ -89,13 +94,17 @@ describe.skipIf(!hasRedis)('the engine on Redis set up otherwise', () => {
 });
 
 /**
- * On a redis-server started with `serverArgs`: creates a session (then runs `use` on it), waits until Redis
+ * On a redis-server started with `serverArgs` (the engine allowed to configure it or not): creates a session (then runs `use` on it), waits until Redis
  * has expired it, and answers whether the engine announced its expiry.
  */
-async function expireOneSession(serverArgs: string[], use?: (engine: SessionEngine, id: string) => Promise<void>): Promise<boolean> {
+async function expireOneSession(
+  serverArgs: string[],
+  use?: (engine: SessionEngine, id: string) => Promise<void>,
+  configureKeyspaceEvents = false,
+): Promise<boolean> {
   let announced = false;
   await withRedis(async (server) => {
-    await withEngine({ shards: 2, store: { redis: server.url }, maxSessionAgeMs: TTL_MS }, async (engine) => {
+    await withEngine({ shards: 2, store: { redis: server.url, configureKeyspaceEvents }, maxSessionAgeMs: TTL_MS }, async (engine) => {
       const expired = new Set<string>();
       engine.on('expired', (ids) => {
         for (const id of ids) expired.add(id);

@@ -22,20 +22,27 @@ describe('the store option', () => {
 
   it('accepts a URL, connection options, and a cluster', () => {
     expect(resolveOptions({ store: { redis: 'redis://127.0.0.1:6379/2' } }).store).toEqual({
-      redis: { kind: 'single', url: 'redis://127.0.0.1:6379/2', options: {} },
+      redis: { kind: 'single', url: 'redis://127.0.0.1:6379/2', options: {}, keyPrefix: '', configureKeyspaceEvents: false },
     });
     expect(resolveOptions({ store: { redis: { host: 'h', port: 1, tls: { servername: 'h' } } } }).store).toEqual({
-      redis: { kind: 'single', url: null, options: { host: 'h', port: 1, tls: { servername: 'h' } } },
+      redis: { kind: 'single', url: null, options: { host: 'h', port: 1, tls: { servername: 'h' } }, keyPrefix: '', configureKeyspaceEvents: false },
     });
     expect(resolveOptions({ store: { redis: { cluster: ['127.0.0.1:7000', { host: 'b', port: 7001 }], redisOptions: { password: 'p' } } } }).store).toEqual({
-      redis: { kind: 'cluster', nodes: ['127.0.0.1:7000', { host: 'b', port: 7001 }], options: { password: 'p' } },
+      redis: {
+        kind: 'cluster',
+        nodes: ['127.0.0.1:7000', { host: 'b', port: 7001 }],
+        options: { password: 'p' },
+        keyPrefix: '',
+        configureKeyspaceEvents: false,
+      },
     });
   });
 
   it('refuses what cannot work, by name', () => {
     expect(refusal({ store: 'redis://x' })).toMatch(/options\.store must be an object/);
     expect(refusal({ store: { redis: 'http://x' } })).toMatch(/options\.store\.redis must be a redis:\/\//);
-    expect(refusal({ store: { memcached: 'x' } })).toMatch(/options\.store must be \{ redis/);
+    expect(refusal({ store: { memcached: 'x' } })).toMatch(/options\.store\.memcached is not a store option \(known: redis, configureKeyspaceEvents\)/);
+    expect(refusal({ store: {} })).toMatch(/options\.store\.redis is required/);
     expect(refusal({ store: { redis: { retryStrategy: () => 1 } } })).toMatch(/options\.store\.redis\.retryStrategy is set by the engine/);
     expect(refusal({ store: { redis: { commandTimeout: 10 } } })).toMatch(/commandTimeout is set by the engine/);
     expect(refusal({ store: { redis: { tls: { checkServerIdentity: () => undefined } } } })).toMatch(

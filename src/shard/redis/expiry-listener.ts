@@ -5,11 +5,28 @@
  * background expiry cycle, so it may come well after the TTL), and one sent while no subscriber was
  * connected is lost for good. A cluster sends each node's notifications only to that node's subscribers:
  * every master gets its own subscriber, kept in step with the cluster's topology (after a failover too).
+ *
+ * Redis sends them only when its `notify-keyspace-events` setting asks for them: a global setting of the
+ * server, shared with every other app on it. So the listener changes it (`CONFIG SET`) only when the
+ * engine was told it may (`store.configureKeyspaceEvents`); otherwise it only reads it (`CONFIG GET`), and
+ * warns once when it finds the events off. Where `CONFIG` is refused (managed services often rename it)
+ * the setting cannot be read: the listener subscribes all the same and stays silent, unless it was told to
+ * configure the server, which it then says it could not.
  */
 import { Cluster, type Redis } from 'ioredis';
+import { KEYSPACE_EVENTS_WARNING } from '../../protocol/messages.js';
 import type { SessionId } from '../../protocol/model.js';
-import { idOfMetaKey } from './keys.js';
+import { KeySpace } from './keys.js';
 import type { RedisClient } from './redis-store.js';
+
+/** What the listener is told: which keys are this engine's, whether it may configure the server, whom to warn. */
+export interface ExpiryListenerOptions {
+  keys?: KeySpace;
+  /** Whether it may `CONFIG SET notify-keyspace-events` (see the module comment). @default false */
+  configure?: boolean;
+  /** Called at most once per code, with a stable `code` and a message for the operator. */
+  warn?: (code: string, message: string) => void;
+}
 
 /** Adds the flags keyevent notifications of expired keys need (`E`, `x`) to what is configured already. */
 export function withExpiredEvents(flags: string): string {
@@ -28,11 +45,19 @@ export class ExpiryListener {
   private flushScheduled = false;
   private closed = false;
   private readonly onTopology = (): void => this.syncSubscribers();
+  private readonly keys: KeySpace;
+  private readonly configure: boolean;
+  private readonly warn: (code: string, message: string) => void;
+  private readonly warned = new Set<string>();
 
   constructor(
     private readonly client: RedisClient,
     private readonly onExpired: (ids: SessionId[]) => void,
+    options: ExpiryListenerOptions = {},
   ) {
+    this.keys = options.keys ?? new KeySpace();
+    this.configure = options.configure ?? false;
+    this.warn = options.warn ?? (() => undefined);
     if (client instanceof Cluster) {
       // 'refresh' follows every change of the slot map, a failover included.
       client.on('refresh', this.onTopology);
@@ -98,20 +123,58 @@ export class ExpiryListener {
     });
     subscriber.on('error', () => undefined);
     const channel = `__keyevent@${node.options.db ?? 0}__:expired`;
-    // A restarted Redis has forgotten a CONFIG SET: enable the events again on every (re)connection.
+    // A restarted Redis has forgotten a CONFIG SET (and may have been reconfigured): check on every (re)connection.
     let first: () => void = () => undefined;
     this.firstSubscribed.set(subscriber, new Promise<void>((resolve) => (first = resolve)));
     subscriber.on('ready', () => {
-      void enableExpiredEvents(subscriber)
+      void this.checkExpiredEvents(subscriber, `${node.options.host}:${node.options.port}`)
         .then(() => subscriber.subscribe(channel))
         .then(first)
         .catch(() => undefined);
     });
     subscriber.on('message', (_channel: string, key: string) => {
-      const id = idOfMetaKey(key);
+      const id = this.keys.idOfMetaKey(key);
       if (id !== null) this.queue(id);
     });
     return subscriber;
+  }
+
+  /**
+   * Reads the server's `notify-keyspace-events`; when expired keys are not notified, turns them on if
+   * allowed, else warns (see the module comment). Never fails: the events are best effort.
+   */
+  private async checkExpiredEvents(connection: Redis, address: string): Promise<void> {
+    let flags: string;
+    try {
+      [, flags = ''] = (await connection.config('GET', 'notify-keyspace-events')) as string[];
+    } catch (error) {
+      // A connection lost meanwhile is no answer: the next 'ready' checks again.
+      if (this.configure && refused(error))
+        this.warnOnce(`${cannotConfigure(address, error)}: set notify-keyspace-events to include "Ex" in the server's configuration`);
+      return;
+    }
+    const wanted = withExpiredEvents(flags);
+    if (wanted === flags) return;
+    if (!this.configure) {
+      this.warnOnce(
+        `Redis at ${address} does not notify expired keys (notify-keyspace-events is ${JSON.stringify(flags)}), so the engine emits no 'expired' events ` +
+          `(sessions still expire). To get them, set notify-keyspace-events to ${JSON.stringify(wanted)} on the server ` +
+          `(CONFIG SET notify-keyspace-events ${wanted}, or in redis.conf), or let the engine set it with store.configureKeyspaceEvents: true`,
+      );
+      return;
+    }
+    try {
+      await connection.config('SET', 'notify-keyspace-events', wanted);
+    } catch (error) {
+      if (refused(error))
+        this.warnOnce(`${cannotConfigure(address, error)}: set notify-keyspace-events to ${JSON.stringify(wanted)} in the server's configuration`);
+    }
+  }
+
+  private warnOnce(message: string): void {
+    if (this.closed || this.warned.has(KEYSPACE_EVENTS_WARNING)) return;
+    this.warned.add(KEYSPACE_EVENTS_WARNING);
+    this.warn(KEYSPACE_EVENTS_WARNING, message);
   }
 
   private queue(id: SessionId): void {
@@ -128,16 +191,13 @@ export class ExpiryListener {
   }
 }
 
-/**
- * Turns on keyevent notifications of expired keys where the server allows `CONFIG` (managed services often
- * do not: configure `notify-keyspace-events` to include `Ex` there). Failure is silent: events are best effort.
- */
-async function enableExpiredEvents(connection: Redis): Promise<void> {
-  try {
-    const [, flags = ''] = (await connection.config('GET', 'notify-keyspace-events')) as string[];
-    const wanted = withExpiredEvents(flags);
-    if (wanted !== flags) await connection.config('SET', 'notify-keyspace-events', wanted);
-  } catch {
-    // refused (a managed Redis) or unreachable: the events stay off until someone configures them
-  }
+/** Whether the server answered with an error (rather than the connection failing). */
+function refused(error: unknown): boolean {
+  return error instanceof Error && error.name === 'ReplyError';
+}
+
+/** The start of the warning of a server that refused `CONFIG` though store.configureKeyspaceEvents asked for it. */
+function cannotConfigure(address: string, error: unknown): string {
+  const reason = error instanceof Error ? error.message : String(error);
+  return `store.configureKeyspaceEvents: Redis at ${address} refused CONFIG (${reason}), so it may not notify expired keys and the engine may emit no 'expired' events (sessions still expire)`;
 }

@@ -20,6 +20,7 @@ import type { OpHandlers, ShardBackend } from '../backend.js';
 import type { ReplySequence } from '../batch-runner.js';
 import { injectFault } from '../fault.js';
 import { ExpiryListener } from './expiry-listener.js';
+import { KeySpace } from './keys.js';
 import { checkMessageRecord, isLegacyRecord, messageRecordTimestampAt } from '../../protocol/message-record.js';
 import { writeBin } from './bin.js';
 import {
@@ -216,6 +217,57 @@ function newestWithin(reply: SessionReply, maxBytes: number): SessionReply {
   return [flat, log.slice(first), length];
 }
 
+/**
+ * Whether this shard's store is up, posted to the host on every change (`StoreStateEvent`): down while its
+ * connection is closed or while the breaker holds Redis for frozen, up once both are over.
+ */
+class StoreState {
+  private connected = true;
+  private answering = true;
+  private up = true;
+  private closed = false;
+
+  constructor(
+    store: RedisSessionStore,
+    private readonly timeoutMs: number,
+    private readonly post: (event: ShardEvent) => void,
+  ) {
+    // Up at first: the worker serves only once its start-up ping reached Redis.
+    store.client.on('close', () => {
+      this.connected = false;
+      this.changed('connection');
+    });
+    store.client.on('ready', () => {
+      this.connected = true;
+      this.changed('connection');
+    });
+    if (store.breaker !== null) {
+      store.breaker.onChange = (down) => {
+        this.answering = !down;
+        this.changed('no answer');
+      };
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+  }
+
+  private changed(reason: 'connection' | 'no answer'): void {
+    const up = this.connected && this.answering;
+    if (up === this.up || this.closed) return;
+    this.up = up;
+    if (up) this.post({ type: 'store', up: true });
+    else {
+      const message =
+        reason === 'connection'
+          ? 'the connection to Redis closed; the engine reconnects by itself'
+          : `Redis has not answered within storeTimeoutMs (${this.timeoutMs} ms); the engine probes it until it answers`;
+      this.post({ type: 'store', up: false, reason, message });
+    }
+  }
+}
+
 export class RedisBackend implements ShardBackend {
   readonly mode = 'pipelined';
   readonly size = 0;
@@ -223,6 +275,7 @@ export class RedisBackend implements ShardBackend {
   readonly deadlineMs: number;
   readonly store: RedisSessionStore;
   private readonly listener: ExpiryListener | null;
+  private readonly state: StoreState;
   /** One failure for all: a frozen Redis leaves thousands of calls unanswered at once. */
   private readonly noAnswer: OperationFailure;
   /** The time of the batch in progress (scripts take it as an argument: Redis's own clock is not used). */
@@ -244,19 +297,31 @@ export class RedisBackend implements ShardBackend {
         maxSessionBytes: config.maxBytesPerSession ?? Number.MAX_SAFE_INTEGER,
       },
       this.deadlineMs,
+      new KeySpace(config.redis.keyPrefix),
     );
     this.noAnswer = noAnswer(this.deadlineMs);
+    this.state = new StoreState(this.store, this.deadlineMs, post);
     this.listener =
       config.shard === 0
-        ? new ExpiryListener(this.store.client, (ids) => {
-            // size 0: a Redis shard holds nothing itself (see `size` for the real count).
-            post({ type: 'expired', ids, seq: sequence.next(), size: 0 });
-          })
+        ? new ExpiryListener(
+            this.store.client,
+            (ids) => {
+              // size 0: a Redis shard holds nothing itself (see `size` for the real count).
+              post({ type: 'expired', ids, seq: sequence.next(), size: 0 });
+            },
+            {
+              keys: this.store.keys,
+              configure: config.redis.configureKeyspaceEvents,
+              // The host emits it: a worker's own process warnings reach neither the host's listeners nor its logger.
+              warn: (code, message) => post({ type: 'warning', code, message }),
+            },
+          )
         : null;
   }
 
   /** Closes the connections (the worker is exiting). */
   close(): void {
+    this.state.close();
     this.listener?.close();
     this.store.close();
   }

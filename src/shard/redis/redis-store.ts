@@ -25,7 +25,7 @@ import type { SessionId } from '../../protocol/model.js';
 import type { GetArgs } from '../../protocol/ops.js';
 import { OperationFailure } from '../../protocol/operation-failure.js';
 import { messageRecordId } from '../../protocol/message-record.js';
-import { idOfMetaKey, META_PATTERN, metaKey, sessionKeys } from './keys.js';
+import { KeySpace } from './keys.js';
 import { SCRIPTS } from './lua-scripts.js';
 
 /** A Redis client of either kind. */
@@ -60,6 +60,8 @@ function failFast(timeoutMs: number): RedisOptions {
 
 /** Opens the connection `config` describes; it connects in the background (see `whenReady`). */
 export function connect(config: ShardRedisConfig, timeoutMs: number): RedisClient {
+  // The engine prefixes its keys itself (see `keys.ts`): ioredis must not prefix them a second time.
+  const { keyPrefix: _ignored, ...given } = config.options;
   const connectTimeout = Math.min(Number(config.options.connectTimeout ?? timeoutMs), timeoutMs);
   let client: RedisClient;
   if (config.kind === 'cluster') {
@@ -78,7 +80,7 @@ export function connect(config: ShardRedisConfig, timeoutMs: number): RedisClien
       // Without traffic nothing else would tell this shard of a failover; the expiry listener follows the
       // refreshes to subscribe to a promoted master.
       slotsRefreshInterval: 5_000,
-      redisOptions: { ...(config.options as RedisOptions), ...failFast(timeoutMs), connectTimeout },
+      redisOptions: { ...(given as RedisOptions), ...failFast(timeoutMs), connectTimeout },
     };
     const cluster = new Cluster(config.nodes, options);
     // Node connections are lazy, and a command for a node that is still connecting is refused rather than
@@ -90,7 +92,7 @@ export function connect(config: ShardRedisConfig, timeoutMs: number): RedisClien
     });
     client = cluster;
   } else {
-    const options: RedisOptions = { ...(config.options as RedisOptions), ...failFast(timeoutMs), connectTimeout, enableAutoPipelining: true };
+    const options: RedisOptions = { ...(given as RedisOptions), ...failFast(timeoutMs), connectTimeout, enableAutoPipelining: true };
     client = config.url === null ? new Redis(options) : new Redis(config.url, options);
   }
   // Connection errors surface as rejected calls; unhandled, the 'error' event would kill the worker.
@@ -205,6 +207,8 @@ const PROBE_RETRY_MS = 100;
 export class StoreBreaker {
   private down = false;
   private closed = false;
+  /** Called when Redis is taken as down (`true`) and when it answers again (`false`). */
+  onChange: (down: boolean) => void = () => undefined;
 
   constructor(
     private readonly client: Redis,
@@ -225,6 +229,7 @@ export class StoreBreaker {
   trip(): void {
     if (this.down || this.closed) return;
     this.down = true;
+    this.onChange(true);
     void this.probe();
   }
 
@@ -238,6 +243,7 @@ export class StoreBreaker {
         // Answered only once Redis has caught up with every command sent before it.
         await this.client.ping();
         this.down = false;
+        if (!this.closed) this.onChange(false);
         return;
       } catch {
         // A frozen Redis took the whole commandTimeout; a connection that is down refused at once.
@@ -311,6 +317,8 @@ export class RedisSessionStore {
     readonly client: RedisClient,
     private readonly limits: RedisStoreLimits,
     timeoutMs: number,
+    /** The keys of this engine's sessions (under its key prefix). */
+    readonly keys: KeySpace = new KeySpace(),
   ) {
     this.scripts = client as unknown as ScriptCommands;
     this.breaker = client instanceof Cluster ? null : new StoreBreaker(client, timeoutMs);
@@ -323,7 +331,7 @@ export class RedisSessionStore {
     const args: Arg[] = [now, maxSessionAgeMs, FORMAT_VERSION, bytes(capabilities), bytes(servers), maxSessionBytes];
     for (const [field, value] of Object.entries(fields))
       if (value !== null && value !== undefined) args.push(field, typeof value === 'string' ? value : bytes(value));
-    const [status, value] = await this.scripts.ssCreate(...sessionKeys(id), ...args);
+    const [status, value] = await this.scripts.ssCreate(...this.keys.session(id), ...args);
     if (status === 0) throw new OperationFailure(ErrorCode.INVALID_ARGUMENT, `id: session ${id} already exists`);
     if (status === 2) throw this.tooLarge(id, value, 'its fields');
   }
@@ -333,7 +341,7 @@ export class RedisSessionStore {
     this.breaker?.check();
     const { maxSessionAgeMs, maxSessionBytes } = this.limits;
     const reply = await this.scripts.ssGetBuffer(
-      ...sessionKeys(id),
+      ...this.keys.session(id),
       now,
       maxSessionAgeMs,
       window.lastMessages,
@@ -355,7 +363,7 @@ export class RedisSessionStore {
     this.breaker?.check();
     const { maxSessionAgeMs, maxMessagesPerSession, maxMessageBytes, maxSessionBytes } = this.limits;
     const [status, value] = await this.scripts.ssAppend(
-      ...sessionKeys(id),
+      ...this.keys.session(id),
       now,
       maxSessionAgeMs,
       bytes(record),
@@ -377,7 +385,7 @@ export class RedisSessionStore {
     const { maxSessionAgeMs, maxMessagesPerSession, maxMessageBytes, maxSessionBytes } = this.limits;
     const args: Arg[] = [now, maxSessionAgeMs, ifLength, maxMessagesPerSession, maxMessageBytes, maxSessionBytes];
     for (const one of records) args.push(bytes(one.record), one.timestampAt, one.contentBytes);
-    const reply = await this.scripts.ssAppendMany(...sessionKeys(id), ...args);
+    const reply = await this.scripts.ssAppendMany(...this.keys.session(id), ...args);
     const status = reply[0]!;
     if (status === 0) return reply[1]!;
     if (status === 1) throw notFound(id);
@@ -396,7 +404,7 @@ export class RedisSessionStore {
   /** Removes the newest record and resolves it (`null`: the session holds none). */
   async pop(id: SessionId, now: number, ifLength: number): Promise<Buffer | null> {
     this.breaker?.check();
-    const reply = await this.scripts.ssPopBuffer(...sessionKeys(id), now, this.limits.maxSessionAgeMs, ifLength, seed());
+    const reply = await this.scripts.ssPopBuffer(...this.keys.session(id), now, this.limits.maxSessionAgeMs, ifLength, seed());
     const status = Number(reply[0]);
     if (status === 1) throw notFound(id);
     if (status === 2) throw lengthConflict(id, ifLength, Number(reply[1]));
@@ -409,7 +417,7 @@ export class RedisSessionStore {
     const { maxSessionAgeMs, maxMessagesPerSession, maxMessageBytes, maxSessionBytes } = this.limits;
     const args: Arg[] = [now, maxSessionAgeMs, ifLength, start, deleteCount, maxMessagesPerSession, maxMessageBytes, maxSessionBytes, seed()];
     for (const one of records) args.push(bytes(one.record), one.contentBytes);
-    const reply = await this.scripts.ssSpliceBuffer(...sessionKeys(id), ...args);
+    const reply = await this.scripts.ssSpliceBuffer(...this.keys.session(id), ...args);
     const status = Number(reply[0]);
     if (status === 0) return reply[1] as Buffer[];
     if (status === 1) throw notFound(id);
@@ -428,7 +436,7 @@ export class RedisSessionStore {
   /** The first step of a fork: the source's fields and its oldest `messages` records (-1: all), or `null`. */
   async forkRead(id: SessionId, now: number, messages: number): Promise<[Map<string, Buffer>, Buffer[]] | null> {
     this.breaker?.check();
-    const reply = await this.scripts.ssForkReadBuffer(...sessionKeys(id), now, this.limits.maxSessionAgeMs, messages, seed());
+    const reply = await this.scripts.ssForkReadBuffer(...this.keys.session(id), now, this.limits.maxSessionAgeMs, messages, seed());
     if (reply === null) return null;
     const [flat, log] = reply;
     const fields = new Map<string, Buffer>();
@@ -442,7 +450,7 @@ export class RedisSessionStore {
     const args: Arg[] = [now, this.limits.maxSessionAgeMs, FORMAT_VERSION, this.limits.maxSessionBytes, fields.size];
     for (const [field, value] of fields) args.push(field, bytes(value));
     for (const record of records) args.push(record);
-    const [status, value] = await this.scripts.ssForkWrite(...sessionKeys(newId), ...args);
+    const [status, value] = await this.scripts.ssForkWrite(...this.keys.session(newId), ...args);
     if (status === 1) throw new OperationFailure(ErrorCode.CONFLICT, `newId: session ${newId} already exists`);
     if (status === 2) throw this.tooLarge(newId, value!, `the fields and the ${records.length} messages it would copy`);
   }
@@ -458,7 +466,7 @@ export class RedisSessionStore {
       if (value === null) args.push(field, '0', '');
       else args.push(field, '1', typeof value === 'string' ? value : bytes(value));
     }
-    const [status, value] = await this.scripts.ssUpdate(...sessionKeys(id), ...args);
+    const [status, value] = await this.scripts.ssUpdate(...this.keys.session(id), ...args);
     if (status === 0) throw notFound(id);
     if (status === 2) throw this.tooLarge(id, value, 'its messages and these fields');
   }
@@ -484,26 +492,26 @@ export class RedisSessionStore {
 
   async touch(id: SessionId, now: number): Promise<boolean> {
     this.breaker?.check();
-    return (await this.scripts.ssTouch(...sessionKeys(id), now, this.limits.maxSessionAgeMs)) === 1;
+    return (await this.scripts.ssTouch(...this.keys.session(id), now, this.limits.maxSessionAgeMs)) === 1;
   }
 
   async remove(id: SessionId, now: number): Promise<SessionReply | null> {
     this.breaker?.check();
-    return this.scripts.ssRemoveBuffer(...sessionKeys(id), now, seed());
+    return this.scripts.ssRemoveBuffer(...this.keys.session(id), now, seed());
   }
 
   /** Every session id in Redis, scanning every master of a cluster: O(keys in Redis), several round trips. */
   async scanIds(): Promise<SessionId[]> {
     this.breaker?.check();
     const nodes: Redis[] = this.client instanceof Cluster ? this.client.nodes('master') : [this.client];
-    const perNode = await Promise.all(nodes.map((node) => scanNode(node)));
+    const perNode = await Promise.all(nodes.map((node) => scanNode(node, this.keys)));
     return perNode.flat();
   }
 
   /** `[cwd, owner]` of each id, `null` when unset (or when the session is gone meanwhile). */
   async ownership(ids: SessionId[]): Promise<[string | null, string | null][]> {
     this.breaker?.check();
-    return Promise.all(ids.map((id) => this.client.hmget(metaKey(id), 'cwd', 'owner') as Promise<[string | null, string | null]>));
+    return Promise.all(ids.map((id) => this.client.hmget(this.keys.meta(id), 'cwd', 'owner') as Promise<[string | null, string | null]>));
   }
 
   /** Closes the connection without waiting for replies. */
@@ -513,14 +521,14 @@ export class RedisSessionStore {
   }
 }
 
-async function scanNode(node: Redis): Promise<SessionId[]> {
+async function scanNode(node: Redis, space: KeySpace): Promise<SessionId[]> {
   const ids: SessionId[] = [];
   let cursor = '0';
   do {
-    const [next, keys] = await node.scan(cursor, 'MATCH', META_PATTERN, 'COUNT', 1_000);
+    const [next, keys] = await node.scan(cursor, 'MATCH', space.metaPattern, 'COUNT', 1_000);
     cursor = next;
     for (const key of keys) {
-      const id = idOfMetaKey(key);
+      const id = space.idOfMetaKey(key);
       if (id !== null) ids.push(id);
     }
   } while (cursor !== '0');
