@@ -6,7 +6,8 @@
  * the worker answers them in the order sent, and operations that arrive meanwhile are sent together as the
  * next batch, in call order. A worker that dies or hangs is never replaced silently: every operation
  * pending on it rejects `ShardCrashedError`, the old pool is destroyed, and a fresh one must answer a ping
- * before the shard serves again.
+ * before the shard serves again. A call cut short (its signal, `callTimeoutMs`) before its batch is sent is
+ * left out of that batch; after, only its caller is answered early (see `watch`, `send`).
  */
 import { Piscina } from 'piscina';
 import { BatchWriter } from '../protocol/batch-writer.js';

@@ -7,6 +7,7 @@ import { getEventListeners } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { AbortedError, ErrorCode, type SessionEngine, SessionEngineError, type ShardRestartEvent, TimeoutError } from '../../dist/src/index.js';
 import { codeOf, injectFault, settle, sleep, waitFor, withEngine } from '../helpers/engine.js';
+import { hasRedis, withRedis } from '../redis/redis-server.js';
 
 const ID = '01ARZ3NDEKTSV4RRFFQ69G5FAV';
 
@@ -190,6 +191,26 @@ describe('a call aborted before it is sent', () => {
       ]);
       expect(await contents(engine, id)).toEqual(['1', '4', '5', '6', '7']);
       expect((await engine.stats()).shards[0]!.pendingOps).toBe(0);
+    });
+  });
+
+  it.skipIf(!hasRedis)('never runs on a Redis store either (its batches are rewritten the same way)', async () => {
+    await withRedis(async (server) => {
+      await withEngine({ shards: 1, store: { redis: server.url } }, async (engine) => {
+        const id = await engine.create();
+        const controller = new AbortController();
+        const calls = [
+          engine.appendMessage(id, { role: 'user', content: 'one' }),
+          engine.appendMessage(id, { role: 'user', content: 'two' }, { signal: controller.signal }),
+          engine.create({ title: 'never' }, { signal: controller.signal }),
+          engine.appendMessage(id, { role: 'user', content: 'three' }),
+        ];
+        controller.abort();
+        const outcomes = await Promise.all(calls.map(settle));
+        expect(outcomes.map((outcome) => (outcome.ok ? outcome.value : codeOf(outcome.error)))).toEqual([1, 'ERR_ABORTED', 'ERR_ABORTED', 2]);
+        expect(await contents(engine, id)).toEqual(['one', 'three']);
+        expect(await engine.list()).toEqual([id]);
+      });
     });
   });
 
