@@ -199,7 +199,7 @@ describe('a call aborted before it is sent', () => {
       await withEngine({ shards: 1, store: { redis: server.url } }, async (engine) => {
         const id = await engine.create();
         const controller = new AbortController();
-        const calls = [
+        const calls: Promise<unknown>[] = [
           engine.appendMessage(id, { role: 'user', content: 'one' }),
           engine.appendMessage(id, { role: 'user', content: 'two' }, { signal: controller.signal }),
           engine.create({ title: 'never' }, { signal: controller.signal }),
