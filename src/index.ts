@@ -4,6 +4,7 @@
  */
 export { SessionEngine } from './main/session-engine.js';
 export type {
+  CallOptions,
   ConditionalOptions,
   EngineStats,
   ForkOptions,
@@ -15,7 +16,13 @@ export type {
   ShardStats,
 } from './main/session-engine.js';
 export {
+  availableMemoryBytes,
   defaultShardCount,
+  defaultShardHeapMb,
+  type EngineLogger,
+  type LogFields,
+  type LogFunction,
+  type MemorySources,
   type PersistenceOptions,
   type ResolvedOptions,
   type ResolvedPersistence,
@@ -33,6 +40,7 @@ export {
   type OperationMetrics,
 } from './main/metrics.js';
 export {
+  AbortedError,
   CapacityError,
   ConflictError,
   CorruptDataError,
@@ -49,11 +57,12 @@ export {
   SessionNotFoundError,
   ShardCrashedError,
   StoreUnavailableError,
+  TimeoutError,
 } from './main/errors.js';
 export type { RedisClusterOptions, RedisConnectionOptions, ResolvedStore, StoreOptions } from './main/store-options.js';
 export type { FaultKind, FsyncPolicy } from './protocol/messages.js';
 export type { ShardFigures } from './protocol/ops.js';
-export { SKIPPED_RECORDS_WARNING } from './protocol/error-codes.js';
+export { LogCode, SKIPPED_RECORDS_WARNING } from './protocol/error-codes.js';
 export type {
   AudioPart,
   ContentPart,

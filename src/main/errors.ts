@@ -17,8 +17,9 @@ export class SessionEngineError extends Error {
     /** A stable code, one of `ErrorCode`. */
     readonly code: ErrorCode,
     message: string,
+    options?: ErrorOptions,
   ) {
-    super(message);
+    super(message, options);
     this.name = new.target.name;
   }
 
@@ -146,6 +147,28 @@ export class ConflictError extends SessionEngineError {
   }
 }
 
+/**
+ * A call cancelled by its `signal` (`ERR_ABORTED`; `name` is `'AbortError'`, as for `fetch`, so that code
+ * that checks for an abort by name recognises it). The message says whether the call was never sent (it did
+ * not run) or was already with its shard (its outcome is unknown). `cause` is the signal's `reason`.
+ */
+export class AbortedError extends SessionEngineError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(ErrorCode.ABORTED, message, options);
+    this.name = 'AbortError';
+  }
+}
+
+/**
+ * A call not settled within the engine's `callTimeoutMs` (`ERR_TIMEOUT`). The message says whether the call
+ * was never sent (it did not run) or was already with its shard (its outcome is unknown).
+ */
+export class TimeoutError extends SessionEngineError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(ErrorCode.TIMEOUT, message, options);
+  }
+}
+
 const byCode: Record<ErrorCode, new (message: string) => SessionEngineError> = {
   [ErrorCode.SESSION_NOT_FOUND]: SessionNotFoundError,
   [ErrorCode.INVALID_SESSION_ID]: InvalidSessionIdError,
@@ -161,6 +184,8 @@ const byCode: Record<ErrorCode, new (message: string) => SessionEngineError> = {
   [ErrorCode.STORE_UNAVAILABLE]: StoreUnavailableError,
   [ErrorCode.CORRUPT_DATA]: CorruptDataError,
   [ErrorCode.CONFLICT]: ConflictError,
+  [ErrorCode.ABORTED]: AbortedError,
+  [ErrorCode.TIMEOUT]: TimeoutError,
 };
 
 /** Rebuilds the typed error of a `{ code, message }` that crossed the thread boundary. */

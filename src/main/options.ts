@@ -1,7 +1,8 @@
 /**
  * The one table of the engine's options: each one's default, its bounds, and its validation.
  */
-import { availableParallelism } from 'node:os';
+import { readFileSync } from 'node:fs';
+import { availableParallelism, totalmem } from 'node:os';
 import { FSYNC_POLICIES, type FsyncPolicy, type ShardSpinConfig } from '../protocol/messages.js';
 import { InvalidArgumentError } from './errors.js';
 import { resolveStore, type ResolvedStore, type StoreOptions } from './store-options.js';
@@ -17,10 +18,34 @@ export interface SessionEngineOptions {
    */
   shards?: number;
   /**
-   * How long a session may stay idle (no access) before it expires, in milliseconds.
+   * How long a session may stay idle before it expires, in milliseconds: an idle timeout, not a maximum
+   * age. Every access (a read, a write, `touch()`) restarts the session's clock; a session in use never
+   * expires. `idleTimeoutMs` is the same option under a clearer name (give one or the other).
    * @default 3_600_000 (1 hour)
    */
   maxSessionAgeMs?: number;
+  /**
+   * `maxSessionAgeMs` under a name that says what it is: how long a session may stay idle before it
+   * expires. Giving both rejects `ERR_INVALID_ARGUMENT`; `engine.options` shows it as `maxSessionAgeMs`.
+   */
+  idleTimeoutMs?: number;
+  /**
+   * The longest a call may wait for its shard, in milliseconds; past it the call rejects `ERR_TIMEOUT`
+   * (`TimeoutError`). A call still waiting to be sent is dropped (it never runs); one already with its
+   * shard may still take effect (its outcome is unknown). The watchdog (`shardTimeoutMs`) still decides
+   * when a shard is hung. `0`: no bound.
+   * @default 0
+   */
+  callTimeoutMs?: number;
+  /**
+   * Where the engine reports what a host wants in its own logs: `warn` (a recovery skipped damaged
+   * records), `error` (a shard crashed; a restart failed), `info` (a shard restarted). Each is called as
+   * `(message, { code, shard })`, `code` one of `LogCode`. Without `warn`, warnings go to
+   * `process.emitWarning` (with their code); without `error` or `info`, those are not reported (the
+   * `'shardRestart'` event still is). A logger that throws is ignored.
+   * @default null
+   */
+  logger?: EngineLogger | null;
   /**
    * How often each shard sweeps its expired sessions, in milliseconds. Expiry is also checked on every
    * access, so an expired session is never returned; the sweep frees the memory of those nobody asks for.
@@ -85,7 +110,8 @@ export interface SessionEngineOptions {
    * which live outside the V8 heap, included); creates and appends beyond that reject `ERR_CAPACITY`
    * instead of growing the process until the OS kills it. A worker that exceeds its heap limit dies and is
    * restarted empty, like any crashed shard.
-   * @default 8_192
+   * @default `defaultShardHeapMb(shards, availableMemoryBytes())`: 3/4 of the memory the process may use
+   * (its cgroup or OS limit, else the machine's), shared among the shards, within 64 to 8 192 MiB
    */
   shardHeapMb?: number;
   /**
@@ -175,12 +201,52 @@ export interface PersistenceOptions {
   eraseWithinMs?: number;
 }
 
+/** What the engine's log entries carry besides their message. */
+export interface LogFields {
+  /** Stable: one of `LogCode`. */
+  code: string;
+  /** The shard concerned, when there is one. */
+  shard?: number;
+}
+
+/** A log function of the `logger` option. */
+export type LogFunction = (message: string, fields: LogFields) => void;
+
+/** The `logger` option: any of the three, for instance a pino or winston logger's methods bound to it. */
+export interface EngineLogger {
+  warn?: LogFunction;
+  error?: LogFunction;
+  info?: LogFunction;
+}
+
+/**
+ * Hands one entry to the `logger` option: to its function of that level, else, for a warning, to
+ * `process.emitWarning` (with the entry's code). A logger that throws is ignored: logging must never break
+ * the engine's bookkeeping.
+ */
+export function log(logger: Readonly<EngineLogger> | null, level: keyof EngineLogger, message: string, fields: LogFields): void {
+  const fn = logger?.[level];
+  if (fn === undefined) {
+    if (level === 'warn') process.emitWarning(message, { code: fields.code });
+    return;
+  }
+  try {
+    fn(message, fields);
+  } catch {
+    // ignored, as documented
+  }
+}
+
 /** The `persistence` option with its defaults filled in. */
 export type ResolvedPersistence = Readonly<Required<PersistenceOptions>>;
 
 /** The options with every default filled in, as `engine.options` shows them. */
 export type ResolvedOptions = Readonly<
-  Required<Omit<SessionEngineOptions, 'persistence' | 'store'>> & { persistence: ResolvedPersistence | null; store: ResolvedStore | null }
+  Required<Omit<SessionEngineOptions, 'persistence' | 'store' | 'idleTimeoutMs' | 'logger'>> & {
+    persistence: ResolvedPersistence | null;
+    store: ResolvedStore | null;
+    logger: Readonly<EngineLogger> | null;
+  }
 >;
 
 /**
@@ -208,6 +274,73 @@ export function shardSessionBudgetBytes(options: ResolvedOptions): number {
   return Math.floor(options.shardHeapMb * 1_048_576 * SESSION_HEAP_SHARE);
 }
 
+/** The bounds of the default `shardHeapMb`, in MiB. */
+export const DEFAULT_SHARD_HEAP_MIN_MB = 64;
+export const DEFAULT_SHARD_HEAP_MAX_MB = 8_192;
+
+/** The share of the memory the process may use that the default `shardHeapMb` gives the shards together. */
+export const SHARDS_MEMORY_SHARE = 0.75;
+
+/**
+ * The default `shardHeapMb` for `shards` shards in a process that may use `availableBytes`: the shards
+ * together get `SHARDS_MEMORY_SHARE` (3/4) of it, the rest is the host's (its own heap, the replies it
+ * decodes, the message logs a shard keeps outside its heap); each shard's share is clamped to 64-8 192 MiB.
+ * At the floor, many shards in a small container can together exceed the memory: give fewer `shards`.
+ */
+export function defaultShardHeapMb(shards: number, availableBytes: number): number {
+  const share = Math.floor((availableBytes * SHARDS_MEMORY_SHARE) / Math.max(1, shards) / 1_048_576);
+  return Math.min(DEFAULT_SHARD_HEAP_MAX_MB, Math.max(DEFAULT_SHARD_HEAP_MIN_MB, share));
+}
+
+/** Where `availableMemoryBytes` looks; each source returns bytes, or nothing when it does not know. */
+export interface MemorySources {
+  /** `process.constrainedMemory()`, where Node has it (0 or absent: no constraint known). */
+  constrained(): number | undefined;
+  /** The cgroup's limit (`/sys/fs/cgroup/memory.max`, v2; `memory.limit_in_bytes`, v1). */
+  cgroup(): number | undefined;
+  /** The machine's memory (`os.totalmem()`). */
+  total(): number;
+}
+
+/** The cgroup memory limits Linux may show, v2 first. */
+const CGROUP_LIMIT_FILES = ['/sys/fs/cgroup/memory.max', '/sys/fs/cgroup/memory/memory.limit_in_bytes'];
+
+/** Reads the first cgroup memory limit found; `max` (v2) or an absurd v1 value means none. */
+function cgroupLimitBytes(): number | undefined {
+  for (const file of CGROUP_LIMIT_FILES) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8').trim();
+    } catch {
+      continue;
+    }
+    const bytes = Number(text);
+    return Number.isSafeInteger(bytes) && bytes > 0 ? bytes : undefined;
+  }
+  return undefined;
+}
+
+/** The sources of this process. */
+export const PROCESS_MEMORY_SOURCES: MemorySources = Object.freeze({
+  constrained: () => (process as { constrainedMemory?: () => number | undefined }).constrainedMemory?.(),
+  cgroup: cgroupLimitBytes,
+  total: totalmem,
+});
+
+/**
+ * The memory the process may use, in bytes: the smallest of `process.constrainedMemory()` (when Node has
+ * it and it is non-zero), the cgroup's limit (when readable and set) and the machine's memory. The
+ * smallest, because some Nodes report an unconstrained process as a huge number, and a cgroup limit above
+ * the machine's memory means no limit.
+ */
+export function availableMemoryBytes(sources: MemorySources = PROCESS_MEMORY_SOURCES): number {
+  let bytes = sources.total();
+  for (const limit of [sources.constrained(), sources.cgroup()]) {
+    if (typeof limit === 'number' && Number.isFinite(limit) && limit > 0 && limit < bytes) bytes = limit;
+  }
+  return bytes;
+}
+
 /** Node's timers overflow above this (2^31 - 1 ms, about 24.8 days). */
 const MAX_TIMER_MS = 2_147_483_647;
 
@@ -217,7 +350,7 @@ interface IntegerRule {
   max: number;
 }
 
-const integerRules: Record<Exclude<keyof SessionEngineOptions, 'faultInjection' | 'persistence' | 'store'>, IntegerRule> = {
+const integerRules: Record<Exclude<keyof SessionEngineOptions, 'faultInjection' | 'persistence' | 'store' | 'logger' | 'idleTimeoutMs'>, IntegerRule> = {
   shards: { default: defaultShardCount, min: 1, max: 256 },
   maxSessionAgeMs: { default: () => 3_600_000, min: 1, max: Number.MAX_SAFE_INTEGER },
   cleanupIntervalMs: { default: () => 300_000, min: 1, max: MAX_TIMER_MS },
@@ -229,15 +362,39 @@ const integerRules: Record<Exclude<keyof SessionEngineOptions, 'faultInjection' 
   maxMetadataBytes: { default: () => 65_536, min: 2, max: 64 * 1_048_576 },
   maxPendingOpsPerShard: { default: () => 100_000, min: 1, max: 2 ** 32 },
   maxBatchOps: { default: () => 2_048, min: 1, max: 1_000_000 },
-  shardHeapMb: { default: () => 8_192, min: 16, max: 1_048_576 },
+  // The real default depends on the shards resolved: see `resolveOptions`.
+  shardHeapMb: { default: () => DEFAULT_SHARD_HEAP_MAX_MB, min: 16, max: 1_048_576 },
   shardTimeoutMs: { default: () => 30_000, min: 100, max: MAX_TIMER_MS },
   shardSpinUs: { default: () => 200, min: 0, max: 10_000 },
   replySpinUs: { default: () => 200, min: 0, max: 10_000 },
   storeTimeoutMs: { default: () => 5_000, min: 10, max: MAX_TIMER_MS },
+  callTimeoutMs: { default: () => 0, min: 0, max: MAX_TIMER_MS },
 };
 
 /** The option names, for messages. */
-const KNOWN = [...Object.keys(integerRules), 'faultInjection', 'persistence', 'store'];
+const KNOWN = [...Object.keys(integerRules), 'idleTimeoutMs', 'faultInjection', 'persistence', 'store', 'logger'];
+const LOGGER_KNOWN = ['warn', 'error', 'info'];
+
+function resolveLogger(value: unknown): Readonly<EngineLogger> | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    throw new InvalidArgumentError(`options.logger must be an object with warn, error or info functions, or null, got ${describe(value)}`);
+  }
+  const logger: EngineLogger = {};
+  // Any other own key is refused (a typo such as `warning` must not pass silently); a library logger
+  // (pino, winston) has many, so a host passes an adapter: `{ warn: (message, fields) => log.warn(fields, message) }`.
+  for (const key of Object.keys(value)) {
+    if (!LOGGER_KNOWN.includes(key)) throw new InvalidArgumentError(`options.logger.${key} is not a logger function (known: ${LOGGER_KNOWN.join(', ')})`);
+  }
+  for (const key of LOGGER_KNOWN as (keyof EngineLogger)[]) {
+    const fn = (value as Record<string, unknown>)[key];
+    if (fn === undefined) continue;
+    if (typeof fn !== 'function') throw new InvalidArgumentError(`options.logger.${key} must be a function, got ${describe(fn)}`);
+    // Called with the object as `this`, as `logger.warn(...)` would be.
+    logger[key] = (fn as LogFunction).bind(value);
+  }
+  return Object.freeze(logger);
+}
 const PERSISTENCE_KNOWN = ['dir', 'fsync', 'compactAfterBytes', 'eraseWithinMs'];
 const ERASE_MIN = 10;
 const COMPACT_MIN = 4_096;
@@ -292,14 +449,18 @@ export function resolveOptions(options: unknown = {}): ResolvedOptions {
     if (!KNOWN.includes(key)) throw new InvalidArgumentError(`options.${key} is not an option (known: ${KNOWN.join(', ')})`);
   }
   const resolved: Record<string, unknown> = {};
+  if (given.idleTimeoutMs !== undefined && given.maxSessionAgeMs !== undefined) {
+    throw new InvalidArgumentError('options.idleTimeoutMs and options.maxSessionAgeMs are the same option: give one of them');
+  }
   for (const [name, rule] of Object.entries(integerRules)) {
-    const value = given[name];
+    const alias = name === 'maxSessionAgeMs' && given.idleTimeoutMs !== undefined ? 'idleTimeoutMs' : name;
+    const value = given[alias];
     if (value === undefined) {
       resolved[name] = rule.default();
       continue;
     }
     if (typeof value !== 'number' || !Number.isInteger(value) || value < rule.min || value > rule.max) {
-      throw new InvalidArgumentError(`options.${name} must be an integer from ${rule.min} to ${rule.max}, got ${describe(value)}`);
+      throw new InvalidArgumentError(`options.${alias} must be an integer from ${rule.min} to ${rule.max}, got ${describe(value)}`);
     }
     resolved[name] = value;
   }
@@ -310,7 +471,9 @@ export function resolveOptions(options: unknown = {}): ResolvedOptions {
   resolved.faultInjection = faultInjection;
   resolved.persistence = resolvePersistence(given.persistence);
   resolved.store = resolveStore(given.store);
+  resolved.logger = resolveLogger(given.logger);
   if (given.shards === undefined) resolved.shards = defaultShardCount(resolved.store !== null);
+  if (given.shardHeapMb === undefined) resolved.shardHeapMb = defaultShardHeapMb(resolved.shards as number, availableMemoryBytes());
   if (resolved.store !== null && resolved.persistence !== null) {
     throw new InvalidArgumentError('options.persistence cannot be used with options.store: Redis keeps (and persists) the sessions itself');
   }

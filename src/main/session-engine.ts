@@ -11,13 +11,13 @@ import { encodeMessageRecord } from '../protocol/message-record.js';
 import type { Message, MessageInput, Session, SessionId, SessionInit, SessionUpdate } from '../protocol/model.js';
 import { FAULT_KINDS, type FaultKind } from '../protocol/messages.js';
 import { type ArgsOf, type IdOf, type OpName, type ResultOf, type ShardFigures, WHOLE_HISTORY } from '../protocol/ops.js';
-import { CapacityError, EngineClosedError, InvalidArgumentError, LimitExceededError, QueueFullError, ShardCrashedError } from './errors.js';
+import { AbortedError, CapacityError, EngineClosedError, InvalidArgumentError, LimitExceededError, QueueFullError, ShardCrashedError } from './errors.js';
 import { resolveOptions, shardSpinConfig, type ResolvedOptions, type SessionEngineOptions } from './options.js';
 import { EngineMetrics, type MetricsSnapshot } from './metrics.js';
 import { lookPeriodMs } from './overdue.js';
 import { acquireLock, commitGeneration, generationToRecover, removeOtherGenerations } from './persistence-dir.js';
 import { newSessionId } from './session-ids.js';
-import { Reply, Shard } from './shard.js';
+import { Reply, Shard, type CallOptions as ShardCall } from './shard.js';
 import { shardFor } from './shard-for.js';
 import {
   checkCallOptions,
@@ -81,10 +81,20 @@ export interface SessionEngineEvents {
 }
 
 /**
+ * What every call takes in its options (its last argument): a signal to cancel it. Aborted before the call
+ * is sent to its shard, the call never runs and rejects `ERR_ABORTED`; aborted after, it rejects
+ * `ERR_ABORTED` at once and its outcome is unknown (the shard may still apply it). An already aborted signal
+ * rejects at once. See also the engine's `callTimeoutMs`.
+ */
+export interface CallOptions {
+  signal?: AbortSignal;
+}
+
+/**
  * Options of `get()`: which messages of the history to read (all when none is given). `lastMessages`
  * alone, or `fromMessage` and `maxMessages`; `length` on the result says how many the session holds.
  */
-export interface GetOptions {
+export interface GetOptions extends CallOptions {
   /** Only the newest `lastMessages` messages. */
   lastMessages?: number;
   /** The messages from this index on (0 is the oldest). */
@@ -94,7 +104,7 @@ export interface GetOptions {
 }
 
 /** Options of the writes that can be made conditional. */
-export interface ConditionalOptions {
+export interface ConditionalOptions extends CallOptions {
   /**
    * Apply only if the session holds exactly this many messages; otherwise reject `ERR_CONFLICT` and change
    * nothing. Two writers that read the same length cannot both append.
@@ -103,7 +113,7 @@ export interface ConditionalOptions {
 }
 
 /** Options of `fork()`. */
-export interface ForkOptions {
+export interface ForkOptions extends CallOptions {
   /** Copy the source's first this many messages (all when omitted). */
   messages?: number;
   /** The new session's title (the source's when omitted; `null` clears it). */
@@ -113,7 +123,7 @@ export interface ForkOptions {
 }
 
 /** Options of `list()`. */
-export interface ListOptions {
+export interface ListOptions extends CallOptions {
   /** The most ids to return (every id when omitted). */
   limit?: number;
   /**
@@ -133,12 +143,38 @@ export interface ListOptions {
 }
 
 /** The keys `get()` and `list()` take in their options. */
-const GET_OPTIONS: readonly (keyof GetOptions)[] = ['lastMessages', 'fromMessage', 'maxMessages'];
-const CONDITIONAL_OPTIONS: readonly (keyof ConditionalOptions)[] = ['ifLength'];
-const FORK_OPTIONS: readonly (keyof ForkOptions)[] = ['messages', 'title', 'metadata'];
+const GET_OPTIONS: readonly (keyof GetOptions)[] = ['lastMessages', 'fromMessage', 'maxMessages', 'signal'];
+const CONDITIONAL_OPTIONS: readonly (keyof ConditionalOptions)[] = ['ifLength', 'signal'];
+const FORK_OPTIONS: readonly (keyof ForkOptions)[] = ['messages', 'title', 'metadata', 'signal'];
+const CALL_OPTIONS: readonly (keyof CallOptions)[] = ['signal'];
 /** The most messages one `appendMessages` or `spliceMessages` call takes. */
 const MAX_MESSAGES_PER_CALL = 10_000;
-const LIST_OPTIONS: readonly (keyof ListOptions)[] = ['limit', 'after', 'cwd', 'owner', 'order'];
+const LIST_OPTIONS: readonly (keyof ListOptions)[] = ['limit', 'after', 'cwd', 'owner', 'order', 'signal'];
+/** A call without options: no signal, but `callTimeoutMs` applies. */
+const NO_SIGNAL: ShardCall = Object.freeze({});
+
+/**
+ * The signal of a checked options object, as the shard takes it. Anything with AbortSignal's `aborted`,
+ * `reason` and listener methods is taken (one from another realm too); anything else is refused.
+ */
+function callOf(options: CallOptions | undefined): ShardCall {
+  if (options === undefined) return NO_SIGNAL;
+  const signal = readOption(options, 'signal');
+  if (signal === undefined) return NO_SIGNAL;
+  const candidate = signal as Partial<AbortSignal> | null;
+  if (
+    typeof candidate !== 'object' ||
+    candidate === null ||
+    typeof candidate.aborted !== 'boolean' ||
+    typeof candidate.addEventListener !== 'function' ||
+    typeof candidate.removeEventListener !== 'function'
+  ) {
+    throw new InvalidArgumentError(`options.signal must be an AbortSignal, got ${describeValue(signal)}`);
+  }
+  // Checked here, before the call is routed: an aborted call is not queued (nor refused ERR_QUEUE_FULL).
+  if (signal.aborted) throw new AbortedError('the call was aborted before it was sent; it never ran', { cause: signal.reason });
+  return { signal };
+}
 
 const WORKER_FILE = fileURLToPath(new URL('../shard/memory/worker.js', import.meta.url));
 /** The worker of a shard whose sessions live in Redis (the `store` option). */
@@ -221,11 +257,15 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
     return engine;
   }
 
-  /** Creates a session and resolves its id. Rejects `ERR_CAPACITY` when `maxSessions` are held. */
-  create(init?: SessionInit): Promise<SessionId> {
+  /**
+   * Creates a session and resolves its id. Rejects `ERR_CAPACITY` when `maxSessions` are held.
+   * `options.signal` cancels it (see `CallOptions`).
+   */
+  create(init?: SessionInit, options?: CallOptions): Promise<SessionId> {
     try {
       this.assertOpen();
       const fields = checkSessionFields(init, 'init', this.options);
+      const call = callOf(checkCallOptions(options, CALL_OPTIONS));
       // With a store, the sessions are not counted here: Redis's maxmemory bounds them.
       if (this.options.store === null && this.sessionsHeld + this.createsInFlight >= this.options.maxSessions) {
         throw new CapacityError(`maxSessions (${this.options.maxSessions}) sessions are held; remove or let some expire first`);
@@ -237,6 +277,7 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
         id,
         { capabilities: fields.capabilities, servers: fields.servers, cwd: fields.cwd, title: fields.title, owner: fields.owner, metadata: fields.metadata },
         Reply.Created,
+        call,
       );
       // Counted once queued: a submit that throws reserves nothing.
       this.createsInFlight++;
@@ -259,8 +300,9 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
       this.assertOpen();
       checkSessionId(id);
       let window = WHOLE_HISTORY;
+      const call = callOf(checkCallOptions(options, GET_OPTIONS));
       if (options !== undefined) {
-        const given = checkCallOptions(options, GET_OPTIONS)!;
+        const given = options;
         const lastMessages = readOption(given, 'lastMessages');
         const fromMessage = readOption(given, 'fromMessage');
         const maxMessages = readOption(given, 'maxMessages');
@@ -273,7 +315,7 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
           maxMessages: maxMessages === undefined ? -1 : checkCount(maxMessages, 'options.maxMessages'),
         };
       }
-      return this.route(id).submit('get', id, window, Reply.Optional);
+      return this.route(id).submit('get', id, window, Reply.Optional, call);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -291,11 +333,12 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
       this.assertOpen();
       checkSessionId(id);
       const checked = checkMessage(message, this.options.maxMessageBytes);
+      const call = callOf(checkCallOptions(options, CONDITIONAL_OPTIONS));
       const ifLength = this.ifLengthOf(options);
       if (ifLength < 0 && checked.minted && checked.metadata === null && typeof checked.content === 'string') {
-        return this.route(id).submitAppend(id, checked.id, checked.role, checked.content, checked.timestamp);
+        return this.route(id).submitAppend(id, checked.id, checked.role, checked.content, checked.timestamp, call);
       }
-      return this.route(id).submit('appendMany', id, { records: [encodeMessageRecord(checked)], stamped: [checked.stamped], ifLength });
+      return this.route(id).submit('appendMany', id, { records: [encodeMessageRecord(checked)], stamped: [checked.stamped], ifLength }, Reply.Value, call);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -313,11 +356,14 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
       this.assertOpen();
       checkSessionId(id);
       const checked = this.checkMessages(messages, 'messages');
-      return this.route(id).submit('appendMany', id, {
-        records: checked.map(encodeMessageRecord),
-        stamped: checked.map((message) => message.stamped),
-        ifLength: this.ifLengthOf(options),
-      });
+      const call = callOf(checkCallOptions(options, CONDITIONAL_OPTIONS));
+      return this.route(id).submit(
+        'appendMany',
+        id,
+        { records: checked.map(encodeMessageRecord), stamped: checked.map((message) => message.stamped), ifLength: this.ifLengthOf(options) },
+        Reply.Value,
+        call,
+      );
     } catch (error) {
       return Promise.reject(error);
     }
@@ -331,7 +377,8 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
     try {
       this.assertOpen();
       checkSessionId(id);
-      return this.route(id).submit('pop', id, { ifLength: this.ifLengthOf(options) }, Reply.Optional);
+      const call = callOf(checkCallOptions(options, CONDITIONAL_OPTIONS));
+      return this.route(id).submit('pop', id, { ifLength: this.ifLengthOf(options) }, Reply.Optional, call);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -353,12 +400,19 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
         throw new InvalidArgumentError(`deleteCount must be an integer >= 0 or Infinity, got ${describeValue(deleteCount)}`);
       }
       const checked = this.checkMessages(insert, 'insert');
-      return this.route(id).submit('splice', id, {
-        start,
-        deleteCount: deleteCount === Number.POSITIVE_INFINITY ? -1 : deleteCount,
-        records: checked.map(encodeMessageRecord),
-        ifLength: this.ifLengthOf(options),
-      });
+      const call = callOf(checkCallOptions(options, CONDITIONAL_OPTIONS));
+      return this.route(id).submit(
+        'splice',
+        id,
+        {
+          start,
+          deleteCount: deleteCount === Number.POSITIVE_INFINITY ? -1 : deleteCount,
+          records: checked.map(encodeMessageRecord),
+          ifLength: this.ifLengthOf(options),
+        },
+        Reply.Value,
+        call,
+      );
     } catch (error) {
       return Promise.reject(error);
     }
@@ -374,6 +428,7 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
       this.assertOpen();
       checkSessionId(id);
       const given = checkCallOptions(options, FORK_OPTIONS);
+      const call = callOf(given);
       const messages = given === undefined ? undefined : readOption(given, 'messages');
       const title = given === undefined ? undefined : readOption(given, 'title');
       const metadata = given === undefined ? undefined : readOption(given, 'metadata');
@@ -389,33 +444,34 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
       const shard = shardFor(id, this.shards.length);
       let newId = newSessionId();
       while (shardFor(newId, this.shards.length) !== shard) newId = newSessionId();
-      const forked = this.route(id).submit('fork', id, {
+      // Reserved like a create's, until the shard answers (not until the caller is answered: an abort
+      // answers the caller first, and the session may still be made).
+      const forked = this.route(id).submit(
+        'fork',
+        id,
+        {
+          newId,
+          messages: messages === undefined ? -1 : checkCount(messages, 'options.messages'),
+          setTitle: fields.hasTitle,
+          title: fields.title,
+          setMetadata: fields.hasMetadata,
+          metadata: fields.metadata,
+        },
+        Reply.Created,
+        call,
         newId,
-        messages: messages === undefined ? -1 : checkCount(messages, 'options.messages'),
-        setTitle: fields.hasTitle,
-        title: fields.title,
-        setMetadata: fields.hasMetadata,
-        metadata: fields.metadata,
-      });
-      this.createsInFlight++;
-      return forked.then(
-        () => {
-          this.createsInFlight--;
-          return newId;
-        },
-        (error: unknown) => {
-          this.createsInFlight--;
-          throw error;
-        },
       );
+      this.createsInFlight++;
+      return forked;
     } catch (error) {
       return Promise.reject(error);
     }
   }
 
+  /** `options.ifLength`, of options already checked by `checkCallOptions`. */
   private ifLengthOf(options: ConditionalOptions | undefined): number {
     if (options === undefined) return -1;
-    const ifLength = readOption(checkCallOptions(options, CONDITIONAL_OPTIONS)!, 'ifLength');
+    const ifLength = readOption(options, 'ifLength');
     return ifLength === undefined ? -1 : checkCount(ifLength, 'options.ifLength');
   }
 
@@ -428,12 +484,16 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
     return checked;
   }
 
-  /** Replaces the fields given. Rejects `ERR_SESSION_NOT_FOUND` for an unknown or expired id. */
-  update(id: SessionId, fields: SessionUpdate): Promise<void> {
+  /**
+   * Replaces the fields given. Rejects `ERR_SESSION_NOT_FOUND` for an unknown or expired id.
+   * `options.signal` cancels it (see `CallOptions`).
+   */
+  update(id: SessionId, fields: SessionUpdate, options?: CallOptions): Promise<void> {
     try {
       this.assertOpen();
       checkSessionId(id);
       const checked = checkSessionFields(fields, 'update', this.options);
+      const call = callOf(checkCallOptions(options, CALL_OPTIONS));
       const args: ArgsOf<'update'> = {};
       if (checked.hasCapabilities) args.capabilities = checked.capabilities;
       if (checked.hasServers) args.servers = checked.servers;
@@ -442,7 +502,7 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
       if (checked.hasOwner) args.owner = checked.owner;
       if (checked.hasMetadata) args.metadata = checked.metadata;
       return this.route(id)
-        .submit('update', id, args)
+        .submit('update', id, args, Reply.Value, call)
         .then(() => undefined);
     } catch (error) {
       return Promise.reject(error);
@@ -450,11 +510,12 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
   }
 
   /** Refreshes the session's idle clock; resolves whether the session exists. */
-  touch(id: SessionId): Promise<boolean> {
+  touch(id: SessionId, options?: CallOptions): Promise<boolean> {
     try {
       this.assertOpen();
       checkSessionId(id);
-      return this.route(id).submit('touch', id, null);
+      const call = callOf(checkCallOptions(options, CALL_OPTIONS));
+      return this.route(id).submit('touch', id, null, Reply.Value, call);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -465,11 +526,12 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
    * it resolves is bounded like a read: a session within `maxSessionBytes` comes back whole, one restored
    * past it (see `get()`) with only its newest messages that fit within `maxSessionBytes`.
    */
-  remove(id: SessionId): Promise<Session | undefined> {
+  remove(id: SessionId, options?: CallOptions): Promise<Session | undefined> {
     try {
       this.assertOpen();
       checkSessionId(id);
-      return this.route(id).submit('remove', id, null, Reply.Optional);
+      const call = callOf(checkCallOptions(options, CALL_OPTIONS));
+      return this.route(id).submit('remove', id, null, Reply.Optional, call);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -488,9 +550,10 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
     let owner: string | null = null;
     let desc = false;
     const checked = checkCallOptions(options, LIST_OPTIONS);
+    const call = callOf(checked);
     if (checked !== undefined) {
       // Each option read once: what is checked is what is sent.
-      const given = Object.fromEntries(LIST_OPTIONS.map((key) => [key, readOption(checked, key)])) as ListOptions;
+      const given = Object.fromEntries(LIST_OPTIONS.filter((key) => key !== 'signal').map((key) => [key, readOption(checked, key)])) as ListOptions;
       if (given.limit !== undefined) limit = checkCount(given.limit, 'options.limit');
       if (given.after !== undefined) {
         checkSessionId(given.after, 'options.after');
@@ -505,29 +568,30 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
         desc = given.order === 'desc';
       }
     }
-    const pages = await this.everyShard('list', after, { limit, desc, cwd, owner });
+    const pages = await this.everyShard('list', after, { limit, desc, cwd, owner }, call);
     return mergeSorted(pages, limit, desc);
   }
 
   /** The number of sessions held, over all shards (expired ones count until they are removed). */
-  async size(): Promise<number> {
+  async size(options?: CallOptions): Promise<number> {
     this.assertOpen();
-    const sizes = await this.everyShard('size', null, null);
+    const sizes = await this.everyShard('size', null, null, callOf(checkCallOptions(options, CALL_OPTIONS)));
     return sizes.reduce((sum, n) => sum + n, 0);
   }
 
   /** Runs every shard's cleanup now; resolves how many sessions it removed. */
-  async sweep(): Promise<number> {
+  async sweep(options?: CallOptions): Promise<number> {
     this.assertOpen();
-    const removed = await this.everyShard('sweep', null, null);
+    const removed = await this.everyShard('sweep', null, null, callOf(checkCallOptions(options, CALL_OPTIONS)));
     return removed.reduce((sum, n) => sum + n, 0);
   }
 
   /** Per-shard figures. */
-  async stats(): Promise<EngineStats> {
+  async stats(options?: CallOptions): Promise<EngineStats> {
     this.assertOpen();
+    const call = callOf(checkCallOptions(options, CALL_OPTIONS));
     const pendingOps = this.shards.map((shard) => shard.pendingOps);
-    const figures = await this.everyShard('stats', null, null);
+    const figures = await this.everyShard('stats', null, null, call);
     return {
       shards: this.shards.map((shard, i) => ({
         ...figures[i]!,
@@ -647,21 +711,22 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
     return shard;
   }
 
-  private submitTo<K extends OpName>(shard: Shard, name: K, id: IdOf<K>, args: ArgsOf<K>): Promise<ResultOf<K>> {
+  /** `call`: a caller's call (with its signal, and `callTimeoutMs`); none for the engine's own. */
+  private submitTo<K extends OpName>(shard: Shard, name: K, id: IdOf<K>, args: ArgsOf<K>, call?: ShardCall): Promise<ResultOf<K>> {
     if (shard.pendingOps >= this.options.maxPendingOpsPerShard) {
       return Promise.reject(
         new QueueFullError(`shard ${shard.index} already has maxPendingOpsPerShard (${this.options.maxPendingOpsPerShard}) operations pending; retry later`),
       );
     }
     try {
-      return shard.submit(name, id, args);
+      return shard.submit(name, id, args, Reply.Value, call);
     } catch (error) {
       return Promise.reject(error);
     }
   }
 
-  private everyShard<K extends OpName>(name: K, id: IdOf<K>, args: ArgsOf<K>): Promise<ResultOf<K>[]> {
-    return Promise.all(this.shards.map((shard) => this.submitTo(shard, name, id, args)));
+  private everyShard<K extends OpName>(name: K, id: IdOf<K>, args: ArgsOf<K>, call: ShardCall): Promise<ResultOf<K>[]> {
+    return Promise.all(this.shards.map((shard) => this.submitTo(shard, name, id, args, call)));
   }
 }
 

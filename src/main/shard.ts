@@ -6,12 +6,13 @@
  * the worker answers them in the order sent, and operations that arrive meanwhile are sent together as the
  * next batch, in call order. A worker that dies or hangs is never replaced silently: every operation
  * pending on it rejects `ShardCrashedError`, the old pool is destroyed, and a fresh one must answer a ping
- * before the shard serves again.
+ * before the shard serves again. A call cut short (its signal, `callTimeoutMs`) before its batch is sent is
+ * left out of that batch; after, only its caller is answered early (see `watch`, `send`).
  */
 import { Piscina } from 'piscina';
 import { BatchWriter } from '../protocol/batch-writer.js';
-import { encode } from '../protocol/codec.js';
-import { SKIPPED_RECORDS_WARNING, type WireError } from '../protocol/error-codes.js';
+import { decode, encode } from '../protocol/codec.js';
+import { LogCode, type WireError } from '../protocol/error-codes.js';
 import type {
   RecoveryFigures,
   RecoveryProgress,
@@ -22,10 +23,10 @@ import type {
   StoreBatchTask,
 } from '../protocol/messages.js';
 import type { Role, SessionId } from '../protocol/model.js';
-import { OPS, type ArgsOf, type IdOf, type OpName, type ResultOf } from '../protocol/ops.js';
+import { OP_STRIDE, OPS, type ArgsOf, type IdOf, type OpName, type ResultOf } from '../protocol/ops.js';
 import { decodeReply, decodeReplyChunk, decodeReplyHeader, RESULTS_PER_CHUNK, type ReplyHeader } from '../protocol/reply.js';
-import { CapacityError, EngineClosedError, fromWire, ProtocolError, SessionEngineError, ShardCrashedError } from './errors.js';
-import { shardSessionBudgetBytes, type ResolvedOptions } from './options.js';
+import { AbortedError, CapacityError, EngineClosedError, fromWire, ProtocolError, SessionEngineError, ShardCrashedError, TimeoutError } from './errors.js';
+import { log, shardSessionBudgetBytes, type ResolvedOptions } from './options.js';
 import { abortWhenOverdue } from './overdue.js';
 import type { EngineMetrics } from './metrics.js';
 import { ReplySpin, REPLY_SPIN_MAX_OPS } from './reply-spin.js';
@@ -58,6 +59,34 @@ interface Pending {
   /** The op's name and when it was called (`performance.now()`), for the engine's metrics. */
   op: string;
   at: number;
+  /** Set for a call that can be cut short (its `signal`, `callTimeoutMs`); `null` for most. */
+  watch: Watch | null;
+}
+
+/**
+ * What lets a call end before its reply: its signal and its timer. A call still queued when it is cut short
+ * is `dropped` (it never runs: see `send`); one already sent is only answered early, and its reply, when it
+ * comes, settles nothing (a promise settles once).
+ */
+interface Watch {
+  signal: AbortSignal | null;
+  timer: NodeJS.Timeout | null;
+  /** Handed to the worker (in a batch sent). */
+  sent: boolean;
+  /** Cut short before it was sent: still in `queued` (and the writer) until `send` leaves it out. */
+  dropped: boolean;
+  /** Settled (by its reply, a failure, or cut short): its listener and timer are gone. */
+  done: boolean;
+}
+
+/**
+ * The calls of one shard pending on one signal, and the one listener they share: a signal a host passes to
+ * every call (its shutdown signal, say) holds one listener per shard, not one per call, so Node's
+ * listener-leak warning stays quiet, and a settled call leaves nothing behind.
+ */
+interface SignalCalls {
+  ops: Set<Pending>;
+  onAbort: () => void;
 }
 
 /** What a shard tells its engine. */
@@ -150,6 +179,12 @@ export class Shard {
   /** The ops of `queued`, already written as batches. */
   private readonly batch: BatchWriter;
   private queued: Pending[] = [];
+  /** Ops of `queued` that were cut short before they were sent: no longer pending, left out at `send`. */
+  private droppedQueued = 0;
+  /** Ops of `queued` with a `Watch`, neither sent nor dropped: `send` marks them sent. */
+  private watchedQueued = 0;
+  /** The calls pending on each signal; a signal leaves the map with its last call. */
+  private readonly signals = new Map<AbortSignal, SignalCalls>();
   /** Batches sent and not yet answered, oldest first (at most `maxInFlight`; a Redis shard: see `slowStoreMs`). */
   private inFlight: InFlightBatch[] = [];
   private readonly maxInFlight: number;
@@ -208,7 +243,7 @@ export class Shard {
   get pendingOps(): number {
     let inFlight = 0;
     for (const batch of this.inFlight) inFlight += batch.pending.length;
-    return this.queued.length + inFlight + this.delivering;
+    return this.queued.length - this.droppedQueued + inFlight + this.delivering;
   }
 
   /** Starts the worker; resolves once it has answered the start-up ping. */
@@ -220,32 +255,51 @@ export class Shard {
 
   /**
    * Queues one operation. The caller has validated its arguments and checked `pendingOps` against
-   * `maxPendingOpsPerShard`. Throws (queueing nothing) if its arguments cannot be encoded.
+   * `maxPendingOpsPerShard`. Throws (queueing nothing) if its arguments cannot be encoded, or
+   * `AbortedError` if `call.signal` is already aborted.
+   * `call`: a caller's call (internal ones pass none): its signal, and `callTimeoutMs` applies to it;
+   * `created`, for a `Reply.Created` op, the id it resolves (the op's own by default).
    */
-  submit<K extends OpName, R extends Reply = Reply.Value>(name: K, id: IdOf<K>, args: ArgsOf<K>, reply?: R): Promise<Delivered<K, R>> {
+  submit<K extends OpName, R extends Reply = Reply.Value>(
+    name: K,
+    id: IdOf<K>,
+    args: ArgsOf<K>,
+    reply?: R,
+    call?: CallOptions,
+    created?: string,
+  ): Promise<Delivered<K, R>> {
     const op = OPS[name];
+    this.checkNotAborted(call);
     try {
       this.batch.add(op.code, id, (op.encodeArgs as (args: ArgsOf<K>) => unknown)(args));
     } catch (error) {
       throw encodeFailure(error);
     }
-    return this.queue(id, reply ?? Reply.Value, op.readResult as Pending['read'], name) as Promise<Delivered<K, R>>;
+    return this.queue(created ?? id, reply ?? Reply.Value, op.readResult as Pending['read'], name, call) as Promise<Delivered<K, R>>;
   }
 
   /** Queues an APPEND of a checked message, written straight into the batch (see `BatchWriter.addAppend`). */
-  submitAppend(id: string, messageId: string, role: Role, content: string, timestamp: number): Promise<number> {
+  submitAppend(id: string, messageId: string, role: Role, content: string, timestamp: number, call?: CallOptions): Promise<number> {
+    this.checkNotAborted(call);
     try {
       this.batch.addAppend(id, messageId, role, content, timestamp);
     } catch (error) {
       throw encodeFailure(error);
     }
-    return this.queue(id, Reply.Value, undefined, 'append') as Promise<number>;
+    return this.queue(id, Reply.Value, undefined, 'append', call) as Promise<number>;
+  }
+
+  private checkNotAborted(call: CallOptions | undefined): void {
+    const signal = call?.signal;
+    if (signal?.aborted) throw new AbortedError(`the call was aborted before it was sent to shard ${this.index}; it never ran`, { cause: signal.reason });
   }
 
   /** The caller's promise of the op just written into the batch. */
-  private queue(id: string | null, reply: Reply, read: Pending['read'], op: string): Promise<unknown> {
+  private queue(id: string | null, reply: Reply, read: Pending['read'], name: string, call: CallOptions | undefined): Promise<unknown> {
     return new Promise((resolve, reject) => {
-      this.queued.push({ resolve, reject, reply, read, id, op, at: performance.now() });
+      const op: Pending = { resolve, reject, reply, read, id, op: name, at: performance.now(), watch: null };
+      if (call !== undefined && (call.signal != null || this.options.callTimeoutMs > 0)) this.watch(op, call.signal ?? null);
+      this.queued.push(op);
       // A microtask, not now: every op issued in the same tick of the caller goes in one batch. While a
       // reply is still being handed out, wait for more ops (or its end) so batches stay large.
       if (this.canSend() && !this.flushScheduled && this.state === 'ready' && (this.delivering === 0 || this.queued.length >= EARLY_FLUSH_OPS)) {
@@ -253,6 +307,94 @@ export class Shard {
         queueMicrotask(this.flushTask);
       }
     });
+  }
+
+  /**
+   * Lets `op` end early: when `signal` aborts, or after `callTimeoutMs`. Its settling functions are wrapped
+   * so that whatever settles it first (its reply, a crash, the signal, the timer) lets go of the signal and
+   * clears the timer: a long-lived signal shared by many calls keeps nothing of a settled one.
+   */
+  private watch(op: Pending, signal: AbortSignal | null): void {
+    const watch: Watch = { signal, timer: null, sent: false, dropped: false, done: false };
+    op.watch = watch;
+    const { resolve, reject } = op;
+    op.resolve = (value) => {
+      this.unwatch(op);
+      resolve(value);
+    };
+    op.reject = (error) => {
+      this.unwatch(op);
+      reject(error);
+    };
+    if (signal !== null) {
+      let calls = this.signals.get(signal);
+      if (calls === undefined) {
+        const ops = new Set<Pending>();
+        const onAbort = (): void => {
+          // Each cut short leaves the set (see `unwatch`): iterate a copy.
+          for (const aborted of [...ops]) {
+            this.cutShort(aborted, (sent) =>
+              sent
+                ? new AbortedError(`the call was aborted after it was sent to shard ${this.index}; its outcome is unknown`, { cause: signal.reason })
+                : new AbortedError(`the call was aborted before it was sent to shard ${this.index}; it never ran`, { cause: signal.reason }),
+            );
+          }
+        };
+        calls = { ops, onAbort };
+        this.signals.set(signal, calls);
+        signal.addEventListener('abort', onAbort, { once: true });
+      }
+      calls.ops.add(op);
+    }
+    const timeoutMs = this.options.callTimeoutMs;
+    if (timeoutMs > 0) {
+      watch.timer = setTimeout(
+        () =>
+          this.cutShort(op, (sent) =>
+            sent
+              ? new TimeoutError(`shard ${this.index} did not answer the call within callTimeoutMs (${timeoutMs} ms); its outcome is unknown`)
+              : new TimeoutError(`the call was not sent to shard ${this.index} within callTimeoutMs (${timeoutMs} ms); it never ran`),
+          ),
+        timeoutMs,
+      );
+    }
+    this.watchedQueued++;
+  }
+
+  private unwatch(op: Pending): void {
+    const watch = op.watch!;
+    if (watch.done) return;
+    watch.done = true;
+    if (watch.timer !== null) clearTimeout(watch.timer);
+    watch.timer = null;
+    const signal = watch.signal;
+    if (signal === null) return;
+    const calls = this.signals.get(signal)!;
+    calls.ops.delete(op);
+    if (calls.ops.size === 0) {
+      signal.removeEventListener('abort', calls.onAbort);
+      this.signals.delete(signal);
+    }
+  }
+
+  /**
+   * Ends a call before its reply. Not yet sent: it is dropped from the queue (its bytes are left out of its
+   * batch when that is sent) and never runs. Sent: only its caller is answered; the shard goes on with it.
+   */
+  private cutShort(op: Pending, makeError: (sent: boolean) => SessionEngineError): void {
+    const watch = op.watch!;
+    if (watch.done) return;
+    if (watch.sent) {
+      this.reject(op, makeError(true), performance.now());
+      return;
+    }
+    watch.dropped = true;
+    this.droppedQueued++;
+    this.watchedQueued--;
+    // No reply will end its capacity reservation.
+    if (op.reply === Reply.Created) this.hooks.createSettled();
+    this.reject(op, makeError(false), performance.now());
+    if (this.state === 'closing' && this.pendingOps === 0) this.drained?.();
   }
 
   /**
@@ -320,15 +462,44 @@ export class Shard {
 
   /** Sends the oldest batch written, if a slot is free; returns whether it did. */
   private send(): boolean {
-    if (!this.canSend() || this.queued.length === 0 || (this.state !== 'ready' && this.state !== 'closing')) return false;
-    // The writer seals batches in the order of `queued`, each of at most maxBatchOps.
-    const { bytes, ops } = this.batch.take()!;
+    if (!this.canSend() || (this.state !== 'ready' && this.state !== 'closing')) return false;
+    let bytes: Uint8Array;
     let pending: Pending[];
-    if (ops === this.queued.length) {
-      pending = this.queued;
-      this.queued = [];
-    } else {
-      pending = this.queued.splice(0, ops);
+    for (;;) {
+      if (this.queued.length === 0) return false;
+      // The writer seals batches in the order of `queued`, each of at most maxBatchOps.
+      const taken = this.batch.take()!;
+      bytes = taken.bytes;
+      if (taken.ops === this.queued.length) {
+        pending = this.queued;
+        this.queued = [];
+      } else {
+        pending = this.queued.splice(0, taken.ops);
+      }
+      if (this.watchedQueued === 0 && this.droppedQueued === 0) break;
+      let dropped = 0;
+      for (const op of pending) {
+        const watch = op.watch;
+        if (watch === null) continue;
+        if (watch.dropped) dropped++;
+        else {
+          watch.sent = true;
+          this.watchedQueued--;
+        }
+      }
+      if (dropped === 0) break;
+      this.droppedQueued -= dropped;
+      const kept = pending.filter((op) => op.watch === null || !op.watch.dropped);
+      if (kept.length === 0) continue;
+      try {
+        bytes = leaveOut(bytes, pending);
+      } catch (error) {
+        // Rewriting could only fail to allocate: the ops it held fail alone, as if they could not be encoded.
+        this.rejectAll(kept, () => encodeFailure(error));
+        continue;
+      }
+      pending = kept;
+      break;
     }
     if (this.inFlight.length === 0) this.inFlightSince = performance.now();
     this.inFlight.push({ pending });
@@ -418,11 +589,13 @@ export class Shard {
         nextError = delivery.errorAt < errors!.length ? (errors![delivery.errorAt] as number) : -1;
         continue;
       }
+      const settledBefore = op.watch?.done === true;
       const result = op.read === undefined ? results[n - first] : op.read(results[n - first]);
       if (op.reply === Reply.Value) op.resolve(result);
       else if (op.reply === Reply.Optional) op.resolve(result === null ? undefined : result);
       else op.resolve(op.id);
-      this.hooks.metrics.callSettled(op.op, this.index, now - op.at, null);
+      // A call cut short earlier was counted then; its late reply settles nothing.
+      if (!settledBefore) this.hooks.metrics.callSettled(op.op, this.index, now - op.at, null);
     }
     this.delivering -= last - first;
     if (last < total) {
@@ -488,6 +661,7 @@ export class Shard {
           ? `the shard's ${lostSessions} sessions are lost`
           : 'the shard recovers its sessions from disk';
     const message = `shard ${this.index} crashed (${reason}); the outcome of this operation is unknown and ${fate}`;
+    log(this.options.logger, 'error', `shard ${this.index} crashed (${reason}); ${fate}`, { code: LogCode.SHARD_CRASHED, shard: this.index });
     const inFlight = this.inFlight.flatMap((batch) => batch.pending);
     this.inFlight = [];
     this.rejectAll(inFlight, () => new ShardCrashedError(message));
@@ -509,7 +683,12 @@ export class Shard {
       try {
         if (this.persistence !== null) await this.dying;
         pool = await this.launch();
-      } catch {
+      } catch (error) {
+        const reason = error instanceof Error ? error.message : String(error);
+        log(this.options.logger, 'error', `shard ${this.index} could not restart (attempt ${attempt + 1}: ${reason}); trying again`, {
+          code: LogCode.RESTART_FAILED,
+          shard: this.index,
+        });
         continue;
       }
       if (this.state !== 'restarting') {
@@ -522,7 +701,9 @@ export class Shard {
       this.state = 'ready';
       this.reportLaunch();
       const recovered = this.recovery === null ? 0 : this.recovery.sessions + this.recovery.expired;
-      this.hooks.restarted(this.index, Math.max(0, lostSessions - recovered));
+      const lost = Math.max(0, lostSessions - recovered);
+      log(this.options.logger, 'info', `shard ${this.index} restarted; ${lost} sessions lost`, { code: LogCode.SHARD_RESTARTED, shard: this.index });
+      this.hooks.restarted(this.index, lost);
       this.scheduleFlush();
       return;
     }
@@ -595,7 +776,9 @@ export class Shard {
       this.launched = { seq: reply.seq, size: reply.size };
       if (this.persistence !== null) {
         this.recovery = OPS.recovery.readResult!(reply.results[1]);
-        for (const warning of this.recovery.warnings) process.emitWarning(`shard ${this.index}: ${warning}`, { code: SKIPPED_RECORDS_WARNING });
+        for (const warning of this.recovery.warnings) {
+          log(this.options.logger, 'warn', `shard ${this.index}: ${warning}`, { code: LogCode.SKIPPED_RECORDS, shard: this.index });
+        }
       }
     } catch (error) {
       await pool.destroy().catch(() => undefined);
@@ -613,22 +796,48 @@ export class Shard {
   private takeQueued(): Pending[] {
     const queued = this.queued;
     this.queued = [];
+    this.droppedQueued = 0;
+    this.watchedQueued = 0;
     this.batch.clear();
     return queued;
   }
 
-  /** Rejects `pending`; `answered`: their reply has arrived, so their creates were settled then. */
+  /** Rejects `pending` (but those dropped: settled already); `answered`: their reply has arrived, so their creates were settled then. */
   private rejectAll(pending: Pending[], makeError: () => SessionEngineError, answered = false): void {
     const now = performance.now();
     for (const op of pending) {
+      if (op.watch?.dropped) continue;
       if (op.reply === Reply.Created && !answered) this.hooks.createSettled();
       this.reject(op, makeError(), now);
     }
   }
 
-  /** Rejects one op, and counts it in the engine's metrics. */
+  /** Rejects one op, and counts it in the engine's metrics (once: a call cut short earlier was counted then). */
   private reject(op: Pending, error: SessionEngineError, now: number): void {
+    if (op.watch?.done === true) return;
     op.reject(error);
     this.hooks.metrics.callSettled(op.op, this.index, now - op.at, error.code);
   }
+}
+
+/** What a caller may give any call: see `CallOptions` of the engine. */
+export interface CallOptions {
+  signal?: AbortSignal | undefined;
+}
+
+/**
+ * The batch `bytes` without the ops of `pending` that were dropped: decoded and encoded again with the
+ * shared codec, which is what the worker decodes it with, so the ops kept reach it as they were written,
+ * in the same order. Runs only for a batch holding a dropped op: the bytes of a batch cannot be cut in
+ * place, since an op's end is known only by decoding it.
+ */
+function leaveOut(bytes: Uint8Array, pending: readonly Pending[]): Uint8Array {
+  const ops = decode(bytes) as unknown[];
+  const kept: unknown[] = [];
+  for (let n = 0; n < pending.length; n++) {
+    if (pending[n]!.watch?.dropped) continue;
+    const at = n * OP_STRIDE;
+    for (let k = 0; k < OP_STRIDE; k++) kept.push(ops[at + k]);
+  }
+  return encode(kept);
 }

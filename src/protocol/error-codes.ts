@@ -17,6 +17,8 @@ export const ErrorCode = Object.freeze({
   STORE_UNAVAILABLE: 'ERR_STORE_UNAVAILABLE',
   CORRUPT_DATA: 'ERR_CORRUPT_DATA',
   CONFLICT: 'ERR_CONFLICT',
+  ABORTED: 'ERR_ABORTED',
+  TIMEOUT: 'ERR_TIMEOUT',
 } as const);
 
 /**
@@ -24,6 +26,24 @@ export const ErrorCode = Object.freeze({
  * skipped. Fixed, so that hosts can route or alert on it.
  */
 export const SKIPPED_RECORDS_WARNING = 'SESSION_SHARDS_SKIPPED_RECORDS';
+
+/**
+ * The codes of what the engine tells the `logger` option (and, for warnings without a logger's `warn`,
+ * `process.emitWarning`). Fixed, so that hosts can route or alert on them; messages are for people.
+ */
+export const LogCode = Object.freeze({
+  /** warn: a recovery skipped a torn or corrupt file tail, or kept a copy of a damaged file. */
+  SKIPPED_RECORDS: SKIPPED_RECORDS_WARNING,
+  /** error: a shard's worker died or hung; its pending calls reject `ERR_SHARD_CRASHED`. */
+  SHARD_CRASHED: 'SESSION_SHARDS_SHARD_CRASHED',
+  /** error: a fresh worker for a crashed shard could not start; it is tried again after a back-off. */
+  RESTART_FAILED: 'SESSION_SHARDS_RESTART_FAILED',
+  /** info: a fresh worker took over a crashed shard (the `'shardRestart'` event). */
+  SHARD_RESTARTED: 'SESSION_SHARDS_SHARD_RESTARTED',
+} as const);
+
+/** One of the `LogCode`s. */
+export type LogCode = (typeof LogCode)[keyof typeof LogCode];
 
 /** One of the stable error codes. */
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -34,6 +34,25 @@ describe('metrics', () => {
     });
   });
 
+  it('counts a call cut short once, by its code, and not again when its reply comes', async () => {
+    await withEngine({ shards: 1, faultInjection: true, shardTimeoutMs: 30_000 }, async (engine) => {
+      const id = await engine.create();
+      const controller = new AbortController();
+      const queued = engine.get(id, { signal: controller.signal });
+      controller.abort();
+      await queued.catch(() => undefined);
+      const sent = new AbortController();
+      const inFlight = engine.get(id, { signal: sent.signal });
+      // Sent with this tick's batch; cut short while the shard answers it.
+      await Promise.resolve();
+      sent.abort();
+      await inFlight.catch(() => undefined);
+      await engine.touch(id);
+      const metrics = await engine.metrics();
+      expect(metrics.operations.get).toMatchObject({ calls: 2, errors: { ERR_ABORTED: 2 } });
+    });
+  });
+
   it('publishes each settled call and each batch on diagnostics_channel, naming its engine', async () => {
     const calls: CallMessage[] = [];
     const batches: BatchMessage[] = [];

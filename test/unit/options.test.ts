@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { availableParallelism } from 'node:os';
-import { defaultShardCount, resolveOptions, shardSpinConfig } from '../../src/main/options.js';
+import { availableMemoryBytes, defaultShardCount, defaultShardHeapMb, resolveOptions, shardSpinConfig } from '../../src/main/options.js';
 import { InvalidArgumentError } from '../../src/main/errors.js';
 
 const INTEGER_OPTIONS = {
@@ -19,6 +19,7 @@ const INTEGER_OPTIONS = {
   shardTimeoutMs: { min: 100, max: 2_147_483_647 },
   shardSpinUs: { min: 0, max: 10_000 },
   replySpinUs: { min: 0, max: 10_000 },
+  callTimeoutMs: { min: 0, max: 2_147_483_647 },
 } as const;
 
 type IntegerOption = keyof typeof INTEGER_OPTIONS;
@@ -49,7 +50,7 @@ describe('resolveOptions', () => {
       maxMetadataBytes: 65_536,
       maxPendingOpsPerShard: 100_000,
       maxBatchOps: 2_048,
-      shardHeapMb: 8_192,
+      shardHeapMb: defaultShardHeapMb(defaultShardCount(), availableMemoryBytes()),
       shardTimeoutMs: 30_000,
       shardSpinUs: 200,
       replySpinUs: 200,
@@ -57,6 +58,8 @@ describe('resolveOptions', () => {
       persistence: null,
       store: null,
       storeTimeoutMs: 5_000,
+      callTimeoutMs: 0,
+      logger: null,
     });
   });
 
@@ -159,6 +162,50 @@ describe('resolveOptions', () => {
     ['an array', [1]],
   ])('refuses options given as %s', (_what, value) => {
     expect(rejection(value).message).toContain('options');
+  });
+});
+
+describe('options.idleTimeoutMs', () => {
+  it('is maxSessionAgeMs under a name that says what it is: engine.options shows maxSessionAgeMs', () => {
+    const options = resolveOptions({ idleTimeoutMs: 60_000 });
+    expect(options.maxSessionAgeMs).toBe(60_000);
+    expect(options).not.toHaveProperty('idleTimeoutMs');
+  });
+
+  it('is refused together with maxSessionAgeMs, even when both say the same', () => {
+    expect(rejection({ idleTimeoutMs: 60_000, maxSessionAgeMs: 60_000 }).message).toMatch(/idleTimeoutMs and options\.maxSessionAgeMs .*one of them/);
+  });
+
+  it('is validated as maxSessionAgeMs is, naming itself', () => {
+    for (const value of [0, 1.5, '60000', null]) expect(rejection({ idleTimeoutMs: value }).message).toContain('options.idleTimeoutMs');
+  });
+});
+
+describe('options.logger', () => {
+  it('takes any of warn, error and info, and calls each with the logger as this', () => {
+    const seen: unknown[] = [];
+    const logger = {
+      warn(this: unknown, message: string) {
+        seen.push([this, message]);
+      },
+    };
+    const resolved = resolveOptions({ logger }).logger!;
+    expect(Object.keys(resolved)).toEqual(['warn']);
+    resolved.warn!('careful', { code: 'X' });
+    expect(seen).toEqual([[logger, 'careful']]);
+    expect(Object.keys(resolveOptions({ logger: { warn() {}, error() {}, info() {} } }).logger!)).toEqual(['warn', 'error', 'info']);
+    expect(resolveOptions({ logger: null }).logger).toBeNull();
+  });
+
+  it.each([
+    ['a function', () => undefined, 'options.logger must be an object'],
+    ['a string', 'console', 'options.logger must be an object'],
+    ['an array', [], 'options.logger must be an object'],
+    ['an unknown key (a typo)', { warning: () => undefined }, 'options.logger.warning is not a logger function'],
+    ['a level that is not a function', { warn: 'stderr' }, 'options.logger.warn must be a function, got "stderr"'],
+    ['a level given as null', { error: null }, 'options.logger.error must be a function, got null'],
+  ])('refuses %s, naming it', (_what, logger, message) => {
+    expect(rejection({ logger }).message).toContain(message);
   });
 });
 

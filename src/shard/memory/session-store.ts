@@ -469,7 +469,9 @@ export class SessionStore {
     if (session.messageCount === 0) return;
     const log = logSlice(session, 0, session.logBytes);
     if (!isLegacyRecord(log, 0)) return;
-    const records = splitRecords(log).map((record) => (isLegacyRecord(record) ? upgradeLegacyRecord(record, newMessageId(messageRecordTimestamp(record))) : record));
+    const records = splitRecords(log).map((record) =>
+      isLegacyRecord(record) ? upgradeLegacyRecord(record, newMessageId(messageRecordTimestamp(record))) : record,
+    );
     replaceLog(session, records, records.length);
   }
 
