@@ -14,6 +14,7 @@ export type {
   SessionEngineEvents,
   ShardRestartEvent,
   ShardStats,
+  StoreDownEvent,
 } from './main/session-engine.js';
 export {
   availableMemoryBytes,
@@ -63,6 +64,7 @@ export type { RedisClusterOptions, RedisConnectionOptions, ResolvedStore, StoreO
 export type { FaultKind, FsyncPolicy } from './protocol/messages.js';
 export type { ShardFigures } from './protocol/ops.js';
 export { LogCode, SKIPPED_RECORDS_WARNING } from './protocol/error-codes.js';
+export { KEYSPACE_EVENTS_WARNING } from './protocol/messages.js';
 export type {
   AudioPart,
   ContentPart,

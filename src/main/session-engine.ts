@@ -9,10 +9,11 @@ import { fileURLToPath } from 'node:url';
 import type { JsonObject } from '../protocol/content.js';
 import { encodeMessageRecord } from '../protocol/message-record.js';
 import type { Message, MessageInput, Session, SessionId, SessionInit, SessionUpdate } from '../protocol/model.js';
-import { FAULT_KINDS, type FaultKind } from '../protocol/messages.js';
+import { LogCode } from '../protocol/error-codes.js';
+import { FAULT_KINDS, type FaultKind, type StoreStateEvent } from '../protocol/messages.js';
 import { type ArgsOf, type IdOf, type OpName, type ResultOf, type ShardFigures, WHOLE_HISTORY } from '../protocol/ops.js';
 import { AbortedError, CapacityError, EngineClosedError, InvalidArgumentError, LimitExceededError, QueueFullError, ShardCrashedError } from './errors.js';
-import { resolveOptions, shardSpinConfig, type ResolvedOptions, type SessionEngineOptions } from './options.js';
+import { log, resolveOptions, shardSpinConfig, type ResolvedOptions, type SessionEngineOptions } from './options.js';
 import { EngineMetrics, type MetricsSnapshot } from './metrics.js';
 import { lookPeriodMs } from './overdue.js';
 import { acquireLock, commitGeneration, generationToRecover, removeOtherGenerations } from './persistence-dir.js';
@@ -78,6 +79,19 @@ export interface SessionEngineEvents {
   expired: [ids: SessionId[]];
   /** A shard's worker died or hung and a fresh one took over. */
   shardRestart: [event: ShardRestartEvent];
+  /** With a Redis store: the first shard lost its connection, or its calls went unanswered past `storeTimeoutMs`. */
+  storeDown: [event: StoreDownEvent];
+  /** With a Redis store: every shard that was down is connected and answered again. */
+  storeUp: [];
+}
+
+/** The `'storeDown'` event's payload. */
+export interface StoreDownEvent {
+  /** The shard that found the store down first. */
+  shard: number;
+  /** `'connection'`: its connection closed; `'no answer'`: a call went unanswered past `storeTimeoutMs`. */
+  reason: 'connection' | 'no answer';
+  message: string;
 }
 
 /**
@@ -198,6 +212,10 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
   /** The host's counters of calls and batches (`metrics()`), also published on `METRICS_CHANNELS`. */
   private readonly callMetrics = new EngineMetrics(this);
   private sessionsHeld = 0;
+  /** The codes of the workers' warnings already given: each once per engine. */
+  private readonly warned = new Set<string>();
+  /** Redis shards whose store is down (see `'storeDown'`). */
+  private readonly storeDownShards = new Set<number>();
   private createsInFlight = 0;
   private closed = false;
   private closing: Promise<void> | null = null;
@@ -220,6 +238,16 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
       restarted: (shard: number, lostSessions: number) => {
         this.callMetrics.restarted(shard, lostSessions);
         this.emit('shardRestart', { shard, lostSessions });
+        // A fresh Redis shard answered its start-up ping: its store answers.
+        this.storeStateOf(shard, true, null);
+      },
+      warning: (code: string, message: string, shard: number) => {
+        if (this.warned.has(code)) return;
+        this.warned.add(code);
+        log(options.logger, 'warn', message, { code, shard });
+      },
+      storeState: (shard: number, event: StoreStateEvent) => {
+        this.storeStateOf(shard, event.up, event.up ? null : { shard, reason: event.reason, message: event.message });
       },
     };
     const spin = shardSpinConfig(options);
@@ -469,6 +497,21 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
   }
 
   /** `options.ifLength`, of options already checked by `checkCallOptions`. */
+  /** Tracks which shards find the store down; the engine's events mark the first down and the last up. */
+  private storeStateOf(shard: number, up: boolean, down: StoreDownEvent | null): void {
+    if (up) {
+      if (!this.storeDownShards.delete(shard) || this.storeDownShards.size > 0) return;
+      log(this.options.logger, 'info', 'the store is back: every shard that lost it answers again', { code: LogCode.STORE_UP });
+      this.emit('storeUp');
+      return;
+    }
+    if (this.storeDownShards.has(shard)) return;
+    this.storeDownShards.add(shard);
+    if (this.storeDownShards.size > 1) return;
+    log(this.options.logger, 'error', `the store is down (shard ${shard}: ${down!.message})`, { code: LogCode.STORE_DOWN, shard });
+    this.emit('storeDown', down!);
+  }
+
   private ifLengthOf(options: ConditionalOptions | undefined): number {
     if (options === undefined) return -1;
     const ifLength = readOption(options, 'ifLength');

@@ -18,6 +18,7 @@ import type {
   RecoveryProgress,
   ShardConfig,
   ShardEvent,
+  StoreStateEvent,
   ShardPersistenceConfig,
   ShardSpinConfig,
   StoreBatchTask,
@@ -93,6 +94,10 @@ interface SignalCalls {
 export interface ShardHooks {
   /** The engine's counters of calls and batches. */
   readonly metrics: EngineMetrics;
+  /** A worker's warning (each code once per engine: a restarted worker may post it again). */
+  warning(code: string, message: string, shard: number): void;
+  /** A Redis shard's store went down or came back. */
+  storeState(shard: number, event: StoreStateEvent): void;
   /** The shard's session count changed by `delta` (creates, removals, expiry, a crash). */
   sizeChanged(delta: number): void;
   /**
@@ -625,9 +630,15 @@ export class Shard {
 
   /** A worker event: sessions its timer expired. */
   private event(pool: Piscina, message: unknown): void {
-    if (pool !== this.pool) return;
     const event = message as ShardEvent;
+    // A warning may come while the worker starts (it checks its store's settings as it connects).
+    if (event?.type === 'warning') {
+      this.hooks.warning(event.code, `shard ${this.index}: ${event.message}`, this.index);
+      return;
+    }
+    if (pool !== this.pool) return;
     if (event?.type === 'expired') this.report(event.seq, event.size, event.ids);
+    else if (event?.type === 'store') this.hooks.storeState(this.index, event);
   }
 
   private report(seq: number, size: number, expired: string[] | null): void {

@@ -40,6 +40,12 @@ export const LogCode = Object.freeze({
   RESTART_FAILED: 'SESSION_SHARDS_RESTART_FAILED',
   /** info: a fresh worker took over a crashed shard (the `'shardRestart'` event). */
   SHARD_RESTARTED: 'SESSION_SHARDS_SHARD_RESTARTED',
+  /** warn, once per engine: the Redis server does not send the keyspace notifications behind `'expired'`. */
+  KEYSPACE_EVENTS: 'SESSION_SHARDS_KEYSPACE_EVENTS',
+  /** error: the Redis store went down (the `'storeDown'` event). */
+  STORE_DOWN: 'SESSION_SHARDS_STORE_DOWN',
+  /** info: the Redis store is back (the `'storeUp'` event). */
+  STORE_UP: 'SESSION_SHARDS_STORE_UP',
 } as const);
 
 /** One of the `LogCode`s. */

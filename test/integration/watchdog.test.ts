@@ -76,7 +76,7 @@ describe('the watchdog', () => {
 
   it('fails the start of a worker that never answers its start-up ping with ERR_SHARD_CRASHED', async () => {
     const options = resolveOptions({ shards: 1, shardTimeoutMs: 200 });
-    const hooks = { metrics: new EngineMetrics({}), sizeChanged() {}, createSettled() {}, expired() {}, restarted() {} };
+    const hooks = { metrics: new EngineMetrics({}), sizeChanged() {}, createSettled() {}, expired() {}, restarted() {}, warning() {}, storeState() {} };
     const shard = new Shard(0, new URL('./fixtures/silent-worker.mjs', import.meta.url).href, options, hooks, shardSpinConfig(options));
     const started = performance.now();
     const error = await shard.start().then(
