@@ -18,10 +18,10 @@ import { type CreateArgs, expectSessionId, OP_BY_CODE, OPS, type OpCodec, type O
 import type { OpHandlers, ShardBackend } from '../backend.js';
 import type { ReplySequence } from '../batch-runner.js';
 import { injectFault } from '../fault.js';
-import { LOG_EXPIRED } from './persistence/recovery.js';
+import { LOG_EXPIRED, LOG_FORKED } from './persistence/recovery.js';
 import { ShardPersistence } from './persistence/shard-persistence.js';
 import { newestMessagesWithin, readBytesOf, sessionBytesOf, SessionStore } from './session-store.js';
-import { writeSession } from './stored-session.js';
+import { restoreStoredSession, serialiseStoredSession, type StoredSession, writeSession } from './stored-session.js';
 
 /** The records of an edit, each checked as an append's is; a malformed one fails the whole call. */
 function checkedRecords(records: Uint8Array[]): Uint8Array[] {
@@ -50,6 +50,8 @@ export class MemoryBackend implements ShardBackend {
    */
   private now = Date.now();
   private recovery: RecoveryFigures = NO_RECOVERY;
+  /** The session the last fork made, for `applied` to log. */
+  private forked: StoredSession | null = null;
   /** While a batch is applied, expiry records join its log record instead of being written on their own. */
   private batchRunning = false;
   /** Sweeps run one after another: a timer pass and an explicit `sweep()` must not share a cursor. */
@@ -160,7 +162,7 @@ export class MemoryBackend implements ShardBackend {
       };
     },
     fork: (id, a) => {
-      this.store.fork(id, a.newId, a.messages, a.setTitle ? a.title : undefined, a.setMetadata ? encodeMetadata(a.metadata) : undefined);
+      this.forked = this.store.fork(id, a.newId, a.messages, a.setTitle ? a.title : undefined, a.setMetadata ? encodeMetadata(a.metadata) : undefined);
       return true as const;
     },
     remove: (id) => {
@@ -220,7 +222,13 @@ export class MemoryBackend implements ShardBackend {
   /** Logs an applied change; a read is logged as the touch it is (it refreshes the idle clock). */
   applied(op: OpCodec<OpName>, wireId: unknown, wireArgs: unknown): void {
     if (this.persistence === null) return;
-    if (op.logged === 'self') this.persistence.record(this.now, op.code, wireId as string, wireArgs);
+    if (op === OPS.fork) {
+      // The copy is logged whole under its own id (see LOG_FORKED); the source was read, as a touch is.
+      const forked = this.forked!;
+      this.forked = null;
+      this.persistence.record(this.now, OPS.touch.code, wireId as string, null);
+      this.persistence.record(this.now, LOG_FORKED, forked.id, serialiseStoredSession(forked));
+    } else if (op.logged === 'self') this.persistence.record(this.now, op.code, wireId as string, wireArgs);
     else if (op.logged === 'touch') this.persistence.record(this.now, OPS.touch.code, wireId as string, null);
   }
 
@@ -276,6 +284,10 @@ export class MemoryBackend implements ShardBackend {
     try {
       if (code === LOG_EXPIRED) {
         for (const expiredId of wireArgs as string[]) this.store.remove(expiredId);
+        return true as const;
+      }
+      if (code === LOG_FORKED) {
+        this.store.restore(restoreStoredSession(wireArgs, this.store.rows, this.store.arena));
         return true as const;
       }
       const op = OP_BY_CODE[code];

@@ -371,9 +371,9 @@ export class SessionStore {
 
   /**
    * A new session `newId` with the source's fields (`title` and `metadata` replaced when not `undefined`)
-   * and a copy of its first `messages` messages (-1: all).
+   * and a copy of its first `messages` messages (-1: all); returns it (to be read before the next change).
    */
-  fork(id: SessionId, newId: SessionId, messages: number, title: string | null | undefined, metadata: Uint8Array | undefined): void {
+  fork(id: SessionId, newId: SessionId, messages: number, title: string | null | undefined, metadata: Uint8Array | undefined): StoredSession {
     const now = this.clock();
     const source = this.require(id, now);
     if (this.liveRow(newId, now) >= 0) fail(ErrorCode.CONFLICT, `fork: session ${newId} already exists`);
@@ -394,6 +394,7 @@ export class SessionStore {
     this.sessions.add(session);
     this.messages += count;
     this.capturing?.born.add(newId);
+    return session;
   }
 
   /** Whether the session's newest messages are `records` (a retried append). */

@@ -19,6 +19,13 @@ import { FileKind, FrameReader } from './frames.js';
  */
 export const LOG_EXPIRED = 100;
 
+/**
+ * The log's record of a fork: `[time, LOG_FORKED, newId, session]`, the new session whole (as a snapshot
+ * stores it), under its own id. Not the fork operation itself, which names the source: with another shard
+ * count the source and the copy may belong to different shards, and each shard replays only its own ids.
+ */
+export const LOG_FORKED = 101;
+
 /** Log records are flat `[time, op, id, arg]` quadruples, one record (one batch) after another. */
 export const LOG_STRIDE = 4;
 
