@@ -134,10 +134,14 @@ function toItem(message: Message, id: SessionId): AgentInputItem {
 /** The messages storing `items`; throws naming `field[i]` unless `items` is an array of objects. */
 function toMessages(items: unknown, field: string): ReturnType<typeof itemToMessage>[] {
   if (!Array.isArray(items)) throw new InvalidArgumentError(`${field} must be an array of items, got ${describeValue(items)}`);
-  return items.map((item, i) => {
+  // A loop rather than map(), which would skip the holes of a sparse array instead of refusing them.
+  const messages: ReturnType<typeof itemToMessage>[] = [];
+  for (let i = 0; i < items.length; i++) {
+    const item: unknown = items[i];
     if (typeof item !== 'object' || item === null || Array.isArray(item)) {
       throw new InvalidArgumentError(`${field}[${i}] must be an item (an object), got ${describeValue(item)}`);
     }
-    return itemToMessage(item);
-  });
+    messages.push(itemToMessage(item));
+  }
+  return messages;
 }

@@ -134,6 +134,10 @@ describe('each method is one engine call', () => {
     await expect(session.addItems(Array.from({ length: 39 }, () => EVERY_ITEM[0]))).rejects.toThrow(LimitExceededError);
     expect(await session.getItems()).toStrictEqual(EVERY_ITEM.slice(0, 2));
     await expect(session.addItems([null] as unknown as AgentInputItem[])).rejects.toThrow(/items\[0\] must be an item/);
+    // biome-ignore lint/suspicious/noSparseArray: a hole is what is tested
+    await expect(session.addItems([EVERY_ITEM[0], , EVERY_ITEM[1]] as AgentInputItem[])).rejects.toThrow(
+      /items\[1\] must be an item \(an object\), got undefined/,
+    );
     await expect(session.addItems('x' as unknown as AgentInputItem[])).rejects.toThrow(InvalidArgumentError);
   });
 
