@@ -99,6 +99,65 @@ async function main(): Promise<void> {
 void main();
 `;
 
+// The OpenAI Agents SDK adapter, from both module systems: an item holding what JSON cannot (undefined, bytes)
+// comes back deep-equal, and a bad option is refused with the class the main entry point exports (one copy).
+const OPENAI_MJS = `
+import { isDeepStrictEqual } from 'node:util';
+import { MemorySession } from '@openai/agents-core';
+import { SessionEngine } from 'session-shards';
+import { EngineSession } from 'session-shards/openai-agents';
+const engine = await SessionEngine.start({ shards: 1 });
+const session = new EngineSession(engine);
+const memory = new MemorySession();
+const items = [
+  { role: 'user', content: 'hi' },
+  { type: 'function_call_result', callId: 'c', name: 'f', status: 'completed', id: undefined,
+    output: { type: 'image', image: { data: new Uint8Array([1, 2, 255]), mediaType: 'image/png' } } },
+];
+await session.addItems(items);
+await memory.addItems(items);
+const back = await session.getItems();
+const popped = await session.popItem();
+await engine.close();
+console.log(JSON.stringify({ equal: isDeepStrictEqual(back, await memory.getItems()), popped: isDeepStrictEqual(popped, await memory.popItem()), length: back.length }));
+`;
+
+const OPENAI_CJS = `
+const { SessionEngine, InvalidArgumentError } = require('session-shards');
+const { EngineSession } = require('session-shards/openai-agents');
+async function main() {
+  const engine = await SessionEngine.start({ shards: 1 });
+  let refused = null;
+  try { new EngineSession(engine, { sessionID: 'x' }); } catch (error) { refused = error instanceof InvalidArgumentError && error.code; }
+  const session = new EngineSession(engine);
+  await session.addItems([{ role: 'user', content: 'hello from require' }]);
+  const items = await session.getItems();
+  await engine.close();
+  console.log(JSON.stringify({ refused, items }));
+}
+main().catch((error) => { console.error(error); process.exit(1); });
+`;
+
+// EngineSession is the SDK's Session for the type checker too, in each module system.
+const OPENAI_TS = `
+import type { Session } from '@openai/agents-core';
+import { SessionEngine } from 'session-shards';
+import { EngineSession, type EngineSessionOptions } from 'session-shards/openai-agents';
+
+async function main(): Promise<void> {
+  const engine: SessionEngine = await SessionEngine.start({ shards: 1 });
+  const options: EngineSessionOptions = { init: { title: 'typed' } };
+  const session: Session = new EngineSession(engine, options);
+  await session.addItems([{ role: 'user', content: 'typed item' }]);
+  // @ts-expect-error an item is an object of the SDK's types, not a string
+  await session.addItems(['not an item']).catch(() => undefined);
+  const items = await session.getItems();
+  await engine.close();
+  console.log(JSON.stringify(items));
+}
+void main();
+`;
+
 function output(result: { stdout?: string; stderr?: string }): string {
   return `${result.stdout ?? ''}${result.stderr ?? ''}`;
 }
@@ -142,6 +201,11 @@ describe('the packed package (from a clean clone, on this Node)', () => {
     const sdk = JSON.parse(await readFile(join(ROOT, 'node_modules', '@agentclientprotocol', 'sdk', 'package.json'), 'utf8')) as { version: string };
     const install = ['install', join(work, tarball), `@agentclientprotocol/sdk@${sdk.version}`, '--no-audit', '--no-fund', '--prefer-offline', '--silent'];
     await run('npm', install, { cwd: app, timeout: 150_000 });
+    // The OpenAI Agents adapter's optional peer, and zod, which that SDK imports when it loads.
+    const agentsCore = JSON.parse(await readFile(join(ROOT, 'node_modules', '@openai', 'agents-core', 'package.json'), 'utf8')) as { version: string };
+    const zod = JSON.parse(await readFile(join(ROOT, 'node_modules', 'zod', 'package.json'), 'utf8')) as { version: string };
+    const peers = ['install', `@openai/agents-core@${agentsCore.version}`, `zod@${zod.version}`, '--no-audit', '--no-fund', '--prefer-offline', '--silent'];
+    await run('npm', peers, { cwd: app, timeout: 150_000 });
   }, 400_000);
 
   afterAll(async () => {
@@ -155,6 +219,8 @@ describe('the packed package (from a clean clone, on this Node)', () => {
     // The ACP adapter ships too (its SDK is an optional peer), and its example agent, runnable as it is.
     expect(files).toContain('dist/src/acp/index.js');
     expect(files).toContain('dist/src/acp/index.d.ts');
+    expect(files).toContain('dist/src/openai-agents/index.js');
+    expect(files).toContain('dist/src/openai-agents/index.d.ts');
     expect(files).toEqual(expect.arrayContaining(['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md']));
     expect(files.filter((path) => path.startsWith('dist/examples/') || path.startsWith('dist/bench/'))).toEqual(['dist/examples/acp-agent.js']);
     expect(files.filter((path) => path.startsWith('src/') || path.startsWith('test/') || path.startsWith('bench/') || path.startsWith('tools/'))).toEqual([]);
@@ -201,5 +267,31 @@ describe('the packed package (from a clean clone, on this Node)', () => {
     expect(await tsc(join(cjs, 'legacy'), ['--module', 'commonjs', '--moduleResolution', 'node10', '--ignoreDeprecations', '5.0', 'consumer.ts'])).toBe('');
     const { stdout } = await run(process.execPath, ['consumer.js'], { cwd: join(cjs, 'legacy'), timeout: 60_000 });
     expect(JSON.parse(stdout.trim())).toEqual({ service: 'function', context: ['typed from CommonJS'] });
+  }, 180_000);
+
+  it('session-shards/openai-agents can be imported from an ES module: items round-trip as MemorySession keeps them', async () => {
+    await writeFile(join(app, 'openai-agents.mjs'), OPENAI_MJS);
+    const { stdout } = await run(process.execPath, ['openai-agents.mjs'], { cwd: app, timeout: 60_000 });
+    expect(JSON.parse(stdout.trim())).toEqual({ equal: true, popped: true, length: 2 });
+  }, 120_000);
+
+  it('session-shards/openai-agents can be required from CommonJS, sharing the error classes, without warnings', async () => {
+    await writeFile(join(cjs, 'openai-agents.js'), OPENAI_CJS);
+    const { stdout, stderr } = await run(process.execPath, ['openai-agents.js'], { cwd: cjs, timeout: 60_000 });
+    expect(JSON.parse(stdout.trim())).toEqual({ refused: 'ERR_INVALID_ARGUMENT', items: [{ role: 'user', content: 'hello from require' }] });
+    expect(stderr).toBe('');
+  }, 120_000);
+
+  it('EngineSession type-checks as the SDK’s Session: ES module (nodenext), CommonJS (nodenext, node10), and runs', async () => {
+    await writeFile(join(app, 'openai-agents-check.ts'), OPENAI_TS);
+    expect(await tsc(app, ['--noEmit', '--module', 'nodenext', '--moduleResolution', 'nodenext', 'openai-agents-check.ts'])).toBe('');
+    await writeFile(join(cjs, 'openai-agents-consumer.ts'), OPENAI_TS);
+    expect(await tsc(cjs, ['--module', 'nodenext', '--moduleResolution', 'nodenext', 'openai-agents-consumer.ts'])).toBe('');
+    const { stdout } = await run(process.execPath, ['openai-agents-consumer.js'], { cwd: cjs, timeout: 60_000 });
+    expect(JSON.parse(stdout.trim())).toEqual([{ role: 'user', content: 'typed item' }]);
+    await mkdir(join(cjs, 'legacy-openai'), { recursive: true });
+    await writeFile(join(cjs, 'legacy-openai', 'consumer.ts'), OPENAI_TS);
+    const legacy = ['--module', 'commonjs', '--moduleResolution', 'node10', '--ignoreDeprecations', '5.0', 'consumer.ts'];
+    expect(await tsc(join(cjs, 'legacy-openai'), legacy)).toBe('');
   }, 180_000);
 });
