@@ -219,6 +219,8 @@ describe('the packed package (from a clean clone, on this Node)', () => {
     // The ACP adapter ships too (its SDK is an optional peer), and its example agent, runnable as it is.
     expect(files).toContain('dist/src/acp/index.js');
     expect(files).toContain('dist/src/acp/index.d.ts');
+    expect(files).toContain('dist/src/otel/index.js');
+    expect(files).toContain('dist/src/otel/index.d.ts');
     expect(files).toContain('dist/src/openai-agents/index.js');
     expect(files).toContain('dist/src/openai-agents/index.d.ts');
     expect(files).toEqual(expect.arrayContaining(['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md']));
