@@ -1,29 +1,17 @@
 /**
- * Measuring one run: a fixed number of operations (or a time limit, whichever comes first) kept at a
- * given number in flight, with per-operation latency, the host's event-loop delay, and the CPU time of
- * the host's main thread alone.
+ * Measuring one run. tinybench runs the task and gives the statistics (mean, percentiles, margin of error,
+ * samples); what it does not measure is here: the host's event-loop delay and the CPU time of the host's
+ * main thread alone during the run, memory after full collections, and garbage-collection pauses.
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { GCProfiler, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { Bench } from 'tinybench';
 
 /** The event-loop delay sampling period, in ms; the reported delay is what exceeds it. */
 const ELD_RESOLUTION_MS = 1;
-
-/** One measured run. */
-export interface RunSample {
-  ops: number;
-  seconds: number;
-  opsPerSec: number;
-  /** Per-operation latency in microseconds, in completion order. */
-  latenciesUs: Float64Array;
-  /** The event loop's p99 delay beyond its sampling period during the run, in ms. */
-  eventLoopDelayP99Ms: number;
-  /** CPU time of the main thread during the run, in microseconds. */
-  mainCpuUs: number;
-}
 
 const clockTicksPerSecond = (() => {
   try {
@@ -80,34 +68,106 @@ export function settledMemory(): { heapUsed: number; rss: number } {
   return { heapUsed, rss };
 }
 
+/** What one measured task run gives: tinybench's statistics, and what the project measures around it. */
+export interface TaskFigures {
+  /** Operations completed: calls x operations per call. */
+  ops: number;
+  /** Calls of the task (tinybench's samples). */
+  samples: number;
+  /** The calls' summed time, in seconds. */
+  seconds: number;
+  /** Operations per call / the mean time of a call. */
+  opsPerSec: number;
+  /**
+   * tinybench's relative margin of error of the mean call time (95%, Student's t), in %: to first order
+   * the relative margin of `opsPerSec` too.
+   */
+  rmePct: number;
+  /** The time of one call, in microseconds: tinybench's mean and percentiles. */
+  meanUs: number;
+  p50Us: number;
+  p99Us: number;
+  /** The event loop's p99 delay beyond its sampling period during the run, in ms. */
+  eventLoopDelayP99Ms: number;
+  /** CPU time of the main thread during the run, in microseconds. */
+  mainCpuUs: number;
+}
+
+/** How long a run lasts: `maxMs` or `maxOps` operations, whichever comes first. */
+export interface RunLimits {
+  maxMs: number;
+  maxOps: number;
+}
+
+/** tinybench's minimum calls per run (its default, 64, would make a slow batch run for seconds). */
+const MIN_SAMPLES = 4;
+
 /**
- * Runs `op(k)` for k = 0, 1, ... keeping `inFlight` pending, until `maxOps` have been issued or `maxMs`
- * has passed.
+ * A task that issues `inFlight` calls of `op` at once and awaits them all (`op(k)` for consecutive k
+ * across calls). At 1 in flight a call is one operation, so tinybench's latencies are the operation's.
  */
-export async function drive(op: (k: number) => Promise<unknown>, inFlight: number, maxOps: number, maxMs: number): Promise<RunSample> {
-  const latencies = new Float64Array(maxOps);
-  let issued = 0;
-  let completed = 0;
+export function batchOf(op: (k: number) => Promise<unknown>, inFlight: number): () => Promise<unknown> {
+  let next = 0;
+  if (inFlight === 1) return () => op(next++);
+  return () => {
+    const pending = new Array<Promise<unknown>>(inFlight);
+    for (let i = 0; i < inFlight; i++) pending[i] = op(next++);
+    return Promise.all(pending);
+  };
+}
+
+/** Calls `task` until `ms` have passed (an untimed warm-up). */
+export async function warmUp(task: () => Promise<unknown>, ms: number): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (performance.now() < deadline) await task();
+}
+
+/**
+ * Runs `task` as one tinybench task (no warm-up of tinybench's own: the caller warms up) until `limits`
+ * are reached, with the event loop's delay and the main thread's CPU time measured around the run.
+ * `opsPerCall` is the operations one call of `task` completes.
+ */
+export async function measureTask(name: string, task: () => Promise<unknown>, opsPerCall: number, limits: RunLimits): Promise<TaskFigures> {
+  const maxCalls = Math.max(MIN_SAMPLES, Math.floor(limits.maxOps / opsPerCall));
+  const stop = new AbortController();
+  let calls = 0;
+  const bench = new Bench({ name, time: limits.maxMs, iterations: MIN_SAMPLES, warmup: false });
+  // The abort ends tinybench's loop once this call completes: a run never exceeds its operation cap.
+  bench.add(
+    name,
+    () => {
+      if (++calls >= maxCalls) stop.abort();
+      return task();
+    },
+    { signal: stop.signal },
+  );
   const histogram = monitorEventLoopDelay({ resolution: ELD_RESOLUTION_MS });
-  const started = performance.now();
-  const deadline = started + maxMs;
   const cpuBefore = mainThreadCpuUs();
   histogram.enable();
-  const lane = async (): Promise<void> => {
-    while (issued < maxOps && performance.now() < deadline) {
-      const k = issued++;
-      const t0 = performance.now();
-      await op(k);
-      latencies[completed++] = (performance.now() - t0) * 1_000;
-    }
-  };
-  await Promise.all(Array.from({ length: inFlight }, lane));
-  const seconds = (performance.now() - started) / 1_000;
+  const started = performance.now();
+  await bench.run();
+  const wallMs = performance.now() - started;
   histogram.disable();
   const mainCpuUs = mainThreadCpuUs() - cpuBefore;
+  const result = bench.tasks[0]!.result;
+  if (result.state !== 'completed' && result.state !== 'aborted-with-statistics') {
+    throw new Error(`${name}: ${result.state === 'errored' ? result.error.message : `tinybench ended in state ${result.state}`}`);
+  }
+  const { latency } = result;
   // With no timer tick during the run the histogram is empty: the loop was blocked the whole time.
-  const eventLoopDelayP99Ms = histogram.count === 0 ? seconds * 1_000 : Math.max(0, histogram.percentile(99) / 1e6 - ELD_RESOLUTION_MS);
-  return { ops: completed, seconds, opsPerSec: completed / seconds, latenciesUs: latencies.subarray(0, completed), eventLoopDelayP99Ms, mainCpuUs };
+  const eventLoopDelayP99Ms = histogram.count === 0 ? wallMs : Math.max(0, histogram.percentile(99) / 1e6 - ELD_RESOLUTION_MS);
+  return {
+    ops: latency.samplesCount * opsPerCall,
+    samples: latency.samplesCount,
+    seconds: result.totalTime / 1_000,
+    opsPerSec: (opsPerCall * 1_000) / latency.mean,
+    rmePct: latency.rme,
+    meanUs: latency.mean * 1_000,
+    p50Us: latency.p50 * 1_000,
+    p99Us: latency.p99 * 1_000,
+    eventLoopDelayP99Ms,
+    mainCpuUs,
+  };
 }
 
 /** The `p`-th percentile (0-100) of `values` (sorted in place). */

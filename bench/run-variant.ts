@@ -2,20 +2,35 @@
  * Runs every workload against one variant, in a process of its own (so that one variant's heap, JIT
  * state and leftover garbage never weigh on the next one's figures), and returns its rows.
  */
-import { drive, GcPauses, median, percentile, settledMemory, type RunSample } from './measure.js';
+import { AGENT_SESSION_MESSAGES, type AgentApi, AgentTurns, LONG_HISTORY_MESSAGES, requestBytes } from './agent-turns.js';
+import { batchOf, GcPauses, measureTask, percentile, settledMemory, type TaskFigures, warmUp } from './measure.js';
 import type { SessionApi } from './subject.js';
 import type { Variant } from './variants.js';
-import { maxOpsFor, operationFor, prefill, THROUGHPUT_IN_FLIGHT, type Plan, type WorkloadName } from './workloads.js';
+import {
+  AGENT_IN_FLIGHT,
+  AGENT_WORKLOADS,
+  inFlightFor,
+  maxOpsFor,
+  operationFor,
+  prefill,
+  prefillStructured,
+  type Plan,
+  type WorkloadName,
+  type WorkloadSessions,
+} from './workloads.js';
 
-/** One row of the results: a workload on a variant at one concurrency. */
+/** One row of the results: a workload on a variant at one concurrency, measured as one tinybench task. */
 export interface Row {
   variant: string;
   workload: WorkloadName;
   inFlight: number;
-  /** The median over runs (1 in flight: the single run). */
+  /** Operations per second: operations per call / tinybench's mean call time. */
   opsPerSec: number;
-  /** Every run's ops/s. */
-  runsOpsPerSec: number[];
+  /** tinybench's relative margin of error (95%) of the mean call time, in %: that of ops/s, to first order. */
+  rmePct: number;
+  /** tinybench's samples: calls of the task (one operation each at 1 in flight, a batch of `inFlight` otherwise). */
+  samples: number;
+  /** tinybench's percentiles of one call, in µs: an operation's latency at 1 in flight, a whole batch's otherwise. */
   p50Us: number;
   p99Us: number;
   eventLoopDelayP99Ms: number;
@@ -37,11 +52,18 @@ export interface MemoryFigures {
   mainHeapUsed: number;
 }
 
+/** Where a variant does not run a workload, and why. */
+export type SkippedWorkloads = Partial<Record<WorkloadName, string>>;
+
 /** What one variant's process reports. */
 export interface VariantResult {
   variant: string;
   rows: Row[];
   memory: MemoryFigures;
+  /** Memory taken by the agent sessions (`AGENT_SESSION_MESSAGES` structured messages each), per session. */
+  agentMemory?: MemoryFigures;
+  /** Workloads this variant cannot run (no structured messages or history edits). */
+  skippedWorkloads?: SkippedWorkloads;
   /** Main-thread GC pauses during prefill and load (--scale). */
   gcPauses?: { count: number; totalMs: number; p99Ms: number; maxMs: number };
   /**
@@ -56,27 +78,60 @@ function say(message: string): void {
   process.stderr.write(`${message}\n`);
 }
 
-function rowFrom(variant: string, workload: WorkloadName, inFlight: number, samples: RunSample[]): Row {
-  const rates = samples.map((s) => s.opsPerSec);
-  const all = new Float64Array(samples.reduce((n, s) => n + s.latenciesUs.length, 0));
-  let at = 0;
-  for (const s of samples) {
-    all.set(s.latenciesUs, at);
-    at += s.latenciesUs.length;
-  }
-  const ops = samples.reduce((n, s) => n + s.ops, 0);
+function rowFrom(variant: string, workload: WorkloadName, inFlight: number, run: TaskFigures): Row {
   return {
     variant,
     workload,
     inFlight,
-    opsPerSec: median(rates),
-    runsOpsPerSec: rates,
-    p50Us: percentile(all, 50),
-    p99Us: percentile(all, 99),
-    eventLoopDelayP99Ms: median(samples.map((s) => s.eventLoopDelayP99Ms)),
-    // Summed over runs: the /proc clock ticks every 10 ms, too coarse for one short run.
-    mainCpuUsPerOp: samples.reduce((n, s) => n + s.mainCpuUs, 0) / ops,
+    opsPerSec: run.opsPerSec,
+    rmePct: run.rmePct,
+    samples: run.samples,
+    p50Us: run.p50Us,
+    p99Us: run.p99Us,
+    eventLoopDelayP99Ms: run.eventLoopDelayP99Ms,
+    mainCpuUsPerOp: run.mainCpuUs / run.ops,
   };
+}
+
+/** Whether `api` has the calls of an agent turn. */
+function agentApiOf(api: SessionApi): (SessionApi & AgentApi) | null {
+  const candidate = api as SessionApi & Partial<AgentApi>;
+  return typeof candidate.appendMessages === 'function' && typeof candidate.spliceMessages === 'function' ? (candidate as SessionApi & AgentApi) : null;
+}
+
+/** Memory growth per session between two settled readings. */
+function memoryFigures(
+  sessions: number,
+  before: ReturnType<typeof settledMemory>,
+  after: ReturnType<typeof settledMemory>,
+  redis?: [number, number],
+): MemoryFigures {
+  const heap = (after.heapUsed - before.heapUsed) / sessions;
+  const rss = (after.rss - before.rss) / sessions;
+  return {
+    sessions,
+    mainHeapPerSession: heap,
+    rssPerSession: rss,
+    outsideMainHeapPerSession: rss - heap,
+    redisServerPerSession: redis === undefined ? undefined : (redis[1] - redis[0]) / sessions,
+    mainHeapUsed: after.heapUsed,
+  };
+}
+
+/**
+ * One workload on one variant: a warm-up at the throughput concurrency, an untimed warm-up at 1 in flight,
+ * the latency run (1 in flight), then the throughput run, each run one tinybench task.
+ */
+async function measureWorkload(variant: string, workload: WorkloadName, op: (k: number) => Promise<unknown>, plan: Plan): Promise<Row[]> {
+  const inFlight = inFlightFor(workload);
+  const maxOps = maxOpsFor(plan, workload);
+  const throughput = batchOf(op, inFlight);
+  const single = batchOf(op, 1);
+  await warmUp(throughput, plan.warmupMs);
+  await warmUp(single, plan.latencyWarmupMs);
+  const latency = await measureTask(`${variant} ${workload} x1`, single, 1, { maxMs: plan.latencyMaxMs, maxOps: Math.min(maxOps, plan.latencyMaxOps) });
+  const run = await measureTask(`${variant} ${workload} x${inFlight}`, throughput, inFlight, { maxMs: plan.runs * plan.runMaxMs, maxOps: plan.runs * maxOps });
+  return [rowFrom(variant, workload, 1, latency), rowFrom(variant, workload, inFlight, run)];
 }
 
 /** Runs `plan` against `variant`. */
@@ -86,7 +141,7 @@ export async function runVariant(variant: Variant, plan: Plan): Promise<VariantR
   const cleanupIntervalMs = plan.mode === 'scale' ? SCALE_CLEANUP_INTERVAL_MS : undefined;
   // Room for every session the plan can create: the prefills, and the create workload's two warm-ups,
   // latency run and throughput runs, each capped at createMaxOps.
-  const maxSessions = plan.sessions + plan.longSessions + (plan.runs + 3) * plan.createMaxOps;
+  const maxSessions = plan.sessions + plan.longSessions + plan.agentSessions + plan.longHistorySessions + (plan.runs + 3) * plan.createMaxOps;
   const api = (await variant.start(maxSessions, cleanupIntervalMs)) as SessionApi & { usedMemory?: () => Promise<number> };
   try {
     const before = settledMemory();
@@ -97,36 +152,57 @@ export async function runVariant(variant: Variant, plan: Plan): Promise<VariantR
     const prefillSeconds = (performance.now() - t0) / 1_000;
     const after = settledMemory();
     const redisAfter = await api.usedMemory?.();
-    const heap = (after.heapUsed - before.heapUsed) / plan.sessions;
-    const rss = (after.rss - before.rss) / plan.sessions;
-    const memory: MemoryFigures = {
-      sessions: plan.sessions,
-      mainHeapPerSession: heap,
-      rssPerSession: rss,
-      outsideMainHeapPerSession: rss - heap,
-      redisServerPerSession: redisBefore === undefined ? undefined : (redisAfter! - redisBefore) / plan.sessions,
-      mainHeapUsed: after.heapUsed,
+    const memory = memoryFigures(plan.sessions, before, after, redisBefore === undefined ? undefined : [redisBefore, redisAfter!]);
+    say(`${tag} prefilled in ${prefillSeconds.toFixed(1)} s; main heap ${memory.mainHeapPerSession | 0} B/session, RSS ${memory.rssPerSession | 0} B/session`);
+    const sessions: WorkloadSessions = {
+      ids,
+      longIds: plan.longSessions > 0 ? await prefill(api, plan.longSessions, plan.longMessages, plan.sessions) : [],
+      historyIds: [],
+      agent: null,
     };
-    say(`${tag} prefilled in ${prefillSeconds.toFixed(1)} s; main heap ${heap | 0} B/session, RSS ${rss | 0} B/session`);
-    const longIds = plan.longSessions > 0 ? await prefill(api, plan.longSessions, plan.longMessages, plan.sessions) : [];
+    const agentApi = agentApiOf(api);
+    const skippedWorkloads: SkippedWorkloads = {};
+    let agentMemory: MemoryFigures | undefined;
 
     // Observed from here: the forced collections that measure memory above are not the host's pauses.
     if (plan.mode === 'scale') gc.start();
     const rows: Row[] = [];
     for (const workload of plan.workloads) {
-      const op = operationFor(workload, api, ids, longIds);
-      const maxOps = maxOpsFor(plan, workload);
-      await drive(op, THROUGHPUT_IN_FLIGHT, maxOps, plan.warmupMs);
-      await drive(op, 1, Math.min(maxOps, plan.latencyMaxOps), plan.latencyWarmupMs);
-      const latency = await drive(op, 1, Math.min(maxOps, plan.latencyMaxOps), plan.latencyMaxMs);
-      rows.push(rowFrom(variant.id, workload, 1, [latency]));
-      const runs: RunSample[] = [];
-      for (let r = 0; r < plan.runs; r++) runs.push(await drive(op, THROUGHPUT_IN_FLIGHT, maxOps, plan.runMaxMs));
-      const row = rowFrom(variant.id, workload, THROUGHPUT_IN_FLIGHT, runs);
-      rows.push(row);
-      say(`${tag} ${workload}: ${Math.round(row.opsPerSec)} ops/s at ${THROUGHPUT_IN_FLIGHT} in flight, p50 ${rows.at(-2)!.p50Us.toFixed(0)} µs at 1`);
+      if (AGENT_WORKLOADS.includes(workload)) {
+        if (agentApi === null) {
+          skippedWorkloads[workload] = 'no structured messages or history edits in this variant';
+          continue;
+        }
+        if (workload === 'agent-turn' && sessions.agent === null) {
+          const agentBefore = settledMemory();
+          const redisAgentBefore = await api.usedMemory?.();
+          say(`${tag} prefilling ${plan.agentSessions} agent sessions of ${AGENT_SESSION_MESSAGES} structured messages`);
+          const agentIds = await prefillStructured(agentApi, plan.agentSessions, AGENT_SESSION_MESSAGES, AGENT_IN_FLIGHT);
+          const agentAfter = settledMemory();
+          const redisAgentAfter = await api.usedMemory?.();
+          agentMemory = memoryFigures(
+            plan.agentSessions,
+            agentBefore,
+            agentAfter,
+            redisAgentBefore === undefined ? undefined : [redisAgentBefore, redisAgentAfter!],
+          );
+          sessions.agent = new AgentTurns(agentApi, agentIds);
+        } else if (workload !== 'agent-turn' && sessions.historyIds.length === 0) {
+          say(`${tag} prefilling ${plan.longHistorySessions} sessions of ${LONG_HISTORY_MESSAGES} structured messages`);
+          sessions.historyIds = await prefillStructured(agentApi, plan.longHistorySessions, LONG_HISTORY_MESSAGES, plan.longHistorySessions);
+        }
+      }
+      const measured = await measureWorkload(variant.id, workload, operationFor(workload, api, sessions), plan);
+      rows.push(...measured);
+      const [one, many] = measured as [Row, Row];
+      say(
+        `${tag} ${workload}: ${Math.round(many.opsPerSec)} ops/s ±${many.rmePct.toFixed(1)}% at ${many.inFlight} in flight, p50 ${one.p50Us.toFixed(0)} µs at 1`,
+      );
     }
+    if (sessions.agent !== null) say(`${tag} request bodies built from the windows read: ${(requestBytes() / 2 ** 20).toFixed(0)} MiB in all`);
     const result: VariantResult = { variant: variant.id, rows, memory, prefillSeconds };
+    if (agentMemory !== undefined) result.agentMemory = agentMemory;
+    if (Object.keys(skippedWorkloads).length > 0) result.skippedWorkloads = skippedWorkloads;
     if (plan.mode === 'scale') {
       result.gcPauses = gc.stop();
       if (variant.kind === 'engine') result.sweepProbe = await probeSweep(api as SweepableApi, ids);

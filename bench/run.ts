@@ -2,9 +2,10 @@
  * `npm run bench`: runs every variant, each in a child process of its own, on the same workloads, then
  * prints the table (or JSON with --json) on stdout and writes bench/results/. Progress goes to stderr.
  *
- *   --quick     a short run (fewer sessions, shorter runs), under two minutes on 2 cores
+ *   --quick     a short run (fewer sessions, shorter runs, no other shard counts nor hand-copy Map), under two minutes on 2 cores
  *   --scale     1 000 000 sessions: host heap, event-loop delay, memory per session, GC pauses
  *   --only S    only the variants whose id or label contains S
+ *   --workloads W,...  only these workloads (a diagnosis, like --only: the report and chart stay)
  *   --json      the results as JSON on stdout instead of the table
  *
  * After the main pass, the write targets are measured again with the default engine and the `Map` taking
@@ -21,7 +22,7 @@ import { markdownReport, textTable, throughputSvg, type BenchResults } from './r
 import { runVariant, type VariantResult } from './run-variant.js';
 import { checkScaleTargets, checkTargets } from './targets.js';
 import { allVariants, type Variant } from './variants.js';
-import { planFor, type Plan } from './workloads.js';
+import { planFor, WORKLOAD_NAMES, type Plan } from './workloads.js';
 
 const RESULTS_DIR = fileURLToPath(new URL('../../bench/results/', import.meta.url));
 
@@ -30,6 +31,7 @@ const { values } = parseArgs({
     quick: { type: 'boolean', default: false },
     scale: { type: 'boolean', default: false },
     only: { type: 'string' },
+    workloads: { type: 'string' },
     json: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
     // Internal: this process is the child that runs one variant.
@@ -54,12 +56,30 @@ function say(message: string): void {
 }
 
 function planFromFlags(): Plan {
-  return planFor(values.scale ? 'scale' : values.quick ? 'quick' : 'full');
+  const plan = planFor(values.scale ? 'scale' : values.quick ? 'quick' : 'full');
+  if (values.workloads === undefined) return plan;
+  const wanted = values.workloads.split(',');
+  const unknown = wanted.filter((w) => !(WORKLOAD_NAMES as readonly string[]).includes(w));
+  if (unknown.length > 0) throw new Error(`unknown workloads ${unknown.join(', ')}; workloads: ${WORKLOAD_NAMES.join(', ')}`);
+  return { ...plan, workloads: plan.workloads.filter((w) => wanted.includes(w)) };
 }
 
-/** Scale runs compare the default engine with the hand-copy Map (the fastest safe in-process design). */
+/** A run that leaves some variants or workloads out is a diagnosis, not the project's figures. */
+function filtered(): boolean {
+  return values.only !== undefined || values.workloads !== undefined;
+}
+
+/**
+ * Scale runs compare the default engine with the hand-copy Map (the fastest safe in-process design). A
+ * quick run leaves out the variants no target judges (the other shard counts, the hand-copy Map), to
+ * stay under two minutes with the agent workloads.
+ */
 function selectVariants(all: Variant[]): Variant[] {
-  let chosen = values.scale ? all.filter((v) => v.id === 'engine-default' || v.id === 'map-copy') : all;
+  let chosen = values.scale
+    ? all.filter((v) => v.id === 'engine-default' || v.id === 'map-copy')
+    : values.quick
+      ? all.filter((v) => (v.kind !== 'engine' || v.isDefault === true) && v.id !== 'map-copy')
+      : all;
   if (values.only !== undefined) {
     const needle = values.only.toLowerCase();
     chosen = chosen.filter((v) => v.id.toLowerCase().includes(needle) || v.label.toLowerCase().includes(needle));
@@ -69,7 +89,11 @@ function selectVariants(all: Variant[]): Variant[] {
 
 /** The flags a child needs to run the same plan. */
 function planArgs(): string[] {
-  return [...(values.quick ? ['--quick'] : []), ...(values.scale ? ['--scale'] : [])];
+  return [
+    ...(values.quick ? ['--quick'] : []),
+    ...(values.scale ? ['--scale'] : []),
+    ...(values.workloads === undefined ? [] : ['--workloads', values.workloads]),
+  ];
 }
 
 function runInChild(variant: Variant): Promise<VariantResult> {
@@ -110,7 +134,7 @@ const PAIRED_BASELINE = 'map-live';
  * main pass of an earlier --quick run).
  */
 async function pairedFigures(plan: Plan, ran: VariantResult[], skipped: Record<string, string>): Promise<PairedFigure[]> {
-  if (plan.mode !== 'full' || values.only !== undefined) return [];
+  if (plan.mode !== 'full' || filtered()) return [];
   if (!ran.some((r) => r.variant === 'engine-default') || !ran.some((r) => r.variant === PAIRED_BASELINE)) {
     skipped['paired runs'] = 'the default engine or the Map did not run';
     return [];
@@ -126,7 +150,7 @@ async function pairedFigures(plan: Plan, ran: VariantResult[], skipped: Record<s
 
 async function main(): Promise<void> {
   if (values.help) {
-    process.stdout.write('usage: npm run bench -- [--quick] [--scale] [--only <variant substring>] [--json]\n');
+    process.stdout.write('usage: npm run bench -- [--quick] [--scale] [--only <variant substring>] [--workloads <name,...>] [--json]\n');
     return;
   }
   const started = performance.now();
@@ -180,7 +204,7 @@ async function main(): Promise<void> {
   // A scale run measures other things: it must not replace the figures the quick/full report shows.
   writeFileSync(`${RESULTS_DIR}${plan.mode === 'scale' ? 'latest-scale.json' : 'latest.json'}`, json);
   // A filtered run is a diagnosis, not the project's figures: it leaves the report and chart alone.
-  if (values.only === undefined) {
+  if (!filtered()) {
     writeFileSync(`${RESULTS_DIR}${plan.mode === 'scale' ? 'scale-report.md' : 'report.md'}`, markdownReport(bench));
     if (plan.mode !== 'scale') writeFileSync(`${RESULTS_DIR}throughput.svg`, throughputSvg(bench));
   }

@@ -8,8 +8,10 @@ import { defaultShardCount, SessionEngine } from '../src/index.js';
 import { LruSessionManager } from './baselines/lru-session-manager.js';
 import { MapSessionManager } from './baselines/map-session-manager.js';
 import { NaivePiscinaSessions } from './baselines/naive-piscina.js';
-import { redisAvailable, RedisSessions, startRedisServer } from './baselines/redis-baseline.js';
+import { redisAvailable, RedisSessions, seedWithBatches, startRedisServer } from './baselines/redis-baseline.js';
+import type { AgentApi } from './agent-turns.js';
 import type { SessionApi } from './subject.js';
+import type { Seedable } from './workloads.js';
 
 /** One benchmarked variant. */
 export interface Variant {
@@ -86,13 +88,18 @@ async function startEngineOnRedis(): Promise<SessionApi> {
     server.stop();
     throw error;
   }
-  return {
+  const api: SessionApi & AgentApi & Seedable = {
     create: () => engine.create(),
     get: (id, options) => engine.get(id, options),
     appendMessage: (id, message) => engine.appendMessage(id, message),
+    appendMessages: (id, messages) => engine.appendMessages(id, messages),
+    spliceMessages: (id, start, deleteCount, insert) => engine.spliceMessages(id, start, deleteCount, insert),
+    // Set-up only, as the raw ioredis baseline seeds: one appendMessages per session, not one round trip per message.
+    seed: (count, messages) => seedWithBatches(api, count, messages),
     close: async () => {
       await engine.close();
       server.stop();
     },
   };
+  return api;
 }
