@@ -95,20 +95,24 @@ export function turnMessages(seed: number): TurnMessages {
 /** The summary a compaction leaves in place of the oldest messages. */
 export const SUMMARY: MessageInput = { role: 'system', content: [{ type: 'text', text: `Summary of the conversation so far: ${prose(7, 1_500)}` }] };
 
+/**
+ * The turns prefilled histories are made of, built once when this module loads (before any memory is
+ * measured): building ~8 KB of messages per turn for every prefilled turn took longer than the runs.
+ * The stores copy what they are given, so sessions sharing these inputs share nothing once stored.
+ */
+const HISTORY_POOL: TurnMessages[] = Array.from({ length: 128 }, (_, n) => turnMessages(n));
+
 /** `count` messages of turns from `seed` on (user, call, result, reply, ...), as a session holds them. */
 export function historyMessages(seed: number, count: number): MessageInput[] {
   const out: MessageInput[] = [];
   for (let t = seed; out.length < count; t++) {
-    const turn = turnMessages(t);
+    const turn = HISTORY_POOL[t % HISTORY_POOL.length]!;
     out.push(turn.user, turn.call, turn.result, turn.reply);
   }
   return out.slice(0, count);
 }
 
-/**
- * The turns appended during the workloads: a fixed pool (the stores copy what they are given), so that
- * building the model's output is not part of what is measured.
- */
+/** The turns appended during the workloads: a fixed pool, like the histories'. */
 const TURN_POOL: TurnMessages[] = Array.from({ length: 64 }, (_, n) => turnMessages(1_000 + n));
 
 /** What the request bodies came to, so that no serialisation is optimised away. */

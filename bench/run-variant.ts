@@ -196,7 +196,7 @@ export async function runVariant(variant: Variant, plan: Plan): Promise<VariantR
       rows.push(...measured);
       const [one, many] = measured as [Row, Row];
       say(
-        `${tag} ${workload}: ${Math.round(many.opsPerSec)} ops/s ±${many.rmePct.toFixed(1)}% at ${many.inFlight} in flight, p50 ${one.p50Us.toFixed(0)} µs at 1`,
+        `${tag} ${workload}: ${Math.round(many.opsPerSec)} ops/s ±${many.rmePct.toFixed(1)}% at ${many.inFlight} in flight, p50 ${one.p50Us.toFixed(0)} µs at 1; main heap ${(process.memoryUsage().heapUsed / 2 ** 20).toFixed(0)} MB`,
       );
     }
     if (sessions.agent !== null) say(`${tag} request bodies built from the windows read: ${(requestBytes() / 2 ** 20).toFixed(0)} MiB in all`);
