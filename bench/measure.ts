@@ -116,10 +116,13 @@ export function batchOf(op: (k: number) => Promise<unknown>, inFlight: number): 
   };
 }
 
-/** Calls `task` until `ms` have passed (an untimed warm-up). */
-export async function warmUp(task: () => Promise<unknown>, ms: number): Promise<void> {
+/**
+ * Calls `task` until `ms` have passed or it was called `maxCalls` times (an untimed warm-up; the cap keeps
+ * writes from growing the store by more than a run would).
+ */
+export async function warmUp(task: () => Promise<unknown>, ms: number, maxCalls = Number.POSITIVE_INFINITY): Promise<void> {
   const deadline = performance.now() + ms;
-  while (performance.now() < deadline) await task();
+  for (let calls = 0; calls < maxCalls && performance.now() < deadline; calls++) await task();
 }
 
 /**

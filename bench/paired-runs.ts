@@ -62,7 +62,7 @@ export async function serveRuns(variant: Variant, plan: Plan): Promise<void> {
       }
       const task = batchOf(operationFor(command.workload, api, { ids, longIds: [], historyIds: [], agent: null }), THROUGHPUT_IN_FLIGHT);
       if (command.warmUp) {
-        await warmUp(task, plan.warmupMs);
+        await warmUp(task, plan.warmupMs, Math.ceil(maxOpsFor(plan, command.workload) / THROUGHPUT_IN_FLIGHT));
         await answer({ opsPerSec: 0 });
         return;
       }

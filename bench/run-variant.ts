@@ -127,90 +127,133 @@ async function measureWorkload(variant: string, workload: WorkloadName, op: (k: 
   const maxOps = maxOpsFor(plan, workload);
   const throughput = batchOf(op, inFlight);
   const single = batchOf(op, 1);
-  await warmUp(throughput, plan.warmupMs);
-  await warmUp(single, plan.latencyWarmupMs);
+  await warmUp(throughput, plan.warmupMs, Math.ceil(maxOps / inFlight));
+  await warmUp(single, plan.latencyWarmupMs, Math.min(maxOps, plan.latencyMaxOps));
   const latency = await measureTask(`${variant} ${workload} x1`, single, 1, { maxMs: plan.latencyMaxMs, maxOps: Math.min(maxOps, plan.latencyMaxOps) });
   const run = await measureTask(`${variant} ${workload} x${inFlight}`, throughput, inFlight, { maxMs: plan.runs * plan.runMaxMs, maxOps: plan.runs * maxOps });
   return [rowFrom(variant, workload, 1, latency), rowFrom(variant, workload, inFlight, run)];
 }
 
-/** Runs `plan` against `variant`. */
-export async function runVariant(variant: Variant, plan: Plan): Promise<VariantResult> {
-  const tag = `[${variant.id}]`;
-  const gc = new GcPauses();
+/** The two phases of a variant, each run in a process of its own: the string workloads, then the agent workloads. */
+export const PHASES = ['base', 'agent'] as const;
+
+/** One phase. */
+export type Phase = (typeof PHASES)[number];
+
+/** What one phase's process reports: the parts of a `VariantResult` it measured. */
+export type PhaseResult = Partial<VariantResult> & Pick<VariantResult, 'variant' | 'rows'>;
+
+/** A variant's result from its phases' (the agent phase `null` when it did not run). */
+export function mergePhases(base: PhaseResult, agent: PhaseResult | null): VariantResult {
+  if (base.memory === undefined || base.prefillSeconds === undefined) throw new Error(`${base.variant}: the first phase reported no memory figures`);
+  const result: VariantResult = { ...base, memory: base.memory, prefillSeconds: base.prefillSeconds, rows: [...base.rows, ...(agent?.rows ?? [])] };
+  if (agent?.agentMemory !== undefined) result.agentMemory = agent.agentMemory;
+  const skipped = { ...base.skippedWorkloads, ...agent?.skippedWorkloads };
+  if (Object.keys(skipped).length > 0) result.skippedWorkloads = skipped;
+  return result;
+}
+
+/** Runs one phase of `plan` against `variant`. */
+export async function runVariant(variant: Variant, plan: Plan, phase: Phase = 'base'): Promise<PhaseResult> {
   const cleanupIntervalMs = plan.mode === 'scale' ? SCALE_CLEANUP_INTERVAL_MS : undefined;
   // Room for every session the plan can create: the prefills, and the create workload's two warm-ups,
   // latency run and throughput runs, each capped at createMaxOps.
   const maxSessions = plan.sessions + plan.longSessions + plan.agentSessions + plan.longHistorySessions + (plan.runs + 3) * plan.createMaxOps;
   const api = (await variant.start(maxSessions, cleanupIntervalMs)) as SessionApi & { usedMemory?: () => Promise<number> };
   try {
-    const before = settledMemory();
-    const redisBefore = await api.usedMemory?.();
-    say(`${tag} prefilling ${plan.sessions} sessions of ${plan.messagesPerSession} messages`);
-    const t0 = performance.now();
-    const ids = await prefill(api, plan.sessions, plan.messagesPerSession);
-    const prefillSeconds = (performance.now() - t0) / 1_000;
-    const after = settledMemory();
-    const redisAfter = await api.usedMemory?.();
-    const memory = memoryFigures(plan.sessions, before, after, redisBefore === undefined ? undefined : [redisBefore, redisAfter!]);
-    say(`${tag} prefilled in ${prefillSeconds.toFixed(1)} s; main heap ${memory.mainHeapPerSession | 0} B/session, RSS ${memory.rssPerSession | 0} B/session`);
-    const sessions: WorkloadSessions = {
-      ids,
-      longIds: plan.longSessions > 0 ? await prefill(api, plan.longSessions, plan.longMessages, plan.sessions) : [],
-      historyIds: [],
-      agent: null,
-    };
-    const agentApi = agentApiOf(api);
-    const skippedWorkloads: SkippedWorkloads = {};
-    let agentMemory: MemoryFigures | undefined;
-
-    // Observed from here: the forced collections that measure memory above are not the host's pauses.
-    if (plan.mode === 'scale') gc.start();
-    const rows: Row[] = [];
-    for (const workload of plan.workloads) {
-      if (AGENT_WORKLOADS.includes(workload)) {
-        if (agentApi === null) {
-          skippedWorkloads[workload] = 'no structured messages or history edits in this variant';
-          continue;
-        }
-        if (workload === 'agent-turn' && sessions.agent === null) {
-          const agentBefore = settledMemory();
-          const redisAgentBefore = await api.usedMemory?.();
-          say(`${tag} prefilling ${plan.agentSessions} agent sessions of ${AGENT_SESSION_MESSAGES} structured messages`);
-          const agentIds = await prefillStructured(agentApi, plan.agentSessions, AGENT_SESSION_MESSAGES, AGENT_IN_FLIGHT);
-          const agentAfter = settledMemory();
-          const redisAgentAfter = await api.usedMemory?.();
-          agentMemory = memoryFigures(
-            plan.agentSessions,
-            agentBefore,
-            agentAfter,
-            redisAgentBefore === undefined ? undefined : [redisAgentBefore, redisAgentAfter!],
-          );
-          sessions.agent = new AgentTurns(agentApi, agentIds);
-        } else if (workload !== 'agent-turn' && sessions.historyIds.length === 0) {
-          say(`${tag} prefilling ${plan.longHistorySessions} sessions of ${LONG_HISTORY_MESSAGES} structured messages`);
-          sessions.historyIds = await prefillStructured(agentApi, plan.longHistorySessions, LONG_HISTORY_MESSAGES, plan.longHistorySessions);
-        }
-      }
-      const measured = await measureWorkload(variant.id, workload, operationFor(workload, api, sessions), plan);
-      rows.push(...measured);
-      const [one, many] = measured as [Row, Row];
-      say(
-        `${tag} ${workload}: ${Math.round(many.opsPerSec)} ops/s ±${many.rmePct.toFixed(1)}% at ${many.inFlight} in flight, p50 ${one.p50Us.toFixed(0)} µs at 1; main heap ${(process.memoryUsage().heapUsed / 2 ** 20).toFixed(0)} MB`,
-      );
-    }
-    if (sessions.agent !== null) say(`${tag} request bodies built from the windows read: ${(requestBytes() / 2 ** 20).toFixed(0)} MiB in all`);
-    const result: VariantResult = { variant: variant.id, rows, memory, prefillSeconds };
-    if (agentMemory !== undefined) result.agentMemory = agentMemory;
-    if (Object.keys(skippedWorkloads).length > 0) result.skippedWorkloads = skippedWorkloads;
-    if (plan.mode === 'scale') {
-      result.gcPauses = gc.stop();
-      if (variant.kind === 'engine') result.sweepProbe = await probeSweep(api as SweepableApi, ids);
-    }
-    return result;
+    return phase === 'base' ? await basePhase(variant, plan, api) : await agentPhase(variant, plan, api);
   } finally {
     await api.close();
   }
+}
+
+type MeasuredApi = SessionApi & { usedMemory?: () => Promise<number> };
+
+/** Prefills `count` sessions with `fill` and measures the memory they took, after full collections. */
+async function measuredPrefill(
+  api: MeasuredApi,
+  count: number,
+  fill: () => Promise<string[]>,
+): Promise<{ ids: string[]; memory: MemoryFigures; seconds: number }> {
+  const before = settledMemory();
+  const redisBefore = await api.usedMemory?.();
+  const t0 = performance.now();
+  const ids = await fill();
+  const seconds = (performance.now() - t0) / 1_000;
+  const after = settledMemory();
+  const redisAfter = await api.usedMemory?.();
+  return { ids, seconds, memory: memoryFigures(count, before, after, redisBefore === undefined ? undefined : [redisBefore, redisAfter!]) };
+}
+
+/** Runs `workloads` in order on `sessions`, logging each. */
+async function runWorkloads(
+  tag: string,
+  variant: Variant,
+  plan: Plan,
+  api: SessionApi,
+  sessions: WorkloadSessions,
+  workloads: readonly WorkloadName[],
+): Promise<Row[]> {
+  const rows: Row[] = [];
+  for (const workload of workloads) {
+    const measured = await measureWorkload(variant.id, workload, operationFor(workload, api, sessions), plan);
+    rows.push(...measured);
+    const [one, many] = measured as [Row, Row];
+    say(
+      `${tag} ${workload}: ${Math.round(many.opsPerSec)} ops/s ±${many.rmePct.toFixed(1)}% at ${many.inFlight} in flight, p50 ${one.p50Us.toFixed(0)} µs at 1; main heap ${(process.memoryUsage().heapUsed / 2 ** 20).toFixed(0)} MB`,
+    );
+  }
+  return rows;
+}
+
+/** The string workloads on prefilled sessions of ~200-byte messages, and --scale's probes. */
+async function basePhase(variant: Variant, plan: Plan, api: MeasuredApi): Promise<PhaseResult> {
+  const tag = `[${variant.id}]`;
+  const gc = new GcPauses();
+  say(`${tag} prefilling ${plan.sessions} sessions of ${plan.messagesPerSession} messages`);
+  const { ids, memory, seconds } = await measuredPrefill(api, plan.sessions, () => prefill(api, plan.sessions, plan.messagesPerSession));
+  say(`${tag} prefilled in ${seconds.toFixed(1)} s; main heap ${memory.mainHeapPerSession | 0} B/session, RSS ${memory.rssPerSession | 0} B/session`);
+  const longIds = plan.longSessions > 0 ? await prefill(api, plan.longSessions, plan.longMessages, plan.sessions) : [];
+  // Observed from here: the forced collections that measure memory above are not the host's pauses.
+  if (plan.mode === 'scale') gc.start();
+  const workloads = plan.workloads.filter((w) => !AGENT_WORKLOADS.includes(w));
+  const rows = await runWorkloads(tag, variant, plan, api, { ids, longIds, historyIds: [], agent: null }, workloads);
+  const result: PhaseResult = { variant: variant.id, rows, memory, prefillSeconds: seconds };
+  if (plan.mode === 'scale') {
+    result.gcPauses = gc.stop();
+    if (variant.kind === 'engine') result.sweepProbe = await probeSweep(api as SweepableApi, ids);
+  }
+  return result;
+}
+
+/** The agent workloads: agent sessions (their memory measured first, in a fresh process) and long histories. */
+async function agentPhase(variant: Variant, plan: Plan, api: MeasuredApi): Promise<PhaseResult> {
+  const tag = `[${variant.id}]`;
+  const agentApi = agentApiOf(api);
+  if (agentApi === null) throw new Error(`${variant.id}: no structured messages or history edits`);
+  const workloads = plan.workloads.filter((w) => AGENT_WORKLOADS.includes(w));
+  const sessions: WorkloadSessions = { ids: [], longIds: [], historyIds: [], agent: null };
+  let agentMemory: MemoryFigures | undefined;
+  if (workloads.includes('agent-turn')) {
+    say(`${tag} prefilling ${plan.agentSessions} agent sessions of ${AGENT_SESSION_MESSAGES} structured messages`);
+    const agent = await measuredPrefill(api, plan.agentSessions, () =>
+      prefillStructured(agentApi, plan.agentSessions, AGENT_SESSION_MESSAGES, AGENT_IN_FLIGHT),
+    );
+    agentMemory = agent.memory;
+    sessions.agent = new AgentTurns(agentApi, agent.ids);
+    say(
+      `${tag} prefilled in ${agent.seconds.toFixed(1)} s; main heap ${agentMemory.mainHeapPerSession | 0} B/session, RSS ${agentMemory.rssPerSession | 0} B/session`,
+    );
+  }
+  if (workloads.some((w) => w !== 'agent-turn')) {
+    say(`${tag} prefilling ${plan.longHistorySessions} sessions of ${LONG_HISTORY_MESSAGES} structured messages`);
+    sessions.historyIds = await prefillStructured(agentApi, plan.longHistorySessions, LONG_HISTORY_MESSAGES, plan.longHistorySessions);
+  }
+  const rows = await runWorkloads(tag, variant, plan, api, sessions, workloads);
+  if (sessions.agent !== null) say(`${tag} request bodies built from the windows read: ${(requestBytes() / 2 ** 20).toFixed(0)} MiB in all`);
+  const result: PhaseResult = { variant: variant.id, rows };
+  if (agentMemory !== undefined) result.agentMemory = agentMemory;
+  return result;
 }
 
 /** How often the scale run's engine sweeps: short enough that timer sweeps happen while it is probed. */

@@ -19,10 +19,10 @@ import { parseArgs } from 'node:util';
 import { cpuSource } from './measure.js';
 import { runPaired, serveRuns, type PairedFigure } from './paired-runs.js';
 import { markdownReport, textTable, throughputSvg, type BenchResults } from './report.js';
-import { runVariant, type VariantResult } from './run-variant.js';
+import { mergePhases, type Phase, PHASES, type PhaseResult, runVariant, type VariantResult } from './run-variant.js';
 import { checkScaleTargets, checkTargets } from './targets.js';
 import { allVariants, type Variant } from './variants.js';
-import { planFor, WORKLOAD_NAMES, type Plan } from './workloads.js';
+import { AGENT_WORKLOADS, planFor, WORKLOAD_NAMES, type Plan } from './workloads.js';
 
 const RESULTS_DIR = fileURLToPath(new URL('../../bench/results/', import.meta.url));
 
@@ -34,8 +34,9 @@ const { values } = parseArgs({
     workloads: { type: 'string' },
     json: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
-    // Internal: this process is the child that runs one variant.
+    // Internal: this process is the child that runs one variant's phase (--phase).
     child: { type: 'string' },
+    phase: { type: 'string', default: 'base' },
     // Internal: this process is the child that serves one variant's runs on request (paired-runs.ts).
     serve: { type: 'string' },
   },
@@ -96,16 +97,17 @@ function planArgs(): string[] {
   ];
 }
 
-function runInChild(variant: Variant): Promise<VariantResult> {
-  const args = ['--child', variant.id, ...planArgs()];
+/** One phase of a variant (`PHASES`) in a child process of its own. */
+function runInChild(variant: Variant, phase: Phase): Promise<PhaseResult> {
+  const args = ['--child', variant.id, '--phase', phase, ...planArgs()];
   // A million sessions held on the main thread need more than the default old-space limit.
   const execArgv = [...process.execArgv, ...(values.scale ? ['--max-old-space-size=12288'] : [])];
   // The child's stdout goes to our stderr: stdout carries only the final table or JSON.
   const child = fork(fileURLToPath(import.meta.url), args, { execArgv, stdio: ['ignore', 2, 2, 'ipc'] });
   return new Promise((resolve, reject) => {
-    let result: VariantResult | undefined;
+    let result: PhaseResult | undefined;
     child.on('message', (message) => {
-      result = message as VariantResult;
+      result = message as PhaseResult;
     });
     child.on('error', reject);
     child.on('exit', (code) => (result !== undefined ? resolve(result) : reject(new Error(`${variant.id}: child exited with code ${code}`))));
@@ -118,9 +120,28 @@ function variantById(id: string): Variant {
   return variant;
 }
 
-async function child(id: string): Promise<void> {
-  const result = await runVariant(variantById(id), planFromFlags());
+async function child(id: string, phase: string): Promise<void> {
+  if (!(PHASES as readonly string[]).includes(phase)) throw new Error(`unknown phase ${phase}; phases: ${PHASES.join(', ')}`);
+  const result = await runVariant(variantById(id), planFromFlags(), phase as Phase);
   process.send!(result, () => process.exit(0));
+}
+
+/**
+ * Both phases of a variant, each in a child process of its own, merged into its result. The agent
+ * workloads run in a fresh process so that their figures do not carry what the first phase left behind
+ * (a `Map` holding the create workload's half a million sessions collects a heap of ~2 GB).
+ */
+async function runVariantPhases(variant: Variant, plan: Plan): Promise<VariantResult> {
+  const base = await runInChild(variant, 'base');
+  if (!plan.workloads.some((w) => AGENT_WORKLOADS.includes(w))) return mergePhases(base, null);
+  if (!variant.structured) {
+    const skippedWorkloads = Object.fromEntries(
+      plan.workloads.filter((w) => AGENT_WORKLOADS.includes(w)).map((w) => [w, 'no structured messages or history edits in this variant']),
+    );
+    return mergePhases(base, { variant: variant.id, rows: [], skippedWorkloads });
+  }
+  say(`[${variant.id}] agent workloads, in a fresh process`);
+  return mergePhases(base, await runInChild(variant, 'agent'));
 }
 
 /** The baseline the write targets are paired with: the three Map variants share their write code. */
@@ -170,7 +191,7 @@ async function main(): Promise<void> {
     }
     say(`[${n + 1}/${chosen.length}] ${variant.label} (${plan.mode}, ${((performance.now() - started) / 1_000).toFixed(0)} s elapsed)`);
     try {
-      results.push(await runInChild(variant));
+      results.push(await runVariantPhases(variant, plan));
     } catch (error) {
       skipped[variant.id] = `failed: ${(error as Error).message}`;
       say(`[${n + 1}/${chosen.length}] ${variant.label}: FAILED (${(error as Error).message})`);
@@ -213,7 +234,7 @@ async function main(): Promise<void> {
 }
 
 if (values.child !== undefined) {
-  await child(values.child);
+  await child(values.child, values.phase!);
 } else if (values.serve !== undefined) {
   await serveRuns(variantById(values.serve), planFromFlags());
 } else {
