@@ -124,21 +124,43 @@ export function requestBytes(): number {
 }
 
 /**
- * The turns of a set of sessions: `turn(slot, k)` runs turn `k` on session `slot`, counting turns per
- * session so that every `COMPACT_EVERY`-th compacts. Concurrent turns must be on distinct sessions.
+ * The turns of a set of sessions, counted per session so that every `COMPACT_EVERY`-th compacts. A turn
+ * takes the session idle the longest and gives it back when done: concurrent turns are on distinct
+ * sessions, as a host's are (one conversation waits for its model), as long as there are more sessions
+ * than turns in flight.
  */
 export class AgentTurns {
   private readonly turns: Uint32Array;
+  /** The idle sessions, oldest first: a ring of `ids.length` slots. */
+  private readonly idle: Uint32Array;
+  private head = 0;
+  private count: number;
 
   constructor(
     private readonly api: AgentApi,
     readonly ids: readonly string[],
   ) {
     this.turns = new Uint32Array(ids.length);
+    this.idle = Uint32Array.from(ids, (_, slot) => slot);
+    this.count = ids.length;
+  }
+
+  /** One turn, with the `k`-th messages of the pool, on the session idle the longest. */
+  async next(k: number): Promise<void> {
+    if (this.count === 0) throw new Error(`agent turns: more turns in flight than the ${this.ids.length} sessions`);
+    const slot = this.idle[this.head]!;
+    this.head = (this.head + 1) % this.idle.length;
+    this.count--;
+    try {
+      await this.turn(slot, k);
+    } finally {
+      this.idle[(this.head + this.count) % this.idle.length] = slot;
+      this.count++;
+    }
   }
 
   /** One turn on session `slot`, with the `k`-th messages of the pool. */
-  async turn(slot: number, k: number): Promise<void> {
+  private async turn(slot: number, k: number): Promise<void> {
     const id = this.ids[slot]!;
     const window = await this.api.get(id, { lastMessages: TURN_WINDOW });
     if (window === undefined) throw new Error(`agent turn: session ${id} is gone`);

@@ -70,20 +70,18 @@ export function settledMemory(): { heapUsed: number; rss: number } {
 
 /** What one measured task run gives: tinybench's statistics, and what the project measures around it. */
 export interface TaskFigures {
-  /** Operations completed: calls x operations per call. */
+  /** Operations completed (tinybench's samples: one per operation). */
   ops: number;
-  /** Calls of the task (tinybench's samples). */
-  samples: number;
-  /** The calls' summed time, in seconds. */
+  /** The run's wall time, in seconds. */
   seconds: number;
-  /** Operations per call / the mean time of a call. */
+  /** Operations / wall time. */
   opsPerSec: number;
   /**
-   * tinybench's relative margin of error of the mean call time (95%, Student's t), in %: to first order
-   * the relative margin of `opsPerSec` too.
+   * tinybench's relative margin of error of the mean operation latency (95%, Student's t), in %. With a
+   * constant number in flight, ops/s = in flight / mean latency (Little's law): the same relative margin.
    */
   rmePct: number;
-  /** The time of one call, in microseconds: tinybench's mean and percentiles. */
+  /** One operation's latency (call to settled promise), in microseconds: tinybench's mean and percentiles. */
   meanUs: number;
   p50Us: number;
   p99Us: number;
@@ -99,57 +97,61 @@ export interface RunLimits {
   maxOps: number;
 }
 
-/** tinybench's minimum calls per run (its default, 64, would make a slow batch run for seconds). */
+/** tinybench's minimum samples of a run at 1 in flight (its default, 64, would make a slow operation run for seconds). */
 const MIN_SAMPLES = 4;
 
 /**
- * A task that issues `inFlight` calls of `op` at once and awaits them all (`op(k)` for consecutive k
- * across calls). At 1 in flight a call is one operation, so tinybench's latencies are the operation's.
+ * Calls `op(k)` for k = 0, 1, ... keeping `inFlight` pending until `ms` have passed or `maxOps` were
+ * issued (an untimed warm-up; the cap keeps writes from growing the store by more than a run would).
  */
-export function batchOf(op: (k: number) => Promise<unknown>, inFlight: number): () => Promise<unknown> {
-  let next = 0;
-  if (inFlight === 1) return () => op(next++);
-  return () => {
-    const pending = new Array<Promise<unknown>>(inFlight);
-    for (let i = 0; i < inFlight; i++) pending[i] = op(next++);
-    return Promise.all(pending);
-  };
-}
-
-/**
- * Calls `task` until `ms` have passed or it was called `maxCalls` times (an untimed warm-up; the cap keeps
- * writes from growing the store by more than a run would).
- */
-export async function warmUp(task: () => Promise<unknown>, ms: number, maxCalls = Number.POSITIVE_INFINITY): Promise<void> {
+export async function warmUp(op: () => Promise<unknown>, inFlight: number, ms: number, maxOps = Number.POSITIVE_INFINITY): Promise<void> {
   const deadline = performance.now() + ms;
-  for (let calls = 0; calls < maxCalls && performance.now() < deadline; calls++) await task();
+  let issued = 0;
+  const lane = async (): Promise<void> => {
+    while (issued < maxOps && performance.now() < deadline) {
+      issued++;
+      await op();
+    }
+  };
+  await Promise.all(Array.from({ length: inFlight }, lane));
 }
 
 /**
- * Runs `task` as one tinybench task (no warm-up of tinybench's own: the caller warms up) until `limits`
- * are reached, with the event loop's delay and the main thread's CPU time measured around the run.
- * `opsPerCall` is the operations one call of `task` completes.
+ * Runs `op` as one tinybench task, keeping `inFlight` operations pending (tinybench's `concurrency: 'task'`
+ * with `threshold: inFlight`; at 1 in flight, its sequential loop) until `limits` are reached, with the
+ * event loop's delay and the main thread's CPU time measured around the run. tinybench's warm-up is off:
+ * the caller warms up.
  */
-export async function measureTask(name: string, task: () => Promise<unknown>, opsPerCall: number, limits: RunLimits): Promise<TaskFigures> {
-  const maxCalls = Math.max(MIN_SAMPLES, Math.floor(limits.maxOps / opsPerCall));
+export async function measureTask(name: string, op: () => Promise<unknown>, inFlight: number, limits: RunLimits): Promise<TaskFigures> {
+  const concurrent = inFlight > 1;
   const stop = new AbortController();
-  let calls = 0;
-  const bench = new Bench({ name, time: limits.maxMs, iterations: MIN_SAMPLES, warmup: false });
-  // The abort ends tinybench's loop once this call completes: a run never exceeds its operation cap.
+  let issued = 0;
+  // Concurrent, tinybench's `iterations` caps the operations; sequential, it is a minimum, and the abort
+  // ends its loop once the operation that reaches the cap completes.
+  const bench = new Bench({
+    name,
+    time: limits.maxMs,
+    iterations: concurrent ? limits.maxOps : MIN_SAMPLES,
+    warmup: false,
+    ...(concurrent ? { concurrency: 'task' as const, threshold: inFlight } : {}),
+  });
   bench.add(
     name,
-    () => {
-      if (++calls >= maxCalls) stop.abort();
-      return task();
-    },
-    { signal: stop.signal },
+    concurrent
+      ? op
+      : () => {
+          if (++issued >= limits.maxOps) stop.abort();
+          return op();
+        },
+    // Said, so that tinybench does not call `op` once more to find out.
+    { async: true, signal: stop.signal },
   );
   const histogram = monitorEventLoopDelay({ resolution: ELD_RESOLUTION_MS });
   const cpuBefore = mainThreadCpuUs();
   histogram.enable();
   const started = performance.now();
   await bench.run();
-  const wallMs = performance.now() - started;
+  const seconds = (performance.now() - started) / 1_000;
   histogram.disable();
   const mainCpuUs = mainThreadCpuUs() - cpuBefore;
   const result = bench.tasks[0]!.result;
@@ -158,12 +160,11 @@ export async function measureTask(name: string, task: () => Promise<unknown>, op
   }
   const { latency } = result;
   // With no timer tick during the run the histogram is empty: the loop was blocked the whole time.
-  const eventLoopDelayP99Ms = histogram.count === 0 ? wallMs : Math.max(0, histogram.percentile(99) / 1e6 - ELD_RESOLUTION_MS);
+  const eventLoopDelayP99Ms = histogram.count === 0 ? seconds * 1_000 : Math.max(0, histogram.percentile(99) / 1e6 - ELD_RESOLUTION_MS);
   return {
-    ops: latency.samplesCount * opsPerCall,
-    samples: latency.samplesCount,
-    seconds: result.totalTime / 1_000,
-    opsPerSec: (opsPerCall * 1_000) / latency.mean,
+    ops: latency.samplesCount,
+    seconds,
+    opsPerSec: latency.samplesCount / seconds,
     rmePct: latency.rme,
     meanUs: latency.mean * 1_000,
     p50Us: latency.p50 * 1_000,

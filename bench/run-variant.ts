@@ -3,7 +3,7 @@
  * state and leftover garbage never weigh on the next one's figures), and returns its rows.
  */
 import { AGENT_SESSION_MESSAGES, type AgentApi, AgentTurns, LONG_HISTORY_MESSAGES, requestBytes } from './agent-turns.js';
-import { batchOf, GcPauses, measureTask, percentile, settledMemory, type TaskFigures, warmUp } from './measure.js';
+import { GcPauses, measureTask, percentile, settledMemory, type TaskFigures, warmUp } from './measure.js';
 import type { SessionApi } from './subject.js';
 import type { Variant } from './variants.js';
 import {
@@ -24,13 +24,13 @@ export interface Row {
   variant: string;
   workload: WorkloadName;
   inFlight: number;
-  /** Operations per second: operations per call / tinybench's mean call time. */
+  /** Operations completed / the run's wall time. */
   opsPerSec: number;
-  /** tinybench's relative margin of error (95%) of the mean call time, in %: that of ops/s, to first order. */
+  /** tinybench's relative margin of error (95%) of the mean latency, in %: that of ops/s too (Little's law). */
   rmePct: number;
-  /** tinybench's samples: calls of the task (one operation each at 1 in flight, a batch of `inFlight` otherwise). */
+  /** tinybench's samples: the operations measured. */
   samples: number;
-  /** tinybench's percentiles of one call, in µs: an operation's latency at 1 in flight, a whole batch's otherwise. */
+  /** tinybench's latency percentiles of one operation (call to settled promise), in µs. */
   p50Us: number;
   p99Us: number;
   eventLoopDelayP99Ms: number;
@@ -85,7 +85,7 @@ function rowFrom(variant: string, workload: WorkloadName, inFlight: number, run:
     inFlight,
     opsPerSec: run.opsPerSec,
     rmePct: run.rmePct,
-    samples: run.samples,
+    samples: run.ops,
     p50Us: run.p50Us,
     p99Us: run.p99Us,
     eventLoopDelayP99Ms: run.eventLoopDelayP99Ms,
@@ -125,12 +125,12 @@ function memoryFigures(
 async function measureWorkload(variant: string, workload: WorkloadName, op: (k: number) => Promise<unknown>, plan: Plan): Promise<Row[]> {
   const inFlight = inFlightFor(workload);
   const maxOps = maxOpsFor(plan, workload);
-  const throughput = batchOf(op, inFlight);
-  const single = batchOf(op, 1);
-  await warmUp(throughput, plan.warmupMs, Math.ceil(maxOps / inFlight));
-  await warmUp(single, plan.latencyWarmupMs, Math.min(maxOps, plan.latencyMaxOps));
-  const latency = await measureTask(`${variant} ${workload} x1`, single, 1, { maxMs: plan.latencyMaxMs, maxOps: Math.min(maxOps, plan.latencyMaxOps) });
-  const run = await measureTask(`${variant} ${workload} x${inFlight}`, throughput, inFlight, { maxMs: plan.runs * plan.runMaxMs, maxOps: plan.runs * maxOps });
+  let k = 0;
+  const next = () => op(k++);
+  await warmUp(next, inFlight, plan.warmupMs, maxOps);
+  await warmUp(next, 1, plan.latencyWarmupMs, Math.min(maxOps, plan.latencyMaxOps));
+  const latency = await measureTask(`${variant} ${workload} x1`, next, 1, { maxMs: plan.latencyMaxMs, maxOps: Math.min(maxOps, plan.latencyMaxOps) });
+  const run = await measureTask(`${variant} ${workload} x${inFlight}`, next, inFlight, { maxMs: plan.runs * plan.runMaxMs, maxOps: plan.runs * maxOps });
   return [rowFrom(variant, workload, 1, latency), rowFrom(variant, workload, inFlight, run)];
 }
 

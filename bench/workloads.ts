@@ -266,8 +266,7 @@ export function operationFor(name: WorkloadName, api: SessionApi, sessions: Work
       return () => api.get(pick(historyIds), { lastMessages: TURN_WINDOW });
     case 'agent-turn': {
       if (agent === null) throw new Error('agent-turn: no agent sessions');
-      // Consecutive k in one batch are distinct sessions: there are at least AGENT_IN_FLIGHT of them.
-      return (k) => agent.turn(k % agent.ids.length, k);
+      return (k) => agent.next(k);
     }
   }
 }
