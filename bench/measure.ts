@@ -135,6 +135,11 @@ export async function measureTask(name: string, op: () => Promise<unknown>, inFl
     warmup: false,
     ...(concurrent ? { concurrency: 'task' as const, threshold: inFlight } : {}),
   });
+  const histogram = monitorEventLoopDelay({ resolution: ELD_RESOLUTION_MS });
+  let cpuBefore = 0;
+  let mainCpuUs = 0;
+  let started = 0;
+  let seconds = 0;
   bench.add(
     name,
     concurrent
@@ -143,17 +148,24 @@ export async function measureTask(name: string, op: () => Promise<unknown>, inFl
           if (++issued >= limits.maxOps) stop.abort();
           return op();
         },
-    // Said, so that tinybench does not call `op` once more to find out.
-    { async: true, signal: stop.signal },
+    {
+      // Said, so that tinybench does not call `op` once more to find out.
+      async: true,
+      signal: stop.signal,
+      // Measured between the hooks: the loop alone, not tinybench's statistics over millions of samples after it.
+      beforeAll() {
+        cpuBefore = mainThreadCpuUs();
+        histogram.enable();
+        started = performance.now();
+      },
+      afterAll() {
+        seconds = (performance.now() - started) / 1_000;
+        histogram.disable();
+        mainCpuUs = mainThreadCpuUs() - cpuBefore;
+      },
+    },
   );
-  const histogram = monitorEventLoopDelay({ resolution: ELD_RESOLUTION_MS });
-  const cpuBefore = mainThreadCpuUs();
-  histogram.enable();
-  const started = performance.now();
   await bench.run();
-  const seconds = (performance.now() - started) / 1_000;
-  histogram.disable();
-  const mainCpuUs = mainThreadCpuUs() - cpuBefore;
   const result = bench.tasks[0]!.result;
   if (result.state !== 'completed' && result.state !== 'aborted-with-statistics') {
     throw new Error(`${name}: ${result.state === 'errored' ? result.error.message : `tinybench ended in state ${result.state}`}`);
