@@ -1,29 +1,17 @@
 /**
- * Measuring one run: a fixed number of operations (or a time limit, whichever comes first) kept at a
- * given number in flight, with per-operation latency, the host's event-loop delay, and the CPU time of
- * the host's main thread alone.
+ * Measuring one run. tinybench runs the task and gives the statistics (mean, percentiles, margin of error,
+ * samples); what it does not measure is here: the host's event-loop delay and the CPU time of the host's
+ * main thread alone during the run, memory after full collections, and garbage-collection pauses.
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { GCProfiler, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { Bench } from 'tinybench';
 
 /** The event-loop delay sampling period, in ms; the reported delay is what exceeds it. */
 const ELD_RESOLUTION_MS = 1;
-
-/** One measured run. */
-export interface RunSample {
-  ops: number;
-  seconds: number;
-  opsPerSec: number;
-  /** Per-operation latency in microseconds, in completion order. */
-  latenciesUs: Float64Array;
-  /** The event loop's p99 delay beyond its sampling period during the run, in ms. */
-  eventLoopDelayP99Ms: number;
-  /** CPU time of the main thread during the run, in microseconds. */
-  mainCpuUs: number;
-}
 
 const clockTicksPerSecond = (() => {
   try {
@@ -80,34 +68,122 @@ export function settledMemory(): { heapUsed: number; rss: number } {
   return { heapUsed, rss };
 }
 
+/** What one measured task run gives: tinybench's statistics, and what the project measures around it. */
+export interface TaskFigures {
+  /** Operations completed (tinybench's samples: one per operation). */
+  ops: number;
+  /** The run's wall time, in seconds. */
+  seconds: number;
+  /** Operations / wall time. */
+  opsPerSec: number;
+  /**
+   * tinybench's relative margin of error of the mean operation latency (95%, Student's t), in %. With a
+   * constant number in flight, ops/s = in flight / mean latency (Little's law): the same relative margin.
+   */
+  rmePct: number;
+  /** One operation's latency (call to settled promise), in microseconds: tinybench's mean and percentiles. */
+  meanUs: number;
+  p50Us: number;
+  p99Us: number;
+  /** The event loop's p99 delay beyond its sampling period during the run, in ms. */
+  eventLoopDelayP99Ms: number;
+  /** CPU time of the main thread during the run, in microseconds. */
+  mainCpuUs: number;
+}
+
+/** How long a run lasts: `maxMs` or `maxOps` operations, whichever comes first. */
+export interface RunLimits {
+  maxMs: number;
+  maxOps: number;
+}
+
+/** tinybench's minimum samples of a run at 1 in flight (its default, 64, would make a slow operation run for seconds). */
+const MIN_SAMPLES = 4;
+
 /**
- * Runs `op(k)` for k = 0, 1, ... keeping `inFlight` pending, until `maxOps` have been issued or `maxMs`
- * has passed.
+ * Calls `op(k)` for k = 0, 1, ... keeping `inFlight` pending until `ms` have passed or `maxOps` were
+ * issued (an untimed warm-up; the cap keeps writes from growing the store by more than a run would).
  */
-export async function drive(op: (k: number) => Promise<unknown>, inFlight: number, maxOps: number, maxMs: number): Promise<RunSample> {
-  const latencies = new Float64Array(maxOps);
+export async function warmUp(op: () => Promise<unknown>, inFlight: number, ms: number, maxOps = Number.POSITIVE_INFINITY): Promise<void> {
+  const deadline = performance.now() + ms;
   let issued = 0;
-  let completed = 0;
-  const histogram = monitorEventLoopDelay({ resolution: ELD_RESOLUTION_MS });
-  const started = performance.now();
-  const deadline = started + maxMs;
-  const cpuBefore = mainThreadCpuUs();
-  histogram.enable();
   const lane = async (): Promise<void> => {
     while (issued < maxOps && performance.now() < deadline) {
-      const k = issued++;
-      const t0 = performance.now();
-      await op(k);
-      latencies[completed++] = (performance.now() - t0) * 1_000;
+      issued++;
+      await op();
     }
   };
   await Promise.all(Array.from({ length: inFlight }, lane));
-  const seconds = (performance.now() - started) / 1_000;
-  histogram.disable();
-  const mainCpuUs = mainThreadCpuUs() - cpuBefore;
+}
+
+/**
+ * Runs `op` as one tinybench task, keeping `inFlight` operations pending (tinybench's `concurrency: 'task'`
+ * with `threshold: inFlight`; at 1 in flight, its sequential loop) until `limits` are reached, with the
+ * event loop's delay and the main thread's CPU time measured around the run. tinybench's warm-up is off:
+ * the caller warms up.
+ */
+export async function measureTask(name: string, op: () => Promise<unknown>, inFlight: number, limits: RunLimits): Promise<TaskFigures> {
+  const concurrent = inFlight > 1;
+  const stop = new AbortController();
+  let issued = 0;
+  // Concurrent, tinybench's `iterations` caps the operations; sequential, it is a minimum, and the abort
+  // ends its loop once the operation that reaches the cap completes.
+  const bench = new Bench({
+    name,
+    time: limits.maxMs,
+    iterations: concurrent ? limits.maxOps : MIN_SAMPLES,
+    warmup: false,
+    ...(concurrent ? { concurrency: 'task' as const, threshold: inFlight } : {}),
+  });
+  const histogram = monitorEventLoopDelay({ resolution: ELD_RESOLUTION_MS });
+  let cpuBefore = 0;
+  let mainCpuUs = 0;
+  let started = 0;
+  let seconds = 0;
+  bench.add(
+    name,
+    concurrent
+      ? op
+      : () => {
+          if (++issued >= limits.maxOps) stop.abort();
+          return op();
+        },
+    {
+      // Said, so that tinybench does not call `op` once more to find out.
+      async: true,
+      signal: stop.signal,
+      // Measured between the hooks: the loop alone, not tinybench's statistics over millions of samples after it.
+      beforeAll() {
+        cpuBefore = mainThreadCpuUs();
+        histogram.enable();
+        started = performance.now();
+      },
+      afterAll() {
+        seconds = (performance.now() - started) / 1_000;
+        histogram.disable();
+        mainCpuUs = mainThreadCpuUs() - cpuBefore;
+      },
+    },
+  );
+  await bench.run();
+  const result = bench.tasks[0]!.result;
+  if (result.state !== 'completed' && result.state !== 'aborted-with-statistics') {
+    throw new Error(`${name}: ${result.state === 'errored' ? result.error.message : `tinybench ended in state ${result.state}`}`);
+  }
+  const { latency } = result;
   // With no timer tick during the run the histogram is empty: the loop was blocked the whole time.
   const eventLoopDelayP99Ms = histogram.count === 0 ? seconds * 1_000 : Math.max(0, histogram.percentile(99) / 1e6 - ELD_RESOLUTION_MS);
-  return { ops: completed, seconds, opsPerSec: completed / seconds, latenciesUs: latencies.subarray(0, completed), eventLoopDelayP99Ms, mainCpuUs };
+  return {
+    ops: latency.samplesCount,
+    seconds,
+    opsPerSec: latency.samplesCount / seconds,
+    rmePct: latency.rme,
+    meanUs: latency.mean * 1_000,
+    p50Us: latency.p50 * 1_000,
+    p99Us: latency.p99 * 1_000,
+    eventLoopDelayP99Ms,
+    mainCpuUs,
+  };
 }
 
 /** The `p`-th percentile (0-100) of `values` (sorted in place). */

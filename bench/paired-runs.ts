@@ -11,7 +11,7 @@
  * Each pair gives a ratio; the figure is the median of the pairs' ratios.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { drive, median } from './measure.js';
+import { measureTask, median, warmUp } from './measure.js';
 import type { SessionApi } from './subject.js';
 import type { Variant } from './variants.js';
 import { maxOpsFor, operationFor, prefill, THROUGHPUT_IN_FLIGHT, type Plan, type WorkloadName } from './workloads.js';
@@ -60,9 +60,19 @@ export async function serveRuns(variant: Variant, plan: Plan): Promise<void> {
         await api.close();
         process.exit(0);
       }
-      const op = operationFor(command.workload, api, ids, []);
-      const sample = await drive(op, THROUGHPUT_IN_FLIGHT, maxOpsFor(plan, command.workload), command.warmUp ? plan.warmupMs : plan.runMaxMs);
-      await answer({ opsPerSec: sample.opsPerSec });
+      const op = operationFor(command.workload, api, { ids, longIds: [], historyIds: [], agent: null });
+      let k = 0;
+      const task = () => op(k++);
+      if (command.warmUp) {
+        await warmUp(task, THROUGHPUT_IN_FLIGHT, plan.warmupMs, maxOpsFor(plan, command.workload));
+        await answer({ opsPerSec: 0 });
+        return;
+      }
+      const run = await measureTask(`${variant.id} ${command.workload}`, task, THROUGHPUT_IN_FLIGHT, {
+        maxMs: plan.runMaxMs,
+        maxOps: maxOpsFor(plan, command.workload),
+      });
+      await answer({ opsPerSec: run.opsPerSec });
     })();
   });
   await answer({ ready: true });

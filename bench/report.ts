@@ -5,7 +5,8 @@
 import type { PairedFigure } from './paired-runs.js';
 import type { Row, VariantResult } from './run-variant.js';
 import type { TargetCheck } from './targets.js';
-import { WORKLOAD_DESCRIPTIONS, WORKLOAD_NAMES, type Plan } from './workloads.js';
+import { AGENT_SESSION_MESSAGES, COMPACT_EVERY, COMPACT_OLDEST, LONG_HISTORY_MESSAGES, TURN_WINDOW } from './agent-turns.js';
+import { AGENT_IN_FLIGHT, inFlightFor, LONG_WINDOW_IN_FLIGHT, THROUGHPUT_IN_FLIGHT, WORKLOAD_DESCRIPTIONS, WORKLOAD_NAMES, type Plan } from './workloads.js';
 
 /** Everything a run produced, as written to JSON. */
 export interface BenchResults {
@@ -25,7 +26,7 @@ export interface BenchResults {
   targets: TargetCheck[];
 }
 
-const HEADERS = ['variant', 'workload', 'in flight', 'ops/s', 'p50 µs', 'p99 µs', 'EL p99 ms', 'CPU µs/op', 'heap B/sess', 'RSS B/sess'];
+const HEADERS = ['variant', 'workload', 'in flight', 'ops/s', '± %', 'samples', 'p50 µs', 'p99 µs', 'EL p99 ms', 'CPU µs/op', 'heap B/sess', 'RSS B/sess'];
 
 function cells(row: Row, label: string, result: VariantResult): string[] {
   return [
@@ -33,6 +34,8 @@ function cells(row: Row, label: string, result: VariantResult): string[] {
     row.workload,
     String(row.inFlight),
     Math.round(row.opsPerSec).toLocaleString('en-US'),
+    row.rmePct.toFixed(1),
+    String(row.samples),
     row.p50Us.toFixed(1),
     row.p99Us.toFixed(1),
     row.eventLoopDelayP99Ms.toFixed(2),
@@ -99,6 +102,19 @@ export function markdownReport(results: BenchResults): string {
     (r.memory.mainHeapUsed / 2 ** 20).toFixed(1),
     r.prefillSeconds.toFixed(1),
   ]);
+  const agentMemoryRows = results.results
+    .filter((r) => r.agentMemory !== undefined)
+    .map((r) => [
+      results.variants.find((v) => v.id === r.variant)?.label ?? r.variant,
+      r.agentMemory!.sessions.toLocaleString('en-US'),
+      r.agentMemory!.mainHeapPerSession.toFixed(0),
+      r.agentMemory!.rssPerSession.toFixed(0),
+      r.agentMemory!.outsideMainHeapPerSession.toFixed(0),
+      r.agentMemory!.redisServerPerSession?.toFixed(0) ?? '',
+    ]);
+  const skippedWorkloads = results.results.flatMap((r) =>
+    Object.entries(r.skippedWorkloads ?? {}).map(([workload, why]) => `- ${r.variant}, ${workload}: not run (${why})`),
+  );
   const scaleExtras = results.results
     .filter((r) => r.gcPauses !== undefined)
     .map(
@@ -124,17 +140,23 @@ ${markdownTable(
 ${pairedSection(results)}## Memory after prefill
 
 ${markdownTable(['variant', 'sessions', 'main heap B/session', 'RSS B/session', 'RSS minus main heap B/session', 'redis-server B/session', 'main heap MB', 'prefill s'], memoryRows)}
-${scaleExtras.length > 0 ? `\n${scaleExtras.join('\n')}\n` : ''}${skipped.length > 0 ? `\n${skipped.join('\n')}\n` : ''}
+${
+  agentMemoryRows.length > 0
+    ? `\nAgent sessions (${AGENT_SESSION_MESSAGES} structured messages each), after their prefill:\n\n${markdownTable(['variant', 'sessions', 'main heap B/session', 'RSS B/session', 'RSS minus main heap B/session', 'redis-server B/session'], agentMemoryRows)}\n`
+    : ''
+}${scaleExtras.length > 0 ? `\n${scaleExtras.join('\n')}\n` : ''}${skipped.length > 0 || skippedWorkloads.length > 0 ? `\n${[...skipped, ...skippedWorkloads].join('\n')}\n` : ''}
 ## How it was measured
 
 - Prefill: ${plan.sessions.toLocaleString('en-US')} sessions of ${plan.messagesPerSession} messages of ~200 bytes${plan.mode === 'quick' ? " (--quick: fewer than the full run's 100 000)" : ''}${plan.longSessions > 0 ? `, plus ${plan.longSessions.toLocaleString('en-US')} sessions of ${plan.longMessages} messages for the whole-get vs lastMessages:5 rows` : ''}. Ids are drawn uniformly.
 - Workloads: ${plan.workloads.map((w) => `**${w}**: ${WORKLOAD_DESCRIPTIONS[w]}`).join('; ')}.
-- Each workload: a short warm-up at 1 024 in flight, another of ${plan.latencyWarmupMs} ms at 1 in flight (right after a burst, one op at a time is slower for a few hundred ms while both threads collect what the burst left), one run with 1 operation in flight (latency) and ${plan.runs} runs with 1 024 in flight (ops/s is their median). A run stops after ${plan.runMaxMs} ms (1 in flight: ${plan.latencyMaxMs} ms) or a cap of operations, whichever comes first: appends ${plan.appendMaxOps.toLocaleString('en-US')}, mixed ${(plan.appendMaxOps * 5).toLocaleString('en-US')}, creates ${plan.createMaxOps.toLocaleString('en-US')}, reads ${plan.runMaxOps.toLocaleString('en-US')}; so appends and creates grow the store by a bounded amount; sessions gain messages during the mixed and append workloads, which run after the reads.
-- p50/p99: per-operation latency, call to settled promise, over all runs of the row.
-- EL p99: \`monitorEventLoopDelay\` (1 ms resolution) p99 minus the 1 ms sampling period, median over runs. An in-process variant whose promises all settle in microtasks never lets a timer fire during a run; that shows as a delay equal to the run's length.
-- CPU µs/op: the main thread's own CPU time (${results.cpuSource}; 10 ms ticks, summed over the row's runs), divided by operations. \`process.cpuUsage()\` would count the shard workers' threads too; Node 20 has no \`process.threadCpuUsage()\`.
+- Agent turns: ${plan.agentSessions.toLocaleString('en-US')} sessions of ${AGENT_SESSION_MESSAGES} structured messages (text parts; tool calls and results with JSON of ~1-4 KB; every tenth reply a ~6 KB text). One turn: \`get(id, { lastMessages: ${TURN_WINDOW} })\`, \`JSON.stringify\` of the window into a request body (every variant alike), \`appendMessage\` of the user's prompt, \`appendMessages\` of a tool call and its result, \`appendMessage\` of the reply; every ${COMPACT_EVERY}th turn of a session, \`spliceMessages(id, 0, ${COMPACT_OLDEST}, [summary])\`. ops/s are turns a second; ${AGENT_IN_FLIGHT} turns in flight on distinct sessions. Long histories: ${plan.longHistorySessions} sessions of ${LONG_HISTORY_MESSAGES} such messages, the whole read against the newest ${TURN_WINDOW}, ${LONG_WINDOW_IN_FLIGHT} in flight.
+- Each row is one tinybench task run, each call of the task one operation: at 1 in flight tinybench's sequential loop, otherwise its \`concurrency: 'task'\` mode with \`threshold\` = the operations kept in flight (${THROUGHPUT_IN_FLIGHT.toLocaleString('en-US')}, or as said above). ops/s = operations / the run's wall time. Before the rows: a warm-up of ${plan.warmupMs} ms at the row's concurrency and another of ${plan.latencyWarmupMs} ms at 1 in flight (right after a burst, one op at a time is slower for a few hundred ms while both threads collect what the burst left). The 1-in-flight row runs ${plan.latencyMaxMs} ms; the other row ${(plan.runs * plan.runMaxMs).toLocaleString('en-US')} ms or a cap of operations, whichever comes first: appends ${(plan.runs * plan.appendMaxOps).toLocaleString('en-US')}, mixed ${(plan.runs * plan.appendMaxOps * 5).toLocaleString('en-US')}, creates ${(plan.runs * plan.createMaxOps).toLocaleString('en-US')}, agent turns ${(plan.runs * plan.agentMaxTurns).toLocaleString('en-US')}, reads ${(plan.runs * plan.runMaxOps).toLocaleString('en-US')}; so writes grow the store by a bounded amount. Each variant's agent workloads run in a second process of their own.
+- ± %: tinybench's relative margin of error of the mean latency (95%, Student's t over the samples); with a constant number in flight, ops/s = in flight / mean latency (Little's law), so it is the margin of ops/s too. samples: tinybench's samples, one per operation.
+- p50/p99: tinybench's percentiles of one operation's latency, call to settled promise.
+- EL p99: \`monitorEventLoopDelay\` (1 ms resolution) p99 minus the 1 ms sampling period, over the row's run. An in-process variant whose promises all settle in microtasks never lets a timer fire during a run; that shows as a delay equal to the run's length.
+- CPU µs/op: the main thread's own CPU time during the row's run (${results.cpuSource}; 10 ms ticks), divided by operations (turns, for agent turns). \`process.cpuUsage()\` would count the shard workers' threads too; Node 20 has no \`process.threadCpuUsage()\`.
 - Memory: growth over the prefill after two full GCs, divided by sessions. The engine has no API for its workers' memory: its workers' share is the process RSS growth minus the main heap growth. Redis shows the server's own \`used_memory\` growth as well.
-- Every variant runs in its own child process. All variants present the engine's async API (create / get / appendMessage returning promises) and validate ids and messages with the engine's own checks; the Map and lru-cache baselines check idle expiry on every access like the engine. lru-cache returns the live object. Redis keeps a session as a msgpack value plus a list of msgpack messages, refreshed and read by one Lua call per operation.
+- Every variant runs in its own child process. All variants present the engine's async API (create / get / appendMessage / appendMessages / spliceMessages returning promises) and validate ids and messages with the engine's own checks (a structured message: the engine's check, which returns a copy); the Map and lru-cache baselines check idle expiry on every access like the engine. lru-cache returns the live object. Redis keeps a session as a msgpack value plus a list of msgpack messages, refreshed and read by one Lua call per operation (appendMessages one RPUSH of them all, spliceMessages one script).
 `;
 }
 
@@ -144,15 +166,15 @@ function escapeXml(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
-/** Grouped bars of ops/s at 1 024 in flight, one group per workload, one bar per variant, log scale. */
+/** Grouped bars of ops/s at each workload's throughput concurrency, one group per workload, one bar per variant, log scale. */
 export function throughputSvg(results: BenchResults): string {
   const variants = results.variants.filter((v) => results.results.some((r) => r.variant === v.id));
   const workloads = WORKLOAD_NAMES.filter((w) => results.plan.workloads.includes(w));
   const value = (variant: string, workload: string) =>
-    results.results.find((r) => r.variant === variant)?.rows.find((row) => row.workload === workload && row.inFlight === 1_024)?.opsPerSec ?? 0;
-  const max = Math.max(1, ...variants.flatMap((v) => workloads.map((w) => value(v.id, w))));
-  const top = 10 ** Math.ceil(Math.log10(max));
-  const bottom = 1_000;
+    results.results.find((r) => r.variant === variant)?.rows.find((row) => row.workload === workload && row.inFlight === inFlightFor(workload))?.opsPerSec ?? 0;
+  const figures = variants.flatMap((v) => workloads.map((w) => value(v.id, w))).filter((v) => v > 0);
+  const top = 10 ** Math.ceil(Math.log10(Math.max(1, ...figures)));
+  const bottom = Math.min(1_000, 10 ** Math.floor(Math.log10(Math.max(1, Math.min(...figures)))));
   const [left, plotTop, plotHeight, barWidth, gap] = [70, 40, 300, 12, 24];
   const groupWidth = variants.length * barWidth + gap;
   const width = left + workloads.length * groupWidth + 20;
@@ -162,11 +184,13 @@ export function throughputSvg(results: BenchResults): string {
   const parts: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="11">`,
     `<rect width="100%" height="100%" fill="white"/>`,
-    `<text x="${left}" y="20" font-size="13">ops/s at 1 024 in flight (log scale), ${escapeXml(results.plan.mode)} run, ${results.machine.cpus} cores</text>`,
+    `<text x="${left}" y="20" font-size="13">ops/s (log scale) at 1 024 in flight; agent turns/s at ${AGENT_IN_FLIGHT}, 2 000-message windows at ${LONG_WINDOW_IN_FLIGHT}; ${escapeXml(results.plan.mode)} run, ${results.machine.cpus} cores</text>`,
   ];
   for (let decade = bottom; decade <= top; decade *= 10) {
     parts.push(`<line x1="${left}" x2="${width - 10}" y1="${y(decade)}" y2="${y(decade)}" stroke="#ddd"/>`);
-    parts.push(`<text x="${left - 6}" y="${y(decade) + 4}" text-anchor="end">${decade >= 1e6 ? `${decade / 1e6}M` : `${decade / 1e3}k`}</text>`);
+    parts.push(
+      `<text x="${left - 6}" y="${y(decade) + 4}" text-anchor="end">${decade >= 1e6 ? `${decade / 1e6}M` : decade >= 1e3 ? `${decade / 1e3}k` : decade}</text>`,
+    );
   }
   workloads.forEach((workload, g) => {
     const x0 = left + g * groupWidth + gap / 2;

@@ -2,20 +2,35 @@
  * Runs every workload against one variant, in a process of its own (so that one variant's heap, JIT
  * state and leftover garbage never weigh on the next one's figures), and returns its rows.
  */
-import { drive, GcPauses, median, percentile, settledMemory, type RunSample } from './measure.js';
+import { AGENT_SESSION_MESSAGES, type AgentApi, AgentTurns, LONG_HISTORY_MESSAGES, requestBytes } from './agent-turns.js';
+import { GcPauses, measureTask, percentile, settledMemory, type TaskFigures, warmUp } from './measure.js';
 import type { SessionApi } from './subject.js';
 import type { Variant } from './variants.js';
-import { maxOpsFor, operationFor, prefill, THROUGHPUT_IN_FLIGHT, type Plan, type WorkloadName } from './workloads.js';
+import {
+  AGENT_IN_FLIGHT,
+  AGENT_WORKLOADS,
+  inFlightFor,
+  maxOpsFor,
+  operationFor,
+  prefill,
+  prefillStructured,
+  type Plan,
+  type WorkloadName,
+  type WorkloadSessions,
+} from './workloads.js';
 
-/** One row of the results: a workload on a variant at one concurrency. */
+/** One row of the results: a workload on a variant at one concurrency, measured as one tinybench task. */
 export interface Row {
   variant: string;
   workload: WorkloadName;
   inFlight: number;
-  /** The median over runs (1 in flight: the single run). */
+  /** Operations completed / the run's wall time. */
   opsPerSec: number;
-  /** Every run's ops/s. */
-  runsOpsPerSec: number[];
+  /** tinybench's relative margin of error (95%) of the mean latency, in %: that of ops/s too (Little's law). */
+  rmePct: number;
+  /** tinybench's samples: the operations measured. */
+  samples: number;
+  /** tinybench's latency percentiles of one operation (call to settled promise), in µs. */
   p50Us: number;
   p99Us: number;
   eventLoopDelayP99Ms: number;
@@ -37,11 +52,18 @@ export interface MemoryFigures {
   mainHeapUsed: number;
 }
 
+/** Where a variant does not run a workload, and why. */
+export type SkippedWorkloads = Partial<Record<WorkloadName, string>>;
+
 /** What one variant's process reports. */
 export interface VariantResult {
   variant: string;
   rows: Row[];
   memory: MemoryFigures;
+  /** Memory taken by the agent sessions (`AGENT_SESSION_MESSAGES` structured messages each), per session. */
+  agentMemory?: MemoryFigures;
+  /** Workloads this variant cannot run (no structured messages or history edits). */
+  skippedWorkloads?: SkippedWorkloads;
   /** Main-thread GC pauses during prefill and load (--scale). */
   gcPauses?: { count: number; totalMs: number; p99Ms: number; maxMs: number };
   /**
@@ -56,85 +78,182 @@ function say(message: string): void {
   process.stderr.write(`${message}\n`);
 }
 
-function rowFrom(variant: string, workload: WorkloadName, inFlight: number, samples: RunSample[]): Row {
-  const rates = samples.map((s) => s.opsPerSec);
-  const all = new Float64Array(samples.reduce((n, s) => n + s.latenciesUs.length, 0));
-  let at = 0;
-  for (const s of samples) {
-    all.set(s.latenciesUs, at);
-    at += s.latenciesUs.length;
-  }
-  const ops = samples.reduce((n, s) => n + s.ops, 0);
+function rowFrom(variant: string, workload: WorkloadName, inFlight: number, run: TaskFigures): Row {
   return {
     variant,
     workload,
     inFlight,
-    opsPerSec: median(rates),
-    runsOpsPerSec: rates,
-    p50Us: percentile(all, 50),
-    p99Us: percentile(all, 99),
-    eventLoopDelayP99Ms: median(samples.map((s) => s.eventLoopDelayP99Ms)),
-    // Summed over runs: the /proc clock ticks every 10 ms, too coarse for one short run.
-    mainCpuUsPerOp: samples.reduce((n, s) => n + s.mainCpuUs, 0) / ops,
+    opsPerSec: run.opsPerSec,
+    rmePct: run.rmePct,
+    samples: run.ops,
+    p50Us: run.p50Us,
+    p99Us: run.p99Us,
+    eventLoopDelayP99Ms: run.eventLoopDelayP99Ms,
+    mainCpuUsPerOp: run.mainCpuUs / run.ops,
   };
 }
 
-/** Runs `plan` against `variant`. */
-export async function runVariant(variant: Variant, plan: Plan): Promise<VariantResult> {
-  const tag = `[${variant.id}]`;
-  const gc = new GcPauses();
+/** Whether `api` has the calls of an agent turn. */
+function agentApiOf(api: SessionApi): (SessionApi & AgentApi) | null {
+  const candidate = api as SessionApi & Partial<AgentApi>;
+  return typeof candidate.appendMessages === 'function' && typeof candidate.spliceMessages === 'function' ? (candidate as SessionApi & AgentApi) : null;
+}
+
+/** Memory growth per session between two settled readings. */
+function memoryFigures(
+  sessions: number,
+  before: ReturnType<typeof settledMemory>,
+  after: ReturnType<typeof settledMemory>,
+  redis?: [number, number],
+): MemoryFigures {
+  const heap = (after.heapUsed - before.heapUsed) / sessions;
+  const rss = (after.rss - before.rss) / sessions;
+  return {
+    sessions,
+    mainHeapPerSession: heap,
+    rssPerSession: rss,
+    outsideMainHeapPerSession: rss - heap,
+    redisServerPerSession: redis === undefined ? undefined : (redis[1] - redis[0]) / sessions,
+    mainHeapUsed: after.heapUsed,
+  };
+}
+
+/**
+ * One workload on one variant: a warm-up at the throughput concurrency, an untimed warm-up at 1 in flight,
+ * the latency run (1 in flight), then the throughput run, each run one tinybench task.
+ */
+async function measureWorkload(variant: string, workload: WorkloadName, op: (k: number) => Promise<unknown>, plan: Plan): Promise<Row[]> {
+  const inFlight = inFlightFor(workload);
+  const maxOps = maxOpsFor(plan, workload);
+  let k = 0;
+  const next = () => op(k++);
+  await warmUp(next, inFlight, plan.warmupMs, maxOps);
+  await warmUp(next, 1, plan.latencyWarmupMs, Math.min(maxOps, plan.latencyMaxOps));
+  const latency = await measureTask(`${variant} ${workload} x1`, next, 1, { maxMs: plan.latencyMaxMs, maxOps: Math.min(maxOps, plan.latencyMaxOps) });
+  const run = await measureTask(`${variant} ${workload} x${inFlight}`, next, inFlight, { maxMs: plan.runs * plan.runMaxMs, maxOps: plan.runs * maxOps });
+  return [rowFrom(variant, workload, 1, latency), rowFrom(variant, workload, inFlight, run)];
+}
+
+/** The two phases of a variant, each run in a process of its own: the string workloads, then the agent workloads. */
+export const PHASES = ['base', 'agent'] as const;
+
+/** One phase. */
+export type Phase = (typeof PHASES)[number];
+
+/** What one phase's process reports: the parts of a `VariantResult` it measured. */
+export type PhaseResult = Partial<VariantResult> & Pick<VariantResult, 'variant' | 'rows'>;
+
+/** A variant's result from its phases' (the agent phase `null` when it did not run). */
+export function mergePhases(base: PhaseResult, agent: PhaseResult | null): VariantResult {
+  if (base.memory === undefined || base.prefillSeconds === undefined) throw new Error(`${base.variant}: the first phase reported no memory figures`);
+  const result: VariantResult = { ...base, memory: base.memory, prefillSeconds: base.prefillSeconds, rows: [...base.rows, ...(agent?.rows ?? [])] };
+  if (agent?.agentMemory !== undefined) result.agentMemory = agent.agentMemory;
+  const skipped = { ...base.skippedWorkloads, ...agent?.skippedWorkloads };
+  if (Object.keys(skipped).length > 0) result.skippedWorkloads = skipped;
+  return result;
+}
+
+/** Runs one phase of `plan` against `variant`. */
+export async function runVariant(variant: Variant, plan: Plan, phase: Phase = 'base'): Promise<PhaseResult> {
   const cleanupIntervalMs = plan.mode === 'scale' ? SCALE_CLEANUP_INTERVAL_MS : undefined;
   // Room for every session the plan can create: the prefills, and the create workload's two warm-ups,
   // latency run and throughput runs, each capped at createMaxOps.
-  const maxSessions = plan.sessions + plan.longSessions + (plan.runs + 3) * plan.createMaxOps;
+  const maxSessions = plan.sessions + plan.longSessions + plan.agentSessions + plan.longHistorySessions + (plan.runs + 3) * plan.createMaxOps;
   const api = (await variant.start(maxSessions, cleanupIntervalMs)) as SessionApi & { usedMemory?: () => Promise<number> };
   try {
-    const before = settledMemory();
-    const redisBefore = await api.usedMemory?.();
-    say(`${tag} prefilling ${plan.sessions} sessions of ${plan.messagesPerSession} messages`);
-    const t0 = performance.now();
-    const ids = await prefill(api, plan.sessions, plan.messagesPerSession);
-    const prefillSeconds = (performance.now() - t0) / 1_000;
-    const after = settledMemory();
-    const redisAfter = await api.usedMemory?.();
-    const heap = (after.heapUsed - before.heapUsed) / plan.sessions;
-    const rss = (after.rss - before.rss) / plan.sessions;
-    const memory: MemoryFigures = {
-      sessions: plan.sessions,
-      mainHeapPerSession: heap,
-      rssPerSession: rss,
-      outsideMainHeapPerSession: rss - heap,
-      redisServerPerSession: redisBefore === undefined ? undefined : (redisAfter! - redisBefore) / plan.sessions,
-      mainHeapUsed: after.heapUsed,
-    };
-    say(`${tag} prefilled in ${prefillSeconds.toFixed(1)} s; main heap ${heap | 0} B/session, RSS ${rss | 0} B/session`);
-    const longIds = plan.longSessions > 0 ? await prefill(api, plan.longSessions, plan.longMessages, plan.sessions) : [];
-
-    // Observed from here: the forced collections that measure memory above are not the host's pauses.
-    if (plan.mode === 'scale') gc.start();
-    const rows: Row[] = [];
-    for (const workload of plan.workloads) {
-      const op = operationFor(workload, api, ids, longIds);
-      const maxOps = maxOpsFor(plan, workload);
-      await drive(op, THROUGHPUT_IN_FLIGHT, maxOps, plan.warmupMs);
-      await drive(op, 1, Math.min(maxOps, plan.latencyMaxOps), plan.latencyWarmupMs);
-      const latency = await drive(op, 1, Math.min(maxOps, plan.latencyMaxOps), plan.latencyMaxMs);
-      rows.push(rowFrom(variant.id, workload, 1, [latency]));
-      const runs: RunSample[] = [];
-      for (let r = 0; r < plan.runs; r++) runs.push(await drive(op, THROUGHPUT_IN_FLIGHT, maxOps, plan.runMaxMs));
-      const row = rowFrom(variant.id, workload, THROUGHPUT_IN_FLIGHT, runs);
-      rows.push(row);
-      say(`${tag} ${workload}: ${Math.round(row.opsPerSec)} ops/s at ${THROUGHPUT_IN_FLIGHT} in flight, p50 ${rows.at(-2)!.p50Us.toFixed(0)} µs at 1`);
-    }
-    const result: VariantResult = { variant: variant.id, rows, memory, prefillSeconds };
-    if (plan.mode === 'scale') {
-      result.gcPauses = gc.stop();
-      if (variant.kind === 'engine') result.sweepProbe = await probeSweep(api as SweepableApi, ids);
-    }
-    return result;
+    return phase === 'base' ? await basePhase(variant, plan, api) : await agentPhase(variant, plan, api);
   } finally {
     await api.close();
   }
+}
+
+type MeasuredApi = SessionApi & { usedMemory?: () => Promise<number> };
+
+/** Prefills `count` sessions with `fill` and measures the memory they took, after full collections. */
+async function measuredPrefill(
+  api: MeasuredApi,
+  count: number,
+  fill: () => Promise<string[]>,
+): Promise<{ ids: string[]; memory: MemoryFigures; seconds: number }> {
+  const before = settledMemory();
+  const redisBefore = await api.usedMemory?.();
+  const t0 = performance.now();
+  const ids = await fill();
+  const seconds = (performance.now() - t0) / 1_000;
+  const after = settledMemory();
+  const redisAfter = await api.usedMemory?.();
+  return { ids, seconds, memory: memoryFigures(count, before, after, redisBefore === undefined ? undefined : [redisBefore, redisAfter!]) };
+}
+
+/** Runs `workloads` in order on `sessions`, logging each. */
+async function runWorkloads(
+  tag: string,
+  variant: Variant,
+  plan: Plan,
+  api: SessionApi,
+  sessions: WorkloadSessions,
+  workloads: readonly WorkloadName[],
+): Promise<Row[]> {
+  const rows: Row[] = [];
+  for (const workload of workloads) {
+    const measured = await measureWorkload(variant.id, workload, operationFor(workload, api, sessions), plan);
+    rows.push(...measured);
+    const [one, many] = measured as [Row, Row];
+    say(
+      `${tag} ${workload}: ${Math.round(many.opsPerSec)} ops/s ±${many.rmePct.toFixed(1)}% at ${many.inFlight} in flight, p50 ${one.p50Us.toFixed(0)} µs at 1; main heap ${(process.memoryUsage().heapUsed / 2 ** 20).toFixed(0)} MB`,
+    );
+  }
+  return rows;
+}
+
+/** The string workloads on prefilled sessions of ~200-byte messages, and --scale's probes. */
+async function basePhase(variant: Variant, plan: Plan, api: MeasuredApi): Promise<PhaseResult> {
+  const tag = `[${variant.id}]`;
+  const gc = new GcPauses();
+  say(`${tag} prefilling ${plan.sessions} sessions of ${plan.messagesPerSession} messages`);
+  const { ids, memory, seconds } = await measuredPrefill(api, plan.sessions, () => prefill(api, plan.sessions, plan.messagesPerSession));
+  say(`${tag} prefilled in ${seconds.toFixed(1)} s; main heap ${memory.mainHeapPerSession | 0} B/session, RSS ${memory.rssPerSession | 0} B/session`);
+  const longIds = plan.longSessions > 0 ? await prefill(api, plan.longSessions, plan.longMessages, plan.sessions) : [];
+  // Observed from here: the forced collections that measure memory above are not the host's pauses.
+  if (plan.mode === 'scale') gc.start();
+  const workloads = plan.workloads.filter((w) => !AGENT_WORKLOADS.includes(w));
+  const rows = await runWorkloads(tag, variant, plan, api, { ids, longIds, historyIds: [], agent: null }, workloads);
+  const result: PhaseResult = { variant: variant.id, rows, memory, prefillSeconds: seconds };
+  if (plan.mode === 'scale') {
+    result.gcPauses = gc.stop();
+    if (variant.kind === 'engine') result.sweepProbe = await probeSweep(api as SweepableApi, ids);
+  }
+  return result;
+}
+
+/** The agent workloads: agent sessions (their memory measured first, in a fresh process) and long histories. */
+async function agentPhase(variant: Variant, plan: Plan, api: MeasuredApi): Promise<PhaseResult> {
+  const tag = `[${variant.id}]`;
+  const agentApi = agentApiOf(api);
+  if (agentApi === null) throw new Error(`${variant.id}: no structured messages or history edits`);
+  const workloads = plan.workloads.filter((w) => AGENT_WORKLOADS.includes(w));
+  const sessions: WorkloadSessions = { ids: [], longIds: [], historyIds: [], agent: null };
+  let agentMemory: MemoryFigures | undefined;
+  if (workloads.includes('agent-turn')) {
+    say(`${tag} prefilling ${plan.agentSessions} agent sessions of ${AGENT_SESSION_MESSAGES} structured messages`);
+    const agent = await measuredPrefill(api, plan.agentSessions, () =>
+      prefillStructured(agentApi, plan.agentSessions, AGENT_SESSION_MESSAGES, AGENT_IN_FLIGHT),
+    );
+    agentMemory = agent.memory;
+    sessions.agent = new AgentTurns(agentApi, agent.ids);
+    say(
+      `${tag} prefilled in ${agent.seconds.toFixed(1)} s; main heap ${agentMemory.mainHeapPerSession | 0} B/session, RSS ${agentMemory.rssPerSession | 0} B/session`,
+    );
+  }
+  if (workloads.some((w) => w !== 'agent-turn')) {
+    say(`${tag} prefilling ${plan.longHistorySessions} sessions of ${LONG_HISTORY_MESSAGES} structured messages`);
+    sessions.historyIds = await prefillStructured(agentApi, plan.longHistorySessions, LONG_HISTORY_MESSAGES, plan.longHistorySessions);
+  }
+  const rows = await runWorkloads(tag, variant, plan, api, sessions, workloads);
+  if (sessions.agent !== null) say(`${tag} request bodies built from the windows read: ${(requestBytes() / 2 ** 20).toFixed(0)} MiB in all`);
+  const result: PhaseResult = { variant: variant.id, rows };
+  if (agentMemory !== undefined) result.agentMemory = agentMemory;
+  return result;
 }
 
 /** How often the scale run's engine sweeps: short enough that timer sweeps happen while it is probed. */

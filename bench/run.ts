@@ -2,9 +2,10 @@
  * `npm run bench`: runs every variant, each in a child process of its own, on the same workloads, then
  * prints the table (or JSON with --json) on stdout and writes bench/results/. Progress goes to stderr.
  *
- *   --quick     a short run (fewer sessions, shorter runs), under two minutes on 2 cores
+ *   --quick     a short run (fewer sessions, shorter runs, no other shard counts nor hand-copy Map), under two minutes on 2 cores
  *   --scale     1 000 000 sessions: host heap, event-loop delay, memory per session, GC pauses
  *   --only S    only the variants whose id or label contains S
+ *   --workloads W,...  only these workloads (a diagnosis, like --only: the report and chart stay)
  *   --json      the results as JSON on stdout instead of the table
  *
  * After the main pass, the write targets are measured again with the default engine and the `Map` taking
@@ -18,10 +19,10 @@ import { parseArgs } from 'node:util';
 import { cpuSource } from './measure.js';
 import { runPaired, serveRuns, type PairedFigure } from './paired-runs.js';
 import { markdownReport, textTable, throughputSvg, type BenchResults } from './report.js';
-import { runVariant, type VariantResult } from './run-variant.js';
+import { mergePhases, type Phase, PHASES, type PhaseResult, runVariant, type VariantResult } from './run-variant.js';
 import { checkScaleTargets, checkTargets } from './targets.js';
 import { allVariants, type Variant } from './variants.js';
-import { planFor, type Plan } from './workloads.js';
+import { AGENT_WORKLOADS, planFor, WORKLOAD_NAMES, type Plan } from './workloads.js';
 
 const RESULTS_DIR = fileURLToPath(new URL('../../bench/results/', import.meta.url));
 
@@ -30,10 +31,12 @@ const { values } = parseArgs({
     quick: { type: 'boolean', default: false },
     scale: { type: 'boolean', default: false },
     only: { type: 'string' },
+    workloads: { type: 'string' },
     json: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
-    // Internal: this process is the child that runs one variant.
+    // Internal: this process is the child that runs one variant's phase (--phase).
     child: { type: 'string' },
+    phase: { type: 'string', default: 'base' },
     // Internal: this process is the child that serves one variant's runs on request (paired-runs.ts).
     serve: { type: 'string' },
   },
@@ -54,12 +57,30 @@ function say(message: string): void {
 }
 
 function planFromFlags(): Plan {
-  return planFor(values.scale ? 'scale' : values.quick ? 'quick' : 'full');
+  const plan = planFor(values.scale ? 'scale' : values.quick ? 'quick' : 'full');
+  if (values.workloads === undefined) return plan;
+  const wanted = values.workloads.split(',');
+  const unknown = wanted.filter((w) => !(WORKLOAD_NAMES as readonly string[]).includes(w));
+  if (unknown.length > 0) throw new Error(`unknown workloads ${unknown.join(', ')}; workloads: ${WORKLOAD_NAMES.join(', ')}`);
+  return { ...plan, workloads: plan.workloads.filter((w) => wanted.includes(w)) };
 }
 
-/** Scale runs compare the default engine with the hand-copy Map (the fastest safe in-process design). */
+/** A run that leaves some variants or workloads out is a diagnosis, not the project's figures. */
+function filtered(): boolean {
+  return values.only !== undefined || values.workloads !== undefined;
+}
+
+/**
+ * Scale runs compare the default engine with the hand-copy Map (the fastest safe in-process design). A
+ * quick run leaves out the variants no target judges (the other shard counts, the hand-copy Map), to
+ * stay under two minutes with the agent workloads.
+ */
 function selectVariants(all: Variant[]): Variant[] {
-  let chosen = values.scale ? all.filter((v) => v.id === 'engine-default' || v.id === 'map-copy') : all;
+  let chosen = values.scale
+    ? all.filter((v) => v.id === 'engine-default' || v.id === 'map-copy')
+    : values.quick
+      ? all.filter((v) => (v.kind !== 'engine' || v.isDefault === true) && v.id !== 'map-copy')
+      : all;
   if (values.only !== undefined) {
     const needle = values.only.toLowerCase();
     chosen = chosen.filter((v) => v.id.toLowerCase().includes(needle) || v.label.toLowerCase().includes(needle));
@@ -69,19 +90,24 @@ function selectVariants(all: Variant[]): Variant[] {
 
 /** The flags a child needs to run the same plan. */
 function planArgs(): string[] {
-  return [...(values.quick ? ['--quick'] : []), ...(values.scale ? ['--scale'] : [])];
+  return [
+    ...(values.quick ? ['--quick'] : []),
+    ...(values.scale ? ['--scale'] : []),
+    ...(values.workloads === undefined ? [] : ['--workloads', values.workloads]),
+  ];
 }
 
-function runInChild(variant: Variant): Promise<VariantResult> {
-  const args = ['--child', variant.id, ...planArgs()];
+/** One phase of a variant (`PHASES`) in a child process of its own. */
+function runInChild(variant: Variant, phase: Phase): Promise<PhaseResult> {
+  const args = ['--child', variant.id, '--phase', phase, ...planArgs()];
   // A million sessions held on the main thread need more than the default old-space limit.
   const execArgv = [...process.execArgv, ...(values.scale ? ['--max-old-space-size=12288'] : [])];
   // The child's stdout goes to our stderr: stdout carries only the final table or JSON.
   const child = fork(fileURLToPath(import.meta.url), args, { execArgv, stdio: ['ignore', 2, 2, 'ipc'] });
   return new Promise((resolve, reject) => {
-    let result: VariantResult | undefined;
+    let result: PhaseResult | undefined;
     child.on('message', (message) => {
-      result = message as VariantResult;
+      result = message as PhaseResult;
     });
     child.on('error', reject);
     child.on('exit', (code) => (result !== undefined ? resolve(result) : reject(new Error(`${variant.id}: child exited with code ${code}`))));
@@ -94,9 +120,28 @@ function variantById(id: string): Variant {
   return variant;
 }
 
-async function child(id: string): Promise<void> {
-  const result = await runVariant(variantById(id), planFromFlags());
+async function child(id: string, phase: string): Promise<void> {
+  if (!(PHASES as readonly string[]).includes(phase)) throw new Error(`unknown phase ${phase}; phases: ${PHASES.join(', ')}`);
+  const result = await runVariant(variantById(id), planFromFlags(), phase as Phase);
   process.send!(result, () => process.exit(0));
+}
+
+/**
+ * Both phases of a variant, each in a child process of its own, merged into its result. The agent
+ * workloads run in a fresh process so that their figures do not carry what the first phase left behind
+ * (a `Map` holding the create workload's half a million sessions collects a heap of ~2 GB).
+ */
+async function runVariantPhases(variant: Variant, plan: Plan): Promise<VariantResult> {
+  const base = await runInChild(variant, 'base');
+  if (!plan.workloads.some((w) => AGENT_WORKLOADS.includes(w))) return mergePhases(base, null);
+  if (!variant.structured) {
+    const skippedWorkloads = Object.fromEntries(
+      plan.workloads.filter((w) => AGENT_WORKLOADS.includes(w)).map((w) => [w, 'no structured messages or history edits in this variant']),
+    );
+    return mergePhases(base, { variant: variant.id, rows: [], skippedWorkloads });
+  }
+  say(`[${variant.id}] agent workloads, in a fresh process`);
+  return mergePhases(base, await runInChild(variant, 'agent'));
 }
 
 /** The baseline the write targets are paired with: the three Map variants share their write code. */
@@ -110,7 +155,7 @@ const PAIRED_BASELINE = 'map-live';
  * main pass of an earlier --quick run).
  */
 async function pairedFigures(plan: Plan, ran: VariantResult[], skipped: Record<string, string>): Promise<PairedFigure[]> {
-  if (plan.mode !== 'full' || values.only !== undefined) return [];
+  if (plan.mode !== 'full' || filtered()) return [];
   if (!ran.some((r) => r.variant === 'engine-default') || !ran.some((r) => r.variant === PAIRED_BASELINE)) {
     skipped['paired runs'] = 'the default engine or the Map did not run';
     return [];
@@ -126,7 +171,7 @@ async function pairedFigures(plan: Plan, ran: VariantResult[], skipped: Record<s
 
 async function main(): Promise<void> {
   if (values.help) {
-    process.stdout.write('usage: npm run bench -- [--quick] [--scale] [--only <variant substring>] [--json]\n');
+    process.stdout.write('usage: npm run bench -- [--quick] [--scale] [--only <variant substring>] [--workloads <name,...>] [--json]\n');
     return;
   }
   const started = performance.now();
@@ -146,7 +191,7 @@ async function main(): Promise<void> {
     }
     say(`[${n + 1}/${chosen.length}] ${variant.label} (${plan.mode}, ${((performance.now() - started) / 1_000).toFixed(0)} s elapsed)`);
     try {
-      results.push(await runInChild(variant));
+      results.push(await runVariantPhases(variant, plan));
     } catch (error) {
       skipped[variant.id] = `failed: ${(error as Error).message}`;
       say(`[${n + 1}/${chosen.length}] ${variant.label}: FAILED (${(error as Error).message})`);
@@ -180,7 +225,7 @@ async function main(): Promise<void> {
   // A scale run measures other things: it must not replace the figures the quick/full report shows.
   writeFileSync(`${RESULTS_DIR}${plan.mode === 'scale' ? 'latest-scale.json' : 'latest.json'}`, json);
   // A filtered run is a diagnosis, not the project's figures: it leaves the report and chart alone.
-  if (values.only === undefined) {
+  if (!filtered()) {
     writeFileSync(`${RESULTS_DIR}${plan.mode === 'scale' ? 'scale-report.md' : 'report.md'}`, markdownReport(bench));
     if (plan.mode !== 'scale') writeFileSync(`${RESULTS_DIR}throughput.svg`, throughputSvg(bench));
   }
@@ -189,7 +234,7 @@ async function main(): Promise<void> {
 }
 
 if (values.child !== undefined) {
-  await child(values.child);
+  await child(values.child, values.phase!);
 } else if (values.serve !== undefined) {
   await serveRuns(variantById(values.serve), planFromFlags());
 } else {

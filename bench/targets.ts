@@ -5,7 +5,7 @@
 import { median } from './measure.js';
 import type { PairedFigure } from './paired-runs.js';
 import type { Row, VariantResult } from './run-variant.js';
-import type { WorkloadName } from './workloads.js';
+import { AGENT_IN_FLIGHT, inFlightFor, LONG_WINDOW_IN_FLIGHT, type WorkloadName } from './workloads.js';
 
 /** One target's outcome. */
 export interface TargetCheck {
@@ -26,8 +26,8 @@ function ratioCheck(
   min: number | null,
   subject = 'engine-default',
 ): TargetCheck {
-  const engine = find(subject, workload, 1_024);
-  const other = find(base, workload, 1_024);
+  const engine = find(subject, workload, inFlightFor(workload));
+  const other = find(base, workload, inFlightFor(workload));
   if (engine === undefined || other === undefined) {
     const missing = engine === undefined ? subject : base;
     return { target, measured: `no figures for ${missing}${skipped[missing] !== undefined ? ` (${skipped[missing]})` : ''}`, status: 'n/a' };
@@ -35,13 +35,38 @@ function ratioCheck(
   const ratio = engine.opsPerSec / other.opsPerSec;
   return {
     target,
-    measured: `${ratio.toFixed(2)}x (${fmt(engine.opsPerSec)} vs ${fmt(other.opsPerSec)} ops/s)`,
+    measured: `${ratio.toFixed(2)}x (${fmt(engine.opsPerSec)} ±${engine.rmePct.toFixed(1)}% vs ${fmt(other.opsPerSec)} ±${other.rmePct.toFixed(1)}% ops/s)`,
     status: min === null ? 'info' : ratio >= min ? 'pass' : 'fail',
   };
 }
 
 function fmt(n: number): string {
   return Math.round(n).toLocaleString('en-US');
+}
+
+/** Main-thread CPU per operation of the engine below a baseline's, on one row of each. */
+function cpuCheck(find: Find, target: string, workload: WorkloadName, base: string, unit: string): TargetCheck {
+  const engine = find('engine-default', workload, inFlightFor(workload));
+  const other = find(base, workload, inFlightFor(workload));
+  if (engine === undefined || other === undefined) return { target, measured: 'no figures', status: 'n/a' };
+  return {
+    target,
+    measured: `${engine.mainCpuUsPerOp.toFixed(2)} µs vs ${other.mainCpuUsPerOp.toFixed(2)} µs per ${unit}`,
+    status: engine.mainCpuUsPerOp < other.mainCpuUsPerOp ? 'pass' : 'fail',
+  };
+}
+
+/** A window of a workload against the whole read, on the default engine: at least `min` times as many a second. */
+function windowCheck(find: Find, target: string, window: WorkloadName, whole: WorkloadName, min: number): TargetCheck {
+  const part = find('engine-default', window, inFlightFor(window));
+  const all = find('engine-default', whole, inFlightFor(whole));
+  if (part === undefined || all === undefined) return { target, measured: 'no figures', status: 'n/a' };
+  const ratio = part.opsPerSec / all.opsPerSec;
+  return {
+    target,
+    measured: `${ratio.toFixed(2)}x (${fmt(part.opsPerSec)} ±${part.rmePct.toFixed(1)}% vs ${fmt(all.opsPerSec)} ±${all.rmePct.toFixed(1)}% ops/s)`,
+    status: ratio >= min ? 'pass' : 'fail',
+  };
 }
 
 /**
@@ -83,28 +108,9 @@ export function checkTargets(results: VariantResult[], skipped: Record<string, s
     writeCheck(rows, find, 'create', paired),
   ];
 
-  const engineMixed = find('engine-default', 'mixed', 1_024);
-  const cloneMixed = find('map-clone', 'mixed', 1_024);
   checks.push(
-    engineMixed === undefined || cloneMixed === undefined
-      ? { target: 'main-thread CPU per op (mixed, 1 024): engine < Map (structuredClone)', measured: 'no figures', status: 'n/a' }
-      : {
-          target: 'main-thread CPU per op (mixed, 1 024): engine < Map (structuredClone)',
-          measured: `${engineMixed.mainCpuUsPerOp.toFixed(2)} µs vs ${cloneMixed.mainCpuUsPerOp.toFixed(2)} µs`,
-          status: engineMixed.mainCpuUsPerOp < cloneMixed.mainCpuUsPerOp ? 'pass' : 'fail',
-        },
-  );
-
-  const last5 = find('engine-default', 'get-last5-100', 1_024);
-  const whole = find('engine-default', 'get-whole-100', 1_024);
-  checks.push(
-    last5 === undefined || whole === undefined
-      ? { target: 'get lastMessages:5 >= 5x whole get (100-message sessions)', measured: 'no figures', status: 'n/a' }
-      : {
-          target: 'get lastMessages:5 >= 5x whole get (100-message sessions)',
-          measured: `${(last5.opsPerSec / whole.opsPerSec).toFixed(2)}x (${fmt(last5.opsPerSec)} vs ${fmt(whole.opsPerSec)} ops/s)`,
-          status: last5.opsPerSec / whole.opsPerSec >= 5 ? 'pass' : 'fail',
-        },
+    cpuCheck(find, 'main-thread CPU per op (mixed, 1 024): engine < Map (structuredClone)', 'mixed', 'map-clone', 'op'),
+    windowCheck(find, 'get lastMessages:5 >= 5x whole get (100-message sessions)', 'get-last5-100', 'get-whole-100', 5),
   );
 
   for (const workload of ['get', 'mixed'] as const) {
@@ -116,6 +122,23 @@ export function checkTargets(results: VariantResult[], skipped: Record<string, s
       status: one.p50Us < 80 && one.p99Us < 400 ? 'pass' : 'fail',
     });
   }
+
+  const turns = `agent turns, ${AGENT_IN_FLIGHT} in flight`;
+  checks.push(
+    ratioCheck(find, skipped, `${turns}: >= 1.5x Map (structuredClone) (aim: 2x)`, 'agent-turn', 'map-clone', 1.5),
+    ratioCheck(find, skipped, `${turns}: ratio to Map (live object, unsafe)`, 'agent-turn', 'map-live', null),
+    ratioCheck(find, skipped, `${turns}: ratio to lru-cache (live object)`, 'agent-turn', 'lru', null),
+    ratioCheck(find, skipped, `${turns}: ratio to Map (hand copy)`, 'agent-turn', 'map-copy', null),
+    cpuCheck(find, `main-thread CPU per agent turn (${AGENT_IN_FLIGHT} in flight): engine < Map (structuredClone)`, 'agent-turn', 'map-clone', 'turn'),
+    ratioCheck(find, skipped, `engine on Redis, ${turns}: >= 1x raw ioredis`, 'agent-turn', 'redis', 1, 'engine-redis'),
+    windowCheck(
+      find,
+      `get lastMessages:20 >= 20x whole get (2 000 structured messages, ${LONG_WINDOW_IN_FLIGHT} in flight)`,
+      'window-last20-2000',
+      'window-whole-2000',
+      20,
+    ),
+  );
   return checks;
 }
 

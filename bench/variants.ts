@@ -8,8 +8,10 @@ import { defaultShardCount, SessionEngine } from '../src/index.js';
 import { LruSessionManager } from './baselines/lru-session-manager.js';
 import { MapSessionManager } from './baselines/map-session-manager.js';
 import { NaivePiscinaSessions } from './baselines/naive-piscina.js';
-import { redisAvailable, RedisSessions, startRedisServer } from './baselines/redis-baseline.js';
+import { redisAvailable, RedisSessions, seedWithBatches, startRedisServer } from './baselines/redis-baseline.js';
+import type { AgentApi } from './agent-turns.js';
 import type { SessionApi } from './subject.js';
+import type { Seedable } from './workloads.js';
 
 /** One benchmarked variant. */
 export interface Variant {
@@ -20,6 +22,8 @@ export interface Variant {
   shards?: number;
   /** The engine as `SessionEngine.start()` configures it: the one the targets judge. */
   isDefault?: boolean;
+  /** Whether it has structured messages and history edits (`AgentApi`): the agent workloads need them. */
+  structured: boolean;
   /** Why it does not run here, if it does not. */
   skipped?: string;
   /** `cleanupIntervalMs` undefined: the engine's default. */
@@ -38,6 +42,7 @@ export function allVariants(): Variant[] {
       kind: 'engine',
       shards,
       isDefault,
+      structured: true,
       // The default is started exactly as a user would: without a shards option.
       start: (maxSessions, cleanupIntervalMs) =>
         SessionEngine.start(isDefault ? { maxSessions, cleanupIntervalMs } : { shards, maxSessions, cleanupIntervalMs }),
@@ -46,15 +51,16 @@ export function allVariants(): Variant[] {
   const hasRedis = redisAvailable();
   return [
     ...engines,
-    { id: 'map-live', label: 'Map, live object', kind: 'map', start: async () => new MapSessionManager('live') },
-    { id: 'map-clone', label: 'Map, structuredClone', kind: 'map', start: async () => new MapSessionManager('structuredClone') },
-    { id: 'map-copy', label: 'Map, hand copy', kind: 'map', start: async () => new MapSessionManager('hand-copy') },
-    { id: 'lru', label: 'lru-cache ttl+updateAgeOnGet', kind: 'lru', start: async (maxSessions) => new LruSessionManager(maxSessions) },
+    { id: 'map-live', label: 'Map, live object', kind: 'map', structured: true, start: async () => new MapSessionManager('live') },
+    { id: 'map-clone', label: 'Map, structuredClone', kind: 'map', structured: true, start: async () => new MapSessionManager('structuredClone') },
+    { id: 'map-copy', label: 'Map, hand copy', kind: 'map', structured: true, start: async () => new MapSessionManager('hand-copy') },
+    { id: 'lru', label: 'lru-cache ttl+updateAgeOnGet', kind: 'lru', structured: true, start: async (maxSessions) => new LruSessionManager(maxSessions) },
     {
       // One pool per core: one task per op gains from every thread it can get, so it is given them all.
       id: 'naive-piscina',
       label: `piscina 1 task/op, shards=${availableParallelism()}`,
       kind: 'naive-piscina',
+      structured: false,
       shards: availableParallelism(),
       start: () => NaivePiscinaSessions.start(availableParallelism()),
     },
@@ -62,6 +68,7 @@ export function allVariants(): Variant[] {
       id: 'engine-redis',
       label: `engine on Redis, shards=${defaultShardCount(true)}`,
       kind: 'engine-redis',
+      structured: true,
       shards: defaultShardCount(true),
       skipped: hasRedis ? undefined : 'redis-server is not on PATH',
       start: startEngineOnRedis,
@@ -70,6 +77,7 @@ export function allVariants(): Variant[] {
       id: 'redis',
       label: 'Redis, ioredis auto-pipelining',
       kind: 'redis',
+      structured: true,
       skipped: hasRedis ? undefined : 'redis-server is not on PATH',
       start: () => RedisSessions.start(),
     },
@@ -86,13 +94,18 @@ async function startEngineOnRedis(): Promise<SessionApi> {
     server.stop();
     throw error;
   }
-  return {
+  const api: SessionApi & AgentApi & Seedable = {
     create: () => engine.create(),
     get: (id, options) => engine.get(id, options),
     appendMessage: (id, message) => engine.appendMessage(id, message),
+    appendMessages: (id, messages) => engine.appendMessages(id, messages),
+    spliceMessages: (id, start, deleteCount, insert) => engine.spliceMessages(id, start, deleteCount, insert),
+    // Set-up only, as the raw ioredis baseline seeds: one appendMessages per session, not one round trip per message.
+    seed: (count, messages) => seedWithBatches(api, count, messages),
     close: async () => {
       await engine.close();
       server.stop();
     },
   };
+  return api;
 }

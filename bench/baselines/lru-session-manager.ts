@@ -3,13 +3,16 @@
  * (`updateAgeOnGet`), bounded by `max`. It returns the live object, as lru-cache users usually do.
  */
 import { LRUCache } from 'lru-cache';
-import type { MessageInput, Session } from '../../src/index.js';
+import type { Message, MessageInput, Session } from '../../src/index.js';
 import { newSessionId } from '../../src/main/session-ids.js';
-import { checkSessionId, checkStoredMessage as checkMessage } from './stored-message.js';
+import { checkSessionId, checkStoredMessage as checkMessage, checkStoredMessages, spliceBounds } from './stored-message.js';
 import { SESSION_TTL_MS, type SessionApi } from '../subject.js';
+import type { AgentApi } from '../agent-turns.js';
+
+const MAX_MESSAGE_BYTES = 1_048_576;
 
 /** An lru-cache session manager with the engine's async API. */
-export class LruSessionManager implements SessionApi {
+export class LruSessionManager implements SessionApi, AgentApi {
   private readonly cache: LRUCache<string, Session>;
 
   constructor(maxSessions: number) {
@@ -48,12 +51,36 @@ export class LruSessionManager implements SessionApi {
 
   async appendMessage(id: string, message: MessageInput): Promise<number> {
     checkSessionId(id);
-    const stored = checkMessage(message, 1_048_576);
+    const stored = checkMessage(message, MAX_MESSAGE_BYTES);
     const session = this.cache.get(id);
     if (session === undefined) throw new Error(`no session ${id}`);
     session.context.push(stored);
     session.lastAccessed = Date.now();
+    session.length = session.context.length;
     return session.context.length;
+  }
+
+  async appendMessages(id: string, messages: readonly MessageInput[]): Promise<number> {
+    checkSessionId(id);
+    const stored = checkStoredMessages(messages, MAX_MESSAGE_BYTES);
+    const session = this.cache.get(id);
+    if (session === undefined) throw new Error(`no session ${id}`);
+    for (const message of stored) session.context.push(message);
+    session.lastAccessed = Date.now();
+    session.length = session.context.length;
+    return session.context.length;
+  }
+
+  async spliceMessages(id: string, start: number, deleteCount: number, insert: readonly MessageInput[] = []): Promise<Message[]> {
+    checkSessionId(id);
+    const stored = checkStoredMessages(insert, MAX_MESSAGE_BYTES);
+    const session = this.cache.get(id);
+    if (session === undefined) throw new Error(`no session ${id}`);
+    const { from, count } = spliceBounds(session.context.length, start, deleteCount);
+    const removed = session.context.splice(from, count, ...stored);
+    session.lastAccessed = Date.now();
+    session.length = session.context.length;
+    return removed;
   }
 
   async close(): Promise<void> {

@@ -3,11 +3,12 @@
  * checked on access and by a periodic sweep. Three ways to hand a session out: the live object (unsafe:
  * the caller can corrupt the store), a `structuredClone` copy, and a hand-written copy.
  */
-import type { Message, MessageInput, Session } from '../../src/index.js';
+import type { ContentPart, Json, Message, MessageInput, Session } from '../../src/index.js';
 import { newSessionId } from '../../src/main/session-ids.js';
 // The engine's own boundary checks, so both sides pay the same validation per call.
-import { checkSessionId, checkStoredMessage as checkMessage } from './stored-message.js';
+import { checkSessionId, checkStoredMessage as checkMessage, checkStoredMessages, spliceBounds } from './stored-message.js';
 import { CLEANUP_INTERVAL_MS, SESSION_TTL_MS, type SessionApi } from '../subject.js';
+import type { AgentApi } from '../agent-turns.js';
 
 /** How `get()` hands a session to its caller. */
 export type ReturnMode = 'live' | 'structuredClone' | 'hand-copy';
@@ -15,12 +16,29 @@ export type ReturnMode = 'live' | 'structuredClone' | 'hand-copy';
 const MAX_MESSAGE_BYTES = 1_048_576;
 const MAX_MESSAGES = 10_000;
 
+/** A copy of a JSON value, written out by hand (what a careful user writes instead of `structuredClone`). */
+function copyJson(value: Json): Json {
+  if (typeof value !== 'object' || value === null) return value;
+  if (Array.isArray(value)) return value.map(copyJson);
+  const out: { [key: string]: Json } = {};
+  for (const key in value) out[key] = copyJson(value[key]!);
+  return out;
+}
+
+function copyMessage(m: Message): Message {
+  const copy: Message = {
+    id: m.id,
+    role: m.role,
+    content: typeof m.content === 'string' ? m.content : (copyJson(m.content as Json) as ContentPart[]),
+    timestamp: m.timestamp,
+  };
+  if (m.metadata !== undefined) copy.metadata = copyJson(m.metadata) as Message['metadata'] & object;
+  return copy;
+}
+
 function handCopy(session: Session, context: Message[]): Session {
   const messages = new Array<Message>(context.length);
-  for (let i = 0; i < context.length; i++) {
-    const m = context[i]!;
-    messages[i] = { id: m.id, role: m.role, content: m.content, timestamp: m.timestamp };
-  }
+  for (let i = 0; i < context.length; i++) messages[i] = copyMessage(context[i]!);
   const caps = session.clientCapabilities;
   return {
     id: session.id,
@@ -34,12 +52,12 @@ function handCopy(session: Session, context: Message[]): Session {
     updatedAt: session.updatedAt,
     owner: session.owner,
     metadata: session.metadata,
-    length: messages.length,
+    length: session.context.length,
   };
 }
 
 /** An in-process `Map` session manager with the engine's async API. */
-export class MapSessionManager implements SessionApi {
+export class MapSessionManager implements SessionApi, AgentApi {
   private readonly sessions = new Map<string, Session>();
   private readonly sweeper: NodeJS.Timeout;
 
@@ -87,7 +105,7 @@ export class MapSessionManager implements SessionApi {
       case 'live':
         return context === session.context ? session : { ...session, context };
       case 'structuredClone':
-        return structuredClone(context === session.context ? session : { ...session, context });
+        return structuredClone(context === session.context ? session : { ...session, context, length: session.context.length });
       case 'hand-copy':
         return handCopy(session, context);
     }
@@ -102,7 +120,37 @@ export class MapSessionManager implements SessionApi {
     if (session.context.length >= MAX_MESSAGES) throw new Error(`session ${id} is full`);
     session.context.push(stored);
     session.lastAccessed = now;
+    session.length = session.context.length;
     return session.context.length;
+  }
+
+  /** All or none: every message is checked and the limit is checked before any is stored. */
+  async appendMessages(id: string, messages: readonly MessageInput[]): Promise<number> {
+    checkSessionId(id);
+    const stored = checkStoredMessages(messages, MAX_MESSAGE_BYTES);
+    const now = Date.now();
+    const session = this.live(id, now);
+    if (session === undefined) throw new Error(`no session ${id}`);
+    if (session.context.length + stored.length > MAX_MESSAGES) throw new Error(`session ${id} is full`);
+    for (const message of stored) session.context.push(message);
+    session.lastAccessed = now;
+    session.length = session.context.length;
+    return session.context.length;
+  }
+
+  /** As `Array.prototype.splice`; the removed messages are the caller's (no longer the store's). */
+  async spliceMessages(id: string, start: number, deleteCount: number, insert: readonly MessageInput[] = []): Promise<Message[]> {
+    checkSessionId(id);
+    const stored = checkStoredMessages(insert, MAX_MESSAGE_BYTES);
+    const now = Date.now();
+    const session = this.live(id, now);
+    if (session === undefined) throw new Error(`no session ${id}`);
+    const { from, count } = spliceBounds(session.context.length, start, deleteCount);
+    if (session.context.length - count + stored.length > MAX_MESSAGES) throw new Error(`session ${id} is full`);
+    const removed = session.context.splice(from, count, ...stored);
+    session.lastAccessed = now;
+    session.length = session.context.length;
+    return removed;
   }
 
   async close(): Promise<void> {

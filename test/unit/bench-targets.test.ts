@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { PairedFigure } from '../../bench/paired-runs.js';
 import type { Row, VariantResult } from '../../bench/run-variant.js';
 import { checkTargets } from '../../bench/targets.js';
+import type { WorkloadName } from '../../bench/workloads.js';
 
 const MEMORY = { sessions: 1, mainHeapPerSession: 0, rssPerSession: 0, outsideMainHeapPerSession: 0, mainHeapUsed: 0 };
 
@@ -11,7 +12,8 @@ function result(variant: string, appendOpsPerSec: number): VariantResult {
     workload: 'append',
     inFlight: 1_024,
     opsPerSec: appendOpsPerSec,
-    runsOpsPerSec: [appendOpsPerSec],
+    rmePct: 1,
+    samples: 100,
     p50Us: 0,
     p99Us: 0,
     eventLoopDelayP99Ms: 0,
@@ -54,5 +56,62 @@ describe('the write targets of the benchmark', () => {
     const check = appendTarget([]);
     expect(check.status).toBe('pass');
     expect(check.measured).toBe('0.50x (300,000 vs 600,000 ops/s, the median of the 3 Map variants: 700,000 / 500,000 / 600,000)');
+  });
+});
+
+function row(variant: string, workload: WorkloadName, inFlight: number, opsPerSec: number, mainCpuUsPerOp = 0): Row {
+  return { variant, workload, inFlight, opsPerSec, rmePct: 2.5, samples: 40, p50Us: 0, p99Us: 0, eventLoopDelayP99Ms: 0, mainCpuUsPerOp };
+}
+
+function checksOf(rows: Row[]) {
+  const variants = [...new Set(rows.map((r) => r.variant))];
+  return checkTargets(
+    variants.map((variant) => ({ variant, rows: rows.filter((r) => r.variant === variant), memory: MEMORY, prefillSeconds: 0 })),
+    {},
+  );
+}
+
+function check(rows: Row[], prefix: string) {
+  return checksOf(rows).find((c) => c.target.startsWith(prefix))!;
+}
+
+describe('the agent-turn targets of the benchmark', () => {
+  it('judge agent turns at 256 in flight against the structuredClone Map, with the margins of error beside the figures', () => {
+    const rows = [row('engine-default', 'agent-turn', 256, 3_000), row('map-clone', 'agent-turn', 256, 2_000), row('map-clone', 'agent-turn', 1, 9_000)];
+    const turns = check(rows, 'agent turns, 256 in flight: >= 1.5x Map (structuredClone)');
+    expect(turns.status).toBe('pass');
+    expect(turns.measured).toBe('1.50x (3,000 ±2.5% vs 2,000 ±2.5% ops/s)');
+    const slower = check([row('engine-default', 'agent-turn', 256, 2_900), ...rows.slice(1)], 'agent turns, 256 in flight: >= 1.5x');
+    expect(slower.status).toBe('fail');
+  });
+
+  it('report the ratios to the live-object Map and lru-cache as information, never as a verdict', () => {
+    const rows = [row('engine-default', 'agent-turn', 256, 1_000), row('map-live', 'agent-turn', 256, 4_000), row('lru', 'agent-turn', 256, 5_000)];
+    expect(check(rows, 'agent turns, 256 in flight: ratio to Map (live object').status).toBe('info');
+    expect(check(rows, 'agent turns, 256 in flight: ratio to lru-cache').measured).toMatch(/^0\.20x/);
+  });
+
+  it('want less main-thread CPU per turn than the structuredClone Map, and the engine on Redis at least as fast as raw ioredis', () => {
+    const rows = [
+      row('engine-default', 'agent-turn', 256, 3_000, 120),
+      row('map-clone', 'agent-turn', 256, 2_000, 119.5),
+      row('engine-redis', 'agent-turn', 256, 990),
+      row('redis', 'agent-turn', 256, 1_000),
+    ];
+    const cpu = check(rows, 'main-thread CPU per agent turn');
+    expect(cpu.status).toBe('fail');
+    expect(cpu.measured).toBe('120.00 µs vs 119.50 µs per turn');
+    expect(check(rows, 'engine on Redis, agent turns').status).toBe('fail');
+    expect(check([...rows.slice(0, 2), row('engine-redis', 'agent-turn', 256, 1_000), rows[3]!], 'engine on Redis, agent turns').status).toBe('pass');
+  });
+
+  it('want the newest 20 of 2 000 messages at least 20x as many a second as the whole history, and say n/a without figures', () => {
+    const pass = check([row('engine-default', 'window-last20-2000', 4, 2_000), row('engine-default', 'window-whole-2000', 4, 100)], 'get lastMessages:20');
+    expect(pass.status).toBe('pass');
+    expect(pass.measured).toMatch(/^20\.00x/);
+    expect(
+      check([row('engine-default', 'window-last20-2000', 4, 1_999), row('engine-default', 'window-whole-2000', 4, 100)], 'get lastMessages:20').status,
+    ).toBe('fail');
+    expect(check([row('engine-default', 'window-last20-2000', 4, 2_000)], 'get lastMessages:20').status).toBe('n/a');
   });
 });
