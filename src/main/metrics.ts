@@ -38,7 +38,7 @@ export interface BatchMessage {
 }
 
 /**
- * Upper bounds of the latency buckets, in milliseconds: powers of two from 1/64 ms (about 16 µs) to
+ * Upper bounds of the latency buckets, in milliseconds: powers of two from 2^-6 ms to
  * 2^15 ms (about 33 s), then everything above.
  */
 export const LATENCY_BOUNDS_MS: readonly number[] = Object.freeze(Array.from({ length: 22 }, (_, k) => 2 ** (k - 6)));
