@@ -66,51 +66,116 @@ export interface JsonBudget {
   textUnits: number;
 }
 
+/** The keys from the top of a walk down to the value being read: an error's path, built only when one is thrown. */
+type Trail = (string | number)[];
+
+function pathOf(base: string, trail: Trail): string {
+  let path = base;
+  for (const key of trail) path += typeof key === 'number' ? `[${key}]` : `.${key}`;
+  return path;
+}
+
 /**
- * A checked copy of JSON data. Objects come back as null-prototype objects holding only data properties,
- * arrays as fresh arrays; `depth` is the depth of `value` itself (0 at the top of a field).
+ * What a walk returns: the value itself (`none`), a copy whose objects have no prototype (`copy`), or a
+ * copy whose arrays have none either (`bare`: nothing in it reaches a prototype's `toJSON`).
  */
-export function readJson(value: unknown, path: string, depth = 0, budget: JsonBudget = { textUnits: 0 }): Json {
+export type JsonCopy = 'none' | 'copy' | 'bare';
+
+/**
+ * The walk of `readJson` and `checkJson`: checks `value` and returns it or a copy of it (`copy`). Paths
+ * are kept as a trail of keys and joined only for an error: most data is valid, and building a path
+ * string for every value it holds cost more than checking it.
+ */
+function walkJson(value: unknown, base: string, trail: Trail, depth: number, budget: JsonBudget, copy: JsonCopy): Json {
   if (value === null || typeof value === 'boolean') return value;
   if (typeof value === 'string') {
-    checkWellFormedText(value, path);
+    if (!value.isWellFormed()) checkWellFormedText(value, pathOf(base, trail));
     budget.textUnits += value.length;
     return value;
   }
   if (typeof value === 'number') {
-    if (!Number.isFinite(value)) throw new InvalidArgumentError(`${path} must be a finite number, got ${value}`);
+    if (!Number.isFinite(value)) throw new InvalidArgumentError(`${pathOf(base, trail)} must be a finite number, got ${value}`);
     return value;
   }
   if (typeof value !== 'object')
-    throw new InvalidArgumentError(`${path} must be JSON data (null, boolean, number, string, array, plain object), got ${describeData(value)}`);
-  if (depth >= MAX_JSON_DEPTH) throw new InvalidArgumentError(`${path} is nested deeper than ${MAX_JSON_DEPTH} levels (or is circular)`);
-  if (types.isProxy(value)) throw new InvalidArgumentError(`${path} must be plain data, got a Proxy`);
+    throw new InvalidArgumentError(`${pathOf(base, trail)} must be JSON data (null, boolean, number, string, array, plain object), got ${describeData(value)}`);
+  if (depth >= MAX_JSON_DEPTH) throw new InvalidArgumentError(`${pathOf(base, trail)} is nested deeper than ${MAX_JSON_DEPTH} levels (or is circular)`);
+  if (types.isProxy(value)) throw new InvalidArgumentError(`${pathOf(base, trail)} must be plain data, got a Proxy`);
   if (Array.isArray(value)) {
-    const copy = new Array<Json>(value.length);
-    for (let i = 0; i < value.length; i++) {
-      const item = readDataProperty(value, String(i), `${path}[${i}]`);
-      if (item === undefined) throw new InvalidArgumentError(`${path}[${i}] must be JSON data, got undefined (a hole or undefined)`);
-      copy[i] = readJson(item, `${path}[${i}]`, depth + 1, budget);
+    const length = value.length;
+    const out = copy === 'none' ? null : new Array<Json>(length);
+    if (copy === 'bare') Object.setPrototypeOf(out, null);
+    for (let i = 0; i < length; i++) {
+      trail.push(i);
+      const descriptor = Object.getOwnPropertyDescriptor(value, i);
+      if (descriptor === undefined || (descriptor.value === undefined && descriptor.get === undefined && descriptor.set === undefined))
+        throw new InvalidArgumentError(`${pathOf(base, trail)} must be JSON data, got undefined (a hole or undefined)`);
+      if (descriptor.get !== undefined || descriptor.set !== undefined)
+        throw new InvalidArgumentError(`${pathOf(base, trail)} must be a data property, got a getter or setter`);
+      const item = walkJson(descriptor.value, base, trail, depth + 1, budget, copy);
+      if (out !== null) out[i] = item;
+      trail.pop();
     }
-    return copy;
+    return out ?? (value as Json[]);
   }
-  return readJsonObject(value, path, depth, budget);
+  return walkObject(value, base, trail, depth, budget, copy);
+}
+
+function walkObject(value: unknown, base: string, trail: Trail, depth: number, budget: JsonBudget, copy: JsonCopy): JsonObject {
+  if (typeof value === 'object' && value !== null && types.isProxy(value))
+    throw new InvalidArgumentError(`${pathOf(base, trail)} must be plain data, got a Proxy`);
+  if (!isPlainRecord(value)) throw new InvalidArgumentError(`${pathOf(base, trail)} must be a plain object, got ${describeData(value)}`);
+  if (depth >= MAX_JSON_DEPTH) throw new InvalidArgumentError(`${pathOf(base, trail)} is nested deeper than ${MAX_JSON_DEPTH} levels (or is circular)`);
+  const out: JsonObject | null = copy === 'none' ? null : Object.create(null);
+  for (const key of Object.keys(value)) {
+    // A decoder assigning this key could replace the prototype of the object it builds.
+    if (key === '__proto__') throw new InvalidArgumentError(`${pathOf(base, trail)} must not have a "__proto__" key`);
+    if (!key.isWellFormed()) checkWellFormedText(key, `${pathOf(base, trail)} key`);
+    budget.textUnits += key.length;
+    trail.push(key);
+    const descriptor = Object.getOwnPropertyDescriptor(value, key)!;
+    if (descriptor.get !== undefined || descriptor.set !== undefined)
+      throw new InvalidArgumentError(`${pathOf(base, trail)} must be a data property, got a getter or setter`);
+    if (descriptor.value === undefined) throw new InvalidArgumentError(`${pathOf(base, trail)} must be JSON data, got undefined`);
+    const item = walkJson(descriptor.value, base, trail, depth + 1, budget, copy);
+    if (out !== null) out[key] = item;
+    trail.pop();
+  }
+  return out ?? (value as JsonObject);
+}
+
+/**
+ * A checked copy of JSON data. Objects come back as null-prototype objects holding only data properties,
+ * arrays as fresh arrays; `depth` is the depth of `value` itself (0 at the top of a field).
+ */
+export function readJson(value: unknown, path: string, depth = 0, budget: JsonBudget = { textUnits: 0 }, copy: JsonCopy = 'copy'): Json {
+  return walkJson(value, path, [], depth, budget, copy);
 }
 
 /** A checked copy of a JSON object (see `readJson`); a non-object is refused naming `path`. */
-export function readJsonObject(value: unknown, path: string, depth = 0, budget: JsonBudget = { textUnits: 0 }): JsonObject {
-  const record = readRecord(value, path);
-  if (record === undefined) throw new InvalidArgumentError(`${path} must be a plain object, got ${describeData(value)}`);
-  if (depth >= MAX_JSON_DEPTH) throw new InvalidArgumentError(`${path} is nested deeper than ${MAX_JSON_DEPTH} levels (or is circular)`);
-  const copy: JsonObject = Object.create(null);
-  for (const key in record) {
-    // A decoder assigning this key could replace the prototype of the object it builds.
-    if (key === '__proto__') throw new InvalidArgumentError(`${path} must not have a "__proto__" key`);
-    checkWellFormedText(key, `${path} key`);
-    budget.textUnits += key.length;
-    const item = record[key];
-    if (item === undefined) throw new InvalidArgumentError(`${path}.${key} must be JSON data, got undefined`);
-    copy[key] = readJson(item, `${path}.${key}`, depth + 1, budget);
-  }
-  return copy;
+export function readJsonObject(value: unknown, path: string, depth = 0, budget: JsonBudget = { textUnits: 0 }, copy: JsonCopy = 'copy'): JsonObject {
+  return walkObject(value, path, [], depth, budget, copy);
+}
+
+/**
+ * Checks JSON data in place, as `readJson` does, without copying it. Only for data that is serialised in
+ * the same synchronous run, before the caller's code can run again: it holds nothing but data properties
+ * of plain objects and arrays (no getter, Proxy or `toJSON` function runs when `JSON.stringify` reads it),
+ * so what is serialised is exactly what was checked.
+ */
+export function checkJson(value: unknown, path: string, budget: JsonBudget = { textUnits: 0 }): void {
+  walkJson(value, path, [], 0, budget, 'none');
+}
+
+/** Checks a JSON object in place (see `checkJson`); a non-object is refused naming `path`. */
+export function checkJsonObject(value: unknown, path: string, budget: JsonBudget = { textUnits: 0 }): void {
+  walkObject(value, path, [], 0, budget, 'none');
+}
+
+/**
+ * Whether `JSON.stringify` of checked data runs no code but its own: nothing gave the prototypes of plain
+ * objects or arrays a `toJSON` (a polluted prototype would be called for every object serialised).
+ */
+export function serialisesPlainly(): boolean {
+  return Object.getOwnPropertyDescriptor(Object.prototype, 'toJSON') === undefined && Object.getOwnPropertyDescriptor(Array.prototype, 'toJSON') === undefined;
 }

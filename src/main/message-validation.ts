@@ -1,13 +1,24 @@
 /**
  * Checks a structured message on the caller's thread, before it is encoded: its fields (unknown ones are
  * refused: nothing is ever dropped), its id, its content parts (the required fields of the part types
- * hosts use, bounded JSON for any other), and its metadata. Returns a checked copy: what is encoded is
- * what was checked.
+ * hosts use, bounded JSON for any other), and its metadata. Returns a checked copy (what is encoded is
+ * what was checked), or, for a caller that serialises at once, the caller's own content and metadata,
+ * checked in place (see `checkJson`).
  */
 import type { ContentPart, Json, JsonObject } from '../protocol/content.js';
 import { ROLES, type Role } from '../protocol/model.js';
 import { InvalidArgumentError } from './errors.js';
-import { checkWellFormedText, describeData, readJson, readJsonObject, readRecord, type JsonBudget } from './json-data.js';
+import {
+  checkJson,
+  checkJsonObject,
+  checkWellFormedText,
+  describeData,
+  type JsonBudget,
+  type JsonCopy,
+  readJson,
+  readJsonObject,
+  readRecord,
+} from './json-data.js';
 
 /** The fields a message may have. */
 export const MESSAGE_FIELDS = Object.freeze(['id', 'role', 'content', 'timestamp', 'metadata'] as const);
@@ -18,7 +29,7 @@ const MESSAGE_ID = /^[\x20-\x7e]{1,128}$/;
 /** How long a part's `type` may be. */
 export const MAX_PART_TYPE_LENGTH = 64;
 
-/** A message after its checks: a copy of what the caller gave, `id` and `timestamp` still optional. */
+/** A message after its checks (`id` and `timestamp` still optional): a copy of what the caller gave, or its own content and metadata. */
 export interface CheckedMessage {
   id: string | undefined;
   role: Role;
@@ -88,14 +99,19 @@ function checkPartFields(part: JsonObject, path: string): void {
 }
 
 /** A message's content: a string (kept a string) or an array of parts. */
-function checkContent(value: unknown, budget: JsonBudget, field: string): string | ContentPart[] {
+function checkContent(value: unknown, budget: JsonBudget, field: string, copy: JsonCopy): string | ContentPart[] {
   if (typeof value === 'string') {
     checkWellFormedText(value, field);
     budget.textUnits += value.length;
     return value;
   }
   if (!Array.isArray(value)) throw new InvalidArgumentError(`${field} must be a string or an array of parts, got ${describeData(value)}`);
-  const parts = readJson(value, field, 0, budget) as Json[];
+  let parts: Json[];
+  if (copy !== 'none') parts = readJson(value, field, 0, budget, copy) as Json[];
+  else {
+    checkJson(value, field, budget);
+    parts = value as Json[];
+  }
   for (let i = 0; i < parts.length; i++) {
     const path = `${field}[${i}]`;
     const part = parts[i];
@@ -110,8 +126,12 @@ function checkContent(value: unknown, budget: JsonBudget, field: string): string
   return parts as ContentPart[];
 }
 
-/** Checks one message (see the module comment); `path` names it in errors (`messages[3]`, say). */
-export function checkStructuredMessage(value: unknown, path = 'message'): CheckedMessage {
+/**
+ * Checks one message (see the module comment); `path` names it in errors (`messages[3]`, say). With
+ * `copy` `none`, `content` and `metadata` are the caller's own objects, checked in place: serialise them
+ * before the caller's code runs again.
+ */
+export function checkStructuredMessage(value: unknown, path = 'message', copy: JsonCopy = 'copy'): CheckedMessage {
   const given = readRecord(value, path);
   if (given === undefined) throw new InvalidArgumentError(`${path} must be a plain object, got ${describeData(value)}`);
   for (const key in given) {
@@ -122,11 +142,17 @@ export function checkStructuredMessage(value: unknown, path = 'message'): Checke
   const budget: JsonBudget = { textUnits: 0 };
   const id = given.id === undefined ? undefined : checkMessageId(given.id, `${path}.id`);
   if (!ROLES.includes(given.role as Role)) throw new InvalidArgumentError(`${path}.role must be one of ${ROLES.join(', ')}, got ${describeData(given.role)}`);
-  const content = checkContent(given.content, budget, `${path}.content`);
+  const content = checkContent(given.content, budget, `${path}.content`, copy);
   const { timestamp } = given;
   if (timestamp !== undefined && (typeof timestamp !== 'number' || !Number.isFinite(timestamp) || timestamp < 0)) {
     throw new InvalidArgumentError(`${path}.timestamp must be a finite number of milliseconds >= 0, got ${describeData(timestamp)}`);
   }
-  const metadata = given.metadata === undefined ? undefined : readJsonObject(given.metadata, `${path}.metadata`, 0, budget);
+  let metadata: JsonObject | undefined;
+  if (given.metadata === undefined) metadata = undefined;
+  else if (copy !== 'none') metadata = readJsonObject(given.metadata, `${path}.metadata`, 0, budget, copy);
+  else {
+    checkJsonObject(given.metadata, `${path}.metadata`, budget);
+    metadata = given.metadata as JsonObject;
+  }
   return { id, role: given.role as Role, content, timestamp: timestamp as number | undefined, metadata, textUnits: budget.textUnits };
 }

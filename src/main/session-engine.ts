@@ -7,7 +7,6 @@
 import { EventEmitter } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import type { JsonObject } from '../protocol/content.js';
-import { encodeMessageRecord } from '../protocol/message-record.js';
 import type { Message, MessageInput, Session, SessionId, SessionInit, SessionUpdate } from '../protocol/model.js';
 import { LogCode } from '../protocol/error-codes.js';
 import { FAULT_KINDS, type FaultKind, type StoreStateEvent } from '../protocol/messages.js';
@@ -366,7 +365,7 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
       if (ifLength < 0 && checked.minted && checked.metadata === null && typeof checked.content === 'string') {
         return this.route(id).submitAppend(id, checked.id, checked.role, checked.content, checked.timestamp, call);
       }
-      return this.route(id).submit('appendMany', id, { records: [encodeMessageRecord(checked)], stamped: [checked.stamped], ifLength }, Reply.Value, call);
+      return this.route(id).submitMessages('appendMany', id, [[checked], [checked.stamped], ifLength], call);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -385,13 +384,8 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
       checkSessionId(id);
       const checked = this.checkMessages(messages, 'messages');
       const call = callOf(checkCallOptions(options, CONDITIONAL_OPTIONS));
-      return this.route(id).submit(
-        'appendMany',
-        id,
-        { records: checked.map(encodeMessageRecord), stamped: checked.map((message) => message.stamped), ifLength: this.ifLengthOf(options) },
-        Reply.Value,
-        call,
-      );
+      const stamped = checked.map((message) => message.stamped);
+      return this.route(id).submitMessages('appendMany', id, [checked, stamped, this.ifLengthOf(options)], call);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -429,18 +423,8 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
       }
       const checked = this.checkMessages(insert, 'insert');
       const call = callOf(checkCallOptions(options, CONDITIONAL_OPTIONS));
-      return this.route(id).submit(
-        'splice',
-        id,
-        {
-          start,
-          deleteCount: deleteCount === Number.POSITIVE_INFINITY ? -1 : deleteCount,
-          records: checked.map(encodeMessageRecord),
-          ifLength: this.ifLengthOf(options),
-        },
-        Reply.Value,
-        call,
-      );
+      const removing = deleteCount === Number.POSITIVE_INFINITY ? -1 : deleteCount;
+      return this.route(id).submitMessages('splice', id, [start, removing, checked, this.ifLengthOf(options)], call);
     } catch (error) {
       return Promise.reject(error);
     }

@@ -10,7 +10,7 @@
  * left out of that batch; after, only its caller is answered early (see `watch`, `send`).
  */
 import { Piscina } from 'piscina';
-import { BatchWriter } from '../protocol/batch-writer.js';
+import { BatchWriter, type MessagesArgs } from '../protocol/batch-writer.js';
 import { decode, encode } from '../protocol/codec.js';
 import { LogCode, type WireError } from '../protocol/error-codes.js';
 import type {
@@ -292,6 +292,21 @@ export class Shard {
       throw encodeFailure(error);
     }
     return this.queue(id, Reply.Value, undefined, 'append', call) as Promise<number>;
+  }
+
+  /**
+   * Queues an op that carries new messages (`appendMany`, `splice`), its records written straight into the
+   * batch (see `BatchWriter.addMessages`); `args` as the op's `encodeArgs` lays them out.
+   */
+  submitMessages<K extends 'appendMany' | 'splice'>(name: K, id: string, args: MessagesArgs, call?: CallOptions): Promise<ResultOf<K>> {
+    const op = OPS[name];
+    this.checkNotAborted(call);
+    try {
+      this.batch.addMessages(op.code, id, args);
+    } catch (error) {
+      throw encodeFailure(error);
+    }
+    return this.queue(id, Reply.Value, op.readResult as Pending['read'], name, call) as Promise<ResultOf<K>>;
   }
 
   private checkNotAborted(call: CallOptions | undefined): void {

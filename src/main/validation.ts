@@ -8,8 +8,9 @@ import { encode } from '../protocol/codec.js';
 import type { MessageInput, Role } from '../protocol/model.js';
 import { ROLES } from '../protocol/model.js';
 import { newMessageId } from '../protocol/message-ids.js';
+import { JsonText } from '../protocol/message-record.js';
 import { InvalidArgumentError, InvalidSessionIdError, LimitExceededError } from './errors.js';
-import { readJsonObject } from './json-data.js';
+import { readJsonObject, serialisesPlainly } from './json-data.js';
 import { checkStructuredMessage } from './message-validation.js';
 import { isCanonicalSessionId } from './session-ids.js';
 
@@ -299,13 +300,13 @@ export interface CheckedMessageInput {
   id: string;
   minted: boolean;
   role: Role;
-  /** A plain string, or the parts' JSON text in UTF-8. */
-  content: string | Uint8Array;
+  /** A plain string, or the parts' JSON text. */
+  content: string | JsonText;
   /** The caller's, or the time of the call (`stamped` false). */
   timestamp: number;
   stamped: boolean;
-  /** The metadata's JSON text in UTF-8; `null` for none. */
-  metadata: Uint8Array | null;
+  /** The metadata's JSON text; `null` for none. */
+  metadata: JsonText | null;
 }
 
 const PLAIN_MESSAGE_KEYS: readonly string[] = ['role', 'content', 'timestamp'];
@@ -361,13 +362,15 @@ export function checkMessage(value: unknown, maxMessageBytes: number, path = 'me
 
 /** A message with an id, content parts or metadata (or an unknown field, which this refuses). */
 function checkRichMessage(value: unknown, maxMessageBytes: number, path: string): CheckedMessageInput {
-  const checked = checkStructuredMessage(value, path);
+  // Checked in place and serialised at once; copied with no prototypes if one was given a toJSON, which
+  // JSON.stringify would run.
+  const checked = checkStructuredMessage(value, path, serialisesPlainly() ? 'none' : 'bare');
   if (checked.textUnits > maxMessageBytes) {
     throw new LimitExceededError(`${path} is at least ${checked.textUnits} bytes of content and metadata, over maxMessageBytes (${maxMessageBytes})`);
   }
-  const content = typeof checked.content === 'string' ? checked.content : Buffer.from(JSON.stringify(checked.content), 'utf8');
-  const metadata = checked.metadata === undefined ? null : Buffer.from(JSON.stringify(checked.metadata), 'utf8');
-  const bytes = (typeof content === 'string' ? Buffer.byteLength(content, 'utf8') : content.length) + (metadata?.length ?? 0);
+  const content = typeof checked.content === 'string' ? checked.content : new JsonText(JSON.stringify(checked.content));
+  const metadata = checked.metadata === undefined ? null : new JsonText(JSON.stringify(checked.metadata));
+  const bytes = (typeof content === 'string' ? Buffer.byteLength(content, 'utf8') : content.bytes) + (metadata?.bytes ?? 0);
   if (bytes > maxMessageBytes) {
     throw new LimitExceededError(`${path} is ${bytes} bytes of content and metadata as stored, over maxMessageBytes (${maxMessageBytes})`);
   }

@@ -7,7 +7,14 @@
  * defined again before each use), so the worker decodes the whole batch in one pass as before.
  */
 import { encodeView } from './codec.js';
-import { maxMessageRecordBytes, writeMessageRecord } from './message-record.js';
+import {
+  type EncodableMessage,
+  maxMessageRecordBytes,
+  messageRecordBytes,
+  writeBinHeader,
+  writeEncodableRecord,
+  writeMessageRecord,
+} from './message-record.js';
 import { OP_STRIDE, OPS } from './ops.js';
 import type { Role } from './model.js';
 import { MsgpackWriter } from './msgpack-writer.js';
@@ -26,6 +33,12 @@ export const MAX_BATCH_BYTES = 4 * 1_048_576;
 const SHRINK_ABOVE_BYTES = 2 * MAX_BATCH_BYTES;
 
 /** A sealed batch: its bytes (the caller's to transfer) and how many operations it holds. */
+/**
+ * The arguments of an operation that carries new messages (`BatchWriter.addMessages`): numbers, arrays of
+ * booleans, and arrays of messages, which are written as their records.
+ */
+export type MessagesArgs = readonly (number | readonly boolean[] | readonly EncodableMessage[])[];
+
 export interface SealedBatch {
   bytes: Uint8Array;
   ops: number;
@@ -109,6 +122,53 @@ export class BatchWriter {
         target.writeUInt32BE(length, at + 1);
       }
       this.writer.advanceTo(end);
+    } catch (error) {
+      this.writer.advanceTo(start);
+      throw error;
+    }
+    this.opWritten();
+  }
+
+  /**
+   * Writes an operation that carries new messages (APPEND_MANY, SPLICE), its arguments laid out as its
+   * `encodeArgs` lays them out, with each message's record written straight into the batch: no buffer of
+   * its own, no second encoding. Throws (writing nothing: the batch is as it was) if it cannot.
+   */
+  addMessages(code: number, id: string, args: MessagesArgs): void {
+    let bytes = 16;
+    for (const arg of args) {
+      if (typeof arg === 'number') bytes += 9;
+      else {
+        bytes += 5 + arg.length;
+        for (const item of arg) if (typeof item !== 'boolean') bytes += 5 + messageRecordBytes(item);
+      }
+    }
+    if (this.ops > 0 && this.writer.length + bytes > MAX_BATCH_BYTES) this.sealPending();
+    const start = this.writer.length;
+    try {
+      this.head(code, id);
+      const writer = this.writer;
+      writer.arrayHeader(args.length);
+      for (const arg of args) {
+        if (typeof arg === 'number') {
+          writer.number(arg);
+          continue;
+        }
+        writer.arrayHeader(arg.length);
+        for (const item of arg) {
+          if (typeof item === 'boolean') {
+            writer.boolean(item);
+            continue;
+          }
+          const length = messageRecordBytes(item);
+          const at = writer.length;
+          const target = writer.reserve(5 + length);
+          const recordAt = writeBinHeader(target, at, length);
+          const end = writeEncodableRecord(target, recordAt, item);
+          if (end !== recordAt + length) throw new Error(`a message record took ${end - recordAt} bytes, not the ${length} it was sized for`);
+          writer.advanceTo(end);
+        }
+      }
     } catch (error) {
       this.writer.advanceTo(start);
       throw error;

@@ -68,21 +68,9 @@ function writeHead(target: Uint8Array, at: number, marker: number, id: string, r
 }
 
 function writeBin(target: Buffer, at: number, bytes: Uint8Array): number {
-  const length = bytes.length;
-  if (length < 0x100) {
-    target[at++] = 0xc4;
-    target[at++] = length;
-  } else if (length < 0x10000) {
-    target[at++] = 0xc5;
-    target.writeUInt16BE(length, at);
-    at += 2;
-  } else {
-    target[at++] = 0xc6;
-    target.writeUInt32BE(length, at);
-    at += 4;
-  }
+  at = writeBinHeader(target, at, bytes.length);
   target.set(bytes, at);
-  return at + length;
+  return at + bytes.length;
 }
 
 /**
@@ -104,35 +92,109 @@ export function writeMessageRecord(target: Buffer, at: number, id: string, role:
   return at + 8;
 }
 
-/** A message ready to be encoded: content parts and metadata as their JSON text, in UTF-8. */
+/**
+ * JSON text kept as the string `JSON.stringify` made, with its UTF-8 length: a record takes it as bin
+ * bytes written straight from the string, with no buffer of its own in between.
+ */
+export class JsonText {
+  /** Its length in UTF-8 bytes. */
+  readonly bytes: number;
+  constructor(readonly text: string) {
+    this.bytes = Buffer.byteLength(text, 'utf8');
+  }
+}
+
+/** A message ready to be encoded: content parts and metadata as their JSON text (UTF-8 bytes, or a `JsonText`). */
 export interface EncodableMessage {
   id: string;
   role: Role;
-  content: string | Uint8Array;
+  content: string | Uint8Array | JsonText;
   timestamp: number;
-  metadata: Uint8Array | null;
+  metadata: Uint8Array | JsonText | null;
+}
+
+function binHeaderBytes(length: number): number {
+  return length < 0x100 ? 2 : length < 0x10000 ? 3 : 5;
+}
+
+/** Writes a msgpack bin header for `length` bytes at `at`; returns the position after it. */
+export function writeBinHeader(target: Buffer, at: number, length: number): number {
+  if (length < 0x100) {
+    target[at++] = 0xc4;
+    target[at++] = length;
+  } else if (length < 0x10000) {
+    target[at++] = 0xc5;
+    target.writeUInt16BE(length, at);
+    at += 2;
+  } else {
+    target[at++] = 0xc6;
+    target.writeUInt32BE(length, at);
+    at += 4;
+  }
+  return at;
+}
+
+function writeJson(target: Buffer, at: number, json: Uint8Array | JsonText): number {
+  if (json instanceof Uint8Array) return writeBin(target, at, json);
+  at = writeBinHeader(target, at, json.bytes);
+  return at + target.write(json.text, at, 'utf8');
+}
+
+function contentBytesOf(content: string | Uint8Array | JsonText): number {
+  return typeof content === 'string' ? Buffer.byteLength(content, 'utf8') : content instanceof Uint8Array ? content.length : content.bytes;
+}
+
+/**
+ * The bytes of a string content's str header. A plain message's (no metadata) is sized for the most bytes
+ * its string could take, as `writeMessageRecord` writes it, so that a message has one encoding whichever
+ * way it was written: a retried append is recognised by its bytes.
+ */
+function stringContentHeaderBytes(content: string, contentBytes: number, metadata: unknown): number {
+  return stringHeaderBytes(metadata === null ? content.length * 3 : contentBytes);
+}
+
+/** The exact length of `message`'s record, in bytes. */
+export function messageRecordBytes(message: EncodableMessage): number {
+  const { id, role, content, metadata } = message;
+  const contentBytes = contentBytesOf(content);
+  const contentHeader = typeof content === 'string' ? stringContentHeaderBytes(content, contentBytes, metadata) : binHeaderBytes(contentBytes);
+  const metadataBytes = metadata === null ? 0 : metadata instanceof Uint8Array ? metadata.length : metadata.bytes;
+  return (
+    1 +
+    idHeaderBytes(id) +
+    id.length +
+    1 +
+    roleBytesOf(role).length +
+    contentHeader +
+    contentBytes +
+    9 +
+    (metadata === null ? 0 : binHeaderBytes(metadataBytes) + metadataBytes)
+  );
+}
+
+/**
+ * Writes `message`'s record at `at` of `target`, which has room for `messageRecordBytes(message)`;
+ * returns the position after it.
+ */
+export function writeEncodableRecord(target: Buffer, at: number, message: EncodableMessage): number {
+  const { id, role, content, timestamp, metadata } = message;
+  at = writeHead(target, at, metadata === null ? MARKER : META_MARKER, id, role);
+  if (typeof content === 'string') {
+    const contentBytes = Buffer.byteLength(content, 'utf8');
+    at = writeStringHeaderOfSize(target, at, stringContentHeaderBytes(content, contentBytes, metadata), contentBytes);
+    at += target.write(content, at, 'utf8');
+  } else at = writeJson(target, at, content);
+  target[at++] = FLOAT64;
+  target.writeDoubleBE(timestamp, at);
+  at += 8;
+  if (metadata !== null) at = writeJson(target, at, metadata);
+  return at;
 }
 
 /** A message as a record in a fresh buffer of its own (see the module comment). */
 export function encodeMessageRecord(message: EncodableMessage): Uint8Array {
-  const { id, role, content, timestamp, metadata } = message;
-  if (typeof content === 'string' && metadata === null) {
-    const record = Buffer.allocUnsafe(maxMessageRecordBytes(id, role, content));
-    return record.subarray(0, writeMessageRecord(record, 0, id, role, content, timestamp));
-  }
-  const contentMax = typeof content === 'string' ? 5 + content.length * 3 : 5 + content.length;
-  const record = Buffer.allocUnsafe(1 + 2 + id.length + 1 + 9 + contentMax + 9 + (metadata === null ? 0 : 5 + metadata.length));
-  let at = writeHead(record, 0, metadata === null ? MARKER : META_MARKER, id, role);
-  if (typeof content === 'string') {
-    const length = Buffer.byteLength(content, 'utf8');
-    at = writeStringHeaderOfSize(record, at, stringHeaderBytes(length), length);
-    at += record.write(content, at, 'utf8');
-  } else at = writeBin(record, at, content);
-  record[at++] = FLOAT64;
-  record.writeDoubleBE(timestamp, at);
-  at += 8;
-  if (metadata !== null) at = writeBin(record, at, metadata);
-  return record.subarray(0, at);
+  const record = Buffer.allocUnsafe(messageRecordBytes(message));
+  return record.subarray(0, writeEncodableRecord(record, 0, message));
 }
 
 /** A message of the first format (no id, a string content): for tests and fixtures of old logs. */

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import type * as BatchWriterModule from '../../src/protocol/batch-writer.js';
 import type * as CodecModule from '../../src/protocol/codec.js';
-import { checkMessageRecord } from '../../src/protocol/message-record.js';
+import { checkMessageRecord, encodeMessageRecord, JsonText } from '../../src/protocol/message-record.js';
 import { OP_STRIDE, OPS } from '../../src/protocol/ops.js';
 
 /** The host's writer and the worker's codec load as separate module instances, as on two threads. */
@@ -63,6 +63,25 @@ describe('a batch written op by op on the host', () => {
     const taken = batch.take()!;
     expect(taken.ops).toBe(expected.length);
     expect(read(taken.bytes)).toEqual(expected);
+  });
+
+  it('writes the messages of appendMany and splice straight into the batch, as their encodeArgs lay them out', () => {
+    const messages = [
+      { id: 'a', role: 'user' as const, content: 'plain', timestamp: 1, metadata: null },
+      { id: 'b', role: 'assistant' as const, content: new JsonText('[{"type":"text","text":"é"}]'), timestamp: 2, metadata: new JsonText('{"model":"m"}') },
+      { id: 'c'.repeat(128), role: 'tool' as const, content: Buffer.from(`[{"type":"text","text":"${'x'.repeat(70_000)}"}]`), timestamp: 3.5, metadata: null },
+      { id: 'd', role: 'system' as const, content: 'ü'.repeat(40), timestamp: 0, metadata: Buffer.from('{}') },
+    ];
+    const direct = new host.BatchWriter(100);
+    direct.addMessages(OPS.appendMany.code, ID, [messages, [true, false, true, false], -1]);
+    direct.addMessages(OPS.splice.code, ID, [-3, 2, messages.slice(1, 2), 7]);
+    const encoded = new host.BatchWriter(100);
+    const records = messages.map(encodeMessageRecord);
+    encoded.add(OPS.appendMany.code, ID, OPS.appendMany.encodeArgs({ records, stamped: [true, false, true, false], ifLength: -1 }));
+    encoded.add(OPS.splice.code, ID, OPS.splice.encodeArgs({ start: -3, deleteCount: 2, records: records.slice(1, 2), ifLength: 7 }));
+    const [appendMany, splice] = read(direct.take()!.bytes);
+    expect([appendMany, splice]).toEqual(read(encoded.take()!.bytes));
+    expect(OPS.appendMany.decodeArgs(appendMany![2]).records.map((record) => Buffer.from(record))).toEqual(records.map((record) => Buffer.from(record)));
   });
 
   it('seals a batch at maxOps and hands batches out oldest first', () => {

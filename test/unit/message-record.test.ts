@@ -5,13 +5,16 @@ import {
   encodeLegacyMessageRecord,
   encodeMessageRecord,
   isLegacyRecord,
+  JsonText,
   maxMessageRecordBytes,
+  messageRecordBytes,
   messageRecordEnd,
   messageRecordId,
   readMessageJson,
   sameMessageRecord,
   messageRecordTimestamp,
   upgradeLegacyRecord,
+  writeMessageRecord,
 } from '../../src/protocol/message-record.js';
 import { newMessageId } from '../../src/protocol/message-ids.js';
 import type { Role } from '../../src/protocol/model.js';
@@ -196,6 +199,30 @@ describe('a message record (the bytes an append carries and a shard keeps)', () 
     expect(sameMessageRecord(a, record('user', 'samf', 1), false)).toBe(false);
     expect(sameMessageRecord(a, record('user', 'same', 1, 'm2'), false)).toBe(false);
     expect(sameMessageRecord(a, record('assistant', 'same', 1), false)).toBe(false);
+  });
+
+  it('has one encoding whichever way a message is written, so that a retry is recognised by its bytes', () => {
+    for (const content of ['', 'short', 'é'.repeat(20), 'x'.repeat(100), 'ü'.repeat(30_000)]) {
+      // The plain path (`writeMessageRecord`, an append written straight into a batch) and the general one.
+      const target = Buffer.alloc(maxMessageRecordBytes('m1', 'user', content));
+      const plain = target.subarray(0, writeMessageRecord(target, 0, 'm1', 'user', content, 5));
+      const general = encodeMessageRecord({ id: 'm1', role: 'user', content, timestamp: 5, metadata: null });
+      expect(Buffer.from(general).equals(plain)).toBe(true);
+      expect(messageRecordBytes({ id: 'm1', role: 'user', content, timestamp: 5, metadata: null })).toBe(plain.length);
+      // With metadata, and with parts as JSON text (a string or its bytes), the size is exact too.
+      const json = JSON.stringify([{ type: 'text', text: content }]);
+      for (const message of [
+        { id: 'm2', role: 'tool' as const, content, timestamp: 6, metadata: new JsonText('{"a":1}') },
+        { id: 'm3', role: 'assistant' as const, content: new JsonText(json), timestamp: 7, metadata: Buffer.from('{}') },
+      ]) {
+        const bytes = encodeMessageRecord(message);
+        expect(messageRecordBytes(message)).toBe(bytes.length);
+        expect(checkMessageRecord(bytes)).toBeGreaterThanOrEqual(0);
+      }
+      expect(Buffer.from(encodeMessageRecord({ id: 'm3', role: 'assistant', content: new JsonText(json), timestamp: 7, metadata: null }))).toEqual(
+        Buffer.from(encodeMessageRecord({ id: 'm3', role: 'assistant', content: Buffer.from(json), timestamp: 7, metadata: null })),
+      );
+    }
   });
 });
 

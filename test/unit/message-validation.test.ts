@@ -5,7 +5,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '../../src/main/errors.js';
-import { MAX_JSON_DEPTH, readJson } from '../../src/main/json-data.js';
+import { checkJson, MAX_JSON_DEPTH, readJson } from '../../src/main/json-data.js';
+import { checkMessage } from '../../src/main/validation.js';
+import { JsonText } from '../../src/protocol/message-record.js';
 import { checkStructuredMessage } from '../../src/main/message-validation.js';
 
 /** Arbitrary JSON within the limits: well-formed strings, finite numbers, no `__proto__` keys. */
@@ -33,27 +35,69 @@ describe('reading JSON data once', () => {
     );
   });
 
-  it('refuses what JSON cannot hold, naming the path', () => {
-    expect(refused(() => readJson({ a: [1, undefined] }, 'm'))).toContain('m.a[1]');
-    expect(refused(() => readJson({ f: () => 1 }, 'm'))).toContain('m.f must be JSON data');
-    expect(refused(() => readJson({ s: Symbol('x') }, 'm'))).toContain('m.s');
-    expect(refused(() => readJson({ n: Number.NaN }, 'm'))).toContain('m.n must be a finite number');
-    expect(refused(() => readJson({ n: Infinity }, 'm'))).toContain('finite');
-    expect(refused(() => readJson({ b: 1n }, 'm'))).toContain('m.b');
-    expect(refused(() => readJson({ d: new Date(0) }, 'm'))).toContain('an instance of Date');
-    expect(refused(() => readJson({ m: new Map() }, 'm'))).toContain('an instance of Map');
-    expect(refused(() => readJson({ t: 'a\ud800b' }, 'm'))).toContain('well-formed Unicode');
-    expect(refused(() => readJson(JSON.parse('{"__proto__": {"x": 1}}'), 'm'))).toContain('"__proto__"');
-  });
+  // The engine checks in place what it serialises at once (`checkJson`); stores that keep objects copy (`readJson`).
+  for (const [walk, read] of [
+    ['readJson', readJson],
+    ['checkJson', checkJson],
+  ] as const) {
+    describe(walk, () => {
+      it('refuses what JSON cannot hold, naming the path', () => {
+        expect(refused(() => read({ a: [1, undefined] }, 'm'))).toContain('m.a[1]');
+        expect(refused(() => read({ f: () => 1 }, 'm'))).toContain('m.f must be JSON data');
+        expect(refused(() => read({ s: Symbol('x') }, 'm'))).toContain('m.s');
+        expect(refused(() => read({ n: Number.NaN }, 'm'))).toContain('m.n must be a finite number');
+        expect(refused(() => read({ n: Infinity }, 'm'))).toContain('finite');
+        expect(refused(() => read({ b: 1n }, 'm'))).toContain('m.b');
+        expect(refused(() => read({ d: new Date(0) }, 'm'))).toContain('an instance of Date');
+        expect(refused(() => read({ m: new Map() }, 'm'))).toContain('an instance of Map');
+        expect(refused(() => read({ t: 'a\ud800b' }, 'm'))).toContain('well-formed Unicode');
+        expect(refused(() => read(JSON.parse('{"__proto__": {"x": 1}}'), 'm'))).toContain('"__proto__"');
+      });
 
-  it('refuses cycles and nesting past the depth bound', () => {
-    const cycle: Record<string, unknown> = {};
-    cycle.self = cycle;
-    expect(refused(() => readJson(cycle, 'm'))).toContain('deeper than');
-    let deep: unknown = 1;
-    for (let i = 0; i < MAX_JSON_DEPTH; i++) deep = [deep];
-    expect(() => readJson(deep, 'm')).not.toThrow();
-    expect(refused(() => readJson([deep], 'm'))).toContain('deeper than');
+      it('refuses cycles and nesting past the depth bound', () => {
+        const cycle: Record<string, unknown> = {};
+        cycle.self = cycle;
+        expect(refused(() => read(cycle, 'm'))).toContain('deeper than');
+        let deep: unknown = 1;
+        for (let i = 0; i < MAX_JSON_DEPTH; i++) deep = [deep];
+        expect(() => read(deep, 'm')).not.toThrow();
+        expect(refused(() => read([deep], 'm'))).toContain('deeper than');
+      });
+
+      it('refuses getters and Proxies, naming the path', () => {
+        expect(
+          refused(() =>
+            read(
+              {
+                a: [
+                  {
+                    get g() {
+                      return 1;
+                    },
+                  },
+                ],
+              },
+              'm',
+            ),
+          ),
+        ).toContain('m.a[0].g must be a data property');
+        const array = [1, 2];
+        Object.defineProperty(array, 1, { get: () => 2, enumerable: true });
+        expect(refused(() => read({ list: array }, 'm'))).toContain('m.list[1] must be a data property');
+        expect(refused(() => read({ p: new Proxy([], {}) }, 'm'))).toContain('m.p must be plain data, got a Proxy');
+      });
+    });
+  }
+
+  it('checks in place without copying: the same objects, nothing written to them', () => {
+    fc.assert(
+      fc.property(json, (value) => {
+        const before = JSON.stringify(value);
+        expect(checkJson(value, 'x')).toBeUndefined();
+        expect(JSON.stringify(value)).toBe(before);
+      }),
+      { numRuns: 200 },
+    );
   });
 
   it('reads every property once, refuses getters and Proxies, and keeps what it read', () => {
@@ -130,5 +174,35 @@ describe('a structured message', () => {
       [{ role: 'user', content: 'x', metadata: { a: undefined } }, 'message.metadata.a'],
     ];
     for (const [value, field] of cases) expect(refused(() => checkStructuredMessage(value))).toContain(field);
+  });
+});
+
+describe('a message checked in place and serialised at once', () => {
+  const message = { role: 'assistant', content: [{ type: 'tool_call', toolCallId: 'c1', name: 'read', input: { path: '/a' } }], metadata: { model: 'm' } };
+
+  it('is serialised from what was checked', () => {
+    const checked = checkMessage(message, 1_048_576);
+    expect(checked.content).toBeInstanceOf(JsonText);
+    expect(JSON.parse((checked.content as JsonText).text)).toEqual(message.content);
+    expect(JSON.parse(checked.metadata!.text)).toEqual(message.metadata);
+  });
+
+  it('is copied first when a prototype was given a toJSON, which JSON.stringify would call', () => {
+    const calls: unknown[] = [];
+    Object.defineProperty(Object.prototype, 'toJSON', {
+      configurable: true,
+      value(this: unknown) {
+        calls.push(this);
+        return { replaced: true };
+      },
+    });
+    try {
+      const checked = checkMessage(message, 1_048_576);
+      // The copies have no prototype: the polluted toJSON is never called, and what is stored is what was checked.
+      expect(calls).toEqual([]);
+      expect(JSON.parse((checked.content as JsonText).text)).toEqual(message.content);
+    } finally {
+      delete (Object.prototype as { toJSON?: unknown }).toJSON;
+    }
   });
 });
