@@ -1,9 +1,11 @@
 /**
- * Reading a caller's data once, as JSON: the value is walked a single time and copied, and the copy is what
- * gets encoded, so that a getter, a Proxy or a value that changes between two reads can never store
- * something that was not checked. Everything outside JSON is refused with a typed error naming the path:
- * `undefined`, functions, symbols, bigints, `NaN` and infinities, cycles (by the depth bound), accessors,
- * Proxies, class instances, `__proto__` keys and ill-formed Unicode.
+ * Reading a caller's data once, as JSON. Every value is checked in one walk; what gets encoded is what was
+ * checked, so a getter, a Proxy or a value that changes between two reads can never store something that
+ * was not: a store that keeps the data keeps a copy made by the walk (`readJson`), and the engine, which
+ * serialises at once, checks the caller's own data in place and serialises it in the same synchronous run
+ * (`checkJson`). Everything outside JSON is refused with a typed error naming the path: `undefined`,
+ * functions, symbols, bigints, `NaN` and infinities, cycles (by the depth bound), accessors, Proxies, class
+ * instances, `__proto__` keys and ill-formed Unicode.
  */
 import { types } from 'node:util';
 import type { Json, JsonObject } from '../protocol/content.js';
