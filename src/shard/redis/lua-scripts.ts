@@ -293,6 +293,24 @@ return {redis.call('HGETALL', KEYS[1]), log, held}
 };
 
 /**
+ * The first command of a read on a single Redis, in one `MULTI` with the `LRANGE` of the window (so the
+ * records go to the host straight from Redis, never through Lua, which costs more than the rest of a read
+ * once they are a few kilobytes). Refreshes the session as `GET` does and returns nil, or `[hash as a flat
+ * list, messages held, bytes held]`. The host checks the window for records of the first format, and reads
+ * again with `GET` (which upgrades them in place) when it finds one.
+ */
+export const OPEN_SCRIPT: ScriptSource = {
+  numberOfKeys: 3,
+  lua: `
+${sessionStart('false')}
+local b = sessionBytes()
+if tonumber(state[1]) then save({}) else save({'b', b}) end
+refresh(false)
+return {redis.call('HGETALL', KEYS[1]), redis.call('LLEN', KEYS[2]), b}
+`,
+};
+
+/**
  * ARGV[3] the encoded Message record, [4] its content's UTF-8 bytes, [5] maxMessagesPerSession,
  * [6] maxMessageBytes, [7] maxSessionBytes. Returns `[0, new length]`, `[1, 0]` (no session), `[2, held]`
  * (too many messages), `[3, bytes]` (too large) or `[4, bytes the session would hold]`. The id is not
@@ -613,6 +631,7 @@ return session
 export const SCRIPTS = Object.freeze({
   ssCreate: CREATE_SCRIPT,
   ssGet: GET_SCRIPT,
+  ssOpen: OPEN_SCRIPT,
   ssAppend: APPEND_SCRIPT,
   ssAppendMany: APPEND_MANY_SCRIPT,
   ssPop: POP_SCRIPT,
