@@ -268,20 +268,26 @@ ${sessionStart('false')}
 ${INDEX}
 ${LEGACY}
 local b = sessionBytes()
-local held = redis.call('LLEN', KEYS[2])
 local last, from, most = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local first, count
-if last >= 0 then
-  count = math.min(last, held)
-  first = held - count
-else
-  first = math.min(from, held)
-  count = held - first
-  if most >= 0 and most < count then count = most end
-end
 local max = tonumber(ARGV[6])
+local held, first, count
 local log = {}
-if count > 0 and (b <= max or count < held) then log = redis.call('LRANGE', KEYS[2], first, first + count - 1) end
+if last < 0 and from == 0 and most < 0 and b <= max then
+  -- The whole log, within the limit: one LRANGE, and its length is the length.
+  log = redis.call('LRANGE', KEYS[2], 0, -1)
+  held, first, count = #log, 0, #log
+else
+  held = redis.call('LLEN', KEYS[2])
+  if last >= 0 then
+    count = math.min(last, held)
+    first = held - count
+  else
+    first = math.min(from, held)
+    count = held - first
+    if most >= 0 and most < count then count = most end
+  end
+  if count > 0 and (b <= max or count < held) then log = redis.call('LRANGE', KEYS[2], first, first + count - 1) end
+end
 local growth = upgradeStored(first, log, ARGV[7])
 if growth ~= 0 or not tonumber(state[1]) then save({'b', b + growth}) else save({}) end
 b = b + growth

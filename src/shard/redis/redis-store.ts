@@ -307,6 +307,11 @@ const COUNTED = new Set(FORK_FIELDS);
 /** Reads returning this many bytes of records on average go as a transaction (see `readInTransaction`). */
 const TRANSACTION_READ_BYTES = 8_192;
 
+/** Whether `error` says Redis does not have the script (ioredis loads it on a call outside a transaction). */
+function isNoScript(error: unknown): boolean {
+  return error instanceof Error && /NOSCRIPT|EXECABORT/.test(error.message);
+}
+
 /** The `LRANGE` bounds of a window (`GetArgs`): from the end for `lastMessages`, else from `fromMessage`. */
 export function windowRange(window: GetArgs): [number, number] {
   // `LRANGE 1 0` is empty; a start or stop of -0 would read from the head.
@@ -416,13 +421,23 @@ export class RedisSessionStore {
   private async readWindow(id: SessionId, now: number, window: GetArgs): Promise<SessionReply | null | undefined> {
     const log = this.keys.log(id);
     const [start, stop] = windowRange(window);
-    const replies = await this.scripts
-      .multi()
-      .ssOpenBuffer(...this.keys.session(id), now, this.limits.maxSessionAgeMs)
-      .lrangeBuffer(log, start, stop)
-      .exec();
+    let replies: [Error | null, unknown][] | null;
+    try {
+      replies = await this.scripts
+        .multi()
+        .ssOpenBuffer(...this.keys.session(id), now, this.limits.maxSessionAgeMs)
+        .lrangeBuffer(log, start, stop)
+        .exec();
+    } catch (error) {
+      // Redis lost its scripts (a restart, SCRIPT FLUSH): `GET_SCRIPT` loads them again, and this read with them.
+      if (isNoScript(error)) return undefined;
+      throw error;
+    }
     if (replies === null) throw new Error('Connection is closed.');
-    for (const [error] of replies) if (error !== null) throw error;
+    for (const [error] of replies) {
+      if (isNoScript(error)) return undefined;
+      if (error !== null) throw error;
+    }
     const open = replies[0]![1] as [Buffer[], number, number] | null;
     if (open === null) return null;
     const [flat, held, bytes] = open;
