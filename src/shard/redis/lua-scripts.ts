@@ -234,6 +234,13 @@ local function upgradeRemoved(records, seed)
 end
 `;
 
+/** The start of a script that may hand out or rewrite records of the first format: the session, its ids, their upgrade. */
+function editStart(missing: string): string {
+  return `${sessionStart(missing)}
+${INDEX}
+${LEGACY}`;
+}
+
 /**
  * ARGV[3] version, [4] capabilities, [5] servers, [6] maxSessionBytes, then field/value pairs of the plain
  * fields set (metadata as `meta`). Returns `[1, bytes]`, `[0, 0]` if the id exists, or `[2, bytes]` (past
@@ -264,9 +271,7 @@ return {1, b}
 export const GET_SCRIPT: ScriptSource = {
   numberOfKeys: 3,
   lua: `
-${sessionStart('false')}
-${INDEX}
-${LEGACY}
+${editStart('false')}
 local b = sessionBytes()
 local last, from, most = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local max = tonumber(ARGV[6])
@@ -418,9 +423,7 @@ return {0, held + n}
 export const POP_SCRIPT: ScriptSource = {
   numberOfKeys: 3,
   lua: `
-${sessionStart('{1}')}
-${INDEX}
-${LEGACY}
+${editStart('{1}')}
 local held = redis.call('LLEN', KEYS[2])
 local ifLength = tonumber(ARGV[3])
 if ifLength >= 0 and held ~= ifLength then return {2, held} end
@@ -454,9 +457,7 @@ return {0, popped[1]}
 export const SPLICE_SCRIPT: ScriptSource = {
   numberOfKeys: 3,
   lua: `
-${sessionStart('{1}')}
-${INDEX}
-${LEGACY}
+${editStart('{1}')}
 local held = redis.call('LLEN', KEYS[2])
 local ifLength = tonumber(ARGV[3])
 if ifLength >= 0 and held ~= ifLength then return {2, held} end
@@ -528,9 +529,7 @@ return {0, removed}
 export const FORK_READ_SCRIPT: ScriptSource = {
   numberOfKeys: 3,
   lua: `
-${sessionStart('false')}
-${INDEX}
-${LEGACY}
+${editStart('false')}
 local b = sessionBytes()
 local n = tonumber(ARGV[3])
 local log = {}
@@ -622,9 +621,7 @@ return 1
 export const REMOVE_SCRIPT: ScriptSource = {
   numberOfKeys: 3,
   lua: `
-${sessionStart('false')}
-${INDEX}
-${LEGACY}
+${editStart('false')}
 local log = redis.call('LRANGE', KEYS[2], 0, -1)
 upgradeRemoved(log, ARGV[2])
 local session = {redis.call('HGETALL', KEYS[1]), log, #log}
