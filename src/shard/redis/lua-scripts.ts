@@ -7,13 +7,14 @@
  * (`keys.ts`). The hash holds `v` (the format version), `c` (createdAt), `a` (lastAccessed), `u`
  * (updatedAt), `cap` and `srv` (encoded capabilities and server names), and `cwd`, `title`, `owner` and
  * `meta` (the metadata's JSON text) when set (absent: null). All keys get the same `PEXPIRE` in the same
- * script, so they expire at the same instant (a script sees one frozen clock). ARGV[1] is the host's
- * clock, ARGV[2] the idle TTL in milliseconds.
+ * script, so they expire at the same instant (a script sees one frozen clock); a call skips it while the
+ * TTL left is close enough (see `refresh` in `SESSION_END`). ARGV[1] is the host's clock, ARGV[2] the idle
+ * TTL in milliseconds.
  *
  * `b` is the session's byte total, checked against `maxSessionBytes`: its message records plus `cap`,
  * `srv`, `cwd`, `title`, `owner` and `meta`, all as stored bytes (the memory store counts the plain fields
  * in UTF-16 code units, so non-ASCII text weighs a little more here). Sessions written before `b` existed
- * get it computed once, on their first call (`SESSION_BYTES`); the writing scripts keep it current. Writes
+ * get it computed once, on their first call (`sessionBytes`); the writing scripts keep it current. Writes
  * by a host of an earlier release still running on the same Redis do not update it (a rolling upgrade).
  *
  * Message ids: KEYS[3] holds the id of every record of the log, and `ni` in the hash how many ids the
@@ -39,34 +40,80 @@ export interface ScriptSource {
 const COUNTED_FIELDS = `{'cap', 'srv', 'cwd', 'title', 'owner', 'meta'}`;
 
 /**
- * `fieldBytes()`: the counted fields' bytes; `sessionBytes()`: `b`, or, when absent (a session of an
- * earlier release) or unreadable, the sum over the fields and the whole log: O(messages), once.
+ * The start of every script on an existing session: one `HMGET` reads what most of them need (`b`, `ni`),
+ * and `EXISTS` is asked only when `b` is missing (no session, or one of an earlier release). `missing` is
+ * what the script returns when there is no session. Then the session's state as locals, and the functions
+ * that end a call on it (see `SESSION_END`).
  */
-const SESSION_BYTES = `
+function sessionStart(missing: string): string {
+  return `
+local state = redis.call('HMGET', KEYS[1], 'b', 'ni')
+if not state[1] and redis.call('EXISTS', KEYS[1]) == 0 then return ${missing} end
+${SESSION_END}
+`;
+}
+
+/**
+ * `fieldBytes()`: the counted fields' bytes; `sessionBytes()`: `b`, or, when absent (a session of an
+ * earlier release) or unreadable, the sum over the fields and the whole log: O(messages), once (the
+ * caller stores it with `save`). `recordBytes(list)`: the bytes of records.
+ *
+ * `ni` is the count of ids in the set as the scripts keep it (`INDEX`); a change to it is written by the
+ * script's `save`. `save(fields)` sets `a` (lastAccessed), the given field/value pairs and `ni` when it
+ * changed, in one `HSET`.
+ *
+ * `refresh(force)`: the idle TTL of the three keys. Every refresh sets all three to the TTL plus a slack (a
+ * 32nd of it, at most a minute), and one is skipped while the id set's remaining TTL is still between the
+ * TTL and that: so an active session never expires before it was idle for the TTL, and an idle one expires
+ * at most the slack later, for one `PTTL` instead of three `PEXPIRE`s on most calls. The set is the key
+ * probed because only this release refreshes it: a key missing or without a TTL reads as out of range.
+ * A script that creates a key (the first record pushed into an empty list) forces the refresh.
+ */
+const SESSION_END = `
+local ttl = tonumber(ARGV[2])
+local ni, niChanged = tonumber(state[2]) or 0, false
 local function fieldBytes()
   local n = 0
   for _, f in ipairs(${COUNTED_FIELDS}) do n = n + redis.call('HSTRLEN', KEYS[1], f) end
   return n
 end
-local function sessionBytes()
-  local b = tonumber(redis.call('HGET', KEYS[1], 'b'))
-  if b then return b end
-  b = fieldBytes()
-  for _, r in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do b = b + #r end
-  return b
+local function recordBytes(list)
+  local n = 0
+  for _, r in ipairs(list) do n = n + #r end
+  return n
 end
-`;
-
-const REFRESH = `
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-redis.call('PEXPIRE', KEYS[2], ARGV[2])
-redis.call('PEXPIRE', KEYS[3], ARGV[2])
+local function sessionBytes()
+  local b = tonumber(state[1])
+  if b then return b end
+  return fieldBytes() + recordBytes(redis.call('LRANGE', KEYS[2], 0, -1))
+end
+local function save(fields)
+  fields[#fields + 1] = 'a'
+  fields[#fields + 1] = ARGV[1]
+  if niChanged then
+    fields[#fields + 1] = 'ni'
+    fields[#fields + 1] = ni
+  end
+  redis.call('HSET', KEYS[1], unpack(fields))
+end
+local function refresh(force)
+  local slack = math.min(math.floor(ttl / 32), 60000)
+  if not force then
+    local left = redis.call('PTTL', KEYS[3])
+    if left >= ttl and left <= ttl + slack then return end
+  end
+  redis.call('PEXPIRE', KEYS[1], ttl + slack)
+  redis.call('PEXPIRE', KEYS[2], ttl + slack)
+  redis.call('PEXPIRE', KEYS[3], ttl + slack)
+end
 `;
 
 /**
  * The message ids: `recordId(r)` (nil for a record of the first format), `indexAdd(ids)`,
- * `indexRemove(ids)`, `ensureIndex()` (rebuilds the set when it disagrees with `ni`); `pushBack(list)` and
- * `pushFront(list)` push many records, in their order, in chunks (Lua's `unpack` takes some thousands).
+ * `indexRemove(ids)`, `ensureIndex()` (rebuilds the set when it disagrees with `ni`, and stores the new
+ * count at once: a script may return early after it); `pushBack(list)` and `pushFront(list)` push many
+ * records, in their order, in chunks (Lua's `unpack` takes some thousands); `pushBack` returns whether
+ * it created the list (it was empty: `refresh` must be forced).
  */
 const INDEX = `
 local function recordId(r)
@@ -79,18 +126,23 @@ end
 local function indexAdd(ids)
   local added = 0
   for i = 1, #ids, 1000 do added = added + redis.call('SADD', KEYS[3], unpack(ids, i, math.min(i + 999, #ids))) end
-  if added > 0 then redis.call('HINCRBY', KEYS[1], 'ni', added) end
+  if added > 0 then
+    ni = ni + added
+    niChanged = true
+  end
 end
 local function indexRemove(ids)
   local removed = 0
   for i = 1, #ids, 1000 do removed = removed + redis.call('SREM', KEYS[3], unpack(ids, i, math.min(i + 999, #ids))) end
-  if removed > 0 then redis.call('HINCRBY', KEYS[1], 'ni', -removed) end
+  if removed > 0 then
+    ni = ni - removed
+    niChanged = true
+  end
 end
 local function ensureIndex()
-  local n = tonumber(redis.call('HGET', KEYS[1], 'ni')) or 0
-  if n == redis.call('SCARD', KEYS[3]) then return end
+  if ni == redis.call('SCARD', KEYS[3]) then return end
   redis.call('DEL', KEYS[3])
-  redis.call('HDEL', KEYS[1], 'ni')
+  ni = 0
   local held = redis.call('LLEN', KEYS[2])
   for from = 0, held - 1, 1000 do
     local ids = {}
@@ -100,9 +152,16 @@ local function ensureIndex()
     end
     indexAdd(ids)
   end
+  redis.call('HSET', KEYS[1], 'ni', ni)
+  niChanged = false
 end
 local function pushBack(list)
-  for i = 1, #list, 1000 do redis.call('RPUSH', KEYS[2], unpack(list, i, math.min(i + 999, #list))) end
+  local created = false
+  for i = 1, #list, 1000 do
+    local last = math.min(i + 999, #list)
+    if redis.call('RPUSH', KEYS[2], unpack(list, i, last)) == last then created = true end
+  end
+  return created
 end
 local function pushFront(list)
   local i = #list
@@ -136,6 +195,10 @@ end
 local function isLegacy(r)
   return string.byte(r, 1) == 0x41 and #r >= 16
 end
+local function anyLegacy(records)
+  for _, r in ipairs(records) do if isLegacy(r) then return true end end
+  return false
+end
 local function upgraded(r, seed)
   local ms = math.floor(struct.unpack('>d', r, #r - 7))
   if not (ms >= 0 and ms < 281474976710656) then ms = tonumber(ARGV[1]) end
@@ -148,34 +211,35 @@ local function upgraded(r, seed)
   return string.char(0x43, 0xa0 + #id) .. id .. string.sub(r, 2), id
 end
 local function upgradeStored(first, records, seed)
-  local any = false
-  for _, r in ipairs(records) do if isLegacy(r) then any = true break end end
-  if not any then return 0 end
+  if not anyLegacy(records) then return 0 end
   ensureIndex()
-  local growth, ids = 0, {}
+  local growth = 0
   for i, r in ipairs(records) do
     if isLegacy(r) then
       local u, id = upgraded(r, seed)
       records[i] = u
       growth = growth + #u - #r
       redis.call('LSET', KEYS[2], first + i - 1, u)
-      redis.call('SADD', KEYS[3], id)
-      ids[#ids + 1] = id
+      indexAdd({id})
     end
   end
-  redis.call('HINCRBY', KEYS[1], 'ni', #ids)
   return growth
 end
 local function upgradeRemoved(records, seed)
-  local any = false
-  for _, r in ipairs(records) do if isLegacy(r) then any = true break end end
-  if not any then return end
+  if not anyLegacy(records) then return end
   ensureIndex()
   for i, r in ipairs(records) do
     if isLegacy(r) then records[i] = upgraded(r, seed) end
   end
 end
 `;
+
+/** The start of a script that may hand out or rewrite records of the first format: the session, its ids, their upgrade. */
+function editStart(missing: string): string {
+  return `${sessionStart(missing)}
+${INDEX}
+${LEGACY}`;
+}
 
 /**
  * ARGV[3] version, [4] capabilities, [5] servers, [6] maxSessionBytes, then field/value pairs of the plain
@@ -207,39 +271,53 @@ return {1, b}
 export const GET_SCRIPT: ScriptSource = {
   numberOfKeys: 3,
   lua: `
-if redis.call('EXISTS', KEYS[1]) == 0 then return false end
-${SESSION_BYTES}
-${INDEX}
-${LEGACY}
+${editStart('false')}
 local b = sessionBytes()
-local held = redis.call('LLEN', KEYS[2])
 local last, from, most = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local first, count
-if last >= 0 then
-  count = math.min(last, held)
-  first = held - count
-else
-  first = math.min(from, held)
-  count = held - first
-  if most >= 0 and most < count then count = most end
-end
 local max = tonumber(ARGV[6])
-redis.call('HSET', KEYS[1], 'a', ARGV[1], 'b', b)
-${REFRESH}
-if b > max and count == held then return {b} end
+local held, first, count
 local log = {}
-if count > 0 then log = redis.call('LRANGE', KEYS[2], first, first + count - 1) end
+if last < 0 and from == 0 and most < 0 and b <= max then
+  -- The whole log, within the limit: one LRANGE, and its length is the length.
+  log = redis.call('LRANGE', KEYS[2], 0, -1)
+  held, first, count = #log, 0, #log
+else
+  held = redis.call('LLEN', KEYS[2])
+  if last >= 0 then
+    count = math.min(last, held)
+    first = held - count
+  else
+    first = math.min(from, held)
+    count = held - first
+    if most >= 0 and most < count then count = most end
+  end
+  if count > 0 and (b <= max or count < held) then log = redis.call('LRANGE', KEYS[2], first, first + count - 1) end
+end
 local growth = upgradeStored(first, log, ARGV[7])
-if growth ~= 0 then
-  b = b + growth
-  redis.call('HSET', KEYS[1], 'b', b)
-end
-if b > max then
-  local read = fieldBytes()
-  for _, r in ipairs(log) do read = read + #r end
-  if read > max then return {b} end
-end
+if growth ~= 0 or not tonumber(state[1]) then save({'b', b + growth}) else save({}) end
+b = b + growth
+refresh(false)
+if b > max and count == held then return {b} end
+if b > max and fieldBytes() + recordBytes(log) > max then return {b} end
 return {redis.call('HGETALL', KEYS[1]), log, held}
+`,
+};
+
+/**
+ * The first command of a read on a single Redis, in one `MULTI` with the `LRANGE` of the window (so the
+ * records go to the host straight from Redis, never through Lua, which costs more than the rest of a read
+ * once they are a few kilobytes). Refreshes the session as `GET` does and returns nil, or `[hash as a flat
+ * list, messages held, bytes held]`. The host checks the window for records of the first format, and reads
+ * again with `GET` (which upgrades them in place) when it finds one.
+ */
+export const OPEN_SCRIPT: ScriptSource = {
+  numberOfKeys: 3,
+  lua: `
+${sessionStart('false')}
+local b = sessionBytes()
+if tonumber(state[1]) then save({}) else save({'b', b}) end
+refresh(false)
+return {redis.call('HGETALL', KEYS[1]), redis.call('LLEN', KEYS[2]), b}
 `,
 };
 
@@ -252,20 +330,19 @@ return {redis.call('HGETALL', KEYS[1]), log, held}
 export const APPEND_SCRIPT: ScriptSource = {
   numberOfKeys: 3,
   lua: `
-if redis.call('EXISTS', KEYS[1]) == 0 then return {1, 0} end
+${sessionStart('{1, 0}')}
+${INDEX}
 if tonumber(ARGV[4]) > tonumber(ARGV[6]) then return {3, tonumber(ARGV[4])} end
 local held = redis.call('LLEN', KEYS[2])
 if held >= tonumber(ARGV[5]) then return {2, held} end
-${SESSION_BYTES}
-${INDEX}
 local b = sessionBytes() + #ARGV[3]
 if b > tonumber(ARGV[7]) then return {4, b} end
-local length = redis.call('RPUSH', KEYS[2], ARGV[3])
+local created = pushBack({ARGV[3]})
 local id = recordId(ARGV[3])
 if id then indexAdd({id}) end
-redis.call('HSET', KEYS[1], 'a', ARGV[1], 'u', ARGV[1], 'b', b)
-${REFRESH}
-return {0, length}
+save({'u', ARGV[1], 'b', b})
+refresh(created)
+return {0, held + 1}
 `,
 };
 
@@ -281,12 +358,14 @@ return {0, length}
 export const APPEND_MANY_SCRIPT: ScriptSource = {
   numberOfKeys: 3,
   lua: `
-if redis.call('EXISTS', KEYS[1]) == 0 then return {1} end
-${SESSION_BYTES}
+${sessionStart('{1}')}
 ${INDEX}
 local n = (#ARGV - 6) / 3
 local held = redis.call('LLEN', KEYS[2])
-if n > 0 and held >= n then
+if n > 0 then ensureIndex() end
+-- A retry only when the first record's id is in the session: a new id (the common case) reads no record.
+local firstKnown = n > 0 and redis.call('SISMEMBER', KEYS[3], recordId(ARGV[7]) or '') == 1
+if firstKnown and held >= n then
   local newest = redis.call('LRANGE', KEYS[2], held - n, -1)
   local same = true
   for i = 1, n do
@@ -300,23 +379,22 @@ if n > 0 and held >= n then
     end
   end
   if same then
-    redis.call('HSET', KEYS[1], 'a', ARGV[1])
-    ${REFRESH}
+    save({})
+    refresh(false)
     return {0, held}
   end
 end
 local ifLength = tonumber(ARGV[3])
 if ifLength >= 0 and held ~= ifLength then return {2, held} end
 if n == 0 then
-  redis.call('HSET', KEYS[1], 'a', ARGV[1])
-  ${REFRESH}
+  save({})
+  refresh(false)
   return {0, held}
 end
-ensureIndex()
 local seen, ids = {}, {}
 for i = 1, n do
   local id = recordId(ARGV[4 + 3 * i])
-  if id == nil or seen[id] or redis.call('SISMEMBER', KEYS[3], id) == 1 then return {3, i} end
+  if id == nil or seen[id] or (i == 1 and firstKnown) or (i > 1 and redis.call('SISMEMBER', KEYS[3], id) == 1) then return {3, i} end
   seen[id] = true
   ids[i] = id
 end
@@ -326,17 +404,14 @@ for i = 1, n do
   if bytes > maxBytes then return {4, i, bytes} end
 end
 if held + n > tonumber(ARGV[4]) then return {5, held} end
-local b = sessionBytes()
 local records = {}
-for i = 1, n do
-  records[i] = ARGV[4 + 3 * i]
-  b = b + #records[i]
-end
+for i = 1, n do records[i] = ARGV[4 + 3 * i] end
+local b = sessionBytes() + recordBytes(records)
 if b > tonumber(ARGV[6]) then return {6, b} end
-pushBack(records)
+local created = pushBack(records)
 indexAdd(ids)
-redis.call('HSET', KEYS[1], 'a', ARGV[1], 'u', ARGV[1], 'b', b)
-${REFRESH}
+save({'u', ARGV[1], 'b', b})
+refresh(created)
 return {0, held + n}
 `,
 };
@@ -348,16 +423,13 @@ return {0, held + n}
 export const POP_SCRIPT: ScriptSource = {
   numberOfKeys: 3,
   lua: `
-if redis.call('EXISTS', KEYS[1]) == 0 then return {1} end
-${SESSION_BYTES}
-${INDEX}
-${LEGACY}
+${editStart('{1}')}
 local held = redis.call('LLEN', KEYS[2])
 local ifLength = tonumber(ARGV[3])
 if ifLength >= 0 and held ~= ifLength then return {2, held} end
 if held == 0 then
-  redis.call('HSET', KEYS[1], 'a', ARGV[1])
-  ${REFRESH}
+  save({})
+  refresh(false)
   return {0}
 end
 local b = sessionBytes()
@@ -366,8 +438,8 @@ b = b - #r
 local id = recordId(r)
 local popped = {r}
 if id then indexRemove({id}) else upgradeRemoved(popped, ARGV[4]) end
-redis.call('HSET', KEYS[1], 'a', ARGV[1], 'u', ARGV[1], 'b', b)
-${REFRESH}
+save({'u', ARGV[1], 'b', b})
+refresh(false)
 return {0, popped[1]}
 `,
 };
@@ -385,10 +457,7 @@ return {0, popped[1]}
 export const SPLICE_SCRIPT: ScriptSource = {
   numberOfKeys: 3,
   lua: `
-if redis.call('EXISTS', KEYS[1]) == 0 then return {1} end
-${SESSION_BYTES}
-${INDEX}
-${LEGACY}
+${editStart('{1}')}
 local held = redis.call('LLEN', KEYS[2])
 local ifLength = tonumber(ARGV[3])
 if ifLength >= 0 and held ~= ifLength then return {2, held} end
@@ -424,9 +493,7 @@ end
 local count = held - dc + k
 if count > tonumber(ARGV[6]) and count > held then return {5, count} end
 local b = sessionBytes()
-local after = b
-for _, r in ipairs(removed) do after = after - #r end
-for _, r in ipairs(records) do after = after + #r end
+local after = b - recordBytes(removed) + recordBytes(records)
 if after > tonumber(ARGV[8]) and after > b then return {6, after} end
 if dc > 0 or k > 0 then
   local tail = held - start - dc
@@ -447,8 +514,9 @@ end
 indexRemove(leavingIds)
 indexAdd(ids)
 upgradeRemoved(removed, ARGV[9])
-redis.call('HSET', KEYS[1], 'a', ARGV[1], 'u', ARGV[1], 'b', after)
-${REFRESH}
+save({'u', ARGV[1], 'b', after})
+-- The list may have been emptied and pushed again (a new key): always refreshed.
+refresh(true)
 return {0, removed}
 `,
 };
@@ -461,17 +529,14 @@ return {0, removed}
 export const FORK_READ_SCRIPT: ScriptSource = {
   numberOfKeys: 3,
   lua: `
-if redis.call('EXISTS', KEYS[1]) == 0 then return false end
-${SESSION_BYTES}
-${INDEX}
-${LEGACY}
+${editStart('false')}
 local b = sessionBytes()
 local n = tonumber(ARGV[3])
 local log = {}
 if n ~= 0 then log = redis.call('LRANGE', KEYS[2], 0, n < 0 and -1 or n - 1) end
 b = b + upgradeStored(0, log, ARGV[4])
-redis.call('HSET', KEYS[1], 'a', ARGV[1], 'b', b)
-${REFRESH}
+save({'b', b})
+refresh(false)
 return {redis.call('HGETALL', KEYS[1]), log}
 `,
 };
@@ -485,6 +550,8 @@ export const FORK_WRITE_SCRIPT: ScriptSource = {
   numberOfKeys: 3,
   lua: `
 if redis.call('EXISTS', KEYS[1]) == 1 then return {1} end
+local state = {false, false}
+${SESSION_END}
 ${INDEX}
 local f = tonumber(ARGV[5])
 local b = 0
@@ -500,10 +567,14 @@ end
 if b > tonumber(ARGV[4]) then return {2, b} end
 redis.call('DEL', KEYS[2], KEYS[3])
 pushBack(records)
-redis.call('HSET', KEYS[1], 'v', ARGV[3], 'c', ARGV[1], 'a', ARGV[1], 'u', ARGV[1], 'b', b)
-for i = 1, f do redis.call('HSET', KEYS[1], ARGV[4 + 2 * i], ARGV[5 + 2 * i]) end
 indexAdd(ids)
-${REFRESH}
+local fields = {'v', ARGV[3], 'c', ARGV[1], 'u', ARGV[1], 'b', b}
+for i = 1, f do
+  fields[#fields + 1] = ARGV[4 + 2 * i]
+  fields[#fields + 1] = ARGV[5 + 2 * i]
+end
+save(fields)
+refresh(true)
 return {0}
 `,
 };
@@ -515,8 +586,7 @@ return {0}
 export const UPDATE_SCRIPT: ScriptSource = {
   numberOfKeys: 3,
   lua: `
-if redis.call('EXISTS', KEYS[1]) == 0 then return {0, 0} end
-${SESSION_BYTES}
+${sessionStart('{0, 0}')}
 local b = sessionBytes()
 for i = 4, #ARGV, 3 do
   b = b - redis.call('HSTRLEN', KEYS[1], ARGV[i])
@@ -527,8 +597,8 @@ for i = 4, #ARGV, 3 do
   if ARGV[i + 1] == '1' then redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 2])
   else redis.call('HDEL', KEYS[1], ARGV[i]) end
 end
-redis.call('HSET', KEYS[1], 'a', ARGV[1], 'u', ARGV[1], 'b', b)
-${REFRESH}
+save({'u', ARGV[1], 'b', b})
+refresh(false)
 return {1, b}
 `,
 };
@@ -537,9 +607,9 @@ return {1, b}
 export const TOUCH_SCRIPT: ScriptSource = {
   numberOfKeys: 3,
   lua: `
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], 'a', ARGV[1])
-${REFRESH}
+${sessionStart('0')}
+save({})
+refresh(false)
 return 1
 `,
 };
@@ -551,9 +621,7 @@ return 1
 export const REMOVE_SCRIPT: ScriptSource = {
   numberOfKeys: 3,
   lua: `
-if redis.call('EXISTS', KEYS[1]) == 0 then return false end
-${INDEX}
-${LEGACY}
+${editStart('false')}
 local log = redis.call('LRANGE', KEYS[2], 0, -1)
 upgradeRemoved(log, ARGV[2])
 local session = {redis.call('HGETALL', KEYS[1]), log, #log}
@@ -566,6 +634,7 @@ return session
 export const SCRIPTS = Object.freeze({
   ssCreate: CREATE_SCRIPT,
   ssGet: GET_SCRIPT,
+  ssOpen: OPEN_SCRIPT,
   ssAppend: APPEND_SCRIPT,
   ssAppendMany: APPEND_MANY_SCRIPT,
   ssPop: POP_SCRIPT,

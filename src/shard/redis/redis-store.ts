@@ -24,7 +24,7 @@ import type { ShardRedisConfig } from '../../protocol/messages.js';
 import type { SessionId } from '../../protocol/model.js';
 import type { GetArgs } from '../../protocol/ops.js';
 import { OperationFailure } from '../../protocol/operation-failure.js';
-import { messageRecordId } from '../../protocol/message-record.js';
+import { isLegacyRecord, messageRecordId } from '../../protocol/message-record.js';
 import { KeySpace } from './keys.js';
 import { SCRIPTS } from './lua-scripts.js';
 
@@ -260,6 +260,7 @@ interface ScriptCommands {
   ssCreate(meta: string, log: string, ids: string, ...args: Arg[]): Promise<[number, number]>;
   ssGetBuffer(meta: string, log: string, ids: string, ...args: Arg[]): Promise<GetReply | null>;
   ssAppend(meta: string, log: string, ids: string, ...args: Arg[]): Promise<[number, number]>;
+  multi(): ReadTransaction;
   ssAppendMany(meta: string, log: string, ids: string, ...args: Arg[]): Promise<number[]>;
   ssPopBuffer(meta: string, log: string, ids: string, ...args: Arg[]): Promise<[number, Buffer?]>;
   ssSpliceBuffer(meta: string, log: string, ids: string, ...args: Arg[]): Promise<[number, Buffer[] | number, number?]>;
@@ -268,6 +269,13 @@ interface ScriptCommands {
   ssUpdate(meta: string, log: string, ids: string, ...args: Arg[]): Promise<[number, number]>;
   ssTouch(meta: string, log: string, ids: string, ...args: Arg[]): Promise<number>;
   ssRemoveBuffer(meta: string, log: string, ids: string, ...args: Arg[]): Promise<SessionReply | null>;
+}
+
+/** The commands of a read in one `MULTI` (see `OPEN_SCRIPT`). */
+interface ReadTransaction {
+  ssOpenBuffer(meta: string, log: string, ids: string, ...args: Arg[]): ReadTransaction;
+  lrangeBuffer(key: string, start: number, stop: number): ReadTransaction;
+  exec(): Promise<[Error | null, unknown][] | null>;
 }
 
 /** The limits a Redis shard passes to its scripts. */
@@ -292,6 +300,25 @@ export interface RecordToWrite {
 
 /** The fields of a session a fork copies (counted in `b`), as stored. */
 export const FORK_FIELDS: readonly string[] = ['cap', 'srv', 'cwd', 'title', 'owner', 'meta'];
+
+/** The fields counted with the messages in `b` (see `lua-scripts.ts`). */
+const COUNTED = new Set(FORK_FIELDS);
+
+/** Reads returning this many bytes of records on average go as a transaction (see `readInTransaction`). */
+const TRANSACTION_READ_BYTES = 8_192;
+
+/** Whether `error` says Redis does not have the script (ioredis loads it on a call outside a transaction). */
+function isNoScript(error: unknown): boolean {
+  return error instanceof Error && /NOSCRIPT|EXECABORT/.test(error.message);
+}
+
+/** The `LRANGE` bounds of a window (`GetArgs`): from the end for `lastMessages`, else from `fromMessage`. */
+export function windowRange(window: GetArgs): [number, number] {
+  // `LRANGE 1 0` is empty; a start or stop of -0 would read from the head.
+  if (window.lastMessages >= 0) return window.lastMessages === 0 ? [1, 0] : [-window.lastMessages, -1];
+  if (window.maxMessages === 0) return [1, 0];
+  return [window.fromMessage, window.maxMessages < 0 ? -1 : window.fromMessage + window.maxMessages - 1];
+}
 
 const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 const seedPool = new Uint8Array(1_200);
@@ -339,6 +366,10 @@ export class RedisSessionStore {
   /** The session with its idle clock refreshed, or `null`; the window as in the `get` op (`GetArgs`). */
   async get(id: SessionId, now: number, window: GetArgs): Promise<SessionReply | null> {
     this.breaker?.check();
+    if (this.readInTransaction()) {
+      const read = await this.readWindow(id, now, window);
+      if (read !== undefined) return read;
+    }
     const { maxSessionAgeMs, maxSessionBytes } = this.limits;
     const reply = await this.scripts.ssGetBuffer(
       ...this.keys.session(id),
@@ -350,12 +381,78 @@ export class RedisSessionStore {
       maxSessionBytes,
       seed(),
     );
+    if (reply !== null && reply.length === 3) this.noteRead(reply[1]);
     if (reply === null || reply.length === 3) return reply;
-    // Only a session written under a larger limit holds more: a read never hands the host more.
-    throw new OperationFailure(
+    throw this.tooLargeToRead(id, reply[0]);
+  }
+
+  /** Only a session written under a larger limit holds more: a read never hands the host more. */
+  private tooLargeToRead(id: SessionId, held: number): OperationFailure {
+    return new OperationFailure(
       ErrorCode.LIMIT_EXCEEDED,
-      `maxSessionBytes: session ${id} holds ${reply[0]} bytes, past what one read returns (${maxSessionBytes} bytes); read a window of its messages (lastMessages, or fromMessage and maxMessages)`,
+      `maxSessionBytes: session ${id} holds ${held} bytes, past what one read returns (${this.limits.maxSessionBytes} bytes); read a window of its messages (lastMessages, or fromMessage and maxMessages)`,
     );
+  }
+
+  /**
+   * Whether the next read goes as one `MULTI` (`OPEN_SCRIPT`, `HGETALL`, `LRANGE`) rather than `GET_SCRIPT`:
+   * on a single Redis (a cluster sends no transaction, see the module comment), once this shard's reads
+   * have been returning some kilobytes of records. Then the records pass straight from Redis to the
+   * worker: through Lua they cost Redis more than all the rest of a read. Smaller reads stay one script,
+   * which costs the worker less than a transaction. Both give the same answer.
+   */
+  private readInTransaction(): boolean {
+    return this.breaker !== null && this.readBytes >= TRANSACTION_READ_BYTES;
+  }
+
+  /** A running average of the bytes of records per read, for `readInTransaction`. */
+  private readBytes = 0;
+
+  private noteRead(records: Buffer[]): void {
+    let bytes = 0;
+    for (const record of records) bytes += record.length;
+    this.readBytes += (bytes - this.readBytes) / 16;
+  }
+
+  /**
+   * A read as one `MULTI`; `undefined` when the window holds records of the first format, which only
+   * `GET_SCRIPT` upgrades (the caller reads again with it: the first read changed nothing but the clock).
+   */
+  private async readWindow(id: SessionId, now: number, window: GetArgs): Promise<SessionReply | null | undefined> {
+    const log = this.keys.log(id);
+    const [start, stop] = windowRange(window);
+    let replies: [Error | null, unknown][] | null;
+    try {
+      replies = await this.scripts
+        .multi()
+        .ssOpenBuffer(...this.keys.session(id), now, this.limits.maxSessionAgeMs)
+        .lrangeBuffer(log, start, stop)
+        .exec();
+    } catch (error) {
+      // Redis lost its scripts (a restart, SCRIPT FLUSH): `GET_SCRIPT` loads them again, and this read with them.
+      if (isNoScript(error)) return undefined;
+      throw error;
+    }
+    if (replies === null) throw new Error('Connection is closed.');
+    for (const [error] of replies) {
+      if (isNoScript(error)) return undefined;
+      if (error !== null) throw error;
+    }
+    const open = replies[0]![1] as [Buffer[], number, number] | null;
+    if (open === null) return null;
+    const [flat, held, bytes] = open;
+    const records = replies[1]![1] as Buffer[];
+    this.noteRead(records);
+    for (const record of records) if (isLegacyRecord(record)) return undefined;
+    const max = this.limits.maxSessionBytes;
+    if (bytes > max) {
+      if (records.length === held) throw this.tooLargeToRead(id, bytes);
+      let read = 0;
+      for (let i = 0; i + 1 < flat.length; i += 2) if (COUNTED.has(flat[i]!.toString('latin1'))) read += flat[i + 1]!.length;
+      for (const record of records) read += record.length;
+      if (read > max) throw this.tooLargeToRead(id, bytes);
+    }
+    return [flat, records, held];
   }
 
   /** Appends one encoded Message record; resolves the new context length. */
