@@ -64,8 +64,21 @@ export function checkWellFormedText(value: string, path: string): void {
 
 /** Counts what a walk has read, so that callers can bound it before encoding. */
 export interface JsonBudget {
-  /** UTF-16 units of strings and keys read so far: a lower bound of the UTF-8 bytes they encode to. */
+  /**
+   * A lower bound of the JSON bytes read so far: the UTF-16 units of strings and keys (each encodes to at
+   * least one UTF-8 byte) and one per array element.
+   */
   textUnits: number;
+  /**
+   * Set, the walk stops with this error as soon as `textUnits` passes `limit`: data far over a limit (ten
+   * million numbers, say) is refused without being walked whole and serialised first.
+   */
+  limit?: { bytes: number; refuse: (textUnits: number) => Error };
+}
+
+function overBudget(budget: JsonBudget): void {
+  const limit = budget.limit;
+  if (limit !== undefined && budget.textUnits > limit.bytes) throw limit.refuse(budget.textUnits);
 }
 
 /** The keys from the top of a walk down to the value being read: an error's path, built only when one is thrown. */
@@ -93,6 +106,7 @@ function walkJson(value: unknown, base: string, trail: Trail, depth: number, bud
   if (typeof value === 'string') {
     if (!value.isWellFormed()) checkWellFormedText(value, pathOf(base, trail));
     budget.textUnits += value.length;
+    overBudget(budget);
     return value;
   }
   if (typeof value === 'number') {
@@ -105,6 +119,8 @@ function walkJson(value: unknown, base: string, trail: Trail, depth: number, bud
   if (types.isProxy(value)) throw new InvalidArgumentError(`${pathOf(base, trail)} must be plain data, got a Proxy`);
   if (Array.isArray(value)) {
     const length = value.length;
+    budget.textUnits += length;
+    overBudget(budget);
     const out = copy === 'none' ? null : new Array<Json>(length);
     if (copy === 'bare') Object.setPrototypeOf(out, null);
     for (let i = 0; i < length; i++) {

@@ -129,9 +129,9 @@ function checkContent(value: unknown, budget: JsonBudget, field: string, copy: J
 /**
  * Checks one message (see the module comment); `path` names it in errors (`messages[3]`, say). With
  * `copy` `none`, `content` and `metadata` are the caller's own objects, checked in place: serialise them
- * before the caller's code runs again.
+ * before the caller's code runs again. With a `limit`, the walk stops once the message's text is past it.
  */
-export function checkStructuredMessage(value: unknown, path = 'message', copy: JsonCopy = 'copy'): CheckedMessage {
+export function checkStructuredMessage(value: unknown, path = 'message', copy: JsonCopy = 'copy', limit?: JsonBudget['limit']): CheckedMessage {
   const given = readRecord(value, path);
   if (given === undefined) throw new InvalidArgumentError(`${path} must be a plain object, got ${describeData(value)}`);
   for (const key in given) {
@@ -139,7 +139,7 @@ export function checkStructuredMessage(value: unknown, path = 'message', copy: J
       throw new InvalidArgumentError(`${path}.${key} is not a message field (${MESSAGE_FIELDS.join(', ')})`);
     }
   }
-  const budget: JsonBudget = { textUnits: 0 };
+  const budget: JsonBudget = { textUnits: 0, limit };
   const id = given.id === undefined ? undefined : checkMessageId(given.id, `${path}.id`);
   if (!ROLES.includes(given.role as Role)) throw new InvalidArgumentError(`${path}.role must be one of ${ROLES.join(', ')}, got ${describeData(given.role)}`);
   const content = checkContent(given.content, budget, `${path}.content`, copy);

@@ -364,10 +364,10 @@ export function checkMessage(value: unknown, maxMessageBytes: number, path = 'me
 function checkRichMessage(value: unknown, maxMessageBytes: number, path: string): CheckedMessageInput {
   // Checked in place and serialised at once; copied with no prototypes if one was given a toJSON, which
   // JSON.stringify would run.
-  const checked = checkStructuredMessage(value, path, serialisesPlainly() ? 'none' : 'bare');
-  if (checked.textUnits > maxMessageBytes) {
-    throw new LimitExceededError(`${path} is at least ${checked.textUnits} bytes of content and metadata, over maxMessageBytes (${maxMessageBytes})`);
-  }
+  const refuse = (textUnits: number): Error =>
+    new LimitExceededError(`${path} is at least ${textUnits} bytes of content and metadata, over maxMessageBytes (${maxMessageBytes})`);
+  const checked = checkStructuredMessage(value, path, serialisesPlainly() ? 'none' : 'bare', { bytes: maxMessageBytes, refuse });
+  if (checked.textUnits > maxMessageBytes) throw refuse(checked.textUnits);
   const content = typeof checked.content === 'string' ? checked.content : new JsonText(JSON.stringify(checked.content));
   const metadata = checked.metadata === undefined ? null : new JsonText(JSON.stringify(checked.metadata));
   const bytes = (typeof content === 'string' ? Buffer.byteLength(content, 'utf8') : content.bytes) + (metadata?.bytes ?? 0);

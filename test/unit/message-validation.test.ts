@@ -4,7 +4,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { InvalidArgumentError } from '../../src/main/errors.js';
+import { InvalidArgumentError, LimitExceededError } from '../../src/main/errors.js';
 import { checkJson, MAX_JSON_DEPTH, readJson } from '../../src/main/json-data.js';
 import { checkMessage } from '../../src/main/validation.js';
 import { JsonText } from '../../src/protocol/message-record.js';
@@ -204,5 +204,24 @@ describe('a message checked in place and serialised at once', () => {
     } finally {
       delete (Object.prototype as { toJSON?: unknown }).toJSON;
     }
+  });
+});
+
+describe('a message far past maxMessageBytes', () => {
+  it('is refused as soon as its walk passes the limit, before the rest is read or serialised', () => {
+    // A function past the limit would be refused as invalid data if the walk went on to it.
+    const numbers: unknown[] = Array.from({ length: 2_000 }, (_, i) => i);
+    numbers.push(() => 'never read');
+    const message = { role: 'tool', content: [{ type: 'tool_result', toolCallId: 'c1', output: numbers }] };
+    let error: unknown;
+    try {
+      checkMessage(message, 1_000);
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(LimitExceededError);
+    expect((error as Error).message).toMatch(/^message is at least \d+ bytes of content and metadata, over maxMessageBytes \(1000\)$/);
+    // Within the limit, the same walk reads everything and refuses the function, naming it.
+    expect(refused(() => checkMessage(message, 1_000_000))).toContain('message.content[0].output[2000] must be JSON data');
   });
 });
