@@ -52,24 +52,7 @@ export function connect(engine: SessionEngine, options: AcpSessionServiceOptions
     await service.recordTurn(params.sessionId, params.prompt, reply);
     return { stopReason: 'end_turn' };
   });
-  const updates: SessionNotification[] = [];
-  const { agentSide, clientSide } = connectedStreams();
-  const agentConnection = app.connect(agentSide);
-  const clientConnection = client({ name: 'sdk client under test' })
-    .onNotification(methods.client.session.update, ({ params }) => {
-      updates.push(params);
-    })
-    .connect(clientSide);
-  return {
-    agent: clientConnection.agent,
-    service,
-    updates,
-    async close() {
-      clientConnection.close();
-      agentConnection.close();
-      await Promise.allSettled([clientConnection.closed, agentConnection.closed]);
-    },
-  };
+  return wire(service, app);
 }
 
 /** A connection that has answered `initialize`. */
@@ -93,24 +76,7 @@ export async function rejection(promise: Promise<unknown>): Promise<{ code?: unk
 export function connectAgent(engine: SessionEngine, handler: PromptHandler, options: AcpSessionServiceOptions = {}): Connection {
   const service = new AcpSessionService(engine, options);
   const app = service.register(agent({ name: 'recording agent under test' }), { prompt: handler });
-  const updates: SessionNotification[] = [];
-  const { agentSide, clientSide } = connectedStreams();
-  const agentConnection = app.connect(agentSide);
-  const clientConnection = client({ name: 'sdk client under test' })
-    .onNotification(methods.client.session.update, ({ params }) => {
-      updates.push(params);
-    })
-    .connect(clientSide);
-  return {
-    agent: clientConnection.agent,
-    service,
-    updates,
-    async close() {
-      clientConnection.close();
-      agentConnection.close();
-      await Promise.allSettled([clientConnection.closed, agentConnection.closed]);
-    },
-  };
+  return wire(service, app);
 }
 
 /** What a client shows of a stream of updates: its messages (chunks of one message joined, adjacent texts joined) and every other update. */
@@ -147,4 +113,26 @@ export function shownPrompt(prompt: ContentBlock[], messageId: string | null = e
 
 function expectAnyString(): string {
   return expect.any(String) as unknown as string;
+}
+
+/** An SDK client connected to `app` over in-memory streams, collecting the session updates it is sent. */
+function wire(service: AcpSessionService, app: ReturnType<AcpSessionService['register']>): Connection {
+  const updates: SessionNotification[] = [];
+  const { agentSide, clientSide } = connectedStreams();
+  const agentConnection = app.connect(agentSide);
+  const clientConnection = client({ name: 'sdk client under test' })
+    .onNotification(methods.client.session.update, ({ params }) => {
+      updates.push(params);
+    })
+    .connect(clientSide);
+  return {
+    agent: clientConnection.agent,
+    service,
+    updates,
+    async close() {
+      clientConnection.close();
+      agentConnection.close();
+      await Promise.allSettled([clientConnection.closed, agentConnection.closed]);
+    },
+  };
 }
