@@ -82,6 +82,7 @@ export type {
 export type {
   ClientCapabilities,
   Message,
+  MessagesJson,
   MessageInput,
   Role,
   Session,

@@ -7,10 +7,10 @@
 import { EventEmitter } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import type { JsonObject } from '../protocol/content.js';
-import type { Message, MessageInput, Session, SessionId, SessionInit, SessionUpdate } from '../protocol/model.js';
+import type { Message, MessageInput, MessagesJson, Session, SessionId, SessionInit, SessionUpdate } from '../protocol/model.js';
 import { LogCode } from '../protocol/error-codes.js';
 import { FAULT_KINDS, type FaultKind, type StoreStateEvent } from '../protocol/messages.js';
-import { type ArgsOf, type IdOf, type OpName, type ResultOf, type ShardFigures, WHOLE_HISTORY } from '../protocol/ops.js';
+import { type ArgsOf, type GetArgs, type IdOf, type OpName, type ResultOf, type ShardFigures, WHOLE_HISTORY } from '../protocol/ops.js';
 import { AbortedError, CapacityError, EngineClosedError, InvalidArgumentError, LimitExceededError, QueueFullError, ShardCrashedError } from './errors.js';
 import { log, resolveOptions, shardSpinConfig, type ResolvedOptions, type SessionEngineOptions } from './options.js';
 import { EngineMetrics, type MetricsSnapshot } from './metrics.js';
@@ -157,6 +157,22 @@ export interface ListOptions extends CallOptions {
 
 /** The keys `get()` and `list()` take in their options. */
 const GET_OPTIONS: readonly (keyof GetOptions)[] = ['lastMessages', 'fromMessage', 'maxMessages', 'signal'];
+
+/** The window a read's options ask for (checked; the whole history when none is given). */
+function windowOf(options: GetOptions | undefined): GetArgs {
+  if (options === undefined) return WHOLE_HISTORY;
+  const lastMessages = readOption(options, 'lastMessages');
+  const fromMessage = readOption(options, 'fromMessage');
+  const maxMessages = readOption(options, 'maxMessages');
+  if (lastMessages !== undefined && (fromMessage !== undefined || maxMessages !== undefined)) {
+    throw new InvalidArgumentError('options.lastMessages cannot be combined with fromMessage or maxMessages');
+  }
+  return {
+    lastMessages: lastMessages === undefined ? -1 : checkCount(lastMessages, 'options.lastMessages'),
+    fromMessage: fromMessage === undefined ? 0 : checkCount(fromMessage, 'options.fromMessage'),
+    maxMessages: maxMessages === undefined ? -1 : checkCount(maxMessages, 'options.maxMessages'),
+  };
+}
 const CONDITIONAL_OPTIONS: readonly (keyof ConditionalOptions)[] = ['ifLength', 'signal'];
 const FORK_OPTIONS: readonly (keyof ForkOptions)[] = ['messages', 'title', 'metadata', 'signal'];
 const CALL_OPTIONS: readonly (keyof CallOptions)[] = ['signal'];
@@ -326,23 +342,27 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
     try {
       this.assertOpen();
       checkSessionId(id);
-      let window = WHOLE_HISTORY;
       const call = callOf(checkCallOptions(options, GET_OPTIONS));
-      if (options !== undefined) {
-        const given = options;
-        const lastMessages = readOption(given, 'lastMessages');
-        const fromMessage = readOption(given, 'fromMessage');
-        const maxMessages = readOption(given, 'maxMessages');
-        if (lastMessages !== undefined && (fromMessage !== undefined || maxMessages !== undefined)) {
-          throw new InvalidArgumentError('options.lastMessages cannot be combined with fromMessage or maxMessages');
-        }
-        window = {
-          lastMessages: lastMessages === undefined ? -1 : checkCount(lastMessages, 'options.lastMessages'),
-          fromMessage: fromMessage === undefined ? 0 : checkCount(fromMessage, 'options.fromMessage'),
-          maxMessages: maxMessages === undefined ? -1 : checkCount(maxMessages, 'options.maxMessages'),
-        };
-      }
-      return this.route(id).submit('get', id, window, Reply.Optional, call);
+      return this.route(id).submit('get', id, windowOf(options), Reply.Optional, call);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * The session's messages as JSON text, and how many it holds; `undefined` if it is unknown or expired.
+   * The text is exactly `JSON.stringify(session.context)` of what `get(id, options)` returns, built by the
+   * shard: the host's thread neither decodes the messages nor serialises them again, so a host that sends
+   * a window to a model puts the text into the request body as it is. Refreshes the idle clock; the same
+   * options as `get()`. Rejects `ERR_LIMIT_EXCEEDED` when the text would pass `maxSessionBytes` (read a
+   * smaller window), and `ERR_CORRUPT_DATA` when a Redis store holds bytes that are not JSON text.
+   */
+  getMessagesJson(id: SessionId, options?: GetOptions): Promise<MessagesJson | undefined> {
+    try {
+      this.assertOpen();
+      checkSessionId(id);
+      const call = callOf(checkCallOptions(options, GET_OPTIONS));
+      return this.route(id).submit('getJson', id, windowOf(options), Reply.Optional, call);
     } catch (error) {
       return Promise.reject(error);
     }

@@ -417,3 +417,144 @@ export function readMessageJson(message: Message): Message {
   if (metadata instanceof Uint8Array) message.metadata = JSON.parse(utf8.decode(metadata)) as JsonObject;
   return message;
 }
+
+const JSON_ID = Buffer.from('{"id":', 'latin1');
+const JSON_ROLE = Buffer.from(',"role":"', 'latin1');
+const JSON_CONTENT = Buffer.from('",' + '"content":', 'latin1');
+const JSON_TIMESTAMP = Buffer.from(',"timestamp":', 'latin1');
+const JSON_METADATA = Buffer.from(',"metadata":', 'latin1');
+
+/** Whether UTF-8 bytes `from` up to `to` hold a character JSON escapes in a string: `"`, `\` or a control character. */
+function needsJsonEscape(bytes: Uint8Array, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) {
+    const byte = bytes[i]!;
+    if (byte < 0x20 || byte === 0x22 || byte === 0x5c) return true;
+  }
+  return false;
+}
+
+/**
+ * The JSON text of messages, written from their records into a buffer that is reused (a shard builds it
+ * for `getMessagesJson`, off the host's thread). It is exactly the UTF-8 of `JSON.stringify` of the
+ * messages a read returns, with the same keys in the same order: content parts and metadata are JSON
+ * text in the record already and are copied as they are; plain strings and ids are copied between quotes,
+ * or escaped by `JSON.stringify` when they hold a character JSON escapes.
+ */
+export class MessagesJsonWriter {
+  private buffer: Buffer;
+  private at = 0;
+  private messages = 0;
+
+  /**
+   * @param maxBytes - the most bytes of text: adding a message past it throws `RangeError`.
+   * @param initialBytes - the buffer to start with, and what `shrink()` goes back to.
+   */
+  constructor(
+    private maxBytes: number,
+    private readonly initialBytes = 64 * 1024,
+  ) {
+    this.buffer = Buffer.allocUnsafe(initialBytes);
+  }
+
+  /** Starts an array of messages of at most `maxBytes` of text, reusing the buffer. */
+  begin(maxBytes: number = this.maxBytes): void {
+    this.maxBytes = maxBytes;
+    this.at = 0;
+    this.messages = 0;
+    this.ensure(1);
+    this.buffer[this.at++] = 0x5b; // [
+  }
+
+  /**
+   * Adds the message of the record at `at` in `bytes` (checked by `checkMessageRecord`, of today's format);
+   * returns where the record ends.
+   */
+  add(bytes: Uint8Array, at: number): number {
+    const marker = bytes[at];
+    if (marker !== MARKER && marker !== META_MARKER) throw new TypeError(`not a message record of format 3 (marker 0x${marker?.toString(16)})`);
+    if (this.messages++ > 0) {
+      this.ensure(1);
+      this.buffer[this.at++] = 0x2c; // ,
+    }
+    this.copy(JSON_ID, 0, JSON_ID.length);
+    let p = at + 1;
+    const idHeader = bytes[p] === 0xd9 ? 2 : 1;
+    const idLength = lengthAt(bytes, p, idHeader, true);
+    p += idHeader;
+    this.string(bytes, p, p + idLength);
+    p += idLength;
+    this.copy(JSON_ROLE, 0, JSON_ROLE.length);
+    const roleLength = bytes[p]! & 0x1f;
+    this.copy(bytes, p + 1, p + 1 + roleLength);
+    p += 1 + roleLength;
+    this.copy(JSON_CONTENT, 0, JSON_CONTENT.length);
+    const stringHeader = stringHeaderBytesAt(bytes[p]!);
+    const headerBytes = stringHeader === 0 ? binHeaderBytesAt(bytes[p]!) : stringHeader;
+    const contentBytes = lengthAt(bytes, p, headerBytes, stringHeader !== 0);
+    p += headerBytes;
+    if (stringHeader !== 0) this.string(bytes, p, p + contentBytes);
+    else this.copy(bytes, p, p + contentBytes);
+    p += contentBytes;
+    this.copy(JSON_TIMESTAMP, 0, JSON_TIMESTAMP.length);
+    this.ascii(String(readFloat64(bytes, p + 1)));
+    p += 9;
+    if (marker === META_MARKER) {
+      this.copy(JSON_METADATA, 0, JSON_METADATA.length);
+      const metaHeader = binHeaderBytesAt(bytes[p]!);
+      const metadataBytes = lengthAt(bytes, p, metaHeader, false);
+      p += metaHeader;
+      this.copy(bytes, p, p + metadataBytes);
+      p += metadataBytes;
+    }
+    this.ensure(1);
+    this.buffer[this.at++] = 0x7d; // }
+    return p;
+  }
+
+  /** Ends the array; the text is a view of the reused buffer, valid until the next `begin()`. */
+  finish(): Buffer {
+    this.ensure(1);
+    this.buffer[this.at++] = 0x5d; // ]
+    return this.buffer.subarray(0, this.at);
+  }
+
+  /** Gives a buffer grown past `initialBytes` back: after a large read. */
+  shrink(): void {
+    if (this.buffer.length > this.initialBytes) this.buffer = Buffer.allocUnsafe(this.initialBytes);
+  }
+
+  private ensure(bytes: number): void {
+    const needed = this.at + bytes;
+    if (needed > this.maxBytes) throw new RangeError(`the messages' JSON text would pass ${this.maxBytes} bytes`);
+    if (needed <= this.buffer.length) return;
+    const grown = Buffer.allocUnsafe(Math.min(Math.max(needed, this.buffer.length * 2), this.maxBytes));
+    this.buffer.copy(grown, 0, 0, this.at);
+    this.buffer = grown;
+  }
+
+  private copy(bytes: Uint8Array, from: number, to: number): void {
+    this.ensure(to - from);
+    this.buffer.set(bytes.subarray(from, to), this.at);
+    this.at += to - from;
+  }
+
+  private ascii(text: string): void {
+    this.ensure(text.length);
+    for (let i = 0; i < text.length; i++) this.buffer[this.at++] = text.charCodeAt(i);
+  }
+
+  /** UTF-8 bytes `from` up to `to` as a JSON string. */
+  private string(bytes: Uint8Array, from: number, to: number): void {
+    if (needsJsonEscape(bytes, from, to)) {
+      const text = JSON.stringify(Buffer.from(bytes.buffer, bytes.byteOffset + from, to - from).toString('utf8'));
+      this.ensure(Buffer.byteLength(text, 'utf8'));
+      this.at += this.buffer.write(text, this.at, 'utf8');
+      return;
+    }
+    this.ensure(to - from + 2);
+    this.buffer[this.at++] = 0x22;
+    this.buffer.set(bytes.subarray(from, to), this.at);
+    this.at += to - from;
+    this.buffer[this.at++] = 0x22;
+  }
+}

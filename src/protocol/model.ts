@@ -71,6 +71,17 @@ export interface Session {
 }
 
 /**
+ * What `getMessagesJson()` resolves: a read's messages as JSON text, and how many the session holds.
+ * `JSON.parse(json)` gives exactly the `context` that `get()` with the same options gives.
+ */
+export interface MessagesJson {
+  /** The JSON text of the messages read (an array), as `JSON.stringify` writes it. */
+  json: string;
+  /** The messages the session holds, whatever the window read. */
+  length: number;
+}
+
+/**
  * What `create()` accepts. `cwd`, `title` and `owner` given as `null` (or left out) stay unset and come
  * back as `null`.
  */

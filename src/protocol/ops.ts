@@ -20,8 +20,8 @@ import {
 } from './message-record.js';
 import type { FaultKind, RecoveryFigures } from './messages.js';
 import { FAULT_KINDS } from './messages.js';
-import { ROLES, type ClientCapabilities, type Message, type Role, type Session, type SessionId } from './model.js';
-import type { MsgpackWriter } from './msgpack-writer.js';
+import { ROLES, type ClientCapabilities, type Message, type MessagesJson, type Role, type Session, type SessionId } from './model.js';
+import { type MsgpackWriter, writeStringHeader } from './msgpack-writer.js';
 import { fail } from './operation-failure.js';
 
 /**
@@ -152,6 +152,21 @@ export type SessionWrite = (writer: MsgpackWriter) => void;
 /** Writes stored message records into a reply (one record, or an array of them), copied as they are. */
 export type RecordsWrite = (writer: MsgpackWriter) => void;
 
+/** Writes a read's messages into a reply as JSON text (a str) and the session's length (`MessagesJsonWriter`). */
+export type MessagesJsonWrite = (writer: MsgpackWriter) => void;
+
+/** The reply of a read as JSON text: `[text, length]`, the text (UTF-8 JSON) copied in as a str. */
+export function messagesJsonWrite(text: Uint8Array, length: number): MessagesJsonWrite {
+  return (writer) => {
+    writer.arrayHeader(2);
+    const target = writer.reserve(5 + text.length);
+    const at = writeStringHeader(target, writer.length, text.length);
+    target.set(text, at);
+    writer.advanceTo(at + text.length);
+    writer.number(length);
+  };
+}
+
 /**
  * Each operation's shapes: `id` (the session, or `null` for shard-wide ops), `args`, `result` (what the host
  * receives) and `out` (what a shard's handler returns for the reply; the same as `result` but for sessions).
@@ -176,6 +191,7 @@ export interface OpShapes {
   pop: { id: SessionId; args: PopArgs; result: Message | null; out: RecordsWrite | null };
   splice: { id: SessionId; args: SpliceArgs; result: Message[]; out: RecordsWrite };
   fork: { id: SessionId; args: ForkArgs; result: true; out: true };
+  getJson: { id: SessionId; args: GetArgs; result: MessagesJson | null; out: MessagesJsonWrite | null };
 }
 
 export type OpName = keyof OpShapes;
@@ -289,14 +305,33 @@ const utf8 = new TextDecoder();
 const writeTrue = (writer: MsgpackWriter): void => writer.boolean(true);
 const writeNumber = (writer: MsgpackWriter, value: number): void => writer.number(value);
 const writeBoolean = (writer: MsgpackWriter, value: boolean): void => writer.boolean(value);
-const writeSessionOrNil = (writer: MsgpackWriter, session: SessionWrite | null): void => {
-  if (session === null) writer.nil();
-  else session(writer);
+/** A result a shard writes itself (a session, a read's JSON text), or nil. */
+const writeOrNil = (writer: MsgpackWriter, write: ((writer: MsgpackWriter) => void) | null): void => {
+  if (write === null) writer.nil();
+  else write(writer);
 };
 function writeStrings(writer: MsgpackWriter, values: readonly string[]): void {
   writer.arrayHeader(values.length);
   for (const value of values) writer.string(value);
 }
+/** A read's window: a plain number (lastMessages, -1 for all) for the common reads, in one or two bytes; else [from, max]. */
+function encodeWindow(a: GetArgs): unknown {
+  return a.lastMessages >= 0 || (a.fromMessage === 0 && a.maxMessages < 0) ? a.lastMessages : [a.fromMessage, a.maxMessages];
+}
+
+function decodeWindow(wire: unknown): GetArgs {
+  if (!Array.isArray(wire)) return { lastMessages: expectInt(wire, 'lastMessages'), fromMessage: 0, maxMessages: -1 };
+  const [fromMessage, maxMessages] = expectArray(wire, 2, 'window');
+  return { lastMessages: -1, fromMessage: expectInt(fromMessage, 'fromMessage'), maxMessages: expectInt(maxMessages, 'maxMessages') };
+}
+
+/** A read's messages as JSON text: `[json, length]` on the wire. */
+function readMessagesJson(wire: unknown): MessagesJson | null {
+  if (wire === null || wire === undefined) return null;
+  const [json, length] = wire as [string, number];
+  return { json, length };
+}
+
 const noArgs = (): null => null;
 
 /** The operation table. The codes are the wire format's: never renumber one. */
@@ -327,14 +362,9 @@ export const OPS: { readonly [K in OpName]: OpCodec<K> } = Object.freeze({
     name: 'get',
     id: 'session',
     logged: 'touch',
-    // A plain number (lastMessages, -1 for all) for the common reads, in one or two bytes; a window as [from, max].
-    encodeArgs: (a: GetArgs) => (a.lastMessages >= 0 || (a.fromMessage === 0 && a.maxMessages < 0) ? a.lastMessages : [a.fromMessage, a.maxMessages]),
-    decodeArgs(wire: unknown): GetArgs {
-      if (!Array.isArray(wire)) return { lastMessages: expectInt(wire, 'lastMessages'), fromMessage: 0, maxMessages: -1 };
-      const [fromMessage, maxMessages] = expectArray(wire, 2, 'window');
-      return { lastMessages: -1, fromMessage: expectInt(fromMessage, 'fromMessage'), maxMessages: expectInt(maxMessages, 'maxMessages') };
-    },
-    writeResult: writeSessionOrNil,
+    encodeArgs: encodeWindow,
+    decodeArgs: decodeWindow,
+    writeResult: writeOrNil,
     readResult: readSession,
   },
   append: {
@@ -394,7 +424,7 @@ export const OPS: { readonly [K in OpName]: OpCodec<K> } = Object.freeze({
     logged: 'self',
     encodeArgs: noArgs,
     decodeArgs: noArgs,
-    writeResult: writeSessionOrNil,
+    writeResult: writeOrNil,
     readResult: readSession,
   },
   list: {
@@ -537,6 +567,16 @@ export const OPS: { readonly [K in OpName]: OpCodec<K> } = Object.freeze({
       };
     },
     writeResult: writeTrue,
+  },
+  getJson: {
+    code: 19,
+    name: 'getJson',
+    id: 'session',
+    logged: 'touch',
+    encodeArgs: encodeWindow,
+    decodeArgs: decodeWindow,
+    writeResult: writeOrNil,
+    readResult: readMessagesJson,
   },
 } satisfies { [K in OpName]: OpCodec<K> });
 

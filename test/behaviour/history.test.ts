@@ -9,7 +9,7 @@ import type { Message, MessageInput } from '../../dist/src/index.js';
 import { ConflictError } from '../../dist/src/main/errors.js';
 import { settle } from '../helpers/engine.js';
 import { NEVER_ISSUED_ID } from '../helpers/ids.js';
-import { held, message, read, refusal, stored } from './helpers.js';
+import { EVERY_PART, held, message, read, refusal, stored } from './helpers.js';
 import { STORES, useStores } from './stores.js';
 
 useStores();
@@ -392,6 +392,77 @@ describe.each(STORES)('the history on $name', (store) => {
       const id = await engine.create();
       expect(await engine.get(id, { fromMessage: 3, maxMessages: 2 })).toMatchObject({ context: [], length: 0 });
       expect(await engine.get(NEVER_ISSUED_ID, { lastMessages: 1 })).toBeUndefined();
+    });
+  });
+
+  describe('reading as JSON text', () => {
+    /** Messages whose JSON needs escapes, ids included, with parts, metadata and fractional timestamps. */
+    const tricky = (): MessageInput[] => [
+      message('plain'),
+      message('quotes " and \\ backslash, a tab\t, a newline\n, \u0001 and \u001f, é, 😀, \u2028'),
+      message([...EVERY_PART], { metadata: { model: 'm "1"', usage: { input: 1.5, nested: ['\n', null, true] } } }),
+      message('', { id: 'an id with "quotes" and \\ a backslash', role: 'assistant', timestamp: 0.25 }),
+      message([{ type: 'text', text: 'line\nbreak' }], { role: 'tool' }),
+      message('x'.repeat(300), { role: 'system', metadata: {} }),
+    ];
+
+    test('is exactly JSON.stringify of what get() reads, for every window, with the length held', async () => {
+      let engine = await store.start();
+      const id = await engine.create();
+      const given = tricky();
+      await engine.appendMessages(id, given);
+      engine = await store.restart(engine);
+      for (const options of [
+        undefined,
+        {},
+        { lastMessages: 2 },
+        { lastMessages: 0 },
+        { lastMessages: 50 },
+        { fromMessage: 1, maxMessages: 3 },
+        { fromMessage: 9 },
+      ]) {
+        const read = await engine.getMessagesJson(id, options);
+        const session = await engine.get(id, options);
+        expect(read!.json, JSON.stringify(options)).toBe(JSON.stringify(session!.context));
+        expect(read!.length).toBe(given.length);
+      }
+      expect(JSON.parse((await engine.getMessagesJson(id))!.json)).toEqual(given.map(stored));
+    });
+
+    test('reads [] from an empty session and undefined for an unknown one', async () => {
+      const engine = await store.start();
+      const id = await engine.create();
+      expect(await engine.getMessagesJson(id)).toEqual({ json: '[]', length: 0 });
+      expect(await engine.getMessagesJson(NEVER_ISSUED_ID, { lastMessages: 1 })).toBeUndefined();
+    });
+
+    test('refuses bad options and ids as get() does', async () => {
+      const engine = await store.start();
+      const id = await engine.create();
+      await expect(engine.getMessagesJson(id, { lastMessages: 1, fromMessage: 0 })).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });
+      await expect(engine.getMessagesJson(id, { lastMessages: -1 })).rejects.toMatchObject({
+        code: 'ERR_INVALID_ARGUMENT',
+        message: expect.stringContaining('options.lastMessages'),
+      });
+      await expect(engine.getMessagesJson(id, { asText: true } as never)).rejects.toMatchObject({
+        code: 'ERR_INVALID_ARGUMENT',
+        message: expect.stringContaining('asText'),
+      });
+      await expect(engine.getMessagesJson('not-an-id')).rejects.toMatchObject({ code: 'ERR_INVALID_SESSION_ID' });
+    });
+
+    test('refuses a read whose text would pass maxSessionBytes, and reads a smaller window of the same session', async () => {
+      const engine = await store.start({ maxSessionBytes: 2_048 });
+      const id = await engine.create();
+      // Short messages: their records fit the limit, their JSON (keys, quotes, the timestamp as text) is twice as long.
+      const given = Array.from({ length: 50 }, () => message('0123456789'));
+      await engine.appendMessages(id, given);
+      expect((await engine.get(id))!.context).toHaveLength(50);
+      await expect(engine.getMessagesJson(id)).rejects.toMatchObject({ code: 'ERR_LIMIT_EXCEEDED', message: expect.stringContaining('2048 bytes') });
+      const window = await engine.getMessagesJson(id, { lastMessages: 5 });
+      expect(JSON.parse(window!.json)).toEqual(given.slice(45).map(stored));
+      // The shard goes on: its other sessions and reads are untouched.
+      expect(await engine.appendMessage(id, message('after'))).toBe(51);
     });
   });
 });

@@ -6,6 +6,7 @@
 import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { CorruptDataError, ErrorCode, type SessionEngine, type SessionId } from '../../dist/src/index.js';
+import { encodeMessageRecord } from '../../dist/src/protocol/message-record.js';
 import { logKey, metaKey } from '../../dist/src/shard/redis/keys.js';
 import { codeOf, settle, withEngine } from '../helpers/engine.js';
 import { hasRedis, withRedis, type RedisServer } from './redis-server.js';
@@ -109,6 +110,23 @@ describe.skipIf(!hasRedis)('a session whose data in Redis is corrupt', () => {
           expect(removed.ok ? null : codeOf(removed.error)).toBe(ErrorCode.CORRUPT_DATA);
           expect(removed.ok ? '' : (removed.error as Error).message).toMatch(/removed/);
           expect(await engine.get(spoilt[0]!)).toBeUndefined();
+        });
+      });
+    });
+  });
+
+  it('fails a read as JSON text of a session holding parts that are not JSON, and only that read', async () => {
+    await withRedis(async (server) => {
+      await withEngine({ shards: 1, store: { redis: server.url }, storeTimeoutMs: 5_000 }, async (engine) => {
+        await withRaw(server, async (raw) => {
+          const [healthy, spoilt] = await Promise.all([makeSession(engine), makeSession(engine)]);
+          // A well-formed record (UTF-8 parts text starting with '[') whose text breaks off: only a parse finds it.
+          const broken = encodeMessageRecord({ id: 'broken', role: 'user', content: Buffer.from('[{"type":"text","te'), timestamp: 1, metadata: null });
+          await raw.rpush(logKey(spoilt), Buffer.from(broken));
+          const [bad, good] = await Promise.all([settle(engine.getMessagesJson(spoilt)), settle(engine.getMessagesJson(healthy))]);
+          expect(bad.ok ? null : codeOf(bad.error)).toBe(ErrorCode.CORRUPT_DATA);
+          expect(bad.ok ? '' : (bad.error as Error).message).toMatch(new RegExp(`${spoilt}.*not JSON text`));
+          expect(good.ok && JSON.parse((good.value as { json: string }).json)).toHaveLength(2);
         });
       });
     });

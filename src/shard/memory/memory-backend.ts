@@ -10,18 +10,19 @@ import { performance } from 'node:perf_hooks';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { getHeapStatistics } from 'node:v8';
 import { encodeCapabilities, encodeMetadata, encodeServers, reencodeStoredField } from '../../protocol/encoded-fields.js';
-import { checkMessageRecord, isLegacyRecord } from '../../protocol/message-record.js';
+import { checkMessageRecord, isLegacyRecord, MessagesJsonWriter } from '../../protocol/message-record.js';
 import { ErrorCode } from '../../protocol/error-codes.js';
 import type { RecoveryFigures, RecoveryProgress, ShardConfig, ShardEvent } from '../../protocol/messages.js';
+import type { SessionId } from '../../protocol/model.js';
 import { fail, OperationFailure } from '../../protocol/operation-failure.js';
-import { type CreateArgs, expectSessionId, OP_BY_CODE, OPS, type OpCodec, type OpName } from '../../protocol/ops.js';
+import { type CreateArgs, expectSessionId, type GetArgs, messagesJsonWrite, OP_BY_CODE, OPS, type OpCodec, type OpName } from '../../protocol/ops.js';
 import type { OpHandlers, ShardBackend } from '../backend.js';
 import type { ReplySequence } from '../batch-runner.js';
 import { injectFault } from '../fault.js';
 import { LOG_EXPIRED, LOG_FORKED } from './persistence/recovery.js';
 import { ShardPersistence } from './persistence/shard-persistence.js';
 import { newestMessagesWithin, readBytesOf, sessionBytesOf, SessionStore } from './session-store.js';
-import { restoreStoredSession, serialiseStoredSession, type StoredSession, writeSession } from './stored-session.js';
+import { addMessagesJson, restoreStoredSession, serialiseStoredSession, type StoredSession, writeSession } from './stored-session.js';
 
 /** The records of an edit, each checked as an append's is; a malformed one fails the whole call. */
 function checkedRecords(records: Uint8Array[]): Uint8Array[] {
@@ -49,6 +50,8 @@ export class MemoryBackend implements ShardBackend {
    * logged operation carries the time it was applied at, and recovery replays it at that time.
    */
   private now = Date.now();
+  /** Where `getJson` writes a read's JSON text. */
+  private readonly json = new MessagesJsonWriter(0);
   private recovery: RecoveryFigures = NO_RECOVERY;
   /** The session the last fork made, for `applied` to log. */
   private forked: StoredSession | null = null;
@@ -122,20 +125,25 @@ export class MemoryBackend implements ShardBackend {
       return true as const;
     },
     get: (id, a) => {
-      const session = this.store.get(id);
-      if (session === undefined) return null;
-      const total = session.messageCount;
-      const from = a.lastMessages >= 0 ? total - Math.min(a.lastMessages, total) : Math.min(a.fromMessage, total);
-      const count = a.lastMessages >= 0 ? total - from : a.maxMessages < 0 ? total - from : Math.min(a.maxMessages, total - from);
-      // Only a session restored past today's limit holds more: a read never hands the host more.
-      const limit = this.store.sessionLimitBytes;
-      if (sessionBytesOf(session) > limit && readBytesOf(session, from, count) > limit) {
+      const read = this.read(id, a);
+      return read === null ? null : (writer) => writeSession(writer, read.session, read.from, read.count);
+    },
+    getJson: (id, a) => {
+      const read = this.read(id, a);
+      if (read === null) return null;
+      const json = this.json;
+      json.begin(this.store.sessionLimitBytes);
+      try {
+        addMessagesJson(json, read.session, read.from, read.count);
+      } catch (error) {
+        if (!(error instanceof RangeError)) throw error;
         fail(
           ErrorCode.LIMIT_EXCEEDED,
-          `maxSessionBytes: session ${session.id} holds ${sessionBytesOf(session)} bytes, past what one read returns (${limit} bytes); read a window of its messages (lastMessages, or fromMessage and maxMessages)`,
+          `maxSessionBytes: the JSON text of the ${read.count} messages read from session ${read.session.id} passes what one read returns (${this.store.sessionLimitBytes} bytes); read a smaller window of its messages`,
         );
       }
-      return (writer) => writeSession(writer, session, from, count);
+      // Written out before the next op runs (this backend is sequential), so the reused buffer is safe.
+      return messagesJsonWrite(json.finish(), read.session.messageCount);
     },
     append: (id, a) => this.store.append(id, a.record),
     update: (id, a) => {
@@ -241,6 +249,24 @@ export class MemoryBackend implements ShardBackend {
   batchEnded(): void {
     this.persistence?.commit();
     this.batchRunning = false;
+  }
+
+  /** The session and the window of its messages a read returns (`null`: no such session); refreshes its idle clock. */
+  private read(id: SessionId, a: GetArgs): { session: StoredSession; from: number; count: number } | null {
+    const session = this.store.get(id);
+    if (session === undefined) return null;
+    const total = session.messageCount;
+    const from = a.lastMessages >= 0 ? total - Math.min(a.lastMessages, total) : Math.min(a.fromMessage, total);
+    const count = a.lastMessages >= 0 ? total - from : a.maxMessages < 0 ? total - from : Math.min(a.maxMessages, total - from);
+    // Only a session restored past today's limit holds more: a read never hands the host more.
+    const limit = this.store.sessionLimitBytes;
+    if (sessionBytesOf(session) > limit && readBytesOf(session, from, count) > limit) {
+      fail(
+        ErrorCode.LIMIT_EXCEEDED,
+        `maxSessionBytes: session ${session.id} holds ${sessionBytesOf(session)} bytes, past what one read returns (${limit} bytes); read a window of its messages (lastMessages, or fromMessage and maxMessages)`,
+      );
+    }
+    return { session, from, count };
   }
 
   private sweepInSlices(): Promise<number> {

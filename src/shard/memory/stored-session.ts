@@ -25,6 +25,7 @@ import {
   MAX_RECORD_HEAD_BYTES,
   messageRecordBodyEnd,
   messageRecordId,
+  type MessagesJsonWriter,
   recordHasMetadata,
 } from '../../protocol/message-record.js';
 import type { SessionId } from '../../protocol/model.js';
@@ -420,6 +421,23 @@ export function writeSession(writer: MsgpackWriter, session: StoredSession, from
   writeOptionalString(writer, session.owner);
   writer.raw(session.metadata);
   writer.number(session.messageCount);
+}
+
+/** Where a window's records are gathered for `addMessagesJson`: one buffer, reused, given back past 1 MiB. */
+let windowScratch = Buffer.allocUnsafe(64 * 1024);
+
+/** Adds `count` of the session's messages from index `from` (the caller clamped them) to `json`, begun by the caller. */
+export function addMessagesJson(json: MessagesJsonWriter, session: StoredSession, from: number, count: number): void {
+  const start = offsetOfMessage(session, from);
+  const end = from + count >= session.messageCount ? session.logBytes : offsetOfMessage(session, from + count);
+  if (windowScratch.length < end - start) windowScratch = Buffer.allocUnsafe(end - start);
+  const bytes = windowScratch;
+  try {
+    copyLog(session, start, end, bytes, 0);
+    for (let at = 0; at < end - start; ) at = json.add(bytes, at);
+  } finally {
+    if (bytes.length > 1_048_576) windowScratch = Buffer.allocUnsafe(64 * 1024);
+  }
 }
 
 /** Copies log bytes `start` up to `end` into the writer as they are (whole records: msgpack values). */

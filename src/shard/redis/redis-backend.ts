@@ -15,13 +15,13 @@ import type { ShardConfig, ShardEvent } from '../../protocol/messages.js';
 import type { SessionId } from '../../protocol/model.js';
 import type { MsgpackWriter } from '../../protocol/msgpack-writer.js';
 import { fail, OperationFailure } from '../../protocol/operation-failure.js';
-import type { ListArgs, RecordsWrite, SessionWrite, ShardFigures } from '../../protocol/ops.js';
+import { type ListArgs, type MessagesJsonWrite, messagesJsonWrite, type RecordsWrite, type SessionWrite, type ShardFigures } from '../../protocol/ops.js';
 import type { OpHandlers, ShardBackend } from '../backend.js';
 import type { ReplySequence } from '../batch-runner.js';
 import { injectFault } from '../fault.js';
 import { ExpiryListener } from './expiry-listener.js';
 import { KeySpace } from './keys.js';
-import { checkMessageRecord, isLegacyRecord, messageRecordTimestampAt } from '../../protocol/message-record.js';
+import { checkMessageRecord, isLegacyRecord, MessagesJsonWriter, messageRecordTimestampAt } from '../../protocol/message-record.js';
 import { writeBin } from './bin.js';
 import {
   connect,
@@ -160,6 +160,43 @@ function sessionWrite(id: SessionId, reply: SessionReply | null): SessionWrite |
     else writeBin(writer, metadata);
     writer.number(length);
   };
+}
+
+/** Where `getJson` writes a read's JSON text (copied out for the reply). */
+const messagesJson = new MessagesJsonWriter(0);
+
+/**
+ * A read's messages as JSON text for the reply. Checks the records first, as `sessionWrite` does, and then
+ * the text as a whole: the host hands it on without parsing it, so bytes this version did not write must
+ * fail here with `ERR_CORRUPT_DATA`, not reach a model's request as broken JSON.
+ */
+function messagesJsonOf(id: SessionId, reply: SessionReply | null, maxBytes: number): MessagesJsonWrite | null {
+  if (reply === null) return null;
+  const [, log, length] = reply;
+  messagesJson.begin(maxBytes);
+  for (let i = 0; i < log.length; i++) {
+    const record = log[i]!;
+    if (checkMessageRecord(record) < 0 || isLegacyRecord(record))
+      corrupt(id, `message ${i} of its log is not a well-formed message record: 0x${record.subarray(0, 16).toString('hex')}`);
+    try {
+      messagesJson.add(record, 0);
+    } catch (error) {
+      if (!(error instanceof RangeError)) throw error;
+      fail(
+        ErrorCode.LIMIT_EXCEEDED,
+        `maxSessionBytes: the JSON text of the ${log.length} messages read from session ${id} passes what one read returns (${maxBytes} bytes); read a smaller window of its messages`,
+      );
+    }
+  }
+  // A copy: a pipelined reply is written after later operations have reused the writer.
+  const text = Buffer.from(messagesJson.finish());
+  messagesJson.shrink();
+  try {
+    JSON.parse(text.toString('utf8'));
+  } catch (error) {
+    corrupt(id, `its messages are not JSON text (${(error as Error).message})`);
+  }
+  return messagesJsonWrite(text, length);
 }
 
 /** Checks stored session metadata as the host would parse it: the JSON text of an object. */
@@ -328,6 +365,7 @@ export class RedisBackend implements ShardBackend {
 
   readonly handlers: OpHandlers = {
     get: async (id, a) => sessionWrite(id, await this.store.get(id, this.now, a)),
+    getJson: async (id, a) => messagesJsonOf(id, await this.store.get(id, this.now, a), this.config.maxBytesPerSession ?? Number.MAX_SAFE_INTEGER),
     append: async (id, a) => this.store.append(id, this.now, a.record, a.contentBytes),
     create: async (id, a) => {
       await this.store.create(id, this.now, encodeCapabilities(a.capabilities), encodeServers(a.servers), {
