@@ -7,16 +7,27 @@
  *
  * Every variant runs the same turn through the same calls (`AgentApi`), and the request body is built
  * the same way for all of them, so that the host's work outside the store is the same for every variant.
+ * A turn reads its window in one of two forms (`WindowForm`): as objects, which every store hands out and
+ * the host serialises (`JSON.stringify`), or as the JSON text a store that has it hands out
+ * (`getMessagesJson`, the engine's), which the host puts into the body as it is.
  */
-import type { JsonObject, MessageInput, Session } from '../src/index.js';
+import type { JsonObject, MessageInput, MessagesJson, Session } from '../src/index.js';
 
 /** The calls a turn makes: the engine's own, each returning a promise. */
 export interface AgentApi {
   get(id: string, options?: { lastMessages?: number }): Promise<Session | undefined>;
+  /** The window as JSON text: only the engine's stores have it. */
+  getMessagesJson?(id: string, options?: { lastMessages?: number }): Promise<MessagesJson | undefined>;
   appendMessage(id: string, message: MessageInput): Promise<number>;
   appendMessages(id: string, messages: readonly MessageInput[]): Promise<number>;
   spliceMessages(id: string, start: number, deleteCount: number, insert?: readonly MessageInput[]): Promise<unknown[]>;
 }
+
+/**
+ * How a turn reads its window: `objects` (`get`, then `JSON.stringify` into the request body), or `json`
+ * (`getMessagesJson`: the text goes into the body as it is; the same body).
+ */
+export type WindowForm = 'objects' | 'json';
 
 /** Messages in a prefilled agent session. */
 export const AGENT_SESSION_MESSAGES = 50;
@@ -146,13 +157,13 @@ export class AgentTurns {
   }
 
   /** One turn, with the `k`-th messages of the pool, on the session idle the longest. */
-  async next(k: number): Promise<void> {
+  async next(k: number, form: WindowForm = 'objects'): Promise<void> {
     if (this.count === 0) throw new Error(`agent turns: more turns in flight than the ${this.ids.length} sessions`);
     const slot = this.idle[this.head]!;
     this.head = (this.head + 1) % this.idle.length;
     this.count--;
     try {
-      await this.turn(slot, k);
+      await this.turn(slot, k, form);
     } finally {
       this.idle[(this.head + this.count) % this.idle.length] = slot;
       this.count++;
@@ -160,12 +171,18 @@ export class AgentTurns {
   }
 
   /** One turn on session `slot`, with the `k`-th messages of the pool. */
-  private async turn(slot: number, k: number): Promise<void> {
+  private async turn(slot: number, k: number, form: WindowForm): Promise<void> {
     const id = this.ids[slot]!;
-    const window = await this.api.get(id, { lastMessages: TURN_WINDOW });
-    if (window === undefined) throw new Error(`agent turn: session ${id} is gone`);
-    // The host sends the window to the model: every variant serialises what it was handed.
-    bodyBytes += JSON.stringify({ model: 'model-1', messages: window.context }).length;
+    // The host sends the window to the model: the same request body, built from what the store hands out.
+    if (form === 'json') {
+      const window = await this.api.getMessagesJson!(id, { lastMessages: TURN_WINDOW });
+      if (window === undefined) throw new Error(`agent turn: session ${id} is gone`);
+      bodyBytes += `{"model":"model-1","messages":${window.json}}`.length;
+    } else {
+      const window = await this.api.get(id, { lastMessages: TURN_WINDOW });
+      if (window === undefined) throw new Error(`agent turn: session ${id} is gone`);
+      bodyBytes += JSON.stringify({ model: 'model-1', messages: window.context }).length;
+    }
     const turn = TURN_POOL[k & 63]!;
     await this.api.appendMessage(id, turn.user);
     await this.api.appendMessages(id, [turn.call, turn.result]);

@@ -9,6 +9,7 @@ import type { Variant } from './variants.js';
 import {
   AGENT_IN_FLIGHT,
   AGENT_WORKLOADS,
+  TURN_WORKLOADS,
   inFlightFor,
   maxOpsFor,
   operationFor,
@@ -231,10 +232,17 @@ async function agentPhase(variant: Variant, plan: Plan, api: MeasuredApi): Promi
   const tag = `[${variant.id}]`;
   const agentApi = agentApiOf(api);
   if (agentApi === null) throw new Error(`${variant.id}: no structured messages or history edits`);
-  const workloads = plan.workloads.filter((w) => AGENT_WORKLOADS.includes(w));
+  let workloads = plan.workloads.filter((w) => AGENT_WORKLOADS.includes(w));
+  const skippedWorkloads: SkippedWorkloads = {};
+  // Only the in-memory engines: on Redis the JSON read is not judged against a baseline doing the same.
+  if (workloads.includes('agent-turn-json') && (variant.kind !== 'engine' || typeof agentApi.getMessagesJson !== 'function')) {
+    workloads = workloads.filter((w) => w !== 'agent-turn-json');
+    skippedWorkloads['agent-turn-json'] =
+      variant.kind === 'engine-redis' ? 'judged on the in-memory engine only' : 'no JSON read here: its agent turn is agent-turn, the same turn';
+  }
   const sessions: WorkloadSessions = { ids: [], longIds: [], historyIds: [], agent: null };
   let agentMemory: MemoryFigures | undefined;
-  if (workloads.includes('agent-turn')) {
+  if (workloads.some((w) => TURN_WORKLOADS.includes(w))) {
     say(`${tag} prefilling ${plan.agentSessions} agent sessions of ${AGENT_SESSION_MESSAGES} structured messages`);
     const agent = await measuredPrefill(api, plan.agentSessions, () =>
       prefillStructured(agentApi, plan.agentSessions, AGENT_SESSION_MESSAGES, AGENT_IN_FLIGHT),
@@ -245,7 +253,7 @@ async function agentPhase(variant: Variant, plan: Plan, api: MeasuredApi): Promi
       `${tag} prefilled in ${agent.seconds.toFixed(1)} s; main heap ${agentMemory.mainHeapPerSession | 0} B/session, RSS ${agentMemory.rssPerSession | 0} B/session`,
     );
   }
-  if (workloads.some((w) => w !== 'agent-turn')) {
+  if (workloads.some((w) => !TURN_WORKLOADS.includes(w))) {
     say(`${tag} prefilling ${plan.longHistorySessions} sessions of ${LONG_HISTORY_MESSAGES} structured messages`);
     sessions.historyIds = await prefillStructured(agentApi, plan.longHistorySessions, LONG_HISTORY_MESSAGES, plan.longHistorySessions);
   }
@@ -253,6 +261,7 @@ async function agentPhase(variant: Variant, plan: Plan, api: MeasuredApi): Promi
   if (sessions.agent !== null) say(`${tag} request bodies built from the windows read: ${(requestBytes() / 2 ** 20).toFixed(0)} MiB in all`);
   const result: PhaseResult = { variant: variant.id, rows };
   if (agentMemory !== undefined) result.agentMemory = agentMemory;
+  if (Object.keys(skippedWorkloads).length > 0) result.skippedWorkloads = skippedWorkloads;
   return result;
 }
 

@@ -97,6 +97,7 @@ async function startEngineOnRedis(): Promise<SessionApi> {
   const api: SessionApi & AgentApi & Seedable = {
     create: () => engine.create(),
     get: (id, options) => engine.get(id, options),
+    getMessagesJson: (id, options) => engine.getMessagesJson(id, options),
     appendMessage: (id, message) => engine.appendMessage(id, message),
     appendMessages: (id, messages) => engine.appendMessages(id, messages),
     spliceMessages: (id, start, deleteCount, insert) => engine.spliceMessages(id, start, deleteCount, insert),

@@ -64,10 +64,14 @@ export const WORKLOAD_NAMES = [
   'window-whole-2000',
   'window-last20-2000',
   'agent-turn',
+  'agent-turn-json',
 ] as const;
 
 /** The workloads that need structured messages and history edits (`AgentApi`). */
-export const AGENT_WORKLOADS: readonly WorkloadName[] = ['window-whole-2000', 'window-last20-2000', 'agent-turn'];
+export const AGENT_WORKLOADS: readonly WorkloadName[] = ['window-whole-2000', 'window-last20-2000', 'agent-turn', 'agent-turn-json'];
+
+/** The agent turns, by the form they read the window in (`agent-turns.ts`). */
+export const TURN_WORKLOADS: readonly WorkloadName[] = ['agent-turn', 'agent-turn-json'];
 
 /** One workload's name. */
 export type WorkloadName = (typeof WORKLOAD_NAMES)[number];
@@ -82,7 +86,8 @@ export const WORKLOAD_DESCRIPTIONS: Record<WorkloadName, string> = {
   create: 'create()',
   'window-whole-2000': `get(id), whole session of ${LONG_HISTORY_MESSAGES} structured messages`,
   'window-last20-2000': `get(id, { lastMessages: ${TURN_WINDOW} }) on the same ${LONG_HISTORY_MESSAGES}-message sessions`,
-  'agent-turn': `one agent turn on sessions of ${AGENT_SESSION_MESSAGES} structured messages (see bench/agent-turns.ts)`,
+  'agent-turn': `one agent turn on sessions of ${AGENT_SESSION_MESSAGES} structured messages, the window read as objects and serialised (see bench/agent-turns.ts)`,
+  'agent-turn-json': 'the same turn, the window read as JSON text (getMessagesJson) and put into the request body as it is; only the engine has this read',
 };
 
 /** The number of operations kept in flight for throughput, unless `inFlightFor` says otherwise. */
@@ -96,14 +101,14 @@ export const LONG_WINDOW_IN_FLIGHT = 4;
 
 /** The throughput concurrency of `workload`. */
 export function inFlightFor(workload: WorkloadName): number {
-  if (workload === 'agent-turn') return AGENT_IN_FLIGHT;
+  if (TURN_WORKLOADS.includes(workload)) return AGENT_IN_FLIGHT;
   if (workload === 'window-whole-2000' || workload === 'window-last20-2000') return LONG_WINDOW_IN_FLIGHT;
   return THROUGHPUT_IN_FLIGHT;
 }
 
 /** The operation cap of one run of `workload`. */
 export function maxOpsFor(plan: Plan, workload: WorkloadName): number {
-  if (workload === 'agent-turn') return plan.agentMaxTurns;
+  if (TURN_WORKLOADS.includes(workload)) return plan.agentMaxTurns;
   if (workload === 'create') return plan.createMaxOps;
   // Mixed appends a fifth of its operations: five times the append cap grows sessions as much.
   if (workload === 'mixed') return plan.appendMaxOps * 5;
@@ -264,9 +269,11 @@ export function operationFor(name: WorkloadName, api: SessionApi, sessions: Work
       return () => api.get(pick(historyIds));
     case 'window-last20-2000':
       return () => api.get(pick(historyIds), { lastMessages: TURN_WINDOW });
-    case 'agent-turn': {
-      if (agent === null) throw new Error('agent-turn: no agent sessions');
-      return (k) => agent.next(k);
+    case 'agent-turn':
+    case 'agent-turn-json': {
+      if (agent === null) throw new Error(`${name}: no agent sessions`);
+      const form = name === 'agent-turn' ? 'objects' : 'json';
+      return (k) => agent.next(k, form);
     }
   }
 }
