@@ -26,7 +26,17 @@ import type {
 import type { Role, SessionId } from '../protocol/model.js';
 import { OP_STRIDE, OPS, type ArgsOf, type IdOf, type OpName, type ResultOf } from '../protocol/ops.js';
 import { decodeReply, decodeReplyChunk, decodeReplyHeader, RESULTS_PER_CHUNK, type ReplyHeader } from '../protocol/reply.js';
-import { AbortedError, CapacityError, EngineClosedError, fromWire, ProtocolError, SessionEngineError, ShardCrashedError, TimeoutError } from './errors.js';
+import {
+  AbortedError,
+  CapacityError,
+  CorruptDataError,
+  EngineClosedError,
+  fromWire,
+  ProtocolError,
+  SessionEngineError,
+  ShardCrashedError,
+  TimeoutError,
+} from './errors.js';
 import { log, shardSessionBudgetBytes, type ResolvedOptions } from './options.js';
 import { abortWhenOverdue } from './overdue.js';
 import type { EngineMetrics } from './metrics.js';
@@ -610,7 +620,20 @@ export class Shard {
         continue;
       }
       const settledBefore = op.watch?.done === true;
-      const result = op.read === undefined ? results[n - first] : op.read(results[n - first]);
+      let result: unknown;
+      try {
+        result = op.read === undefined ? results[n - first] : op.read(results[n - first]);
+      } catch (error) {
+        // Stored text the host cannot parse (bytes in Redis this version did not write): this call fails,
+        // typed; the calls answered beside it settle, and the delivery goes on.
+        const applied = op.op === 'get' ? '' : ' (the call itself was applied)';
+        this.reject(
+          op,
+          new CorruptDataError(`${op.op}: what the store returned for session ${op.id} cannot be read${applied}: ${(error as Error).message}`),
+          now,
+        );
+        continue;
+      }
       if (op.reply === Reply.Value) op.resolve(result);
       else if (op.reply === Reply.Optional) op.resolve(result === null ? undefined : result);
       else op.resolve(op.id);

@@ -115,7 +115,7 @@ describe.skipIf(!hasRedis)('a session whose data in Redis is corrupt', () => {
     });
   });
 
-  it('fails a read as JSON text of a session holding parts that are not JSON, and only that read', async () => {
+  it('fails the reads of a session holding parts that are not JSON text, typed, and only those', async () => {
     await withRedis(async (server) => {
       await withEngine({ shards: 1, store: { redis: server.url }, storeTimeoutMs: 5_000 }, async (engine) => {
         await withRaw(server, async (raw) => {
@@ -127,6 +127,26 @@ describe.skipIf(!hasRedis)('a session whose data in Redis is corrupt', () => {
           expect(bad.ok ? null : codeOf(bad.error)).toBe(ErrorCode.CORRUPT_DATA);
           expect(bad.ok ? '' : (bad.error as Error).message).toMatch(new RegExp(`${spoilt}.*not JSON text`));
           expect(good.ok && JSON.parse((good.value as { json: string }).json)).toHaveLength(2);
+
+          // The host parses what get() and popMessage() return: the text fails that call
+          // alone, typed, and the calls answered beside it in the same reply settle as if nothing were wrong.
+          const [get, pop, healthyWindow, healthyGet, healthyJson] = await Promise.all([
+            settle(engine.get(spoilt)),
+            settle(engine.popMessage(spoilt)),
+            settle(engine.get(healthy, { lastMessages: 1 })),
+            settle(engine.get(healthy)),
+            settle(engine.getMessagesJson(healthy)),
+          ]);
+          for (const outcome of [get, pop]) {
+            expect(outcome.ok ? null : codeOf(outcome.error)).toBe(ErrorCode.CORRUPT_DATA);
+            expect(outcome.ok ? '' : (outcome.error as Error).message).toContain(spoilt);
+          }
+          // The pop itself was applied (what it removed is what could not be read), and says so.
+          expect(pop.ok ? '' : (pop.error as Error).message).toMatch(/applied/);
+          expect(healthyWindow.ok && healthyGet.ok && healthyJson.ok).toBe(true);
+          expect(healthyGet.ok && (healthyGet.value as { context: unknown[] }).context).toHaveLength(2);
+          // The broken record was popped: the session reads again.
+          expect((await engine.get(spoilt))!.context).toHaveLength(2);
         });
       });
     });
