@@ -126,7 +126,7 @@ export function historyMessages(seed: number, count: number): MessageInput[] {
 /** The turns appended during the workloads: a fixed pool, like the histories'. */
 const TURN_POOL: TurnMessages[] = Array.from({ length: 64 }, (_, n) => turnMessages(1_000 + n));
 
-/** What the request bodies came to, so that no serialisation is optimised away. */
+/** What the request bodies came to, in UTF-8 bytes, so that no serialisation is optimised away. */
 let bodyBytes = 0;
 
 /** Bytes of request bodies built so far (read it, so that building them is not dead code). */
@@ -156,6 +156,19 @@ export class AgentTurns {
     this.count = ids.length;
   }
 
+  /**
+   * Throws unless both forms of a turn build the same request body on this store (where it has the JSON
+   * read): the turns compared must send a model the same bytes.
+   */
+  async checkSameBody(): Promise<void> {
+    if (this.api.getMessagesJson === undefined) return;
+    const id = this.ids[0]!;
+    const [objects, json] = await Promise.all([this.api.get(id, { lastMessages: TURN_WINDOW }), this.api.getMessagesJson(id, { lastMessages: TURN_WINDOW })]);
+    if (objects === undefined || json === undefined || JSON.stringify(objects.context) !== json.json) {
+      throw new Error(`agent turns: the window read as JSON text is not JSON.stringify of the window read as objects (session ${id})`);
+    }
+  }
+
   /** One turn, with the `k`-th messages of the pool, on the session idle the longest. */
   async next(k: number, form: WindowForm = 'objects'): Promise<void> {
     if (this.count === 0) throw new Error(`agent turns: more turns in flight than the ${this.ids.length} sessions`);
@@ -177,11 +190,13 @@ export class AgentTurns {
     if (form === 'json') {
       const window = await this.api.getMessagesJson!(id, { lastMessages: TURN_WINDOW });
       if (window === undefined) throw new Error(`agent turn: session ${id} is gone`);
-      bodyBytes += `{"model":"model-1","messages":${window.json}}`.length;
+      // Measured as the bytes a socket would send, so that the body built around the text is made whole
+      // (flattened and scanned) as the serialised one is.
+      bodyBytes += Buffer.byteLength(`{"model":"model-1","messages":${window.json}}`, 'utf8');
     } else {
       const window = await this.api.get(id, { lastMessages: TURN_WINDOW });
       if (window === undefined) throw new Error(`agent turn: session ${id} is gone`);
-      bodyBytes += JSON.stringify({ model: 'model-1', messages: window.context }).length;
+      bodyBytes += Buffer.byteLength(JSON.stringify({ model: 'model-1', messages: window.context }), 'utf8');
     }
     const turn = TURN_POOL[k & 63]!;
     await this.api.appendMessage(id, turn.user);

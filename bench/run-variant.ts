@@ -249,6 +249,7 @@ async function agentPhase(variant: Variant, plan: Plan, api: MeasuredApi): Promi
     );
     agentMemory = agent.memory;
     sessions.agent = new AgentTurns(agentApi, agent.ids);
+    await sessions.agent.checkSameBody();
     say(
       `${tag} prefilled in ${agent.seconds.toFixed(1)} s; main heap ${agentMemory.mainHeapPerSession | 0} B/session, RSS ${agentMemory.rssPerSession | 0} B/session`,
     );

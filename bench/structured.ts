@@ -8,7 +8,8 @@
  * 2. The host's share of one agent turn (bench/agent-turns.ts), piece by piece, in-process: what a copying
  *    `Map` does to hand out the 20-message window (`structuredClone`, or a hand-written copy), what the
  *    engine's host side does to materialise it (msgpack records decoded, content parts and metadata parsed
- *    from the JSON text the shard sends), the request body every variant builds (`JSON.stringify`), and the
+ *    from the JSON text the shard sends) or to take it as JSON text (`getMessagesJson`: one str decoded, the
+ *    body built around it), the request body every variant builds from objects (`JSON.stringify`), and the
  *    checks of the turn's four messages (the engine's, which also encodes their parts as JSON text, and the
  *    baselines'). These are the figures that decide the agent-turn targets of `npm run bench`.
  *
@@ -102,6 +103,8 @@ async function hostShareOfATurn(): Promise<void> {
       ...(m.metadata ? { metadata: Buffer.from(JSON.stringify(m.metadata)) } : {}),
     })),
   });
+  // What the shard sends for getMessagesJson: the text, and the session's length.
+  const jsonWire = encode([JSON.stringify(window), 50]);
   const turn = turnMessages(1_000);
   const turnInputs = [turn.user, turn.call, turn.result, turn.reply];
   const bodyBytes = JSON.stringify({ model: 'model-1', messages: window }).length;
@@ -116,8 +119,12 @@ async function hostShareOfATurn(): Promise<void> {
     .add('window: msgpack decode + JSON.parse of parts (engine host side)', () => {
       for (const m of (decode(wire) as typeof session).context) readMessageJson(m);
     })
-    .add('window: JSON.stringify into the request body (every variant)', () => {
-      JSON.stringify({ model: 'model-1', messages: window });
+    .add('window: JSON.stringify into the request body (every store handing out objects)', () => {
+      Buffer.byteLength(JSON.stringify({ model: 'model-1', messages: window }), 'utf8');
+    })
+    .add('window: JSON text decoded and put into the request body (engine getMessagesJson host side)', () => {
+      const [json] = decode(jsonWire) as [string, number];
+      Buffer.byteLength(`{"model":"model-1","messages":${json}}`, 'utf8');
     })
     .add('turn: check + encode 4 messages (engine host side)', () => {
       for (const m of turnInputs) encodeMessageRecord(checkMessage(m, 1_048_576));

@@ -166,7 +166,15 @@ export function checkTargets(results: VariantResult[], skipped: Record<string, s
       'agent-turn',
       false,
     ),
-    ratioCheck(find, skipped, `engine on Redis, agent turns, ${AGENT_IN_FLIGHT} in flight, both handing out objects: >= 1x raw ioredis`, 'agent-turn', 'redis', 1, 'engine-redis'),
+    ratioCheck(
+      find,
+      skipped,
+      `engine on Redis, agent turns, ${AGENT_IN_FLIGHT} in flight, both handing out objects: >= 1x raw ioredis`,
+      'agent-turn',
+      'redis',
+      1,
+      'engine-redis',
+    ),
     windowCheck(
       find,
       `get lastMessages:20 >= 20x whole get (2 000 structured messages, ${LONG_WINDOW_IN_FLIGHT} in flight)`,

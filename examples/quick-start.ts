@@ -1,6 +1,6 @@
 /**
  * The README's quick start: start an engine, create a session, keep a tool-call turn in it, read its
- * tail, shut down. Run it with `npm run build && node dist/examples/quick-start.js`.
+ * tail (as objects, and as JSON text for a model's request body), shut down. Run it with `npm run build && node dist/examples/quick-start.js`.
  */
 import { SessionEngine } from '../src/index.js';
 
@@ -19,4 +19,7 @@ console.log('messages:', length);
 
 const session = await engine.get(id, { lastMessages: 2 });
 console.log(JSON.stringify(session?.context, null, 1));
+// The same window as JSON text, for a model's request body: the host neither decodes nor re-serialises it.
+const window = await engine.getMessagesJson(id, { lastMessages: 2 });
+console.log(`{"model":"m-1","messages":${window?.json}}`);
 await engine.close();
