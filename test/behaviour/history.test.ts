@@ -429,6 +429,19 @@ describe.each(STORES)('the history on $name', (store) => {
       expect(JSON.parse((await engine.getMessagesJson(id))!.json)).toEqual(given.map(stored));
     });
 
+    test('reads a text of megabytes whole, and the reads after it still read right', async () => {
+      const engine = await store.start();
+      const [big, small] = await Promise.all([engine.create(), engine.create()]);
+      const given = Array.from({ length: 4 }, (_, i) => message([{ type: 'text', text: `${i}`.repeat(500_000) }]));
+      await engine.appendMessages(big, given);
+      await engine.appendMessage(small, message('small'));
+      const [whole, after] = await Promise.all([engine.getMessagesJson(big), engine.getMessagesJson(small)]);
+      expect(whole!.json.length).toBeGreaterThan(2_000_000);
+      expect(JSON.parse(whole!.json)).toEqual(given.map(stored));
+      expect(JSON.parse(after!.json)).toHaveLength(1);
+      expect((await engine.getMessagesJson(small))!.json).toBe(JSON.stringify((await engine.get(small))!.context));
+    });
+
     test('reads [] from an empty session and undefined for an unknown one', async () => {
       const engine = await store.start();
       const id = await engine.create();

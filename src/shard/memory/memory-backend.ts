@@ -142,8 +142,14 @@ export class MemoryBackend implements ShardBackend {
           `maxSessionBytes: the JSON text of the ${read.count} messages read from session ${read.session.id} passes what one read returns (${this.store.sessionLimitBytes} bytes); read a smaller window of its messages`,
         );
       }
-      // Written out before the next op runs (this backend is sequential), so the reused buffer is safe.
-      return messagesJsonWrite(json.finish(), read.session.messageCount);
+      // Written out before the next op runs (this backend is sequential), so the reused buffer is safe; a
+      // large text is copied out instead, and the buffer given back, so one large read is not kept for good.
+      let text = json.finish();
+      if (text.length > 1_048_576) {
+        text = Buffer.from(text);
+        json.shrink();
+      }
+      return messagesJsonWrite(text, read.session.messageCount);
     },
     append: (id, a) => this.store.append(id, a.record),
     update: (id, a) => {
