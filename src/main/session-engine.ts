@@ -157,6 +157,15 @@ export interface ListOptions extends CallOptions {
 
 /** The keys `get()` and `list()` take in their options. */
 const GET_OPTIONS: readonly (keyof GetOptions)[] = ['lastMessages', 'fromMessage', 'maxMessages', 'signal'];
+const CONDITIONAL_OPTIONS: readonly (keyof ConditionalOptions)[] = ['ifLength', 'signal'];
+const FORK_OPTIONS: readonly (keyof ForkOptions)[] = ['messages', 'title', 'metadata', 'signal'];
+const CALL_OPTIONS: readonly (keyof CallOptions)[] = ['signal'];
+
+/** The most messages one `appendMessages` or `spliceMessages` call takes. */
+const MAX_MESSAGES_PER_CALL = 10_000;
+const LIST_OPTIONS: readonly (keyof ListOptions)[] = ['limit', 'after', 'cwd', 'owner', 'order', 'signal'];
+/** A call without options: no signal, but `callTimeoutMs` applies. */
+const NO_SIGNAL: ShardCall = Object.freeze({});
 
 /** The window a read's options ask for (checked; the whole history when none is given). */
 function windowOf(options: GetOptions | undefined): GetArgs {
@@ -173,14 +182,6 @@ function windowOf(options: GetOptions | undefined): GetArgs {
     maxMessages: maxMessages === undefined ? -1 : checkCount(maxMessages, 'options.maxMessages'),
   };
 }
-const CONDITIONAL_OPTIONS: readonly (keyof ConditionalOptions)[] = ['ifLength', 'signal'];
-const FORK_OPTIONS: readonly (keyof ForkOptions)[] = ['messages', 'title', 'metadata', 'signal'];
-const CALL_OPTIONS: readonly (keyof CallOptions)[] = ['signal'];
-/** The most messages one `appendMessages` or `spliceMessages` call takes. */
-const MAX_MESSAGES_PER_CALL = 10_000;
-const LIST_OPTIONS: readonly (keyof ListOptions)[] = ['limit', 'after', 'cwd', 'owner', 'order', 'signal'];
-/** A call without options: no signal, but `callTimeoutMs` applies. */
-const NO_SIGNAL: ShardCall = Object.freeze({});
 
 /**
  * The signal of a checked options object, as the shard takes it. Anything with AbortSignal's `aborted`,
