@@ -534,8 +534,15 @@ export class MessagesJsonWriter {
 
   private copy(bytes: Uint8Array, from: number, to: number): void {
     this.ensure(to - from);
-    this.buffer.set(bytes.subarray(from, to), this.at);
-    this.at += to - from;
+    const target = this.buffer;
+    let at = this.at;
+    // Short pieces (keys, ids, roles) in a loop: a view per piece cost more than the copy.
+    if (to - from < 64) for (let i = from; i < to; i++) target[at++] = bytes[i]!;
+    else {
+      target.set(bytes.subarray(from, to), at);
+      at += to - from;
+    }
+    this.at = at;
   }
 
   private ascii(text: string): void {
@@ -553,8 +560,7 @@ export class MessagesJsonWriter {
     }
     this.ensure(to - from + 2);
     this.buffer[this.at++] = 0x22;
-    this.buffer.set(bytes.subarray(from, to), this.at);
-    this.at += to - from;
+    this.copy(bytes, from, to);
     this.buffer[this.at++] = 0x22;
   }
 }
