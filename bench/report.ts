@@ -66,25 +66,26 @@ function markdownTable(headers: string[], rows: string[][]): string {
   return [headers, align, ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n');
 }
 
-/** The alternating runs behind the write targets, one row per pair. */
+/** The alternating runs behind the write and agent-turn targets, one row per pair. */
 function pairedSection(results: BenchResults): string {
   if (results.paired.length === 0) return '';
   const labels = new Map(results.variants.map((v) => [v.id, v.label]));
+  const label = (id: string): string => labels.get(id) ?? id;
   const rows = results.paired.flatMap((figure) =>
     figure.ratios.map((ratio, pair) => [
-      figure.workload,
+      figure.baselineWorkload === undefined ? figure.workload : `${figure.workload} / ${figure.baselineWorkload}`,
+      `${label(figure.subject)} vs ${label(figure.baseline)}`,
       String(pair + 1),
       Math.round(figure.subjectRuns[pair]!).toLocaleString('en-US'),
       Math.round(figure.baselineRuns[pair]!).toLocaleString('en-US'),
       `${ratio.toFixed(2)}x`,
     ]),
   );
-  const first = results.paired[0]!;
-  return `## Write targets in alternating runs
+  return `## Targets in alternating runs
 
-${labels.get(first.subject) ?? first.subject} and ${labels.get(first.baseline) ?? first.baseline}, each prefilled afresh in a process of its own, take turns at 1 024 in flight, one run each with the main pass's caps (the other process stopped meanwhile), the side that goes first alternating from pair to pair; the write targets above are the median of the pairs' ratios (see bench/paired-runs.ts for why).
+Per pairing, the two variants, each prefilled afresh in a process of its own, take turns at the workload's concurrency (1 024 in flight; agent turns 256), one run each with the main pass's caps (the other process stopped meanwhile), the side that goes first alternating from pair to pair; the write targets and the agent-turn target above are the median of the pairs' ratios (see bench/paired-runs.ts for why). An agent-turn pair is the engine's turn reading windows as JSON text against the Map's turn.
 
-${markdownTable(['workload', 'pair', 'engine ops/s', 'Map ops/s', 'ratio'], rows)}
+${markdownTable(['workload (subject / baseline)', 'variants', 'pair', 'subject ops/s', 'baseline ops/s', 'ratio'], rows)}
 
 `;
 }

@@ -17,7 +17,7 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { cpuSource } from './measure.js';
-import { runPaired, serveRuns, type PairedFigure } from './paired-runs.js';
+import { AGENT_PAIRING, runPaired, serveRuns, WRITE_PAIRING, type PairedFigure } from './paired-runs.js';
 import { markdownReport, textTable, throughputSvg, type BenchResults } from './report.js';
 import { mergePhases, type Phase, PHASES, type PhaseResult, runVariant, type VariantResult } from './run-variant.js';
 import { checkScaleTargets, checkTargets } from './targets.js';
@@ -39,6 +39,7 @@ const { values } = parseArgs({
     phase: { type: 'string', default: 'base' },
     // Internal: this process is the child that serves one variant's runs on request (paired-runs.ts).
     serve: { type: 'string' },
+    'serve-sessions': { type: 'string', default: 'writes' },
   },
   strict: true,
 });
@@ -147,26 +148,43 @@ async function runVariantPhases(variant: Variant, plan: Plan): Promise<VariantRe
 /** The baseline the write targets are paired with: the three Map variants share their write code. */
 const PAIRED_BASELINE = 'map-live';
 
+/** The baseline the agent-turn target is paired with: its own. */
+const AGENT_PAIRED_BASELINE = 'map-clone';
+
 /**
- * The write targets in alternating runs (`paired-runs.ts`), when the default engine and the Map both ran
- * in the main pass of a full run. A scale run has no write targets, a filtered run is a diagnosis, and the
+ * The targets measured in alternating runs (`paired-runs.ts`): the writes, when the default engine and the
+ * Map both ran in the main pass of a full run; the agent turns, when the default engine and the
+ * `structuredClone` Map ran them. A scale run has no such targets, a filtered run is a diagnosis, and the
  * runs of --quick are too short to pair: a Map run of its 100 000 appends on 20 000 sessions lasted
  * ~90 ms, 1.0-1.2 million a second, none of its garbage collected yet (0.31-0.39x against 0.68x in the
  * main pass of an earlier --quick run).
  */
 async function pairedFigures(plan: Plan, ran: VariantResult[], skipped: Record<string, string>): Promise<PairedFigure[]> {
   if (plan.mode !== 'full' || filtered()) return [];
-  if (!ran.some((r) => r.variant === 'engine-default') || !ran.some((r) => r.variant === PAIRED_BASELINE)) {
-    skipped['paired runs'] = 'the default engine or the Map did not run';
-    return [];
+  const script = fileURLToPath(import.meta.url);
+  const figures: PairedFigure[] = [];
+  const pairings = [
+    { name: 'paired runs', baseline: PAIRED_BASELINE, pairing: WRITE_PAIRING, needs: (r: VariantResult) => r.rows.length > 0 },
+    {
+      name: 'paired agent turns',
+      baseline: AGENT_PAIRED_BASELINE,
+      pairing: AGENT_PAIRING,
+      needs: (r: VariantResult) => r.rows.some((row) => row.workload === 'agent-turn' || row.workload === 'agent-turn-json'),
+    },
+  ];
+  for (const { name, baseline, pairing, needs } of pairings) {
+    if (!ran.some((r) => r.variant === 'engine-default' && needs(r)) || !ran.some((r) => r.variant === baseline && needs(r))) {
+      skipped[name] = `the default engine or ${baseline} did not run them`;
+      continue;
+    }
+    try {
+      figures.push(...(await runPaired(script, planArgs(), variantById('engine-default'), variantById(baseline), plan, say, pairing)));
+    } catch (error) {
+      say(`[paired] FAILED (${(error as Error).message})`);
+      skipped[name] = `failed: ${(error as Error).message}`;
+    }
   }
-  try {
-    return await runPaired(fileURLToPath(import.meta.url), planArgs(), variantById('engine-default'), variantById(PAIRED_BASELINE), plan, say);
-  } catch (error) {
-    say(`[paired] FAILED (${(error as Error).message})`);
-    skipped['paired runs'] = `failed: ${(error as Error).message}`;
-    return [];
-  }
+  return figures;
 }
 
 async function main(): Promise<void> {
@@ -236,7 +254,9 @@ async function main(): Promise<void> {
 if (values.child !== undefined) {
   await child(values.child, values.phase!);
 } else if (values.serve !== undefined) {
-  await serveRuns(variantById(values.serve), planFromFlags());
+  const sessions = values['serve-sessions'];
+  if (sessions !== 'writes' && sessions !== 'agent') throw new Error(`unknown --serve-sessions ${sessions}: writes or agent`);
+  await serveRuns(variantById(values.serve), planFromFlags(), sessions);
 } else {
   await main();
 }

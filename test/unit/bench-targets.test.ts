@@ -95,6 +95,39 @@ describe('the agent-turn targets of the benchmark', () => {
     expect(objects).toMatchObject({ status: 'info', measured: expect.stringMatching(/^5\.00x/) });
   });
 
+  it("are judged on the alternating pairs of the engine's JSON turn and the Map's turn when they ran, with the main pass beside them", () => {
+    const rows = [row('engine-default', 'agent-turn-json', 256, 4_000), row('map-clone', 'agent-turn', 256, 2_000)];
+    const results = ['engine-default', 'map-clone'].map((variant) => ({
+      variant,
+      rows: rows.filter((r) => r.variant === variant),
+      memory: MEMORY,
+      prefillSeconds: 0,
+    }));
+    const agentPairs = (subjectRuns: number[], baselineRuns: number[]): PairedFigure => {
+      const ratios = subjectRuns.map((ops, i) => ops / baselineRuns[i]!);
+      const sorted = [...ratios].sort((a, b) => a - b);
+      return {
+        workload: 'agent-turn-json',
+        baselineWorkload: 'agent-turn',
+        subject: 'engine-default',
+        baseline: 'map-clone',
+        subjectRuns,
+        baselineRuns,
+        ratios,
+        ratio: sorted[sorted.length >> 1]!,
+      };
+    };
+    const judged = (paired: PairedFigure[]) => checkTargets(results, {}, paired).find((c) => c.target.startsWith(`${JSON_TURNS}: >= 1.5x`))!;
+    // Main pass 2.00x, a pass; the pairs' median 1.40x decides: a fail.
+    const failing = judged([agentPairs([1_400, 1_300, 1_500], [1_000, 1_000, 1_000])]);
+    expect(failing.status).toBe('fail');
+    expect(failing.measured).toMatch(/^1\.40x, the median of 3 alternating pairs \(1\.40, 1\.30, 1\.50;/);
+    expect(failing.measured).toContain('main pass 2.00x (4,000 ±2.5% vs 2,000 ±2.5% ops/s)');
+    expect(judged([agentPairs([1_600, 1_500, 1_700], [1_000, 1_000, 1_000])]).status).toBe('pass');
+    // The write pairs say nothing about it.
+    expect(judged([pairs([100], [1_000])]).measured).toBe('2.00x (4,000 ±2.5% vs 2,000 ±2.5% ops/s)');
+  });
+
   it('say n/a when the engine has no JSON-text turn in the run', () => {
     const rows = [row('engine-default', 'agent-turn', 256, 9_000), row('map-clone', 'agent-turn', 256, 2_000)];
     expect(check(rows, `${JSON_TURNS}: >= 1.5x`).status).toBe('n/a');
