@@ -50,6 +50,9 @@ export const WRITE_PAIRING: Pairing = {
 /** The agent-turn target's pairing: the engine's turn reading windows as JSON text against the `Map`'s turn. */
 export const AGENT_PAIRING: Pairing = { sessions: 'agent', workloads: [['agent-turn-json', 'agent-turn']] };
 
+/** The Redis agent-turn target's pairing: the engine on Redis and raw ioredis, both handing out objects. */
+export const REDIS_AGENT_PAIRING: Pairing = { sessions: 'agent', workloads: [['agent-turn', 'agent-turn']] };
+
 /** One workload's alternating runs. */
 export interface PairedFigure {
   /** The subject's workload. */

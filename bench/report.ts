@@ -83,7 +83,7 @@ function pairedSection(results: BenchResults): string {
   );
   return `## Targets in alternating runs
 
-Per pairing, the two variants, each prefilled afresh in a process of its own, take turns at the workload's concurrency (1 024 in flight; agent turns 256), one run each with the main pass's caps (the other process stopped meanwhile), the side that goes first alternating from pair to pair; the write targets and the agent-turn target above are the median of the pairs' ratios (see bench/paired-runs.ts for why). An agent-turn pair is the engine's turn reading windows as JSON text against the Map's turn.
+Per pairing, the two variants, each prefilled afresh in a process of its own, take turns at the workload's concurrency (1 024 in flight; agent turns 256), one run each with the main pass's caps (the other process stopped meanwhile), the side that goes first alternating from pair to pair; the write targets and the agent-turn targets above are the median of the pairs' ratios (see bench/paired-runs.ts for why). An agent-turn pair of the default engine is its turn reading windows as JSON text against the structuredClone Map's turn; on Redis, both sides hand out objects.
 
 ${markdownTable(['workload (subject / baseline)', 'variants', 'pair', 'subject ops/s', 'baseline ops/s', 'ratio'], rows)}
 

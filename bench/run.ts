@@ -17,7 +17,7 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { cpuSource } from './measure.js';
-import { AGENT_PAIRING, runPaired, serveRuns, WRITE_PAIRING, type PairedFigure } from './paired-runs.js';
+import { AGENT_PAIRING, REDIS_AGENT_PAIRING, runPaired, serveRuns, WRITE_PAIRING, type PairedFigure } from './paired-runs.js';
 import { markdownReport, textTable, throughputSvg, type BenchResults } from './report.js';
 import { mergePhases, type Phase, PHASES, type PhaseResult, runVariant, type VariantResult } from './run-variant.js';
 import { checkScaleTargets, checkTargets } from './targets.js';
@@ -145,40 +145,32 @@ async function runVariantPhases(variant: Variant, plan: Plan): Promise<VariantRe
   return mergePhases(base, await runInChild(variant, 'agent'));
 }
 
-/** The baseline the write targets are paired with: the three Map variants share their write code. */
-const PAIRED_BASELINE = 'map-live';
-
-/** The baseline the agent-turn target is paired with: its own. */
-const AGENT_PAIRED_BASELINE = 'map-clone';
-
 /**
- * The targets measured in alternating runs (`paired-runs.ts`): the writes, when the default engine and the
- * Map both ran in the main pass of a full run; the agent turns, when the default engine and the
- * `structuredClone` Map ran them. A scale run has no such targets, a filtered run is a diagnosis, and the
- * runs of --quick are too short to pair: a Map run of its 100 000 appends on 20 000 sessions lasted
- * ~90 ms, 1.0-1.2 million a second, none of its garbage collected yet (0.31-0.39x against 0.68x in the
- * main pass of an earlier --quick run).
+ * The targets measured in alternating runs (`paired-runs.ts`), each when both its variants ran the
+ * workloads in the main pass of a full run: the writes (the default engine against the live-object Map,
+ * whose write code the three Map variants share), the agent turns (against the `structuredClone` Map), and
+ * the agent turns on Redis (the engine on Redis against raw ioredis). A scale run has no such targets, a
+ * filtered run is a diagnosis, and the runs of --quick are too short to pair: a Map run of its 100 000
+ * appends on 20 000 sessions lasted ~90 ms, 1.0-1.2 million a second, none of its garbage collected yet
+ * (0.31-0.39x against 0.68x in the main pass of an earlier --quick run).
  */
 async function pairedFigures(plan: Plan, ran: VariantResult[], skipped: Record<string, string>): Promise<PairedFigure[]> {
   if (plan.mode !== 'full' || filtered()) return [];
   const script = fileURLToPath(import.meta.url);
   const figures: PairedFigure[] = [];
+  const ranAgentTurns = (r: VariantResult) => r.rows.some((row) => row.workload === 'agent-turn' || row.workload === 'agent-turn-json');
   const pairings = [
-    { name: 'paired runs', baseline: PAIRED_BASELINE, pairing: WRITE_PAIRING, needs: (r: VariantResult) => r.rows.length > 0 },
-    {
-      name: 'paired agent turns',
-      baseline: AGENT_PAIRED_BASELINE,
-      pairing: AGENT_PAIRING,
-      needs: (r: VariantResult) => r.rows.some((row) => row.workload === 'agent-turn' || row.workload === 'agent-turn-json'),
-    },
+    { name: 'paired runs', subject: 'engine-default', baseline: 'map-live', pairing: WRITE_PAIRING, needs: (r: VariantResult) => r.rows.length > 0 },
+    { name: 'paired agent turns', subject: 'engine-default', baseline: 'map-clone', pairing: AGENT_PAIRING, needs: ranAgentTurns },
+    { name: 'paired Redis agent turns', subject: 'engine-redis', baseline: 'redis', pairing: REDIS_AGENT_PAIRING, needs: ranAgentTurns },
   ];
-  for (const { name, baseline, pairing, needs } of pairings) {
-    if (!ran.some((r) => r.variant === 'engine-default' && needs(r)) || !ran.some((r) => r.variant === baseline && needs(r))) {
-      skipped[name] = `the default engine or ${baseline} did not run them`;
+  for (const { name, subject, baseline, pairing, needs } of pairings) {
+    if (!ran.some((r) => r.variant === subject && needs(r)) || !ran.some((r) => r.variant === baseline && needs(r))) {
+      skipped[name] = `${subject} or ${baseline} did not run them`;
       continue;
     }
     try {
-      figures.push(...(await runPaired(script, planArgs(), variantById('engine-default'), variantById(baseline), plan, say, pairing)));
+      figures.push(...(await runPaired(script, planArgs(), variantById(subject), variantById(baseline), plan, say, pairing)));
     } catch (error) {
       say(`[paired] FAILED (${(error as Error).message})`);
       skipped[name] = `failed: ${(error as Error).message}`;

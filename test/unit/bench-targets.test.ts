@@ -128,6 +128,32 @@ describe('the agent-turn targets of the benchmark', () => {
     expect(judged([pairs([100], [1_000])]).measured).toBe('2.00x (4,000 ±2.5% vs 2,000 ±2.5% ops/s)');
   });
 
+  it('judge the engine on Redis on its own alternating pairs against raw ioredis, not on the in-memory pairs', () => {
+    const rows = [row('engine-redis', 'agent-turn', 256, 1_100), row('redis', 'agent-turn', 256, 1_000)];
+    const results = ['engine-redis', 'redis'].map((variant) => ({
+      variant,
+      rows: rows.filter((r) => r.variant === variant),
+      memory: MEMORY,
+      prefillSeconds: 0,
+    }));
+    const redisPairs = (ratio: number): PairedFigure => ({
+      workload: 'agent-turn',
+      subject: 'engine-redis',
+      baseline: 'redis',
+      subjectRuns: [ratio * 1_000],
+      baselineRuns: [1_000],
+      ratios: [ratio],
+      ratio,
+    });
+    const onRedis = (paired: PairedFigure[]) => checkTargets(results, {}, paired).find((c) => c.target.startsWith('engine on Redis, agent turns'))!;
+    expect(onRedis([redisPairs(0.95)])).toMatchObject({
+      status: 'fail',
+      measured: expect.stringMatching(/^0\.95x, the median of 1 alternating pairs .*engine on Redis 950 vs raw ioredis 1,000 ops\/s.*; main pass 1\.10x/),
+    });
+    expect(onRedis([redisPairs(1.05)]).status).toBe('pass');
+    expect(onRedis([]).measured).toMatch(/^1\.10x \(/);
+  });
+
   it('say n/a when the engine has no JSON-text turn in the run', () => {
     const rows = [row('engine-default', 'agent-turn', 256, 9_000), row('map-clone', 'agent-turn', 256, 2_000)];
     expect(check(rows, `${JSON_TURNS}: >= 1.5x`).status).toBe('n/a');
