@@ -25,11 +25,18 @@ function result(variant: string, appendOpsPerSec: number): VariantResult {
 /** The engine at 300 000 appends/s; the three Map variants at 500 000, 600 000 and 700 000 (median 600 000). */
 const MAIN_PASS = [result('engine-default', 300_000), result('map-live', 700_000), result('map-clone', 500_000), result('map-copy', 600_000)];
 
-function pairs(subjectRuns: number[], baselineRuns: number[]): PairedFigure {
+/** A paired figure as `runPaired` makes it: each pair's ratio, and their median. */
+function pairedFigure(
+  subjectRuns: number[],
+  baselineRuns: number[],
+  sides: Pick<PairedFigure, 'workload' | 'subject' | 'baseline' | 'baselineWorkload'> = { workload: 'append', subject: 'engine-default', baseline: 'map-live' },
+): PairedFigure {
   const ratios = subjectRuns.map((ops, i) => ops / baselineRuns[i]!);
   const sorted = [...ratios].sort((a, b) => a - b);
-  return { workload: 'append', subject: 'engine-default', baseline: 'map-live', subjectRuns, baselineRuns, ratios, ratio: sorted[sorted.length >> 1]! };
+  return { ...sides, subjectRuns, baselineRuns, ratios, ratio: sorted[sorted.length >> 1]! };
 }
+
+const pairs = (subjectRuns: number[], baselineRuns: number[]): PairedFigure => pairedFigure(subjectRuns, baselineRuns);
 
 function appendTarget(paired: PairedFigure[]) {
   return checkTargets(MAIN_PASS, {}, paired).find((check) => check.target.startsWith('appendMessage'))!;
@@ -63,11 +70,12 @@ function row(variant: string, workload: WorkloadName, inFlight: number, opsPerSe
   return { variant, workload, inFlight, opsPerSec, rmePct: 2.5, samples: 40, p50Us: 0, p99Us: 0, eventLoopDelayP99Ms: 0, mainCpuUsPerOp };
 }
 
-function checksOf(rows: Row[]) {
+function checksOf(rows: Row[], paired: PairedFigure[] = []) {
   const variants = [...new Set(rows.map((r) => r.variant))];
   return checkTargets(
     variants.map((variant) => ({ variant, rows: rows.filter((r) => r.variant === variant), memory: MEMORY, prefillSeconds: 0 })),
     {},
+    paired,
   );
 }
 
@@ -97,27 +105,14 @@ describe('the agent-turn targets of the benchmark', () => {
 
   it("are judged on the alternating pairs of the engine's JSON turn and the Map's turn when they ran, with the main pass beside them", () => {
     const rows = [row('engine-default', 'agent-turn-json', 256, 4_000), row('map-clone', 'agent-turn', 256, 2_000)];
-    const results = ['engine-default', 'map-clone'].map((variant) => ({
-      variant,
-      rows: rows.filter((r) => r.variant === variant),
-      memory: MEMORY,
-      prefillSeconds: 0,
-    }));
-    const agentPairs = (subjectRuns: number[], baselineRuns: number[]): PairedFigure => {
-      const ratios = subjectRuns.map((ops, i) => ops / baselineRuns[i]!);
-      const sorted = [...ratios].sort((a, b) => a - b);
-      return {
+    const agentPairs = (subjectRuns: number[], baselineRuns: number[]): PairedFigure =>
+      pairedFigure(subjectRuns, baselineRuns, {
         workload: 'agent-turn-json',
         baselineWorkload: 'agent-turn',
         subject: 'engine-default',
         baseline: 'map-clone',
-        subjectRuns,
-        baselineRuns,
-        ratios,
-        ratio: sorted[sorted.length >> 1]!,
-      };
-    };
-    const judged = (paired: PairedFigure[]) => checkTargets(results, {}, paired).find((c) => c.target.startsWith(`${JSON_TURNS}: >= 1.5x`))!;
+      });
+    const judged = (paired: PairedFigure[]) => checksOf(rows, paired).find((c) => c.target.startsWith(`${JSON_TURNS}: >= 1.5x`))!;
     // Main pass 2.00x, a pass; the pairs' median 1.40x decides: a fail.
     const failing = judged([agentPairs([1_400, 1_300, 1_500], [1_000, 1_000, 1_000])]);
     expect(failing.status).toBe('fail');
@@ -130,22 +125,9 @@ describe('the agent-turn targets of the benchmark', () => {
 
   it('judge the engine on Redis on its own alternating pairs against raw ioredis, not on the in-memory pairs', () => {
     const rows = [row('engine-redis', 'agent-turn', 256, 1_100), row('redis', 'agent-turn', 256, 1_000)];
-    const results = ['engine-redis', 'redis'].map((variant) => ({
-      variant,
-      rows: rows.filter((r) => r.variant === variant),
-      memory: MEMORY,
-      prefillSeconds: 0,
-    }));
-    const redisPairs = (ratio: number): PairedFigure => ({
-      workload: 'agent-turn',
-      subject: 'engine-redis',
-      baseline: 'redis',
-      subjectRuns: [ratio * 1_000],
-      baselineRuns: [1_000],
-      ratios: [ratio],
-      ratio,
-    });
-    const onRedis = (paired: PairedFigure[]) => checkTargets(results, {}, paired).find((c) => c.target.startsWith('engine on Redis, agent turns'))!;
+    const redisPairs = (ratio: number): PairedFigure =>
+      pairedFigure([ratio * 1_000], [1_000], { workload: 'agent-turn', subject: 'engine-redis', baseline: 'redis' });
+    const onRedis = (paired: PairedFigure[]) => checksOf(rows, paired).find((c) => c.target.startsWith('engine on Redis, agent turns'))!;
     expect(onRedis([redisPairs(0.95)])).toMatchObject({
       status: 'fail',
       measured: expect.stringMatching(/^0\.95x, the median of 1 alternating pairs .*engine on Redis 950 vs raw ioredis 1,000 ops\/s.*; main pass 1\.10x/),
