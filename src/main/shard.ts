@@ -2,8 +2,8 @@
  * The main thread's side of one shard: its pinned worker (a one-thread piscina pool), the queue of
  * operations waiting for it, and its restarts.
  *
- * Ordering is owned here, not by piscina: at most two batches are in flight (on Redis, see `slowStoreMs`),
- * the worker answers them in the order sent, and operations that arrive meanwhile are sent together as the
+ * Ordering is owned here, not by piscina: a few batches are in flight at most (two on memory, eight on
+ * Redis, more while Redis is slow: see `slowStoreMs`), the worker answers them in the order sent, and operations that arrive meanwhile are sent together as the
  * next batch, in call order. A worker that dies or hangs is never replaced silently: every operation
  * pending on it rejects `ShardCrashedError`, the old pool is destroyed, and a fresh one must answer a ping
  * before the shard serves again. A call cut short (its signal, `callTimeoutMs`) before its batch is sent is
@@ -150,14 +150,22 @@ const EARLY_FLUSH_OPS = 256;
 /**
  * Batches a memory shard may have in flight. Two: the worker finds the next batch waiting when it answers
  * one, instead of idling while the host hands out the reply and sends again. Order still holds: the worker
- * applies its batches one after another, in the order sent, and piscina answers them in that order. A
- * Redis shard keeps one while Redis answers promptly, so that ops gather into large batches meanwhile.
+ * applies its batches one after another, in the order sent, and piscina answers them in that order.
  */
 const MEMORY_BATCHES_IN_FLIGHT = 2;
 
 /**
- * How long a Redis shard's oldest batch may wait before the batches queued behind it are sent too, and then
- * again every as long while it waits. A Redis worker waits on its batches side by side, each within
+ * Batches a Redis shard may have in flight while Redis answers promptly. Several, so that the host, the
+ * worker and Redis each have a batch to work on at once: with one, each waited for the others in turn.
+ * Not many more: while a reply is handed out, ops still gather into the next batch (see `queue`), and
+ * batches small enough to cost more than they overlap made the 80/20 read/write mix slower. Order holds
+ * as on memory: the worker issues each batch's commands on its one connection as the batch arrives.
+ */
+const STORE_BATCHES_IN_FLIGHT = 8;
+
+/**
+ * How long a Redis shard's oldest batch may wait before every batch queued behind those in flight is sent
+ * too, and then again every as long while it waits. A Redis worker waits on its batches side by side, each within
  * storeTimeoutMs of being sent, and answers them in order: held back until the oldest answers, a queued
  * batch would wait out the bound of those ahead before its own. Not sooner: meanwhile ops gather into large
  * batches, as they do while Redis answers promptly.
@@ -470,10 +478,10 @@ export class Shard {
     while (this.send() && this.releasing);
   }
 
-  /** Whether a batch may go now: memory, up to two in flight; Redis, one, unless releasing its queue. */
+  /** Whether a batch may go now: memory, up to two in flight; Redis, up to eight, or any while releasing its queue. */
   private canSend(): boolean {
     if (this.options.store === null) return this.inFlight.length < MEMORY_BATCHES_IN_FLIGHT;
-    return this.inFlight.length === 0 || this.releasing;
+    return this.inFlight.length < STORE_BATCHES_IN_FLIGHT || this.releasing;
   }
 
   /** A Redis shard's oldest batch may have waited `slowStoreMs`: if so, sends what is queued behind it. */

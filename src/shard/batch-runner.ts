@@ -89,9 +89,10 @@ export class BatchRunner {
   }
 
   /**
-   * The entry piscina calls, with up to two batches at once (the engine sends the next while one is
-   * applied). They are applied one after another, in the order they came: a batch that waits (a sweep, a
-   * flush to disk) must not let the next one's operations overtake its own.
+   * The entry piscina calls, with a few batches at once (the engine sends the next while one is applied).
+   * In memory they are applied one after another, in the order they came: a batch that waits (a sweep, a
+   * flush to disk) must not let the next one's operations overtake its own. Pipelined, each batch's
+   * operations are issued as it comes, after those of the batches before.
    */
   readonly handle = (task: unknown): Promise<MovedReply> => {
     if (this.backend.mode === 'pipelined') {
