@@ -10,7 +10,9 @@ let lastTime = -1;
 let timePart = '';
 /** The random part as 16 base-32 digits, counted up within one millisecond. */
 const digits = new Uint8Array(16);
-const randomBytes = new Uint8Array(16);
+/** Random bytes drawn 64 milliseconds' worth at a time: one small draw per millisecond cost more than the id. */
+const randomPool = new Uint8Array(16 * 64);
+let randomAt = randomPool.length;
 
 function encodeTime(time: number): string {
   let text = '';
@@ -33,9 +35,13 @@ export function newMessageId(now = Date.now()): string {
   if (now !== lastTime) {
     lastTime = now;
     timePart = encodeTime(now);
-    randomFillSync(randomBytes);
+    if (randomAt === randomPool.length) {
+      randomFillSync(randomPool);
+      randomAt = 0;
+    }
     // The top digit below 16 leaves room to count up without overflowing 80 bits.
-    for (let i = 0; i < 16; i++) digits[i] = randomBytes[i]! & (i === 0 ? 15 : 31);
+    for (let i = 0; i < 16; i++) digits[i] = randomPool[randomAt + i]! & (i === 0 ? 15 : 31);
+    randomAt += 16;
   } else {
     let i = 15;
     while (digits[i] === 31) digits[i--] = 0;

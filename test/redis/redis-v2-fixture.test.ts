@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Message, MessageInput, Session, SessionEngine, SessionEngineOptions } from '../../dist/src/index.js';
+import type { MessageInput, Session, SessionEngine, SessionEngineOptions } from '../../dist/src/index.js';
 import { withEngine } from '../helpers/engine.js';
 import { hasRedis, RedisServer } from './redis-server.js';
 

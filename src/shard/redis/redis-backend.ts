@@ -224,14 +224,15 @@ function removedRecords(id: SessionId, records: Buffer[], asArray: boolean): Rec
 }
 
 /**
- * Records from the host, checked again as the contract asks (they were decoded from the batch: copied, as
- * the batch's buffer is reused), with what the scripts need to know of each.
+ * Records from the host, checked again as the contract asks, with what the scripts need to know of each.
+ * Each is a view of the batch's bytes, sent as `append` sends its record: the batch was transferred to
+ * this worker, which never writes into it.
  */
 function recordsToWrite(records: Uint8Array[], stamped: boolean[] | null): RecordToWrite[] {
   return records.map((record, i) => {
     const contentBytes = checkMessageRecord(record);
     if (contentBytes < 0 || isLegacyRecord(record)) fail(ErrorCode.INVALID_ARGUMENT, `messages[${i}]: not a well-formed message record`);
-    return { record: Buffer.from(record), contentBytes, timestampAt: stamped === null || stamped[i] ? -1 : messageRecordTimestampAt(record, 0) };
+    return { record, contentBytes, timestampAt: stamped === null || stamped[i] ? -1 : messageRecordTimestampAt(record, 0) };
   });
 }
 
