@@ -13,6 +13,17 @@ let engine: SessionEngine;
 
 const nextTick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
+/** The ops of each batch `engine` sends from now on, in order, until `stop()`. */
+function watchBatches(): { batches: number[]; stop(): void } {
+  const batches: number[] = [];
+  const onBatch = (message: unknown): void => {
+    const batch = message as BatchMessage;
+    if (batch.engine === engine) batches.push(batch.ops);
+  };
+  diagnosticsChannel.subscribe(METRICS_CHANNELS.batch, onBatch);
+  return { batches, stop: () => diagnosticsChannel.unsubscribe(METRICS_CHANNELS.batch, onBatch) };
+}
+
 describe.skipIf(!hasRedis)('batches in flight on a Redis shard', () => {
   beforeAll(async () => {
     server = await RedisServer.start();
@@ -26,12 +37,7 @@ describe.skipIf(!hasRedis)('batches in flight on a Redis shard', () => {
 
   it('sends each tick as its own batch while Redis has not answered, and applies them in call order', async () => {
     const id = await engine.create();
-    const batches: number[] = [];
-    const onBatch = (message: unknown): void => {
-      const batch = message as BatchMessage;
-      if (batch.engine === engine) batches.push(batch.ops);
-    };
-    diagnosticsChannel.subscribe(METRICS_CHANNELS.batch, onBatch);
+    const { batches, stop } = watchBatches();
     // Frozen, Redis answers nothing: every batch sent stays in flight.
     server.pause();
     const appends: Promise<number>[] = [];
@@ -47,7 +53,7 @@ describe.skipIf(!hasRedis)('batches in flight on a Redis shard', () => {
       expect(batches).toEqual([1, 1, 1, 1, 1, 1, 1, 1]);
     } finally {
       server.resume();
-      diagnosticsChannel.unsubscribe(METRICS_CHANNELS.batch, onBatch);
+      stop();
     }
     expect(await Promise.all(appends)).toEqual([1, 2, 3, 4]);
     expect(await Promise.all(reads)).toEqual([1, 2, 3, 4]);
@@ -56,12 +62,7 @@ describe.skipIf(!hasRedis)('batches in flight on a Redis shard', () => {
 
   it('holds the calls past eight batches in flight until a reply frees a slot, then sends them together', async () => {
     const id = await engine.create();
-    const batches: number[] = [];
-    const onBatch = (message: unknown): void => {
-      const batch = message as BatchMessage;
-      if (batch.engine === engine) batches.push(batch.ops);
-    };
-    diagnosticsChannel.subscribe(METRICS_CHANNELS.batch, onBatch);
+    const { batches, stop } = watchBatches();
     server.pause();
     const appends: Promise<number>[] = [];
     try {
@@ -77,7 +78,7 @@ describe.skipIf(!hasRedis)('batches in flight on a Redis shard', () => {
       server.resume();
     }
     expect(await Promise.all(appends)).toEqual(Array.from({ length: 11 }, (_, n) => n + 1));
-    diagnosticsChannel.unsubscribe(METRICS_CHANNELS.batch, onBatch);
+    stop();
     // The held calls went as one batch, once Redis answered or the oldest batch had waited long enough.
     expect(batches.slice(8)).toEqual([3]);
     expect((await engine.get(id))!.context.map((message) => message.content)).toEqual(Array.from({ length: 11 }, (_, n) => `m${n}`));
